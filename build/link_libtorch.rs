@@ -1,0 +1,30 @@
+// Shared by the build.rs of every crate that links libtorch (backbones, scoring, trainer, lssg).
+//
+// Why: torch-sys links libtorch with `--as-needed`, so `libtorch_cuda.so` (which nothing
+// references by symbol) is dropped and CUDA silently disappears at run time. We force it in
+// with `--no-as-needed` when it exists, and add an rpath so binaries and test executables run
+// without LD_LIBRARY_PATH. torch-sys exports the library directory as `cargo:libtorch_lib`,
+// which reaches a build script as DEP_TCH_LIBTORCH_LIB only in a package that depends on
+// torch-sys directly, and `cargo:rustc-link-arg` applies only to that package's own targets;
+// hence one copy of this logic per linking crate, included from this file.
+
+fn link_libtorch() {
+    println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
+    println!("cargo:rerun-if-env-changed=LIBTORCH");
+    let lib_dir = match std::env::var("DEP_TCH_LIBTORCH_LIB") {
+        Ok(dir) => std::path::PathBuf::from(dir),
+        Err(_) => match std::env::var("LIBTORCH") {
+            Ok(root) => std::path::PathBuf::from(root).join("lib"),
+            Err(_) => return,
+        },
+    };
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib_dir.display());
+    if lib_dir.join("libtorch_cuda.so").exists() {
+        println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
+        println!("cargo:rustc-link-arg=-L{}", lib_dir.display());
+        println!("cargo:rustc-link-arg=-ltorch_cuda");
+        println!("cargo:rustc-link-arg=-Wl,--as-needed");
+        println!("cargo:rustc-cfg=libtorch_cuda");
+    }
+    println!("cargo:rustc-check-cfg=cfg(libtorch_cuda)");
+}

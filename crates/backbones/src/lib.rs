@@ -1,0 +1,1 @@
+//! Multimodal segmentation backbones on libtorch (SPEC §7). Under construction.

@@ -1,0 +1,3 @@
+//! One module per subcommand: each resolves its arguments, calls the library and formats.
+
+pub mod smooth;

@@ -1,0 +1,1 @@
+//! Orchestration of the lssg pipeline; the `lssg` binary lives in main.rs.

@@ -1,0 +1,23 @@
+//! Modality sets, availability scenarios and their canonical order, scenario samplers and the
+//! probabilities file (SPEC §2, §4).
+//!
+//! ```
+//! use lssg_scenario::ModalitySet;
+//! let set = ModalitySet::from_names(["rgb", "nir", "swir"], 3).unwrap();
+//! assert_eq!(set.scenario_names()[3], "rgb+nir");
+//! assert_eq!(set.parse_scenario("all").unwrap(), set.full_scenario());
+//! ```
+#![deny(missing_docs)]
+
+mod error;
+pub mod io;
+mod modality;
+mod probabilities;
+mod sampler;
+mod scenario;
+
+pub use error::{Error, Result};
+pub use modality::{MAX_MODALITIES, Modality, ModalitySet};
+pub use probabilities::{PROBABILITY_TOLERANCE, ProbabilitiesFile, validate_distribution};
+pub use sampler::{SamplingStrategy, ScenarioSampler};
+pub use scenario::Scenario;
