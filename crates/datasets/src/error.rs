@@ -1,0 +1,105 @@
+//! Errors of the data sets crate. Every variant names the file, field or value at fault and
+//! what was expected. Add variants with targeted edits; keep them grouped by banner.
+
+use std::path::PathBuf;
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong reading, generating or batching data.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    // ---- files ----
+    /// An I/O operation on a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A required file or directory of a data-set layout is missing.
+    #[error("{path}: missing; {hint}")]
+    Missing {
+        /// The path that should exist.
+        path: PathBuf,
+        /// What it is and where it comes from.
+        hint: String,
+    },
+    /// A TIFF file could not be decoded or has an unexpected layout.
+    #[error("{path}: {reason}")]
+    Tiff {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong (decoder message, or expected vs found layout).
+        reason: String,
+    },
+    /// A JSON file could not be parsed or written.
+    #[error("{path}: invalid JSON: {source}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error.
+        source: serde_json::Error,
+    },
+    /// A CSV or WKT text field is malformed.
+    #[error("{path}:{line}: {reason}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line (record) number.
+        line: usize,
+        /// What was expected.
+        reason: String,
+    },
+
+    // ---- shapes and values ----
+    /// Two arrays that must agree in size do not.
+    #[error("{what}: expected {expected}, got {got}")]
+    Mismatch {
+        /// Which arrays or files.
+        what: String,
+        /// The expected size or count.
+        expected: String,
+        /// What was found.
+        got: String,
+    },
+    /// A label pixel has a colour or code outside the palette or lookup.
+    #[error("{path}: {count} pixels with labels outside the palette (first {example} at x={x}, y={y}); set the config's `off_palette = \"ignore\"` to map them to the ignore index")]
+    OffPalette {
+        /// The label file.
+        path: PathBuf,
+        /// How many pixels.
+        count: u64,
+        /// The first offending value, formatted.
+        example: String,
+        /// Its column.
+        x: usize,
+        /// Its row.
+        y: usize,
+    },
+    /// A configuration value is out of range or inconsistent.
+    #[error("invalid data config: {field} = {value}: {expected}")]
+    Config {
+        /// The field.
+        field: String,
+        /// Its value, formatted.
+        value: String,
+        /// What is expected instead.
+        expected: String,
+    },
+    /// Tile index out of range.
+    #[error("tile index {index} out of range for a data set of {len} tiles")]
+    IndexOutOfRange {
+        /// The index.
+        index: usize,
+        /// The number of tiles.
+        len: usize,
+    },
+    /// A modality set error (names, channel counts).
+    #[error(transparent)]
+    Scenario(#[from] lssg_scenario::Error),
+    /// The background loader thread stopped unexpectedly.
+    #[error("batch loader stopped: {0}")]
+    Loader(String),
+}
