@@ -1,2 +1,5 @@
 //! CLI and end-to-end tests of the `lssg` binary, one test binary (ripgrep's layout).
-// Each module is one area of the CLI.
+//! Each area of the CLI adds one `mod` line below.
+
+#[macro_use]
+mod util;
