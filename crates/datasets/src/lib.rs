@@ -6,6 +6,12 @@ mod dataset;
 mod error;
 mod sample;
 
+// Real data-set readers (SPEC §8).
+pub mod dstl;
+pub mod hunan;
+pub mod potsdam;
+pub mod scene_reader;
+
 pub use dataset::TileDataset;
 pub use error::{Error, Result};
 pub use sample::{Batch, IGNORE_INDEX, ModalityArray, Sample};
