@@ -11,6 +11,7 @@ pub mod dstl;
 pub mod hunan;
 pub mod potsdam;
 pub mod scene_reader;
+pub mod tiff_io;
 
 pub use dataset::TileDataset;
 pub use error::{Error, Result};
