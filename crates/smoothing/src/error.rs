@@ -1,0 +1,103 @@
+//! Errors of the smoothing crate: each variant carries the offending value, where it was found
+//! and what was expected.
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong when turning distortion scores into a distribution.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    // ---- input scores ----
+    /// No distortion scores were given.
+    #[error("no distortion scores given: expected 2^M - 1 values, one per scenario")]
+    Empty,
+    /// The number of scores is not the number of scenarios of the modality set.
+    #[error(
+        "expected {expected} distortion scores (2^{modalities} - 1 scenarios for {modalities} modalities), got {got}"
+    )]
+    WrongLength {
+        /// 2^M − 1.
+        expected: usize,
+        /// The number of scores given.
+        got: usize,
+        /// M.
+        modalities: usize,
+    },
+    /// A score is NaN or infinite.
+    #[error("distortion score {index} ({scenario}) is {value}: scores must be finite")]
+    NonFinite {
+        /// Canonical scenario index.
+        index: usize,
+        /// The scenario's name.
+        scenario: String,
+        /// The value found.
+        value: f64,
+    },
+    /// A score is negative (a mean squared error never is).
+    #[error("distortion score {index} ({scenario}) is {value}: scores are mean squared errors and must be >= 0")]
+    Negative {
+        /// Canonical scenario index.
+        index: usize,
+        /// The scenario's name.
+        scenario: String,
+        /// The value found.
+        value: f64,
+    },
+
+    // ---- configuration ----
+    /// A configuration value is out of its range.
+    #[error("invalid smoothing config: {field} = {value}, expected {expected}")]
+    InvalidConfig {
+        /// The field (`lambda`, `rbf_sigma`, …).
+        field: &'static str,
+        /// The value given.
+        value: f64,
+        /// The valid range, in words.
+        expected: &'static str,
+    },
+    /// A configuration string (`--preference`, `--descriptor`, `--sigma`) is not recognised.
+    #[error("invalid {field} {value:?}: expected {expected}")]
+    UnknownOption {
+        /// Which option.
+        field: &'static str,
+        /// The text given.
+        value: String,
+        /// The accepted values.
+        expected: &'static str,
+    },
+
+    // ---- linear algebra ----
+    /// K + λI is singular or too badly conditioned to solve in float64.
+    #[error(
+        "the {size}x{size} system K + lambda*I (lambda = {lambda}) is singular to float64 precision \
+         (reciprocal condition number {rcond:e}); use a larger lambda"
+    )]
+    Singular {
+        /// S.
+        size: usize,
+        /// The ridge λ.
+        lambda: f64,
+        /// LAPACK's estimate of the reciprocal 1-norm condition number (0 for an exact zero pivot).
+        rcond: f64,
+    },
+    /// The helper thread for a large solve could not be started.
+    #[error("could not start the kernel solver thread: {source}")]
+    SolverThread {
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// LAPACK failed for another reason.
+    #[error("linear algebra failure in the kernel solve: {0}")]
+    Linalg(#[from] ndarray_linalg::error::LinalgError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn is_send_and_sync() {
+        fn check<T: Send + Sync + 'static>() {}
+        check::<Error>();
+    }
+}
