@@ -53,6 +53,17 @@ pub enum Error {
         reason: String,
     },
 
+    /// A permutation file is not a permutation of 0..n.
+    #[error("{path}: not a permutation of 0..{n}: {problem}")]
+    NotAPermutation {
+        /// The file.
+        path: PathBuf,
+        /// The number of tiles it must permute.
+        n: usize,
+        /// The first problem found (length, an out-of-range or a repeated value).
+        problem: String,
+    },
+
     // ---- shapes and values ----
     /// Two arrays that must agree in size do not.
     #[error("{what}: expected {expected}, got {got}")]

@@ -6,6 +6,14 @@ mod dataset;
 mod error;
 mod sample;
 
+// Core: the synthetic generator, batches and loading (SPEC §8).
+mod batch;
+pub mod config;
+pub mod loader;
+pub mod normalize;
+pub mod split;
+pub mod synthetic;
+
 // Real data-set readers (SPEC §8).
 pub mod dstl;
 pub mod hunan;
@@ -16,3 +24,9 @@ pub mod tiff_io;
 pub use dataset::TileDataset;
 pub use error::{Error, Result};
 pub use sample::{Batch, IGNORE_INDEX, ModalityArray, Sample};
+
+pub use config::{DataConfig, DataSplits, SyntheticDataConfig, open};
+pub use loader::{BatchLoader, Batches, LoaderConfig};
+pub use normalize::{ChannelStats, NormalizeConfig, Normalized};
+pub use split::{SplitConfig, SplitIndices, Subset};
+pub use synthetic::{SceneArrays, SyntheticConfig, SyntheticDataset, generate_scene};

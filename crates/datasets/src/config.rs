@@ -1,0 +1,195 @@
+//! The data configuration and [`open`]: from a [`DataConfig`] (the `[data]` table of a run
+//! configuration, tagged by `kind`) to normalised train / validation / test data sets.
+//!
+//! ```toml
+//! [data]
+//! kind = "synthetic"
+//! [data.generator]      # SyntheticConfig
+//! tiles = 256
+//! [data.split]          # SplitConfig: fold 0 of 5, 10 % of the rest validates
+//! folds = 5
+//! [data.normalize]      # NormalizeConfig: the reference subtracts the training mean
+//! mean = true
+//! ```
+//!
+//! Normalisation statistics always come from the raw training split only; they are cached
+//! in `stats` when given (for file-backed kinds, `<root>/lssg-stats.json` by default).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::TileDataset;
+use crate::error::Result;
+use crate::normalize::{ChannelStats, NormalizeConfig, Normalized, compute_stats, load_or_compute, stats_key};
+use crate::split::{SplitConfig, SplitIndices, Subset, split};
+use crate::synthetic::{SyntheticConfig, SyntheticDataset};
+
+/// Which data set to use and how to split and normalise it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DataConfig {
+    /// The embedded synthetic generator.
+    Synthetic(SyntheticDataConfig),
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self::Synthetic(SyntheticDataConfig::default())
+    }
+}
+
+/// `kind = "synthetic"`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyntheticDataConfig {
+    /// The generator.
+    pub generator: SyntheticConfig,
+    /// K-fold split over the tiles.
+    pub split: SplitConfig,
+    /// Normalisation.
+    pub normalize: NormalizeConfig,
+    /// Where to cache the statistics (none: recomputed on every open, which is fast).
+    pub stats: Option<PathBuf>,
+}
+
+/// The three splits, normalised, as the trainer and scorer use them.
+#[derive(Clone)]
+pub struct DataSplits {
+    /// Training tiles.
+    pub train: Arc<dyn TileDataset>,
+    /// Validation tiles.
+    pub val: Arc<dyn TileDataset>,
+    /// Test tiles.
+    pub test: Arc<dyn TileDataset>,
+}
+
+impl std::fmt::Debug for DataSplits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataSplits")
+            .field("train", &self.train.len())
+            .field("val", &self.val.len())
+            .field("test", &self.test.len())
+            .finish()
+    }
+}
+
+/// Opens the data set `config` describes: splits it, computes (or loads) the training
+/// statistics and wraps every split in the normalisation.
+pub fn open(config: &DataConfig) -> Result<DataSplits> {
+    match config {
+        DataConfig::Synthetic(c) => open_synthetic(c),
+    }
+}
+
+fn open_synthetic(c: &SyntheticDataConfig) -> Result<DataSplits> {
+    let raw: Arc<dyn TileDataset> = Arc::new(SyntheticDataset::new(c.generator.clone())?);
+    let indices = split(&c.split, raw.len())?;
+    let sub =
+        |list: &[usize]| -> Result<Arc<dyn TileDataset>> { Ok(Arc::new(Subset::new(raw.clone(), list.to_vec())?)) };
+    let (train, val, test) = (sub(&indices.train)?, sub(&indices.val)?, sub(&indices.test)?);
+    let identity = serde_json::to_string(&c.generator).unwrap_or_default();
+    normalize_splits(
+        train,
+        val,
+        test,
+        &c.normalize,
+        c.stats.as_deref(),
+        &stats_key(&format!("synthetic {identity}"), &indices),
+    )
+}
+
+/// Normalises three raw splits with the statistics of `train`: loaded from (or added to)
+/// the cache `stats_path` under `key` when given, computed otherwise; nothing is computed
+/// when normalisation is off. Shared by every kind.
+pub fn normalize_splits(
+    train: Arc<dyn TileDataset>,
+    val: Arc<dyn TileDataset>,
+    test: Arc<dyn TileDataset>,
+    normalize: &NormalizeConfig,
+    stats_path: Option<&Path>,
+    key: &str,
+) -> Result<DataSplits> {
+    if !normalize.mean && !normalize.std {
+        return Ok(DataSplits { train, val, test });
+    }
+    let stats: ChannelStats = match stats_path {
+        Some(path) => load_or_compute(train.as_ref(), key, path)?,
+        None => compute_stats(train.as_ref(), key)?,
+    };
+    let wrap = |d: Arc<dyn TileDataset>| -> Result<Arc<dyn TileDataset>> {
+        Ok(Arc::new(Normalized::new(d, &stats, normalize)?))
+    };
+    Ok(DataSplits { train: wrap(train)?, val: wrap(val)?, test: wrap(test)? })
+}
+
+/// The tile indices `open` uses for a synthetic configuration (for reports and tests).
+pub fn synthetic_split(c: &SyntheticDataConfig) -> Result<SplitIndices> {
+    c.generator.validate()?;
+    split(&c.split, c.generator.tiles)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+
+    fn small() -> SyntheticDataConfig {
+        SyntheticDataConfig {
+            generator: SyntheticConfig { tiles: 40, tile_size: 16, ..Default::default() },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn parses_the_tagged_form_and_rejects_unknown_fields() {
+        let c: DataConfig =
+            serde_json::from_str(r#"{"kind":"synthetic","generator":{"tiles":12},"split":{"folds":3}}"#).unwrap();
+        let DataConfig::Synthetic(s) = &c;
+        assert_eq!((s.generator.tiles, s.split.folds, s.split.fold), (12, 3, 0));
+        assert!(serde_json::from_str::<DataConfig>(r#"{"kind":"synthetic","tiles":12}"#).is_err());
+        assert!(serde_json::from_str::<DataConfig>(r#"{"kind":"landsat"}"#).is_err());
+        let round: DataConfig = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(round, c);
+        assert_eq!(serde_json::from_str::<DataConfig>(r#"{"kind":"synthetic"}"#).unwrap(), DataConfig::default());
+    }
+
+    #[test]
+    fn open_synthetic_splits_and_normalises() {
+        let c = small();
+        let splits = open(&DataConfig::Synthetic(c.clone())).unwrap();
+        assert_eq!((splits.train.len(), splits.val.len(), splits.test.len()), (29, 3, 8));
+        let idx = synthetic_split(&c).unwrap();
+        let raw = SyntheticDataset::new(c.generator.clone()).unwrap();
+        // Test tile 0 is raw tile idx.test[0] minus the training mean.
+        let stats = compute_stats(&Subset::new(Arc::new(raw.clone()), idx.train.clone()).unwrap(), "k").unwrap();
+        let (got, want) = (splits.test.sample(0).unwrap(), raw.sample(idx.test[0]).unwrap());
+        assert_eq!(got.labels, want.labels);
+        let mu = stats.modalities[0].mean[1] as f32;
+        assert_eq!(got.modalities[0].channel(1)[7], want.modalities[0].channel(1)[7] - mu);
+        // Training data has zero mean per channel after normalisation.
+        let after = compute_stats(splits.train.as_ref(), "after").unwrap();
+        assert!(after.modalities.iter().flat_map(|m| &m.mean).all(|m| m.abs() < 1e-4));
+    }
+
+    #[test]
+    fn stats_cache_is_written_and_keyed_by_fold() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stats.json");
+        let mut c = small();
+        c.stats = Some(path.clone());
+        open(&DataConfig::Synthetic(c.clone())).unwrap();
+        c.split.fold = 1;
+        open(&DataConfig::Synthetic(c)).unwrap();
+        let file: crate::normalize::StatsFile = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(file.entries.len(), 2);
+    }
+
+    #[test]
+    fn invalid_generator_is_a_typed_error() {
+        let mut c = small();
+        c.generator.clouds = -1.0;
+        assert!(matches!(open(&DataConfig::Synthetic(c)), Err(Error::Config { .. })));
+    }
+}
