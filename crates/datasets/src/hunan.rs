@@ -12,13 +12,23 @@
 //! [`LOOKUP`]`[code]` gives 0 cropland, 1 forest, 2 grassland, 3 wetland, 4 water,
 //! 5 unused land, 6 built-up, 255 ignore, and 7 (raw code 11), which is merged into 6 by
 //! default or ignored ([`Class7`]); its pixels are counted (`inspect`). Raw codes outside
-//! the table (12..=254) are off-palette: an error by default, or ignored.
+//! 1..=11 and 255 (0, 12..=254) are off-palette: an error by default, or ignored.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use lssg_scenario::ModalitySet;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::scene_reader::{ModalitySlot, OffPalette};
+use crate::error::{Error, Result};
+use crate::inspect::{ModalityStats, SceneStats, count_labels};
+use crate::sample::{IGNORE_INDEX, ModalityArray, Sample};
+use crate::scene_reader::{
+    ModalitySlot, OffPalette, OfficialSplit, SceneAssignment, SceneInfo, SceneSource, StackPlan, TileSplits,
+    modality_set,
+};
+use crate::tiff_io::{Raster, RasterData, SampleType, read_stack};
 
 /// Raw code (255 first mapped to 12) → class index.
 pub const LOOKUP: [u8; 13] = [255, 0, 1, 2, 1, 3, 4, 6, 6, 5, 6, 7, 255];
@@ -137,5 +147,235 @@ impl Default for HunanConfig {
             stride: 256,
             cache_scenes: 64,
         }
+    }
+}
+
+/// Maps raw land-cover codes to class indices: 255 → 12, then [`LOOKUP`]; class 7 is merged
+/// into 6 or ignored per `class7`. Codes other than 1..=11 and 255 are not land-cover codes:
+/// ignored and counted. Returns the labels, the class-7 count, the off-table count and the
+/// first off-table pixel `(index, code)`.
+pub fn map_codes(codes: &[u8], class7: Class7) -> (Vec<u8>, u64, u64, Option<(usize, u8)>) {
+    let (mut n7, mut off, mut first) = (0u64, 0u64, None);
+    let labels = codes
+        .iter()
+        .enumerate()
+        .map(|(i, &raw)| match raw {
+            1..=11 | 255 => {
+                let k = LOOKUP[usize::from(if raw == 255 { 12 } else { raw })];
+                if k == 7 {
+                    n7 += 1;
+                    match class7 {
+                        Class7::Merge => 6,
+                        Class7::Ignore => IGNORE_INDEX,
+                    }
+                } else {
+                    k
+                }
+            }
+            _ => {
+                off += 1;
+                first.get_or_insert((i, raw));
+                IGNORE_INDEX
+            }
+        })
+        .collect();
+    (labels, n7, off, first)
+}
+
+/// A decoded Hunan patch.
+#[derive(Debug)]
+pub struct HunanScene {
+    stacks: Vec<Raster>,
+    labels: Vec<u8>,
+    class7: u64,
+    off_palette: u64,
+    width: usize,
+}
+
+/// The Hunan reader.
+#[derive(Debug)]
+pub struct HunanReader {
+    config: HunanConfig,
+    scenes: Vec<SceneInfo>,
+    plan: StackPlan<HunanStack>,
+    set: ModalitySet,
+}
+
+/// Opens the Hunan patches under `config.root`: lists `lc_{id}.tif` of each split directory
+/// present (at least one), checks the configured stacks' files exist and reads the sizes.
+pub fn open(config: &HunanConfig) -> Result<Arc<HunanReader>> {
+    let set = modality_set(&config.modalities)?;
+    let plan = StackPlan::new(&config.modalities, HunanStack::bands)?;
+    let mut listed: Vec<(OfficialSplit, String)> = Vec::new();
+    for (dir, split) in SPLIT_DIRS.iter().zip([OfficialSplit::Train, OfficialSplit::Val, OfficialSplit::Test]) {
+        let lc = config.root.join(dir).join("lc");
+        let Ok(entries) = std::fs::read_dir(&lc) else { continue };
+        let mut ids: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.strip_prefix("lc_").and_then(|r| r.strip_suffix(".tif")).map(str::to_string)
+            })
+            .collect();
+        ids.sort_unstable();
+        listed.extend(ids.into_iter().map(|id| (split, id)));
+    }
+    if listed.is_empty() {
+        return Err(Error::Missing {
+            path: config.root.join("{train,val,test}/lc/lc_{id}.tif"),
+            hint: "no Hunan label patches found".into(),
+        });
+    }
+    let scenes = listed
+        .par_iter()
+        .map(|(split, id)| {
+            for (stack, _) in &plan.stacks {
+                let p = stack.path(&config.root, split.as_str(), id);
+                if !p.is_file() {
+                    return Err(Error::Missing { path: p, hint: format!("the {stack} stack of patch {id}") });
+                }
+            }
+            let l = crate::tiff_io::read_layout(&label_path(&config.root, split.as_str(), id))?;
+            Ok(SceneInfo { id: id.clone(), split: *split, width: l.width, height: l.height })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Arc::new(HunanReader { config: config.clone(), scenes, plan, set }))
+}
+
+/// [`open`], then one tile view per split of `assignment`.
+pub fn open_splits(config: &HunanConfig, assignment: &SceneAssignment) -> Result<TileSplits> {
+    TileSplits::new(open(config)?, assignment, config.tile_size, config.stride, config.cache_scenes)
+}
+
+impl HunanReader {
+    /// The configuration.
+    pub fn config(&self) -> &HunanConfig {
+        &self.config
+    }
+
+    fn load_with(&self, index: usize, policy: OffPalette) -> Result<HunanScene> {
+        let info = self.scenes.get(index).ok_or(Error::IndexOutOfRange { index, len: self.scenes.len() })?;
+        let (root, split) = (&self.config.root, info.split.as_str());
+        let mut stacks = Vec::with_capacity(self.plan.stacks.len());
+        for (stack, bands) in &self.plan.stacks {
+            let p = stack.path(root, split, &info.id);
+            let r = read_stack(&p, stack.bands(), bands)?;
+            check_size(&p, &r, info)?;
+            stacks.push(r);
+        }
+        let lp = label_path(root, split, &info.id);
+        let raster = read_stack(&lp, 1, &[0])?;
+        raster.expect_type(&lp, SampleType::U8)?;
+        let RasterData::U8(codes) = raster.data else { unreachable!("checked u8") };
+        let (labels, class7, off_palette, first) = map_codes(&codes, self.config.class7);
+        if let (OffPalette::Error, Some((i, c))) = (policy, first) {
+            return Err(Error::OffPalette {
+                path: lp,
+                count: off_palette,
+                example: format!("code {c}"),
+                x: i % info.width,
+                y: i / info.width,
+            });
+        }
+        Ok(HunanScene { stacks, labels, class7, off_palette, width: info.width })
+    }
+
+    /// Statistics of patch `index` (off-table codes counted, whatever the policy).
+    pub fn scene_stats(&self, index: usize) -> Result<SceneStats> {
+        let scene = self.load_with(index, OffPalette::Ignore)?;
+        let info = &self.scenes[index];
+        let modalities = self
+            .config
+            .modalities
+            .iter()
+            .zip(&self.plan.slots)
+            .map(|(slot, chans)| ModalityStats {
+                name: slot.name.clone(),
+                bands: chans.len(),
+                mean: chans.iter().map(|&(s, b)| scene.stacks[s].band_mean(b)).collect(),
+            })
+            .collect();
+        let (class_pixels, ignore_pixels) = count_labels(&scene.labels);
+        Ok(SceneStats {
+            id: info.id.clone(),
+            split: info.split.as_str().into(),
+            width: info.width,
+            height: info.height,
+            modalities,
+            class_pixels,
+            ignore_pixels,
+            off_palette_pixels: scene.off_palette,
+            class7_pixels: Some(scene.class7),
+        })
+    }
+}
+
+fn check_size(path: &Path, raster: &Raster, info: &SceneInfo) -> Result<()> {
+    if (raster.width, raster.height) != (info.width, info.height) {
+        return Err(Error::Mismatch {
+            what: format!("{}: size of patch {}", path.display(), info.id),
+            expected: format!("{} × {} (the label patch)", info.width, info.height),
+            got: format!("{} × {}", raster.width, raster.height),
+        });
+    }
+    Ok(())
+}
+
+impl SceneSource for HunanReader {
+    type Scene = HunanScene;
+
+    fn scenes(&self) -> &[SceneInfo] {
+        &self.scenes
+    }
+
+    fn modalities(&self) -> &ModalitySet {
+        &self.set
+    }
+
+    fn num_classes(&self) -> usize {
+        CLASS_NAMES.len()
+    }
+
+    fn class_names(&self) -> Vec<String> {
+        CLASS_NAMES.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn load(&self, index: usize) -> Result<HunanScene> {
+        self.load_with(index, self.config.off_palette)
+    }
+
+    fn window(&self, scene: &HunanScene, y0: usize, x0: usize, h: usize, w: usize) -> Result<Sample> {
+        let modalities = self
+            .plan
+            .slots
+            .iter()
+            .map(|chans| {
+                let mut m = ModalityArray::zeros(chans.len(), h, w);
+                for (c, &(s, b)) in chans.iter().enumerate() {
+                    scene.stacks[s].copy_window(b, y0, x0, h, w, &mut m.data[c * h * w..(c + 1) * h * w]);
+                }
+                m
+            })
+            .collect();
+        let mut labels = Vec::with_capacity(h * w);
+        for r in y0..y0 + h {
+            labels.extend_from_slice(&scene.labels[r * scene.width + x0..][..w]);
+        }
+        Ok(Sample { modalities, labels, height: h, width: w })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_raw_code_maps_as_the_table_says() {
+        let codes: Vec<u8> = (0..=11).chain([255, 12, 200]).collect();
+        let (l, n7, off, first) = map_codes(&codes, Class7::Merge);
+        assert_eq!(l, vec![255, 0, 1, 2, 1, 3, 4, 6, 6, 5, 6, 6, 255, 255, 255]);
+        assert_eq!((n7, off, first), (1, 3, Some((0, 0))));
+        let (l, ..) = map_codes(&codes, Class7::Ignore);
+        assert_eq!(l[11], 255);
     }
 }

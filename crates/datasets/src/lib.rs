@@ -17,6 +17,8 @@ pub mod synthetic;
 // Real data-set readers (SPEC §8).
 pub mod dstl;
 pub mod hunan;
+pub mod inspect;
+pub mod layouts;
 pub mod potsdam;
 pub mod scene_reader;
 pub mod tiff_io;

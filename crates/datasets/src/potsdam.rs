@@ -17,10 +17,20 @@
 //! `.tif` file and fails naming it otherwise.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use lssg_scenario::ModalitySet;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::scene_reader::{ModalitySlot, OffPalette};
+use crate::error::{Error, Result};
+use crate::inspect::{ModalityStats, SceneStats, count_labels};
+use crate::sample::{IGNORE_INDEX, ModalityArray, Sample};
+use crate::scene_reader::{
+    ModalitySlot, OffPalette, OfficialSplit, SceneAssignment, SceneInfo, SceneSource, StackPlan, TileSplits,
+    modality_set,
+};
+use crate::tiff_io::{Raster, RasterData, SampleType, read_stack};
 
 /// The official training tiles (`a_b`); the other 14 tiles are the test set.
 pub const OFFICIAL_TRAIN: [&str; 24] = [
@@ -141,5 +151,308 @@ impl Default for PotsdamConfig {
             stride: 224,
             cache_scenes: 2,
         }
+    }
+}
+
+/// Decodes an RGB label raster into class indices. Black is ignore when `black_is_ignore`
+/// (noBoundary labels); other colours off the palette are ignored and counted.
+/// Returns the labels, the off-palette count and the first off-palette pixel `(index, rgb)`.
+pub fn decode_colours(raster: &Raster, black_is_ignore: bool) -> (Vec<u8>, u64, Option<(usize, [u8; 3])>) {
+    let n = raster.width * raster.height;
+    let RasterData::U8(v) = &raster.data else { unreachable!("checked u8 by the caller") };
+    let (r, g, b) = (&v[..n], &v[n..2 * n], &v[2 * n..3 * n]);
+    let mut labels = vec![IGNORE_INDEX; n];
+    let chunk = raster.width.max(1) * 64;
+    let found: Vec<(u64, Option<usize>)> = labels
+        .par_chunks_mut(chunk)
+        .enumerate()
+        .map(|(ci, out)| {
+            let (mut count, mut first) = (0u64, None);
+            for (j, o) in out.iter_mut().enumerate() {
+                let i = ci * chunk + j;
+                let c = [r[i], g[i], b[i]];
+                *o = match c {
+                    [255, 0, 0] => 0,
+                    [255, 255, 255] => 1,
+                    [0, 0, 255] => 2,
+                    [0, 255, 255] => 3,
+                    [0, 255, 0] => 4,
+                    [255, 255, 0] => 5,
+                    [0, 0, 0] if black_is_ignore => IGNORE_INDEX,
+                    _ => {
+                        count += 1;
+                        first.get_or_insert(i);
+                        IGNORE_INDEX
+                    }
+                };
+            }
+            (count, first)
+        })
+        .collect();
+    let count = found.iter().map(|f| f.0).sum();
+    let first = found.iter().find_map(|f| f.1).map(|i| (i, [r[i], g[i], b[i]]));
+    (labels, count, first)
+}
+
+/// A decoded Potsdam tile: the used stacks at native resolution and the labels.
+#[derive(Debug)]
+pub struct PotsdamScene {
+    stacks: Vec<Raster>,
+    labels: Vec<u8>,
+    off_palette: u64,
+    width: usize,
+}
+
+/// The Potsdam reader.
+#[derive(Debug)]
+pub struct PotsdamReader {
+    config: PotsdamConfig,
+    scenes: Vec<SceneInfo>,
+    /// `(a, b)` of each scene.
+    ids: Vec<(u32, u32)>,
+    plan: StackPlan<PotsdamStack>,
+    set: ModalitySet,
+}
+
+/// Parses `top_potsdam_{a}_{b}_RGBIR.tif`.
+fn parse_tile_name(name: &str) -> Option<(u32, u32)> {
+    let rest = name.strip_prefix("top_potsdam_")?.strip_suffix("_RGBIR.tif")?;
+    let (a, b) = rest.split_once('_')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+/// Opens the Potsdam tiles under `config.root`: lists the RGBIR tiles, checks that every file
+/// the configuration needs exists, and reads the tile sizes. The nDSM must be a TIFF.
+pub fn open(config: &PotsdamConfig) -> Result<Arc<PotsdamReader>> {
+    let set = modality_set(&config.modalities)?;
+    let plan = StackPlan::new(&config.modalities, PotsdamStack::bands)?;
+    let dir = config.root.join("4_Ortho_RGBIR");
+    let entries = std::fs::read_dir(&dir).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            Error::Missing { path: dir.clone(), hint: "the Potsdam RGBIR tiles (4_Ortho_RGBIR/)".into() }
+        } else {
+            Error::Io { path: dir.clone(), source }
+        }
+    })?;
+    let mut ids: Vec<(u32, u32)> =
+        entries.filter_map(|e| e.ok()).filter_map(|e| parse_tile_name(&e.file_name().to_string_lossy())).collect();
+    ids.sort_unstable();
+    if ids.is_empty() {
+        return Err(Error::Missing {
+            path: dir.join("top_potsdam_{a}_{b}_RGBIR.tif"),
+            hint: "no Potsdam RGBIR tiles found".into(),
+        });
+    }
+    let reader = PotsdamReader { config: config.clone(), scenes: Vec::new(), ids, plan, set };
+    let scenes = reader
+        .ids
+        .par_iter()
+        .map(|&(a, b)| {
+            for (stack, _) in &reader.plan.stacks {
+                let p = stack.path(&config.root, a, b);
+                if !p.is_file() {
+                    let hint = match stack {
+                        PotsdamStack::Ndsm => "the nDSM as TIFF (the real set ships it as JPEG, which is not read; \
+                                               convert it or drop the ndsm slot)"
+                            .to_string(),
+                        s => format!("the {s} file of tile {a}_{b}"),
+                    };
+                    return Err(Error::Missing { path: p, hint });
+                }
+            }
+            let label = reader.label_path(a, b);
+            if !label.is_file() {
+                return Err(Error::Missing { path: label, hint: format!("the label file of tile {a}_{b}") });
+            }
+            let l = crate::tiff_io::read_layout(&PotsdamStack::Rgbir.path(&config.root, a, b))?;
+            let id = format!("{a}_{b}");
+            let split = if OFFICIAL_TRAIN.contains(&id.as_str()) { OfficialSplit::Train } else { OfficialSplit::Test };
+            Ok(SceneInfo { id, split, width: l.width, height: l.height })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Arc::new(PotsdamReader { scenes, ..reader }))
+}
+
+/// [`open`], then one tile view per split of `assignment`.
+pub fn open_splits(config: &PotsdamConfig, assignment: &SceneAssignment) -> Result<TileSplits> {
+    TileSplits::new(open(config)?, assignment, config.tile_size, config.stride, config.cache_scenes)
+}
+
+impl PotsdamReader {
+    /// The configuration.
+    pub fn config(&self) -> &PotsdamConfig {
+        &self.config
+    }
+
+    fn label_path(&self, a: u32, b: u32) -> PathBuf {
+        let root = &self.config.root;
+        match self.config.labels {
+            PotsdamLabels::Full => root.join("5_Labels_all").join(format!("top_potsdam_{a}_{b}_label.tif")),
+            PotsdamLabels::NoBoundary => {
+                root.join("5_Labels_all_noBoundary").join(format!("top_potsdam_{a}_{b}_label_noBoundary.tif"))
+            }
+        }
+    }
+
+    /// Decodes scene `index` with the off-palette policy `policy`.
+    fn load_with(&self, index: usize, policy: OffPalette) -> Result<PotsdamScene> {
+        let info = self.scenes.get(index).ok_or(Error::IndexOutOfRange { index, len: self.scenes.len() })?;
+        let (a, b) = self.ids[index];
+        let root = &self.config.root;
+        let stacks = self
+            .plan
+            .stacks
+            .par_iter()
+            .map(|(stack, bands)| {
+                let p = stack.path(root, a, b);
+                let r = read_stack(&p, stack.bands(), bands)?;
+                // Heights may be stored as any sample type; the imagery is 8-bit.
+                if *stack == PotsdamStack::Rgbir {
+                    r.expect_type(&p, SampleType::U8)?;
+                }
+                check_size(&p, &r, info)?;
+                Ok(r)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let lp = self.label_path(a, b);
+        let raster = read_stack(&lp, 3, &[0, 1, 2])?;
+        raster.expect_type(&lp, SampleType::U8)?;
+        check_size(&lp, &raster, info)?;
+        let black = self.config.labels == PotsdamLabels::NoBoundary;
+        let (labels, off_palette, first) = decode_colours(&raster, black);
+        if let (OffPalette::Error, Some((i, c))) = (policy, first) {
+            return Err(Error::OffPalette {
+                path: lp,
+                count: off_palette,
+                example: format!("rgb({}, {}, {})", c[0], c[1], c[2]),
+                x: i % info.width,
+                y: i / info.width,
+            });
+        }
+        Ok(PotsdamScene { stacks, labels, off_palette, width: info.width })
+    }
+
+    /// Statistics of scene `index` (off-palette pixels counted, whatever the policy).
+    pub fn scene_stats(&self, index: usize) -> Result<SceneStats> {
+        let scene = self.load_with(index, OffPalette::Ignore)?;
+        let info = &self.scenes[index];
+        let modalities = self
+            .config
+            .modalities
+            .iter()
+            .zip(&self.plan.slots)
+            .map(|(slot, chans)| ModalityStats {
+                name: slot.name.clone(),
+                bands: chans.len(),
+                mean: chans.iter().map(|&(s, b)| scene.stacks[s].band_mean(b)).collect(),
+            })
+            .collect();
+        let (class_pixels, ignore_pixels) = count_labels(&scene.labels);
+        Ok(SceneStats {
+            id: info.id.clone(),
+            split: info.split.as_str().into(),
+            width: info.width,
+            height: info.height,
+            modalities,
+            class_pixels,
+            ignore_pixels,
+            off_palette_pixels: scene.off_palette,
+            class7_pixels: None,
+        })
+    }
+}
+
+/// Fails unless `raster` has the scene's size.
+fn check_size(path: &Path, raster: &Raster, info: &SceneInfo) -> Result<()> {
+    if (raster.width, raster.height) != (info.width, info.height) {
+        return Err(Error::Mismatch {
+            what: format!("{}: size of tile {}", path.display(), info.id),
+            expected: format!("{} × {} (the RGBIR tile)", info.width, info.height),
+            got: format!("{} × {}", raster.width, raster.height),
+        });
+    }
+    Ok(())
+}
+
+impl SceneSource for PotsdamReader {
+    type Scene = PotsdamScene;
+
+    fn scenes(&self) -> &[SceneInfo] {
+        &self.scenes
+    }
+
+    fn modalities(&self) -> &ModalitySet {
+        &self.set
+    }
+
+    fn num_classes(&self) -> usize {
+        CLASS_NAMES.len()
+    }
+
+    fn class_names(&self) -> Vec<String> {
+        CLASS_NAMES.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn load(&self, index: usize) -> Result<PotsdamScene> {
+        self.load_with(index, self.config.off_palette)
+    }
+
+    fn window(&self, scene: &PotsdamScene, y0: usize, x0: usize, h: usize, w: usize) -> Result<Sample> {
+        let modalities = self
+            .plan
+            .slots
+            .iter()
+            .map(|chans| {
+                let mut m = ModalityArray::zeros(chans.len(), h, w);
+                for (c, &(s, b)) in chans.iter().enumerate() {
+                    scene.stacks[s].copy_window(b, y0, x0, h, w, &mut m.data[c * h * w..(c + 1) * h * w]);
+                }
+                m
+            })
+            .collect();
+        let mut labels = Vec::with_capacity(h * w);
+        for r in y0..y0 + h {
+            labels.extend_from_slice(&scene.labels[r * scene.width + x0..][..w]);
+        }
+        Ok(Sample { modalities, labels, height: h, width: w })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tile_names_and_paths() {
+        assert_eq!(parse_tile_name("top_potsdam_6_7_RGBIR.tif"), Some((6, 7)));
+        assert_eq!(parse_tile_name("top_potsdam_2_10_RGBIR.tif"), Some((2, 10)));
+        assert_eq!(parse_tile_name("top_potsdam_2_10_label.tif"), None);
+        let root = Path::new("r");
+        assert_eq!(PotsdamStack::Dsm.path(root, 6, 7), Path::new("r/1_DSM/dsm_potsdam_06_07.tif"));
+        assert_eq!(PotsdamStack::Rgbir.path(root, 6, 7), Path::new("r/4_Ortho_RGBIR/top_potsdam_6_7_RGBIR.tif"));
+    }
+
+    #[test]
+    fn colours_map_to_classes_and_off_palette_is_counted() {
+        let mut v = Vec::new();
+        let px: [[u8; 3]; 8] = [
+            [255, 0, 0],
+            [255, 255, 255],
+            [0, 0, 255],
+            [0, 255, 255],
+            [0, 255, 0],
+            [255, 255, 0],
+            [0, 0, 0],
+            [1, 2, 3],
+        ];
+        for ch in 0..3 {
+            v.extend(px.iter().map(|p| p[ch]));
+        }
+        let r = Raster::new(8, 1, 3, RasterData::U8(v)).unwrap();
+        let (l, n, first) = decode_colours(&r, true);
+        assert_eq!(l, vec![0, 1, 2, 3, 4, 5, 255, 255]);
+        assert_eq!((n, first), (1, Some((7, [1, 2, 3]))));
+        let (_, n, first) = decode_colours(&r, false);
+        assert_eq!((n, first), (2, Some((6, [0, 0, 0]))));
     }
 }

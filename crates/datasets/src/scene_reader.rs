@@ -136,6 +136,63 @@ pub fn modality_set<K>(slots: &[ModalitySlot<K>]) -> Result<ModalitySet> {
     Ok(ModalitySet::from_pairs(slots.iter().map(|s| (s.name.clone(), s.bands.len())))?)
 }
 
+/// Which bands of which stacks the configured slots need, and where each slot channel lives
+/// among the decoded bands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackPlan<K> {
+    /// Each stack used, with the sorted distinct bands to decode from it.
+    pub stacks: Vec<(K, Vec<usize>)>,
+    /// Per slot, per channel: (position in `stacks`, position in that stack's band list).
+    pub slots: Vec<Vec<(usize, usize)>>,
+}
+
+impl<K: Copy + Ord + std::fmt::Display> StackPlan<K> {
+    /// The plan of `slots`; `bands_of(stack)` is the stack's band count in the real layout,
+    /// and a band past it is a [`Error::Config`].
+    pub fn new(slots: &[ModalitySlot<K>], bands_of: impl Fn(K) -> usize) -> Result<Self> {
+        let mut stacks: Vec<(K, Vec<usize>)> = Vec::new();
+        for slot in slots {
+            for sb in &slot.bands {
+                if sb.band >= bands_of(sb.stack) {
+                    return Err(Error::Config {
+                        field: format!("modalities.{}.bands", slot.name),
+                        value: sb.to_string(),
+                        expected: format!("a band of `{}` in 0..{}", sb.stack, bands_of(sb.stack)),
+                    });
+                }
+                match stacks.iter_mut().find(|(k, _)| *k == sb.stack) {
+                    Some((_, bands)) => bands.push(sb.band),
+                    None => stacks.push((sb.stack, vec![sb.band])),
+                }
+            }
+        }
+        stacks.sort_by_key(|(k, _)| *k);
+        for (_, bands) in &mut stacks {
+            bands.sort_unstable();
+            bands.dedup();
+        }
+        let slots = slots
+            .iter()
+            .map(|slot| {
+                slot.bands
+                    .iter()
+                    .map(|sb| {
+                        let si = stacks.iter().position(|(k, _)| *k == sb.stack).expect("stack collected above");
+                        let bi = stacks[si].1.binary_search(&sb.band).expect("band collected above");
+                        (si, bi)
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(Self { stacks, slots })
+    }
+
+    /// Whether `stack` is used.
+    pub fn uses(&self, stack: K) -> bool {
+        self.stacks.iter().any(|(k, _)| *k == stack)
+    }
+}
+
 /// One scene of a real data set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SceneInfo {

@@ -144,6 +144,20 @@ impl Raster {
         (b * n..(b + 1) * n).map(|i| self.data.get(i)).collect()
     }
 
+    /// Copies the `h × w` window at (`y0`, `x0`) of band `b` into `out` as f32.
+    pub fn copy_window(&self, b: usize, y0: usize, x0: usize, h: usize, w: usize, out: &mut [f32]) {
+        let base = b * self.height * self.width;
+        for r in 0..h {
+            let start = base + (y0 + r) * self.width + x0;
+            let dst = &mut out[r * w..(r + 1) * w];
+            match &self.data {
+                RasterData::U8(v) => dst.iter_mut().zip(&v[start..start + w]).for_each(|(d, &s)| *d = f32::from(s)),
+                RasterData::U16(v) => dst.iter_mut().zip(&v[start..start + w]).for_each(|(d, &s)| *d = f32::from(s)),
+                RasterData::F32(v) => dst.copy_from_slice(&v[start..start + w]),
+            }
+        }
+    }
+
     /// Mean of band `b` (f64 accumulation).
     pub fn band_mean(&self, b: usize) -> f64 {
         let n = self.width * self.height;
@@ -390,6 +404,16 @@ pub fn read_tiff_bands(path: &Path, bands: Option<&[usize]>) -> Result<Raster> {
             Raster::new(layout.width, layout.height, selected.len(), RasterData::F32(out))
         }
     }
+}
+
+/// Decodes bands `bands` of `path` after checking that the file has exactly `expected` bands
+/// (samples per pixel), as the data-set layout prescribes; the error names the file.
+pub fn read_stack(path: &Path, expected: usize, bands: &[usize]) -> Result<Raster> {
+    let layout = read_layout(path)?;
+    if layout.samples != expected {
+        return Err(tiff_err(path, format!("expected {expected} bands (samples per pixel), found {}", layout.samples)));
+    }
+    read_tiff_bands(path, Some(bands))
 }
 
 /// A stored sample type.

@@ -26,7 +26,10 @@
 //! in [`MULTICLASS_PRIORITY`] (small objects over the areas they sit on).
 
 pub mod rasterize;
+mod reader;
 pub mod wkt;
+
+pub use reader::{DstlReader, DstlScene, open, open_splits, read_grid_sizes, read_wkt};
 
 use std::path::PathBuf;
 
