@@ -1,1 +1,30 @@
-//! Multimodal segmentation backbones on libtorch (SPEC §7). Under construction.
+//! Multimodal segmentation backbones on libtorch (SPEC §2, §5, §7): CMX, CBC and CBC-SLP behind one
+//! [`SegmentationModel`] trait, with per-sample availability masks, LoRA adapters, device
+//! selection and strict safetensors checkpoints.
+//!
+//! ```no_run
+//! use lssg_backbones::{ModelConfig, BackboneKind, Preset};
+//! use tch::{nn, Device, Kind, Tensor};
+//!
+//! let vs = nn::VarStore::new(Device::Cpu);
+//! let cfg = ModelConfig { backbone: BackboneKind::Cmx, preset: Preset::Tiny, ..Default::default() };
+//! let model = cfg.build(&vs, &[3, 3, 3]).unwrap();
+//! let xs: Vec<Tensor> = (0..3).map(|_| Tensor::zeros([2, 3, 64, 64], (Kind::Float, Device::Cpu))).collect();
+//! let out = model.forward_t(&xs, &Tensor::ones([2, 3], (Kind::Float, Device::Cpu)), false);
+//! assert_eq!(out.logits.size(), [2, 1, 64, 64]);
+//! ```
+#![deny(missing_docs)]
+
+pub mod checkpoint;
+pub mod cmx;
+pub mod config;
+pub mod device;
+pub mod error;
+pub mod layers;
+pub mod lora;
+pub mod model;
+
+pub use config::{BackboneKind, LoraConfig, ModelConfig, Preset};
+pub use device::DeviceSpec;
+pub use error::{Error, Result};
+pub use model::{ModelOutput, SegmentationModel};

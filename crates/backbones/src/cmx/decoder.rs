@@ -1,0 +1,92 @@
+//! CMX decode head: the SegFormer-style all-MLP decoder (SPEC §7; reference `CMX.py: DecoderHead`).
+//!
+//! Each of the four fused levels is projected to `embed` channels by a linear layer, resized to the
+//! first level's resolution (H/4), concatenated (deepest first, as the reference), fused by a 1×1
+//! conv + BN + ReLU, dropped out (Dropout2d 0.1 while training) and mapped to the classes by a
+//! 1×1 conv. The decoder never carries LoRA adapters (SPEC §5).
+//!
+//! Initialisation as the reference: projections PyTorch's default; fuse/pred convs kaiming-normal
+//! (fan-in, ReLU) with zero bias; batch norm (1, 0).
+//!
+//! # Shapes
+//! `[[B, c₁, H/4, W/4], [B, c₂, H/8, W/8], [B, c₃, H/16, W/16], [B, c₄, H/32, W/32]] → [B, classes, H/4, W/4]`.
+
+use tch::Tensor;
+use tch::nn::{self, Init, Module};
+
+use crate::layers::{batch_norm2d, from_tokens, kaiming_normal_relu, resize_bilinear, to_tokens};
+use crate::lora::{self, LoraConv, LoraLinear};
+
+/// The decode head.
+#[derive(Debug)]
+pub struct DecoderHead {
+    /// `linear_c1 … linear_c4`.
+    proj: Vec<LoraLinear>,
+    fuse: LoraConv,
+    fuse_bn: nn::BatchNorm,
+    pred: LoraConv,
+    dropout: f64,
+}
+
+impl DecoderHead {
+    /// Builds the head for level widths `in_channels` (shallowest first).
+    pub fn new(p: &nn::Path, in_channels: &[i64], embed: i64, classes: i64, dropout: f64) -> Self {
+        let proj = in_channels
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| lora::linear(p / format!("linear_c{}", i + 1) / "proj", c, embed, true, None))
+            .collect();
+        let levels = in_channels.len() as i64;
+        let conv = |fan_in: i64| nn::ConvConfig {
+            ws_init: kaiming_normal_relu(fan_in),
+            bs_init: Init::Const(0.0),
+            ..Default::default()
+        };
+        DecoderHead {
+            proj,
+            fuse: lora::conv2d(p / "linear_fuse" / "0", embed * levels, embed, 1, conv(embed * levels), None),
+            fuse_bn: batch_norm2d(p / "linear_fuse" / "1", embed),
+            pred: lora::conv2d(p / "linear_pred", embed, classes, 1, conv(embed), None),
+            dropout,
+        }
+    }
+
+    /// Decodes the fused levels. See the module doc for `# Shapes`.
+    pub fn forward_t(&self, levels: &[Tensor], train: bool) -> Tensor {
+        let s1 = levels[0].size();
+        let (h, w) = (s1[2], s1[3]);
+        // Deepest level first, as the reference concatenates [_c4, _c3, _c2, _c1].
+        let parts: Vec<Tensor> = levels
+            .iter()
+            .zip(&self.proj)
+            .rev()
+            .map(|(x, proj)| {
+                let s = x.size();
+                let e = from_tokens(&proj.forward(&to_tokens(x)), s[2], s[3]); // [B, E, h_i, w_i]
+                resize_bilinear(&e, h, w) // [B, E, H/4, W/4]
+            })
+            .collect();
+        let fused = self.fuse.forward(&Tensor::cat(&parts, 1)).apply_t(&self.fuse_bn, train).relu(); // [B, E, H/4, W/4]
+        let fused = if self.dropout > 0.0 { fused.feature_dropout(self.dropout, train) } else { fused };
+        self.pred.forward(&fused) // [B, classes, H/4, W/4]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    #[test]
+    fn shapes_and_parameter_count() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let head = DecoderHead::new(&vs.root(), &[4, 8, 12, 16], 8, 3, 0.1);
+        let levels: Vec<Tensor> = [(4, 16), (8, 8), (12, 4), (16, 2)]
+            .iter()
+            .map(|&(c, s)| Tensor::randn([2, c, s, s], (Kind::Float, Device::Cpu)))
+            .collect();
+        assert_eq!(head.forward_t(&levels, true).size(), [2, 3, 16, 16]);
+        let proj = (4 + 8 + 12 + 16) * 8 + 4 * 8;
+        assert_eq!(lora::parameter_count(&vs), proj + (32 * 8 + 8) + 16 + (8 * 3 + 3));
+    }
+}

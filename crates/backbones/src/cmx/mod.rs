@@ -1,0 +1,246 @@
+//! CMX (Zhang et al., "CMX: Cross-Modal Fusion for RGB-X Semantic Segmentation with
+//! Transformers", 2023), as the reference's self-contained version (SPEC §7; `CMX.py`).
+//!
+//! Any number M ≥ 2 of modalities with any channel counts: stream 1 is the first modality
+//! (`C₀` channels); stream 2 is a bias-free 1×1 convolution (`modal_proj`) of the other
+//! modalities concatenated, `Σ_{m≥1} C_m → C₀` (the reference: NIR + SWIR, 6 → 3), so both stems
+//! take `C₀` channels. Missing modalities are zeroed in the raw input, per sample (SPEC §2).
+//! The shared latent is the last fusion module's output, hook `backbone.ffm[3]`.
+//!
+//! Variable names follow the reference's keys without its `core.` prefix: `modal_proj`,
+//! `backbone.{rgb,mod}_{stem,s1..s4}.block.*`, `backbone.frm.i.*`, `backbone.ffm.i.*`,
+//! `decode_head.*`. LoRA adapts every linear and conv of `backbone`, not `modal_proj` (outside
+//! the reference's backbone) and not the decoder (SPEC §5).
+//!
+//! # Shapes
+//! `inputs[m]: [B, C_m, H, W]`, `availability: [B, M]` → logits `[B, classes, H, W]`, latent
+//! `[B, w₄, ⌈H/32⌉, ⌈W/32⌉]` (w₄ = 512 at paper size).
+
+pub mod backbone;
+pub mod decoder;
+pub mod ffm;
+pub mod frm;
+pub mod stream;
+
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+use tch::nn::{self, Module};
+
+use crate::config::{LoraConfig, Preset};
+use crate::error::{Error, Result};
+use crate::layers::{gate, resize_bilinear, torch_conv};
+use crate::lora::{self, LoraConv};
+use crate::model::{ModelOutput, SegmentationModel, check_inputs};
+
+use backbone::DualBackbone;
+use decoder::DecoderHead;
+
+/// Sizes of a CMX network. `Default` is the paper preset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CmxConfig {
+    /// Stem width then the four stage widths (paper: 64, 64, 128, 320, 512).
+    pub widths: Vec<i64>,
+    /// Attention heads of every fusion module (paper: 8).
+    pub heads: i64,
+    /// Reduction of the rectification MLP and spatial convs (reference: 1).
+    pub frm_reduction: i64,
+    /// Reduction of the fusion module's cross path and channel embedding (reference: 1).
+    pub ffm_reduction: i64,
+    /// Decoder embedding width (paper: 256).
+    pub decoder_embed: i64,
+    /// Dropout2d probability before the prediction conv (reference: 0.1).
+    pub dropout: f64,
+}
+
+impl Default for CmxConfig {
+    fn default() -> Self {
+        CmxConfig::preset(Preset::Paper)
+    }
+}
+
+impl CmxConfig {
+    /// The sizes of a preset: `paper` (the reference), `small` (widths ÷ 4, embed 64) and `tiny`
+    /// (widths ÷ 8, embed 32); same topology and heads.
+    pub fn preset(preset: Preset) -> Self {
+        let paper = [64, 64, 128, 320, 512];
+        let (div, embed) = match preset {
+            Preset::Paper => (1, 256),
+            Preset::Small => (4, 64),
+            Preset::Tiny => (8, 32),
+        };
+        CmxConfig {
+            widths: paper.iter().map(|w| w / div).collect(),
+            heads: 8,
+            frm_reduction: 1,
+            ffm_reduction: 1,
+            decoder_embed: embed,
+            dropout: 0.1,
+        }
+    }
+
+    /// Checks that the sizes describe a buildable network.
+    pub fn validate(&self) -> Result<()> {
+        if self.widths.len() != 5 || self.widths.iter().any(|&w| w < 1) {
+            return Err(Error::invalid(
+                "cmx.widths",
+                format!("{:?}", self.widths),
+                "5 positive widths (stem, 4 stages)",
+            ));
+        }
+        if self.heads < 1 {
+            return Err(Error::invalid("cmx.heads", self.heads, "≥ 1"));
+        }
+        for (field, r) in [("cmx.frm_reduction", self.frm_reduction), ("cmx.ffm_reduction", self.ffm_reduction)] {
+            if r < 1 {
+                return Err(Error::invalid(field, r, "≥ 1"));
+            }
+        }
+        for &w in &self.widths[1..] {
+            if w % self.frm_reduction != 0 || w % (self.ffm_reduction * self.heads) != 0 {
+                return Err(Error::invalid(
+                    "cmx.widths",
+                    format!("{:?}", self.widths),
+                    format!(
+                        "stage widths divisible by frm_reduction ({}) and by ffm_reduction × heads ({})",
+                        self.frm_reduction,
+                        self.ffm_reduction * self.heads
+                    ),
+                ));
+            }
+        }
+        if self.decoder_embed < 1 {
+            return Err(Error::invalid("cmx.decoder_embed", self.decoder_embed, "≥ 1"));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(Error::invalid("cmx.dropout", self.dropout, "a probability in [0, 1)"));
+        }
+        Ok(())
+    }
+}
+
+/// The CMX network.
+#[derive(Debug)]
+pub struct Cmx {
+    channels: Vec<i64>,
+    classes: i64,
+    hook: String,
+    modal_proj: LoraConv,
+    backbone: DualBackbone,
+    decode_head: DecoderHead,
+}
+
+impl Cmx {
+    /// Builds the network of a preset for modalities with `channels` channels.
+    pub fn new(
+        p: &nn::Path,
+        preset: Preset,
+        channels: &[i64],
+        classes: i64,
+        lora: Option<&LoraConfig>,
+    ) -> Result<Self> {
+        Cmx::with_config(p, &CmxConfig::preset(preset), channels, classes, lora)
+    }
+
+    /// Builds the network with explicit sizes.
+    pub fn with_config(
+        p: &nn::Path,
+        cfg: &CmxConfig,
+        channels: &[i64],
+        classes: i64,
+        lora: Option<&LoraConfig>,
+    ) -> Result<Self> {
+        cfg.validate()?;
+        if channels.len() < 2 || channels.iter().any(|&c| c < 1) {
+            return Err(Error::invalid(
+                "channels",
+                format!("{channels:?}"),
+                "at least 2 modalities with ≥ 1 channel each",
+            ));
+        }
+        if classes < 1 {
+            return Err(Error::invalid("classes", classes, "an integer ≥ 1"));
+        }
+        let c0 = channels[0];
+        let rest: i64 = channels[1..].iter().sum();
+        Ok(Cmx {
+            channels: channels.to_vec(),
+            classes,
+            hook: format!("backbone.ffm[{}]", cfg.widths.len() - 2),
+            modal_proj: lora::conv2d(p / "modal_proj", rest, c0, 1, torch_conv(rest, 1, 1, 0, 1, false), None),
+            backbone: DualBackbone::new(&(p / "backbone"), cfg, c0, lora),
+            decode_head: DecoderHead::new(
+                &(p / "decode_head"),
+                &cfg.widths[1..],
+                cfg.decoder_embed,
+                classes,
+                cfg.dropout,
+            ),
+        })
+    }
+
+    /// [`SegmentationModel::forward_t`] with input validation: a wrong number of modalities or
+    /// wrong shapes are a [`Error::Shape`] instead of a libtorch exception.
+    pub fn try_forward_t(&self, inputs: &[Tensor], availability: &Tensor, train: bool) -> Result<ModelOutput> {
+        let (_, h, w) = check_inputs(&self.channels, inputs, availability)?;
+        // Zero the raw input of every unavailable modality, per sample (SPEC §2).
+        let gated: Vec<Tensor> = inputs.iter().enumerate().map(|(m, x)| gate(x, availability, m as i64)).collect();
+        let x1 = &gated[0]; // [B, C₀, H, W]
+        let x2 = self.modal_proj.forward(&Tensor::cat(&gated[1..], 1)); // [B, C₀, H, W]
+        let mut levels = self.backbone.forward_t(x1, &x2, train);
+        let logits = self.decode_head.forward_t(&levels, train); // [B, classes, H/4, W/4]
+        let logits = resize_bilinear(&logits, h, w); // [B, classes, H, W]
+        let latent = levels.pop().expect("four levels"); // [B, w₄, H/32, W/32]
+        Ok(ModelOutput { logits, latent })
+    }
+}
+
+impl SegmentationModel for Cmx {
+    /// # Panics
+    /// When the inputs do not match the channels the model was built for (see
+    /// [`Cmx::try_forward_t`] for the checked variant).
+    fn forward_t(&self, inputs: &[Tensor], availability: &Tensor, train: bool) -> ModelOutput {
+        self.try_forward_t(inputs, availability, train).unwrap_or_else(|e| panic!("CMX forward: {e}"))
+    }
+
+    fn hook_point(&self) -> &str {
+        &self.hook
+    }
+
+    fn num_classes(&self) -> i64 {
+        self.classes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    #[test]
+    fn presets_validate_and_bad_sizes_are_named() {
+        for p in Preset::ALL {
+            CmxConfig::preset(p).validate().unwrap();
+        }
+        let bad = CmxConfig { widths: vec![8, 8, 12, 40, 64], ..CmxConfig::preset(Preset::Tiny) };
+        assert!(bad.validate().unwrap_err().to_string().contains("cmx.widths"));
+        let bad = CmxConfig { dropout: 1.0, ..Default::default() };
+        assert!(bad.validate().unwrap_err().to_string().contains("cmx.dropout"));
+    }
+
+    #[test]
+    fn forward_shapes_and_hook() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let cmx = Cmx::new(&vs.root(), Preset::Tiny, &[3, 2], 2, None).unwrap();
+        let xs = [
+            Tensor::randn([2, 3, 40, 40], (Kind::Float, Device::Cpu)),
+            Tensor::randn([2, 2, 40, 40], (Kind::Float, Device::Cpu)),
+        ];
+        let out = cmx.forward_t(&xs, &Tensor::ones([2, 2], (Kind::Float, Device::Cpu)), false);
+        assert_eq!(out.logits.size(), [2, 2, 40, 40]);
+        assert_eq!(out.latent.size(), [2, 64, 2, 2]);
+        assert_eq!(cmx.hook_point(), "backbone.ffm[3]");
+        let err = cmx.try_forward_t(&xs[..1], &Tensor::ones([2, 1], (Kind::Float, Device::Cpu)), false).unwrap_err();
+        assert!(err.to_string().contains("2 modality tensors"), "{err}");
+    }
+}

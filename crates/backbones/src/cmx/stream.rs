@@ -1,0 +1,58 @@
+//! CMX stream blocks (SPEC §7; reference `CMX.py: ConvBlock`): two 3×3 conv + BN + ReLU, the first
+//! with stride 2, so every block halves the resolution.
+//!
+//! # Shapes
+//! `[B, in, H, W] → [B, out, ⌈H/2⌉, ⌈W/2⌉]`.
+
+use tch::Tensor;
+use tch::nn::{self, Module, ModuleT};
+
+use crate::config::LoraConfig;
+use crate::layers::{batch_norm2d, torch_conv};
+use crate::lora::{self, LoraConv};
+
+/// Conv(3×3, stride 2) → BN → ReLU → Conv(3×3) → BN → ReLU; bias-free convolutions. Variables
+/// follow the reference's `block.{0,1,3,4}` keys.
+#[derive(Debug)]
+pub struct ConvBlock {
+    conv1: LoraConv,
+    bn1: nn::BatchNorm,
+    conv2: LoraConv,
+    bn2: nn::BatchNorm,
+}
+
+impl ConvBlock {
+    /// Builds the block under `p / "block"`; `lora` adds adapters to both convolutions.
+    pub fn new(p: &nn::Path, in_dim: i64, out_dim: i64, stride: i64, lora: Option<&LoraConfig>) -> Self {
+        let b = p / "block";
+        ConvBlock {
+            conv1: lora::conv2d(&b / "0", in_dim, out_dim, 3, torch_conv(in_dim, 3, stride, 1, 1, false), lora),
+            bn1: batch_norm2d(&b / "1", out_dim),
+            conv2: lora::conv2d(&b / "3", out_dim, out_dim, 3, torch_conv(out_dim, 3, 1, 1, 1, false), lora),
+            bn2: batch_norm2d(&b / "4", out_dim),
+        }
+    }
+}
+
+impl ModuleT for ConvBlock {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        let xs = self.conv1.forward(xs).apply_t(&self.bn1, train).relu(); // [B, out, H/2, W/2]
+        self.conv2.forward(&xs).apply_t(&self.bn2, train).relu()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    #[test]
+    fn halves_resolution_and_counts() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let b = ConvBlock::new(&vs.root(), 3, 8, 2, None);
+        let y = b.forward_t(&Tensor::randn([2, 3, 15, 16], (Kind::Float, Device::Cpu)), true);
+        assert_eq!(y.size(), [2, 8, 8, 8]);
+        // 3·8·9 + 8·8·9 conv weights + 2 × (8 + 8) BN affine.
+        assert_eq!(lora::parameter_count(&vs), 216 + 576 + 32);
+    }
+}

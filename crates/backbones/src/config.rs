@@ -1,0 +1,245 @@
+//! Model configuration (SPEC §5, §7): which backbone, which size preset, how many classes, and
+//! whether LoRA adapters are attached. [`ModelConfig::init`] validates and builds the network.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use tch::nn;
+
+use crate::error::{Error, Result};
+use crate::model::SegmentationModel;
+
+/// The backbone families of SPEC §7.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackboneKind {
+    /// Two-stream CMX with feature rectification and fusion modules.
+    #[default]
+    Cmx,
+    /// CBC: one inflated 3-D ResNet encoder per modality with transformer fusion.
+    Cbc,
+    /// CBC with a structured (shared + private) latent.
+    CbcSlp,
+}
+
+impl BackboneKind {
+    /// Every kind, in display order.
+    pub const ALL: [BackboneKind; 3] = [BackboneKind::Cmx, BackboneKind::Cbc, BackboneKind::CbcSlp];
+
+    /// The spelling used in configs and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackboneKind::Cmx => "cmx",
+            BackboneKind::Cbc => "cbc",
+            BackboneKind::CbcSlp => "cbc-slp",
+        }
+    }
+}
+
+impl fmt::Display for BackboneKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for BackboneKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        BackboneKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| Error::UnknownName {
+            what: "backbone",
+            value: s.to_string(),
+            expected: "cmx, cbc, cbc-slp".into(),
+        })
+    }
+}
+
+/// Size presets: `paper` reproduces the reference's parameter counts (within 1 %); `small` and
+/// `tiny` keep the topology with narrower layers for CPU training, tests and benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preset {
+    /// The reference sizes.
+    Paper,
+    /// Narrow, for CPU runs.
+    #[default]
+    Small,
+    /// Narrowest, for tests.
+    Tiny,
+}
+
+impl Preset {
+    /// Every preset, largest first.
+    pub const ALL: [Preset; 3] = [Preset::Paper, Preset::Small, Preset::Tiny];
+
+    /// The spelling used in configs and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Preset::Paper => "paper",
+            Preset::Small => "small",
+            Preset::Tiny => "tiny",
+        }
+    }
+}
+
+impl fmt::Display for Preset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Preset {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Preset::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| Error::UnknownName {
+            what: "preset",
+            value: s.to_string(),
+            expected: "paper, small, tiny".into(),
+        })
+    }
+}
+
+/// LoRA adapter settings (SPEC §5). The reference: rank 4, no α/r scaling.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoraConfig {
+    /// Rank r of every adapter.
+    pub rank: i64,
+    /// Scaling numerator: the update is `α/r · B·A`. `None` (the reference) means no scaling.
+    pub alpha: Option<f64>,
+}
+
+impl Default for LoraConfig {
+    fn default() -> Self {
+        LoraConfig { rank: 4, alpha: None }
+    }
+}
+
+impl LoraConfig {
+    /// The factor applied to `B·A`: `α / r`, or 1 without α.
+    pub fn scale(&self) -> f64 {
+        self.alpha.map_or(1.0, |a| a / self.rank as f64)
+    }
+
+    /// Checks `rank ≥ 1` and a finite α.
+    pub fn validate(&self) -> Result<()> {
+        if self.rank < 1 {
+            return Err(Error::invalid("lora.rank", self.rank, "an integer ≥ 1"));
+        }
+        if let Some(a) = self.alpha
+            && !a.is_finite()
+        {
+            return Err(Error::invalid("lora.alpha", a, "a finite number"));
+        }
+        Ok(())
+    }
+}
+
+/// Which network to build.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// Backbone family.
+    pub backbone: BackboneKind,
+    /// Size preset.
+    pub preset: Preset,
+    /// Output channels (1 for the paper's binary task).
+    pub classes: i64,
+    /// LoRA adapters; `None` for a plain network.
+    pub lora: Option<LoraConfig>,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig { backbone: BackboneKind::Cmx, preset: Preset::Small, classes: 1, lora: None }
+    }
+}
+
+impl ModelConfig {
+    /// Checks the configuration against the modalities' channel counts.
+    pub fn validate(&self, channels: &[i64]) -> Result<()> {
+        if channels.len() < 2 {
+            return Err(Error::invalid("channels", format!("{channels:?}"), "at least 2 modalities"));
+        }
+        if let Some((m, c)) = channels.iter().enumerate().find(|(_, c)| **c < 1) {
+            return Err(Error::invalid(
+                "channels",
+                format!("{channels:?}"),
+                format!("≥ 1 channel per modality (modality {m} has {c})"),
+            ));
+        }
+        if self.classes < 1 {
+            return Err(Error::invalid("classes", self.classes, "an integer ≥ 1"));
+        }
+        if let Some(l) = &self.lora {
+            l.validate()?;
+        }
+        Ok(())
+    }
+
+    /// Validates and builds the network under `p` for modalities with `channels` channels each.
+    /// With LoRA the adapters are created but nothing is frozen; call
+    /// [`crate::lora::freeze_base`] on the store (or use [`ModelConfig::build`]).
+    pub fn init(&self, p: &nn::Path, channels: &[i64]) -> Result<Box<dyn SegmentationModel>> {
+        self.validate(channels)?;
+        let lora = self.lora.as_ref();
+        match self.backbone {
+            BackboneKind::Cmx => Ok(Box::new(crate::cmx::Cmx::new(p, self.preset, channels, self.classes, lora)?)),
+            BackboneKind::Cbc | BackboneKind::CbcSlp => Err(Error::Unsupported {
+                what: format!("backbone {}", self.backbone),
+                reason: "the CBC family is not built into this version yet".into(),
+            }),
+        }
+    }
+
+    /// Builds the network at the root of `vs` and, with LoRA, freezes every non-adapter variable.
+    pub fn build(&self, vs: &nn::VarStore, channels: &[i64]) -> Result<Box<dyn SegmentationModel>> {
+        let model = self.init(&vs.root(), channels)?;
+        if self.lora.is_some() {
+            crate::lora::freeze_base(vs);
+        }
+        Ok(model)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for k in BackboneKind::ALL {
+            assert_eq!(k.as_str().parse::<BackboneKind>().unwrap(), k);
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{k}\""));
+        }
+        for p in Preset::ALL {
+            assert_eq!(p.as_str().parse::<Preset>().unwrap(), p);
+            assert_eq!(serde_json::to_string(&p).unwrap(), format!("\"{p}\""));
+        }
+        let err = "cbc_slp".parse::<BackboneKind>().unwrap_err().to_string();
+        assert!(err.contains("cbc_slp") && err.contains("cbc-slp"), "{err}");
+    }
+
+    #[test]
+    fn config_defaults_and_unknown_fields() {
+        let c: ModelConfig = serde_json::from_str(r#"{"backbone":"cbc-slp","lora":{}}"#).unwrap();
+        assert_eq!(c.backbone, BackboneKind::CbcSlp);
+        assert_eq!(c.preset, Preset::Small);
+        assert_eq!(c.classes, 1);
+        assert_eq!(c.lora, Some(LoraConfig { rank: 4, alpha: None }));
+        assert!(serde_json::from_str::<ModelConfig>(r#"{"backbones":"cmx"}"#).is_err());
+        assert!(serde_json::from_str::<LoraConfig>(r#"{"rank":4,"scale":1}"#).is_err());
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let c = ModelConfig::default();
+        assert!(c.validate(&[3, 3]).is_ok());
+        assert!(c.validate(&[3]).unwrap_err().to_string().contains("channels"));
+        assert!(c.validate(&[3, 0]).unwrap_err().to_string().contains("modality 1"));
+        let c = ModelConfig { classes: 0, ..Default::default() };
+        assert!(c.validate(&[3, 3]).unwrap_err().to_string().contains("classes"));
+        let c = ModelConfig { lora: Some(LoraConfig { rank: 0, alpha: None }), ..Default::default() };
+        assert!(c.validate(&[3, 3]).unwrap_err().to_string().contains("lora.rank"));
+    }
+}

@@ -1,0 +1,102 @@
+//! The interface every backbone implements (SPEC §2, §3, §7): inputs per modality plus a per-sample
+//! availability matrix in, segmentation logits and the shared latent out.
+//!
+//! # Shapes
+//! - `inputs[m]`: `[B, C_m, H, W]` f32 on the model's device, one tensor per modality in the
+//!   modality order of the data set.
+//! - `availability`: `[B, M]` f32 of 0/1, per sample (a scenario per sample, SPEC §2).
+//! - `ModelOutput::logits`: `[B, classes, H, W]`, raw logits (no sigmoid, SPEC §5 quirk 1).
+//! - `ModelOutput::latent`: the shared latent at [`SegmentationModel::hook_point`] (SPEC §3),
+//!   e.g. `[B, 512, H/32, W/32]` for CMX at paper size.
+//!
+//! How a missing modality is masked is the model's business: CMX zeroes the raw inputs, CBC and
+//! CBC-SLP gate every encoder level (SPEC §2).
+
+use tch::Tensor;
+
+use crate::error::{Error, Result};
+
+/// What one forward pass returns.
+#[derive(Debug)]
+pub struct ModelOutput {
+    /// Segmentation logits, `[B, classes, H, W]`.
+    pub logits: Tensor,
+    /// The shared latent at the model's hook point (SPEC §3), batch first.
+    pub latent: Tensor,
+}
+
+/// A multimodal segmentation network that tolerates missing modalities.
+pub trait SegmentationModel: std::fmt::Debug + Send {
+    /// Runs the network. `inputs[m]` is `[B, C_m, H, W]`, `availability` is `[B, M]` of 0/1;
+    /// `train` switches batch-norm statistics and dropout.
+    fn forward_t(&self, inputs: &[Tensor], availability: &Tensor, train: bool) -> ModelOutput;
+
+    /// The name of the layer whose output is the shared latent (e.g. `backbone.ffm[3]`).
+    fn hook_point(&self) -> &str;
+
+    /// Number of output channels of the logits.
+    fn num_classes(&self) -> i64;
+}
+
+/// Checks `inputs`/`availability` against the channel counts a model was built for, so that a
+/// wrong batch fails with a typed error before libtorch raises a C++ exception.
+///
+/// Returns `(batch, height, width)`.
+pub fn check_inputs(channels: &[i64], inputs: &[Tensor], availability: &Tensor) -> Result<(i64, i64, i64)> {
+    if inputs.len() != channels.len() {
+        return Err(Error::Shape {
+            what: "inputs".into(),
+            expected: format!("{} modality tensors", channels.len()),
+            got: format!("{}", inputs.len()),
+        });
+    }
+    let first = inputs[0].size();
+    if first.len() != 4 {
+        return Err(Error::Shape {
+            what: "inputs[0]".into(),
+            expected: "[B, C, H, W]".into(),
+            got: format!("{first:?}"),
+        });
+    }
+    let (b, h, w) = (first[0], first[2], first[3]);
+    for (m, (x, &c)) in inputs.iter().zip(channels).enumerate() {
+        let s = x.size();
+        if s != [b, c, h, w] {
+            return Err(Error::Shape {
+                what: format!("inputs[{m}]"),
+                expected: format!("[{b}, {c}, {h}, {w}]"),
+                got: format!("{s:?}"),
+            });
+        }
+    }
+    let a = availability.size();
+    if a != [b, channels.len() as i64] {
+        return Err(Error::Shape {
+            what: "availability".into(),
+            expected: format!("[{b}, {}]", channels.len()),
+            got: format!("{a:?}"),
+        });
+    }
+    Ok((b, h, w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    fn zeros(s: &[i64]) -> Tensor {
+        Tensor::zeros(s, (Kind::Float, Device::Cpu))
+    }
+
+    #[test]
+    fn check_inputs_accepts_and_rejects() {
+        let xs = [zeros(&[2, 3, 8, 8]), zeros(&[2, 1, 8, 8])];
+        assert_eq!(check_inputs(&[3, 1], &xs, &zeros(&[2, 2])).unwrap(), (2, 8, 8));
+        let err = check_inputs(&[3, 2], &xs, &zeros(&[2, 2])).unwrap_err().to_string();
+        assert!(err.contains("inputs[1]") && err.contains("[2, 2, 8, 8]"), "{err}");
+        let err = check_inputs(&[3, 1], &xs, &zeros(&[2, 3])).unwrap_err().to_string();
+        assert!(err.contains("availability"), "{err}");
+        assert!(check_inputs(&[3, 1, 1], &xs, &zeros(&[2, 3])).is_err());
+    }
+}
