@@ -287,15 +287,15 @@ impl DstlReader {
     }
 }
 
-/// The three_band stack defines the grid; the others must have about its aspect ratio (they are
-/// resampled to it) and not exceed it by more than a pixel or so.
+/// The three_band stack defines the grid; the others are resampled to it, so they must have
+/// its aspect ratio up to rounding (a source pixel, or 5 %) and not exceed it.
 fn check_grid(path: &Path, r: &Raster, stack: DstlStack, info: &SceneInfo) -> Result<()> {
     let (w, h) = (info.width as f64, info.height as f64);
     let (sw, sh) = (r.width as f64, r.height as f64);
     let ok = if stack == DstlStack::ThreeBand {
         (r.width, r.height) == (info.width, info.height)
     } else {
-        ((sw / sh) / (w / h) - 1.0).abs() < 0.05 && sw <= w * 1.01 + 2.0 && sh <= h * 1.01 + 2.0
+        (sw - sh * w / h).abs() <= 1.0 + 0.05 * sw && sw <= w * 1.01 + 2.0 && sh <= h * 1.01 + 2.0
     };
     if !ok {
         return Err(Error::Mismatch {
@@ -336,9 +336,12 @@ fn resample_window(
     let ys = axis_weights(y0, h, gh, r.height);
     for (row, &(j0, j1, v)) in out.chunks_exact_mut(w).zip(&ys) {
         for (o, &(i0, i1, t)) in row.iter_mut().zip(&xs) {
-            let top = r.at(b, j0, i0) * (1.0 - t) + r.at(b, j0, i1) * t;
-            let bottom = r.at(b, j1, i0) * (1.0 - t) + r.at(b, j1, i1) * t;
-            *o = top * (1.0 - v) + bottom * v;
+            // a + (b − a)·t keeps constant fields exact.
+            let (a00, a01) = (r.at(b, j0, i0), r.at(b, j0, i1));
+            let (a10, a11) = (r.at(b, j1, i0), r.at(b, j1, i1));
+            let top = a00 + (a01 - a00) * t;
+            let bottom = a10 + (a11 - a10) * t;
+            *o = top + (bottom - top) * v;
         }
     }
 }
