@@ -15,6 +15,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod checkpoint;
 pub mod cmx;
 pub mod config;
@@ -23,6 +24,7 @@ pub mod error;
 pub mod layers;
 pub mod lora;
 pub mod model;
+pub mod summary;
 
 pub use config::{BackboneKind, LoraConfig, ModelConfig, Preset};
 pub use device::DeviceSpec;

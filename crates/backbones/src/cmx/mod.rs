@@ -60,18 +60,20 @@ impl Default for CmxConfig {
 }
 
 impl CmxConfig {
-    /// The sizes of a preset: `paper` (the reference), `small` (widths ÷ 4, embed 64) and `tiny`
-    /// (widths ÷ 8, embed 32); same topology and heads.
+    /// The sizes of a preset: `paper` (the reference), `small` (widths ÷ 4, embed 64, 8 heads)
+    /// and `tiny` (widths ÷ 8, embed 32, 4 heads); same topology.
     pub fn preset(preset: Preset) -> Self {
         let paper = [64, 64, 128, 320, 512];
-        let (div, embed) = match preset {
-            Preset::Paper => (1, 256),
-            Preset::Small => (4, 64),
-            Preset::Tiny => (8, 32),
+        // Tiny uses 4 heads: with 8, the first stage's heads would be 1 channel wide, and the
+        // context softmax over a 1 × 1 matrix is constant (no gradient reaches kv1/kv2).
+        let (div, embed, heads) = match preset {
+            Preset::Paper => (1, 256, 8),
+            Preset::Small => (4, 64, 8),
+            Preset::Tiny => (8, 32, 4),
         };
         CmxConfig {
             widths: paper.iter().map(|w| w / div).collect(),
-            heads: 8,
+            heads,
             frm_reduction: 1,
             ffm_reduction: 1,
             decoder_embed: embed,
@@ -222,7 +224,7 @@ mod tests {
         for p in Preset::ALL {
             CmxConfig::preset(p).validate().unwrap();
         }
-        let bad = CmxConfig { widths: vec![8, 8, 12, 40, 64], ..CmxConfig::preset(Preset::Tiny) };
+        let bad = CmxConfig { widths: vec![8, 8, 14, 40, 64], ..CmxConfig::preset(Preset::Tiny) };
         assert!(bad.validate().unwrap_err().to_string().contains("cmx.widths"));
         let bad = CmxConfig { dropout: 1.0, ..Default::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("cmx.dropout"));
