@@ -12,6 +12,12 @@
 //! mean = true
 //! ```
 //!
+//! The file-backed kinds (`dstl`, `potsdam`, `hunan`) put the reader's configuration under
+//! `reader` (e.g. `[data.reader] root = "data/potsdam"`) beside the same `split`,
+//! `normalize` and `stats` keys. `split.method = "auto"` uses the official scene lists where
+//! the data set has them (Potsdam, Hunan) and k-fold otherwise (synthetic, DSTL; over tiles
+//! as the reference, or over whole scenes with `split.unit = "scenes"`).
+//!
 //! Normalisation statistics always come from the raw training split only; they are cached
 //! in `stats` when given (for file-backed kinds, `<root>/lssg-stats.json` by default).
 
@@ -21,9 +27,15 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::TileDataset;
-use crate::error::Result;
-use crate::normalize::{ChannelStats, NormalizeConfig, Normalized, compute_stats, load_or_compute, stats_key};
-use crate::split::{SplitConfig, SplitIndices, Subset, split};
+use crate::dstl::{self, DstlConfig};
+use crate::error::{Error, Result};
+use crate::hunan::{self, HunanConfig};
+use crate::normalize::{
+    ChannelStats, NormalizeConfig, Normalized, STATS_FILE, compute_stats, load_or_compute, stats_key,
+};
+use crate::potsdam::{self, PotsdamConfig};
+use crate::scene_reader::{OfficialSplit, SceneAssignment, SceneSource, TileSplits};
+use crate::split::{SplitConfig, SplitIndices, SplitMethod, SplitUnit, Subset, split, take_validation};
 use crate::synthetic::{SyntheticConfig, SyntheticDataset};
 
 /// Which data set to use and how to split and normalise it.
@@ -32,6 +44,12 @@ use crate::synthetic::{SyntheticConfig, SyntheticDataset};
 pub enum DataConfig {
     /// The embedded synthetic generator.
     Synthetic(SyntheticDataConfig),
+    /// Kaggle DSTL (three_band / sixteen_band images, WKT polygons).
+    Dstl(RealDataConfig<DstlConfig>),
+    /// ISPRS Potsdam (RGBIR, DSM, colour labels).
+    Potsdam(RealDataConfig<PotsdamConfig>),
+    /// Hunan (Sentinel-2, Sentinel-1, SRTM, land cover).
+    Hunan(RealDataConfig<HunanConfig>),
 }
 
 impl Default for DataConfig {
@@ -51,6 +69,21 @@ pub struct SyntheticDataConfig {
     /// Normalisation.
     pub normalize: NormalizeConfig,
     /// Where to cache the statistics (none: recomputed on every open, which is fast).
+    pub stats: Option<PathBuf>,
+}
+
+/// `kind = "dstl" | "potsdam" | "hunan"`: a reader configuration plus splitting and
+/// normalisation.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RealDataConfig<R> {
+    /// The reader (root folder, modality slots, tile size, …).
+    pub reader: R,
+    /// How scenes or tiles are split.
+    pub split: SplitConfig,
+    /// Normalisation.
+    pub normalize: NormalizeConfig,
+    /// Where to cache the statistics (default `<root>/lssg-stats.json`).
     pub stats: Option<PathBuf>,
 }
 
@@ -80,11 +113,94 @@ impl std::fmt::Debug for DataSplits {
 pub fn open(config: &DataConfig) -> Result<DataSplits> {
     match config {
         DataConfig::Synthetic(c) => open_synthetic(c),
+        DataConfig::Dstl(c) => {
+            let r = &c.reader;
+            let tiling = (r.tile_size, r.stride, r.cache_scenes);
+            open_real(dstl::open(r)?, "dstl", identity(r), &r.root, tiling, c)
+        }
+        DataConfig::Potsdam(c) => {
+            let r = &c.reader;
+            let tiling = (r.tile_size, r.stride, r.cache_scenes);
+            open_real(potsdam::open(r)?, "potsdam", identity(r), &r.root, tiling, c)
+        }
+        DataConfig::Hunan(c) => {
+            let r = &c.reader;
+            let tiling = (r.tile_size, r.stride, r.cache_scenes);
+            open_real(hunan::open(r)?, "hunan", identity(r), &r.root, tiling, c)
+        }
     }
+}
+
+fn identity<T: Serialize>(reader: &T) -> String {
+    serde_json::to_string(reader).unwrap_or_default()
+}
+
+fn split_error(kind: &str, value: impl ToString, expected: impl ToString) -> Error {
+    Error::Config { field: format!("{kind}.split"), value: value.to_string(), expected: expected.to_string() }
+}
+
+/// Splits a scene source as `c.split` says, tiles it and normalises with the training
+/// statistics (cached under `c.stats` or `<root>/lssg-stats.json`).
+fn open_real<S: SceneSource, R>(
+    source: Arc<S>,
+    kind: &str,
+    identity: String,
+    root: &Path,
+    (tile_size, stride, cache): (usize, usize, usize),
+    c: &RealDataConfig<R>,
+) -> Result<DataSplits> {
+    let scenes = source.scenes().to_vec();
+    let scenes = scenes.as_slice();
+    let has_official = scenes.iter().any(|s| s.split != OfficialSplit::Unassigned);
+    let official = match c.split.method {
+        SplitMethod::Auto => has_official,
+        SplitMethod::Official if !has_official => {
+            return Err(split_error(kind, "method = official", "kfold: this data set has no official split"));
+        }
+        SplitMethod::Official => true,
+        SplitMethod::Kfold => false,
+    };
+    let stats_path = c.stats.clone().unwrap_or_else(|| root.join(STATS_FILE));
+    let all_scenes = || SceneAssignment { train: (0..scenes.len()).collect(), ..Default::default() };
+    let (splits, key) = if official {
+        let mut a = SceneAssignment::official(scenes);
+        if a.val.is_empty() && c.split.val_fraction > 0.0 {
+            (a.train, a.val) = take_validation(&a.train, c.split.val_fraction, c.split.seed)?;
+        }
+        if a.train.is_empty() {
+            return Err(split_error(kind, "official", "at least one training scene"));
+        }
+        let key = stats_key(
+            &format!("{kind} {identity} official"),
+            &SplitIndices { train: a.train.clone(), ..Default::default() },
+        );
+        (TileSplits::new(source, &a, tile_size, stride, cache)?, key)
+    } else if c.split.unit == SplitUnit::Scenes {
+        let idx = split(&c.split, scenes.len())?;
+        let key = stats_key(&format!("{kind} {identity} scene-kfold"), &idx);
+        let a = SceneAssignment { train: idx.train, val: idx.val, test: idx.test };
+        (TileSplits::new(source, &a, tile_size, stride, cache)?, key)
+    } else {
+        // Tile-level k-fold: one tile view over every scene (one shared scene cache), cut
+        // into subsets.
+        let all = TileSplits::new(source, &all_scenes(), tile_size, stride, cache)?.train;
+        let idx = split(&c.split, all.len())?;
+        let key = stats_key(&format!("{kind} {identity} tile-kfold"), &idx);
+        let sub = |l: &[usize]| -> Result<Arc<dyn TileDataset>> { Ok(Arc::new(Subset::new(all.clone(), l.to_vec())?)) };
+        (TileSplits { train: sub(&idx.train)?, val: sub(&idx.val)?, test: sub(&idx.test)? }, key)
+    };
+    normalize_splits(splits.train, splits.val, splits.test, &c.normalize, Some(&stats_path), &key)
 }
 
 fn open_synthetic(c: &SyntheticDataConfig) -> Result<DataSplits> {
     let raw: Arc<dyn TileDataset> = Arc::new(SyntheticDataset::new(c.generator.clone())?);
+    if c.split.method == SplitMethod::Official {
+        return Err(split_error(
+            "synthetic",
+            "method = official",
+            "kfold or auto: the synthetic set has no official split",
+        ));
+    }
     let indices = split(&c.split, raw.len())?;
     let sub =
         |list: &[usize]| -> Result<Arc<dyn TileDataset>> { Ok(Arc::new(Subset::new(raw.clone(), list.to_vec())?)) };
@@ -146,7 +262,7 @@ mod tests {
     fn parses_the_tagged_form_and_rejects_unknown_fields() {
         let c: DataConfig =
             serde_json::from_str(r#"{"kind":"synthetic","generator":{"tiles":12},"split":{"folds":3}}"#).unwrap();
-        let DataConfig::Synthetic(s) = &c;
+        let DataConfig::Synthetic(s) = &c else { panic!("synthetic expected") };
         assert_eq!((s.generator.tiles, s.split.folds, s.split.fold), (12, 3, 0));
         assert!(serde_json::from_str::<DataConfig>(r#"{"kind":"synthetic","tiles":12}"#).is_err());
         assert!(serde_json::from_str::<DataConfig>(r#"{"kind":"landsat"}"#).is_err());

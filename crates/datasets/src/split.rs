@@ -21,17 +21,48 @@ use crate::dataset::TileDataset;
 use crate::error::{Error, Result};
 use crate::sample::Sample;
 
-/// K-fold splitting over a seeded permutation or a permutation file.
+/// How the splits are formed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SplitMethod {
+    /// The data set's official split when it has one (Potsdam, Hunan), k-fold otherwise
+    /// (synthetic, DSTL).
+    #[default]
+    Auto,
+    /// The official scene lists; a missing validation list is taken from the training
+    /// scenes (`val_fraction` of them, seeded).
+    Official,
+    /// K-fold (`folds`, `fold`) over a seeded permutation or the `permutation` file.
+    Kfold,
+}
+
+/// What a k-fold split permutes (file-backed data sets; the synthetic set has only tiles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SplitUnit {
+    /// Tiles (the reference's DSTL protocol: tiles of one image may land in different splits).
+    #[default]
+    Tiles,
+    /// Whole scenes (no spatial leakage between splits).
+    Scenes,
+}
+
+/// Splitting: k-fold over a seeded permutation or a permutation file, or official lists.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SplitConfig {
+    /// Official lists or k-fold.
+    pub method: SplitMethod,
+    /// What k-fold permutes.
+    pub unit: SplitUnit,
     /// Number of folds k (≥ 2).
     pub folds: usize,
     /// The test fold f, in 0..k.
     pub fold: usize,
     /// Fraction of the training part held out for validation, in [0, 1).
     pub val_fraction: f64,
-    /// Seed of the permutation (ignored when `permutation` is given).
+    /// Seed of the permutation (ignored when `permutation` is given) and of the validation
+    /// hold-out of official splits.
     pub seed: u64,
     /// A file with a fixed permutation of 0..n (JSON array or whitespace/comma-separated
     /// integers), as the reference's DSTL runs use.
@@ -40,7 +71,15 @@ pub struct SplitConfig {
 
 impl Default for SplitConfig {
     fn default() -> Self {
-        Self { folds: 5, fold: 0, val_fraction: 0.1, seed: 0, permutation: None }
+        Self {
+            method: SplitMethod::Auto,
+            unit: SplitUnit::Tiles,
+            folds: 5,
+            fold: 0,
+            val_fraction: 0.1,
+            seed: 0,
+            permutation: None,
+        }
     }
 }
 
@@ -205,13 +244,20 @@ pub fn official<T: Eq + Hash + std::fmt::Debug>(
             }
         }
     }
-    // Hold out a seeded random selection of the training tiles, then restore their order.
-    let order = seeded_permutation(train.len(), seed);
-    let shuffled: Vec<usize> = order.iter().map(|&i| train[i]).collect();
-    let (mut train, mut val) = hold_out(shuffled, val_fraction)?;
-    train.sort_unstable();
-    val.sort_unstable();
+    let (train, val) = take_validation(&train, val_fraction, seed)?;
     Ok(SplitIndices { train, val, test })
+}
+
+/// Holds out a seeded random `val_fraction` of `train` (at least one item when the fraction
+/// is positive, never all); both parts keep the order they had in `train`.
+pub fn take_validation(train: &[usize], val_fraction: f64, seed: u64) -> Result<(Vec<usize>, Vec<usize>)> {
+    let order = seeded_permutation(train.len(), seed);
+    let (keep, held) = hold_out(order, val_fraction)?;
+    let mut is_val = vec![false; train.len()];
+    held.iter().for_each(|&i| is_val[i] = true);
+    let pick = |v: bool| train.iter().zip(&is_val).filter(|(_, f)| **f == v).map(|(&t, _)| t).collect::<Vec<_>>();
+    debug_assert_eq!(keep.len() + held.len(), train.len());
+    Ok((pick(false), pick(true)))
 }
 
 /// A [`TileDataset`] over the tiles `indices` of another.
@@ -336,7 +382,7 @@ mod tests {
         let text = dir.path().join("perm.txt");
         std::fs::write(&text, "4 2\n0,1\n3\n").unwrap();
         assert_eq!(read_permutation(&text, 5).unwrap(), [4, 2, 0, 1, 3]);
-        let c = SplitConfig { permutation: Some(text.clone()), folds: 5, fold: 0, val_fraction: 0.0, seed: 9 };
+        let c = SplitConfig { permutation: Some(text.clone()), val_fraction: 0.0, seed: 9, ..Default::default() };
         assert_eq!(split(&c, 5).unwrap().test, [4]);
 
         let cases =
@@ -363,6 +409,11 @@ mod tests {
         assert_partition(&s, 7);
         assert_eq!(s, official(&groups, &["a", "c"], &["b"], 0.2, 0).unwrap());
         assert!(official(&groups, &["a"], &["b"], 0.0, 0).is_err()); // "c" unassigned
+        let (t, v) = take_validation(&[10, 11, 12, 13, 14, 15, 16, 17, 18, 19], 0.3, 1).unwrap();
+        assert_eq!((t.len(), v.len()), (7, 3));
+        assert!(t.windows(2).all(|w| w[0] < w[1]) && v.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!((t.clone(), v.clone()), take_validation(&[10, 11, 12, 13, 14, 15, 16, 17, 18, 19], 0.3, 1).unwrap());
+        assert!(take_validation(&[1], 0.5, 0).is_err());
         assert!(official(&groups, &["a", "c", "b"], &["b"], 0.0, 0).is_err()); // "b" in both
     }
 

@@ -162,24 +162,3 @@ mod tests {
         }
     }
 }
-#[cfg(test)]
-mod calib {
-    use super::*;
-    #[test]
-    #[ignore]
-    fn print_fractions() {
-        let ds = SyntheticDataset::new(SyntheticConfig { tiles: 512, ..Default::default() }).unwrap();
-        let mut counts = [0usize; 7];
-        let t = std::time::Instant::now();
-        for i in 0..512 {
-            for &l in &ds.sample(i).unwrap().labels {
-                counts[l as usize] += 1;
-            }
-        }
-        eprintln!("{:?}", t.elapsed());
-        let total: usize = counts.iter().sum();
-        for (k, &n) in counts.iter().enumerate() {
-            eprintln!("{} {:.3}", CLASS_NAMES[k], n as f64 / total as f64);
-        }
-    }
-}

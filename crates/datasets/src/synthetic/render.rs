@@ -14,17 +14,17 @@ use crate::sample::ModalityArray;
 /// and bare soil, but roads and (mostly grey) roofs look alike.
 const OPTICAL: [[f32; 4]; 7] = [
     [0.03, 0.05, 0.07, 0.02], // water
-    [0.24, 0.19, 0.14, 0.29], // bare soil
+    [0.22, 0.19, 0.16, 0.27], // bare soil
     [0.05, 0.11, 0.04, 0.48], // crops
     [0.09, 0.14, 0.07, 0.36], // low vegetation
-    [0.04, 0.07, 0.03, 0.26], // trees
+    [0.06, 0.10, 0.05, 0.31], // trees
     [0.19, 0.19, 0.19, 0.21], // road
     [0.20, 0.20, 0.20, 0.22], // building (± its roof tone)
 ];
 /// How strongly the per-object tone modulates each class's reflectance (relative).
 const OPTICAL_TONE: [f32; 7] = [0.0, 0.06, 0.08, 0.05, 0.0, 0.0, 0.12];
 /// Sensor noise (reflectance units) at `noise = 1`.
-const OPTICAL_SIGMA: f32 = 0.012;
+const OPTICAL_SIGMA: f32 = 0.025;
 /// Reflectance of a thick cloud.
 const CLOUD: [f32; 4] = [0.75, 0.76, 0.78, 0.72];
 
