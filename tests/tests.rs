@@ -5,3 +5,6 @@
 #[macro_use]
 #[allow(dead_code, unused_macros)]
 mod util;
+
+// `lssg data synth` / `lssg data inspect`: SPEC §8 layouts.
+mod data;

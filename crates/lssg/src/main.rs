@@ -22,12 +22,15 @@ struct Cli {
 enum Command {
     /// Turn per-scenario distortion scores into a sampling distribution (SPEC §4).
     Smooth(commands::smooth::SmoothArgs),
+    /// Synthetic data in the real layouts, and per-scene statistics of a data set (SPEC §8).
+    Data(commands::data::DataArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let _quiet = cli.quiet;
     match cli.command {
         Command::Smooth(args) => commands::smooth::run(args),
+        Command::Data(args) => commands::data::run(args, cli.quiet),
     }
 }
 
