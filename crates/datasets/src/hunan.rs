@@ -28,7 +28,7 @@ use crate::scene_reader::{
     ModalitySlot, OffPalette, OfficialSplit, SceneAssignment, SceneInfo, SceneSource, StackPlan, TileSplits,
     modality_set,
 };
-use crate::tiff_io::{Raster, RasterData, SampleType, read_stack};
+use crate::tiff_io::{Raster, RasterData, read_stack};
 
 /// Raw code (255 first mapped to 12) → class index.
 pub const LOOKUP: [u8; 13] = [255, 0, 1, 2, 1, 3, 4, 6, 6, 5, 6, 7, 255];
@@ -265,8 +265,13 @@ impl HunanReader {
         }
         let lp = label_path(root, split, &info.id);
         let raster = read_stack(&lp, 1, &[0])?;
-        raster.expect_type(&lp, SampleType::U8)?;
-        let RasterData::U8(codes) = raster.data else { unreachable!("checked u8") };
+        check_size(&lp, &raster, info)?;
+        let RasterData::U8(codes) = raster.data else {
+            return Err(Error::Tiff {
+                path: lp,
+                reason: format!("expected u8 codes, found {}", raster.data.sample_type()),
+            });
+        };
         let (labels, class7, off_palette, first) = map_codes(&codes, self.config.class7);
         if let (OffPalette::Error, Some((i, c))) = (policy, first) {
             return Err(Error::OffPalette {

@@ -154,15 +154,18 @@ impl Default for PotsdamConfig {
     }
 }
 
-/// Decodes an RGB label raster into class indices. Black is ignore when `black_is_ignore`
-/// (noBoundary labels); other colours off the palette are ignored and counted.
-/// Returns the labels, the off-palette count and the first off-palette pixel `(index, rgb)`.
-pub fn decode_colours(raster: &Raster, black_is_ignore: bool) -> (Vec<u8>, u64, Option<(usize, [u8; 3])>) {
-    let n = raster.width * raster.height;
-    let RasterData::U8(v) = &raster.data else { unreachable!("checked u8 by the caller") };
-    let (r, g, b) = (&v[..n], &v[n..2 * n], &v[2 * n..3 * n]);
+/// Labels, off-palette count and the first off-palette pixel `(index, rgb)`.
+pub type DecodedColours = (Vec<u8>, u64, Option<(usize, [u8; 3])>);
+
+/// Decodes band-major RGB label planes (`3 × n` u8, rows of `width`) into class indices.
+/// Black is ignore when `black_is_ignore` (noBoundary labels); other colours off the palette
+/// are ignored and counted. Returns the labels, the off-palette count and the first
+/// off-palette pixel `(index, rgb)`.
+pub fn decode_colours(rgb: &[u8], width: usize, black_is_ignore: bool) -> DecodedColours {
+    let n = rgb.len() / 3;
+    let (r, g, b) = (&rgb[..n], &rgb[n..2 * n], &rgb[2 * n..3 * n]);
     let mut labels = vec![IGNORE_INDEX; n];
-    let chunk = raster.width.max(1) * 64;
+    let chunk = width.max(1) * 64;
     let found: Vec<(u64, Option<usize>)> = labels
         .par_chunks_mut(chunk)
         .enumerate()
@@ -316,10 +319,15 @@ impl PotsdamReader {
             .collect::<Result<Vec<_>>>()?;
         let lp = self.label_path(a, b);
         let raster = read_stack(&lp, 3, &[0, 1, 2])?;
-        raster.expect_type(&lp, SampleType::U8)?;
         check_size(&lp, &raster, info)?;
+        let RasterData::U8(rgb) = &raster.data else {
+            return Err(Error::Tiff {
+                path: lp,
+                reason: format!("expected u8 colours, found {}", raster.data.sample_type()),
+            });
+        };
         let black = self.config.labels == PotsdamLabels::NoBoundary;
-        let (labels, off_palette, first) = decode_colours(&raster, black);
+        let (labels, off_palette, first) = decode_colours(rgb, info.width, black);
         if let (OffPalette::Error, Some((i, c))) = (policy, first) {
             return Err(Error::OffPalette {
                 path: lp,
@@ -448,11 +456,10 @@ mod tests {
         for ch in 0..3 {
             v.extend(px.iter().map(|p| p[ch]));
         }
-        let r = Raster::new(8, 1, 3, RasterData::U8(v)).unwrap();
-        let (l, n, first) = decode_colours(&r, true);
+        let (l, n, first) = decode_colours(&v, 8, true);
         assert_eq!(l, vec![0, 1, 2, 3, 4, 5, 255, 255]);
         assert_eq!((n, first), (1, Some((7, [1, 2, 3]))));
-        let (_, n, first) = decode_colours(&r, false);
+        let (_, n, first) = decode_colours(&v, 8, false);
         assert_eq!((n, first), (2, Some((6, [0, 0, 0]))));
     }
 }

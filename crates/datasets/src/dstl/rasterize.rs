@@ -117,7 +117,7 @@ mod tests {
         // Right triangle (0,0) (4,0) (0,4): centre (i+½, j+½) inside when i + j + 1 < 4.
         let poly = Polygon { rings: vec![vec![(0.0, 0.0), (4.0, 0.0), (0.0, 4.0)]] };
         let mut m = vec![0u8; 16];
-        fill_polygons(&[poly.clone()], &ID, 4, 4, &mut m, 1);
+        fill_polygons(std::slice::from_ref(&poly), &ID, 4, 4, &mut m, 1);
         for j in 0..4 {
             for i in 0..4 {
                 assert_eq!(m[j * 4 + i], u8::from(i + j + 1 < 4), "({i},{j})");
