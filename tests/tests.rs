@@ -6,5 +6,8 @@
 #[allow(dead_code, unused_macros)]
 mod util;
 
+// `lssg smooth`: SPEC §4 end to end.
+mod smooth;
+
 // `lssg data synth` / `lssg data inspect`: SPEC §8 layouts.
 mod data;

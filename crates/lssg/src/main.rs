@@ -29,7 +29,7 @@ enum Command {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let _quiet = cli.quiet;
     match cli.command {
-        Command::Smooth(args) => commands::smooth::run(args),
+        Command::Smooth(args) => commands::smooth::run(args, cli.quiet),
         Command::Data(args) => commands::data::run(args, cli.quiet),
     }
 }

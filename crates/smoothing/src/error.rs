@@ -23,6 +23,15 @@ pub enum Error {
         /// M.
         modalities: usize,
     },
+    /// A number of scores that is not 2^M − 1 for any M in 1..=8, so no modality set fits.
+    #[error(
+        "got {got} distortion scores: the count must be 2^M - 1 for M = 1..=8 modalities \
+         (1, 3, 7, 15, 31, 63, 127 or 255)"
+    )]
+    ScenarioCount {
+        /// The number of scores given.
+        got: usize,
+    },
     /// A score is NaN or infinite.
     #[error("distortion score {index} ({scenario}) is {value}: scores must be finite")]
     NonFinite {
@@ -86,6 +95,9 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The modality set could not be built.
+    #[error(transparent)]
+    Scenario(#[from] lssg_scenario::Error),
     /// LAPACK failed for another reason.
     #[error("linear algebra failure in the kernel solve: {0}")]
     Linalg(#[from] ndarray_linalg::error::LinalgError),

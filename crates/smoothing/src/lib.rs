@@ -31,4 +31,4 @@ mod smooth;
 
 pub use config::{Descriptor, Preference, Sigma, SmoothingConfig};
 pub use error::{Error, Result};
-pub use smooth::{Smoothed, smooth, validate_distortion};
+pub use smooth::{Smoothed, modalities_for_count, smooth, validate_distortion};

@@ -2,7 +2,7 @@
 //! order) → U = αD → descriptors X `[S, 1 | M]` → kernel K `[S, S]` → r `[S]` → z → softmax
 //! → p `[S]`, keeping every intermediate for the probabilities file.
 
-use lssg_scenario::{ModalitySet, ProbabilitiesFile};
+use lssg_scenario::{MAX_MODALITIES, ModalitySet, ProbabilitiesFile};
 use ndarray::{Array1, Array2, ArrayView1};
 
 use crate::config::{Preference, SmoothingConfig};
@@ -52,6 +52,21 @@ pub fn validate_distortion(distortion: &[f64], set: &ModalitySet) -> Result<()> 
         });
     }
     Ok(())
+}
+
+/// The default modality set `m0, m1, …` for `count` scores: M with 2^M − 1 = `count`.
+///
+/// # Errors
+/// [`Error::Empty`] for 0, [`Error::ScenarioCount`] when `count` is not 2^M − 1 for M ≤ 8.
+pub fn modalities_for_count(count: usize) -> Result<ModalitySet> {
+    if count == 0 {
+        return Err(Error::Empty);
+    }
+    let m = (count + 1).trailing_zeros() as usize;
+    if !(count + 1).is_power_of_two() || m > MAX_MODALITIES {
+        return Err(Error::ScenarioCount { got: count });
+    }
+    Ok(ModalitySet::numbered(m)?)
 }
 
 /// Smooths `distortion` (canonical order of `set`) into a sampling distribution (SPEC §4).
@@ -167,6 +182,19 @@ mod tests {
         assert!(matches!(validate_distortion(&[], &set), Err(Error::Empty)));
         let err = validate_distortion(&[0.1; 6], &set).unwrap_err();
         assert!(matches!(err, Error::WrongLength { expected: 7, got: 6, modalities: 3 }), "{err:?}");
+    }
+
+    #[test]
+    fn infers_the_modality_count() {
+        for (count, m) in [(1, 1), (3, 2), (7, 3), (15, 4), (255, 8)] {
+            let set = modalities_for_count(count).unwrap();
+            assert_eq!((set.len(), set.num_scenarios()), (m, count));
+        }
+        assert_eq!(modalities_for_count(7).unwrap().names(), ["m0", "m1", "m2"]);
+        assert!(matches!(modalities_for_count(0), Err(Error::Empty)));
+        for bad in [2, 6, 8, 100, 511] {
+            assert!(matches!(modalities_for_count(bad), Err(Error::ScenarioCount { got }) if got == bad), "{bad}");
+        }
     }
 
     #[test]
