@@ -76,7 +76,9 @@ pub enum Error {
         got: String,
     },
     /// A label pixel has a colour or code outside the palette or lookup.
-    #[error("{path}: {count} pixels with labels outside the palette (first {example} at x={x}, y={y}); set the config's `off_palette = \"ignore\"` to map them to the ignore index")]
+    #[error(
+        "{path}: {count} pixels with labels outside the palette (first {example} at x={x}, y={y}); set the config's `off_palette = \"ignore\"` to map them to the ignore index"
+    )]
     OffPalette {
         /// The label file.
         path: PathBuf,
