@@ -21,6 +21,97 @@ pub(crate) fn hash2(stream: u64, a: i64, b: i64) -> u64 {
     mix(stream ^ mix((a as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (b as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f)))
 }
 
+/// A cheaper hash of a pixel for sensor noise: one mixing round over the coordinates
+/// spread by two odd constants (as SplitMix64 spreads its counter).
+#[inline]
+pub(crate) fn pixel_hash(stream: u64, x: i64, y: i64) -> u64 {
+    mix(stream ^ (x as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (y as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f))
+}
+
+/// Bits of the quantile tables' index.
+pub(crate) const TABLE_BITS: u32 = 12;
+const TABLE_SIZE: usize = 1 << TABLE_BITS;
+
+/// Standard normal quantiles at the midpoints `(i + ½) / 4096`: a standard normal variate
+/// from 12 random bits by one lookup (inverse transform sampling without `ln`/`sqrt` per pixel).
+static NORMAL: std::sync::LazyLock<Vec<f32>> = std::sync::LazyLock::new(|| {
+    (0..TABLE_SIZE).map(|i| normal_quantile((i as f64 + 0.5) / TABLE_SIZE as f64) as f32).collect()
+});
+
+/// A standard normal variate from the low 12 bits of `bits`.
+#[inline]
+pub(crate) fn normal(bits: u64) -> f32 {
+    NORMAL[(bits as usize) & (TABLE_SIZE - 1)]
+}
+
+/// The standard normal quantile function (Acklam's rational approximation, relative error
+/// below 1.2e-9), used only to build the table.
+pub(crate) fn normal_quantile(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969683028665376e1,
+        2.209460984245205e2,
+        -2.759285104469687e2,
+        1.38357751867269e2,
+        -3.066479806614716e1,
+        2.506628277459239,
+    ];
+    const B: [f64; 5] =
+        [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
+    const C: [f64; 6] = [
+        -7.784894002430293e-3,
+        -3.223964580411365e-1,
+        -2.400758277161838,
+        -2.549732539343734,
+        4.374664141464968,
+        2.938163982698783,
+    ];
+    const D: [f64; 4] = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    if p < 0.02425 {
+        tail((-2.0 * p.ln()).sqrt())
+    } else if p > 1.0 - 0.02425 {
+        -tail((-2.0 * (1.0 - p).ln()).sqrt())
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    }
+}
+
+/// Quantiles of multiplicative `looks`-look speckle in dB, `10·log10(G / L)` with
+/// `G ~ Gamma(L, 1)`, at the midpoints `(i + ½) / 4096` (all zero for `looks = 0`).
+pub(crate) fn speckle_db_table(looks: u32) -> Vec<f32> {
+    if looks == 0 {
+        return vec![0.0; TABLE_SIZE];
+    }
+    // Regularised lower incomplete gamma for integer shape: 1 − e^{−x} Σ_{k<L} x^k / k!.
+    let cdf = |x: f64| {
+        let (mut term, mut sum) = (1.0f64, 1.0f64);
+        for k in 1..looks {
+            term *= x / k as f64;
+            sum += term;
+        }
+        1.0 - (-x).exp() * sum
+    };
+    let l = looks as f64;
+    (0..TABLE_SIZE)
+        .map(|i| {
+            let p = (i as f64 + 0.5) / TABLE_SIZE as f64;
+            // Bisection on ln x: the CDF is monotone.
+            let (mut lo, mut hi) = ((1e-12f64).ln(), (50.0 * l + 50.0).ln());
+            for _ in 0..64 {
+                let mid = 0.5 * (lo + hi);
+                if cdf(mid.exp()) < p { lo = mid } else { hi = mid }
+            }
+            (10.0 * ((0.5 * (lo + hi)).exp() / l).log10()) as f32
+        })
+        .collect()
+}
+
 /// The seed of an independent stream `tag` derived from the user seed.
 #[inline]
 pub(crate) fn stream(seed: u64, tag: u64) -> u64 {
@@ -31,23 +122,6 @@ pub(crate) fn stream(seed: u64, tag: u64) -> u64 {
 #[inline]
 pub(crate) fn unit(h: u64) -> f32 {
     (h >> 40) as f32 * (1.0 / (1u64 << 24) as f32)
-}
-
-/// An approximately standard normal value from one hash: the Irwin–Hall sum of its four
-/// 16-bit quarters, centred and scaled to unit variance (bounded by ±3.46).
-#[inline]
-pub(crate) fn gauss(h: u64) -> f32 {
-    let s = (h & 0xffff) + ((h >> 16) & 0xffff) + ((h >> 32) & 0xffff) + (h >> 48);
-    // Mean of the sum is 2 · 65535 / 2, variance 4 · (65536² − 1) / 12.
-    (s as f32 - 131_070.0) * (1.732_050_8 / 65_536.0)
-}
-
-/// The product of the four 16-bit quarters of a hash as uniforms in (0, 1]: minus its
-/// logarithm is a Gamma(4, 1) variate (a sum of four exponentials).
-#[inline]
-pub(crate) fn uniform_product4(h: u64) -> f32 {
-    let q = |s: u32| (((h >> s) & 0xffff) as f32 + 1.0) * (1.0 / 65_536.0);
-    q(0) * q(16) * q(32) * q(48)
 }
 
 /// Smoothstep interpolation weight.
@@ -159,20 +233,21 @@ mod tests {
     }
 
     #[test]
-    fn gauss_and_gamma_moments() {
-        let n = 200_000;
-        let (mut s1, mut s2, mut g1) = (0f64, 0f64, 0f64);
-        for i in 0..n {
-            let z = gauss(hash2(3, i, 0)) as f64;
-            s1 += z;
-            s2 += z * z;
-            g1 += -(uniform_product4(hash2(4, i, 1)) as f64).ln();
-        }
-        let mean = s1 / n as f64;
-        assert!(mean.abs() < 0.01, "mean {mean}");
-        assert!((s2 / n as f64 - 1.0).abs() < 0.02, "var {}", s2 / n as f64);
-        // Gamma(4, 1) has mean 4 (up to the 16-bit quantisation of each uniform).
-        assert!((g1 / n as f64 - 4.0).abs() < 0.03, "gamma mean {}", g1 / n as f64);
+    fn quantile_tables_have_the_right_moments() {
+        // Standard normal: mean 0, variance ≈ 1 (the midpoint table slightly truncates the tails).
+        let (m, v) = NORMAL.iter().fold((0f64, 0f64), |(m, v), &z| (m + z as f64, v + (z as f64).powi(2)));
+        assert!((m / 4096.0).abs() < 1e-6);
+        assert!((v / 4096.0 - 1.0).abs() < 0.01, "variance {}", v / 4096.0);
+        assert!((normal_quantile(0.975) - 1.959964).abs() < 1e-5);
+        // Speckle: mean 1 in linear units; the std of 4-look speckle in dB is 4.343·sqrt(ψ'(4)) ≈ 2.31.
+        let t = speckle_db_table(4);
+        let lin = t.iter().map(|&d| 10f64.powf(d as f64 / 10.0)).sum::<f64>() / 4096.0;
+        assert!((lin - 1.0).abs() < 0.01, "linear mean {lin}");
+        let mean = t.iter().map(|&d| d as f64).sum::<f64>() / 4096.0;
+        let sd = (t.iter().map(|&d| (d as f64 - mean).powi(2)).sum::<f64>() / 4096.0).sqrt();
+        assert!((sd - 2.31).abs() < 0.05, "dB std {sd}");
+        assert!(t.windows(2).all(|w| w[0] <= w[1]));
+        assert!(speckle_db_table(0).iter().all(|&d| d == 0.0));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! Per-pixel randomness is a hash of (stream, world x, world y), so overlapping windows (a
 //! tile and a scene) agree pixel for pixel and rendering order never matters.
 
-use super::noise::{Octave, add_value_noise, gauss, hash2, stream, uniform_product4};
+use super::noise::{Octave, add_value_noise, hash2, normal, pixel_hash, speckle_db_table, stream};
 use super::world::{BUILDING, Cell, Scratch, World};
 use super::{ModalityKind, SyntheticConfig};
 use crate::sample::ModalityArray;
@@ -68,13 +68,14 @@ pub struct SceneArrays {
 #[derive(Debug, Clone)]
 pub(crate) struct Renderer {
     world: World,
-    optical_noise: [u64; 4],
-    sar_noise: [u64; 2],
+    optical_noise: u64,
+    sar_noise: u64,
+    /// Quantiles of the speckle in dB (see [`speckle_db_table`]).
+    speckle: Vec<f32>,
     height_noise: u64,
     cloud_seed: u64,
     cloud_threshold: f32,
     noise: f32,
-    looks: u32,
     resolution: usize,
     coarse: Option<ModalityKind>,
     misregistration: usize,
@@ -101,17 +102,17 @@ impl Renderer {
         let coarse = ModalityKind::from_name(&config.coarse_modality);
         Self {
             world: World::new(seed),
-            optical_noise: [stream(seed, 60), stream(seed, 61), stream(seed, 62), stream(seed, 63)],
-            sar_noise: [stream(seed, 70), stream(seed, 71)],
+            optical_noise: stream(seed, 60),
+            sar_noise: stream(seed, 70),
+            speckle: speckle_db_table(config.sar_speckle),
             height_noise: stream(seed, 80),
             cloud_seed,
             cloud_threshold: cloud_threshold(cloud_seed, config.clouds),
-            noise: config.noise,
-            looks: config.sar_speckle,
+            noise: config.noise.max(0.0),
             resolution: config.resolution.max(1),
             coarse,
             misregistration: config.misregistration,
-            clouds: config.clouds,
+            clouds: config.clouds.clamp(0.0, 1.0),
         }
     }
 
@@ -185,8 +186,10 @@ impl Renderer {
                 } else {
                     0.0
                 };
+                // One hash per pixel: a 16-bit quarter (12 bits used) per band.
+                let h = pixel_hash(self.optical_noise, x, y);
                 for b in 0..4 {
-                    let v = OPTICAL[k][b] * gain + sigma * gauss(hash2(self.optical_noise[b], x, y));
+                    let v = OPTICAL[k][b] * gain + sigma * normal(h >> (16 * b));
                     let v = v + alpha * (CLOUD[b] - v);
                     a.data[b * plane + r * width + c] = v.clamp(0.0, 1.0);
                 }
@@ -208,34 +211,19 @@ impl Renderer {
     ) -> ModalityArray {
         let mut a = ModalityArray::zeros(2, height, width);
         let plane = height * width;
-        // 10·log10(Gamma(L, 1) / L), the speckle in dB; Gamma(L, 1) = −ln Π of L uniforms.
-        let db = 10.0 / std::f32::consts::LN_10;
-        let looks = self.looks;
-        let ln_looks = (looks.max(1) as f32).ln();
+        let table = &self.speckle;
         for r in 0..height {
             let y = y0 + r as i64;
             for c in 0..width {
                 let x = x0 + c as i64;
                 let cell = cells[(r + m) * stride + c + m];
                 let k = cell.class as usize;
-                for (b, (&mean, &noise)) in SAR[k].iter().zip(&self.sar_noise).enumerate() {
-                    let mut v = mean + SAR_TONE[k] * cell.tone;
-                    if looks > 0 {
-                        let mut product = 1.0f32;
-                        let mut left = looks;
-                        let mut draw = 0i64;
-                        while left > 0 {
-                            let h = hash2(noise ^ draw as u64, x, y);
-                            let p = uniform_product4(h);
-                            // Fewer than four looks left: use only that many quarters.
-                            product *= if left >= 4 { p } else { partial_product(h, left) };
-                            left = left.saturating_sub(4);
-                            draw += 1;
-                        }
-                        v += db * ((-product.ln()).ln() - ln_looks);
-                    }
-                    a.data[b * plane + r * width + c] = v;
-                }
+                // Speckle by inverse transform: one hash, 32 bits per band (12 used) index the
+                // quantiles of 10·log10(Gamma(L)/L).
+                let h = pixel_hash(self.sar_noise, x, y);
+                let i = r * width + c;
+                a.data[i] = SAR[k][0] + SAR_TONE[k] * cell.tone + table[(h & 0xfff) as usize];
+                a.data[plane + i] = SAR[k][1] + SAR_TONE[k] * cell.tone + table[((h >> 32) & 0xfff) as usize];
             }
         }
         a
@@ -252,17 +240,11 @@ impl Renderer {
                 // Buildings are flat-roofed; tree canopies and crops are rough.
                 let rough = if cell.class == BUILDING { 0.3 } else { 1.0 };
                 a.data[r * width + c] =
-                    cell.ground + cell.object + rough * sigma * gauss(hash2(self.height_noise, x, y));
+                    cell.ground + cell.object + rough * sigma * normal(pixel_hash(self.height_noise, x, y));
             }
         }
         a
     }
-}
-
-/// The product of the first `n < 4` 16-bit quarters of `h` as uniforms in (0, 1].
-#[inline]
-fn partial_product(h: u64, n: u32) -> f32 {
-    (0..n).map(|i| (((h >> (16 * i)) & 0xffff) as f32 + 1.0) * (1.0 / 65_536.0)).product()
 }
 
 /// Replaces every `k × k` block (aligned to the window's origin; partial at the edges) of
