@@ -1,1 +1,21 @@
-//! Pretraining and fine-tuning loops, losses, metrics and checkpoints (SPEC §5, §6). Not implemented yet: see the method issue.
+//! Training and evaluation for lssg (SPEC §5, §6): losses on logits, the reference's soft
+//! metrics and a confusion matrix, optimisers whose state can be saved, learning-rate
+//! schedules, a resumable training loop that draws one availability scenario per sample, and
+//! per-scenario evaluation.
+#![deny(missing_docs)]
+
+#[allow(dead_code)] // the training loop uses the rest
+mod checkpoint;
+mod error;
+pub mod loss;
+pub mod metrics;
+pub mod optim;
+pub mod schedule;
+pub mod tensors;
+
+pub use error::{Error, Result};
+pub use loss::{LossConfig, segmentation_loss};
+pub use metrics::{MeanStd, Metrics, MetricsAccumulator, Monitor};
+pub use optim::{Optimizer, OptimizerConfig, OptimizerKind};
+pub use schedule::{SchedulerConfig, StepOrder};
+pub use tensors::{availability, batch_to_tensors, check_labels};
