@@ -4,18 +4,23 @@
 //! per-scenario evaluation.
 #![deny(missing_docs)]
 
-#[allow(dead_code)] // the training loop uses the rest
 mod checkpoint;
 mod error;
+pub mod evaluate;
 pub mod loss;
 pub mod metrics;
+pub mod observer;
 pub mod optim;
 pub mod schedule;
 pub mod tensors;
+pub mod train;
 
 pub use error::{Error, Result};
+pub use evaluate::{EvalReport, ScenarioMetrics, evaluate};
 pub use loss::{LossConfig, segmentation_loss};
 pub use metrics::{MeanStd, Metrics, MetricsAccumulator, Monitor};
+pub use observer::{EpochRecord, LogObserver, NoopObserver, StepEvent, TrainObserver};
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind};
 pub use schedule::{SchedulerConfig, StepOrder};
 pub use tensors::{availability, batch_to_tensors, check_labels};
+pub use train::{BestEpoch, Keep, RunPaths, TrainConfig, TrainSummary, train};

@@ -1,0 +1,260 @@
+//! Evaluation under every availability scenario (SPEC §5 step 5, §6).
+//!
+//! Each batch is decoded and copied to the device once, then run once per listed scenario
+//! (the whole batch with that scenario's availability), in eval mode without gradients; the
+//! metrics accumulate on the device (no host synchronisation in the loop) and are reduced once
+//! per scenario at the end. Scenarios are reported in canonical order.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Instant;
+
+use lssg_backbones::SegmentationModel;
+use lssg_datasets::{BatchLoader, LoaderConfig, TileDataset};
+use lssg_scenario::Scenario;
+use serde::{Deserialize, Serialize};
+use tch::Device;
+
+use crate::error::{Error, Result};
+use crate::metrics::{Metrics, MetricsAccumulator};
+use crate::observer::TrainObserver;
+use crate::tensors::{batch_to_tensors, check_labels, uniform_availability};
+
+/// The metrics of one scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioMetrics {
+    /// Scenario name (`rgb+nir`).
+    pub scenario: String,
+    /// Its 0/1 availability row.
+    pub mask: Vec<u8>,
+    /// Metrics over the data set with this scenario for every sample.
+    pub metrics: Metrics,
+}
+
+/// Metrics of a model under each of several scenarios.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    /// Modality names, in the data set's order.
+    pub modalities: Vec<String>,
+    /// Confusion-matrix class names (binary: background and the positive class).
+    pub class_names: Vec<String>,
+    /// Tiles evaluated.
+    pub samples: usize,
+    /// Wall time of the evaluation.
+    pub seconds: f64,
+    /// One entry per scenario, canonical order.
+    pub scenarios: Vec<ScenarioMetrics>,
+}
+
+/// Evaluates `model` on every tile of `dataset` under each of `scenarios` (deduplicated and put
+/// in canonical order), `batch_size` tiles per forward, on `device`.
+pub fn evaluate(
+    model: &dyn SegmentationModel,
+    dataset: Arc<dyn TileDataset>,
+    scenarios: &[Scenario],
+    batch_size: usize,
+    device: Device,
+    observer: &mut dyn TrainObserver,
+) -> Result<EvalReport> {
+    let started = Instant::now();
+    let set = dataset.modalities().clone();
+    let m = set.len();
+    let num_classes = dataset.num_classes();
+    if model.num_classes() != num_classes as i64 {
+        return Err(Error::shape(
+            "model logit channels vs data set classes (1 = binary)",
+            num_classes,
+            model.num_classes(),
+        ));
+    }
+    if scenarios.is_empty() {
+        return Err(Error::InvalidConfig { field: "scenarios", value: "[]".into(), expected: "at least one scenario" });
+    }
+    let mut list: Vec<Scenario> = Vec::with_capacity(scenarios.len());
+    for &s in scenarios {
+        // Re-validating the mask against this set rejects scenarios of another modality set.
+        list.push(Scenario::from_mask(s.mask(), m)?);
+    }
+    list.sort_by_key(|&s| set.canonical_index(s));
+    list.dedup();
+    let names: Vec<String> = list.iter().map(|&s| set.scenario_name(s)).collect();
+
+    let loader = BatchLoader::new(
+        Arc::clone(&dataset),
+        LoaderConfig { batch_size, shuffle: false, seed: 0, prefetch: 2, drop_last: false },
+    )
+    .map_err(|e| match e {
+        lssg_datasets::Error::Config { .. } => {
+            Error::InvalidConfig { field: "batch_size", value: batch_size.to_string(), expected: "at least 1" }
+        }
+        other => Error::Dataset(other),
+    })?;
+    let total = loader.num_batches();
+    if total == 0 {
+        return Err(Error::EmptySplit { split: "eval", tiles: dataset.len(), batch_size });
+    }
+    let class_names = dataset.class_names();
+    let mut accs = list
+        .iter()
+        .map(|_| MetricsAccumulator::new(num_classes as i64, device)?.with_class_names(&class_names))
+        .collect::<Result<Vec<_>>>()?;
+    observer.evaluation_start(&names, total);
+    let mut samples = 0;
+    for (i, batch) in loader.epoch(0).enumerate() {
+        let batch = batch?;
+        check_labels(&batch.labels, num_classes)?;
+        let (inputs, labels) = batch_to_tensors(&batch, device)?;
+        for (acc, &scenario) in accs.iter_mut().zip(&list) {
+            let avail = uniform_availability(scenario, batch.size, m, device);
+            let out = tch::no_grad(|| model.forward_t(&inputs, &avail, false));
+            acc.update(&out.logits, &labels)?;
+        }
+        samples += batch.size;
+        observer.evaluation_progress(i + 1, total);
+    }
+    let scenarios = list
+        .iter()
+        .zip(names)
+        .zip(&accs)
+        .map(|((&s, scenario), acc)| ScenarioMetrics { scenario, mask: s.mask_row(m), metrics: acc.finish() })
+        .collect::<Vec<_>>();
+    Ok(EvalReport {
+        modalities: set.names().iter().map(|n| n.to_string()).collect(),
+        class_names: scenarios.first().map(|s| s.metrics.class_names.clone()).unwrap_or_default(),
+        samples,
+        seconds: started.elapsed().as_secs_f64(),
+        scenarios,
+    })
+}
+
+fn fmt_opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".to_string(), |x| format!("{x:.4}"))
+}
+
+/// Quotes a CSV field when it contains a comma, a quote or a line break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+impl EvalReport {
+    /// The entry of scenario `name`.
+    pub fn get(&self, name: &str) -> Option<&ScenarioMetrics> {
+        self.scenarios.iter().find(|s| s.scenario == name)
+    }
+
+    /// Two markdown tables: scenario × summary metric (soft Jaccard and soft F1 as mean ± std,
+    /// mIoU, accuracy) and scenario × class IoU (— where a class is undefined).
+    pub fn to_markdown(&self) -> String {
+        let mut out = String::new();
+        out.push_str("| scenario | soft Jaccard | soft F1 | mIoU | accuracy |\n|---|---|---|---|---|\n");
+        for s in &self.scenarios {
+            let m = &s.metrics;
+            let _ = writeln!(
+                out,
+                "| {} | {:.4} ± {:.4} | {:.4} ± {:.4} | {:.4} | {:.4} |",
+                s.scenario, m.soft_jaccard.mean, m.soft_jaccard.std, m.soft_f1.mean, m.soft_f1.std, m.miou, m.accuracy
+            );
+        }
+        out.push('\n');
+        let _ = writeln!(out, "| scenario | {} |", self.class_names.join(" | "));
+        let _ = writeln!(out, "|---|{}", "---|".repeat(self.class_names.len()));
+        for s in &self.scenarios {
+            let cells: Vec<String> = s.metrics.iou.iter().map(|v| fmt_opt(*v)).collect();
+            let _ = writeln!(out, "| {} | {} |", s.scenario, cells.join(" | "));
+        }
+        out
+    }
+
+    /// One CSV row per scenario: the summary metrics, then `iou_<class>` and `f1_<class>` per
+    /// class (empty where undefined).
+    pub fn to_csv(&self) -> String {
+        let mut header = vec![
+            "scenario".to_string(),
+            "soft_jaccard_mean".into(),
+            "soft_jaccard_std".into(),
+            "soft_f1_mean".into(),
+            "soft_f1_std".into(),
+            "miou".into(),
+            "accuracy".into(),
+        ];
+        header.extend(self.class_names.iter().map(|c| format!("iou_{c}")));
+        header.extend(self.class_names.iter().map(|c| format!("f1_{c}")));
+        let mut out = header.iter().map(|h| csv_field(h)).collect::<Vec<_>>().join(",");
+        out.push('\n');
+        for s in &self.scenarios {
+            let m = &s.metrics;
+            let mut row = vec![
+                csv_field(&s.scenario),
+                m.soft_jaccard.mean.to_string(),
+                m.soft_jaccard.std.to_string(),
+                m.soft_f1.mean.to_string(),
+                m.soft_f1.std.to_string(),
+                m.miou.to_string(),
+                m.accuracy.to_string(),
+            ];
+            let opt = |v: &Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+            row.extend(m.iou.iter().map(opt));
+            row.extend(m.f1.iter().map(opt));
+            out.push_str(&row.join(","));
+            out.push('\n');
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::MeanStd;
+
+    fn report() -> EvalReport {
+        let metrics = |j: f64| Metrics {
+            images: 2,
+            pixels: 8,
+            ignored_pixels: 0,
+            out_of_range_pixels: 0,
+            soft_jaccard: MeanStd { mean: j, std: 0.1 },
+            soft_f1: MeanStd { mean: 0.7, std: 0.05 },
+            class_names: vec!["background".into(), "misc, manmade".into()],
+            iou: vec![Some(0.9), None],
+            f1: vec![Some(0.95), None],
+            miou: 0.9,
+            accuracy: 0.75,
+            confusion: vec![vec![6, 0], vec![2, 0]],
+        };
+        EvalReport {
+            modalities: vec!["rgb".into(), "sar".into()],
+            class_names: vec!["background".into(), "misc, manmade".into()],
+            samples: 2,
+            seconds: 0.1,
+            scenarios: vec![
+                ScenarioMetrics { scenario: "rgb".into(), mask: vec![1, 0], metrics: metrics(0.5) },
+                ScenarioMetrics { scenario: "rgb+sar".into(), mask: vec![1, 1], metrics: metrics(0.625) },
+            ],
+        }
+    }
+
+    #[test]
+    fn markdown_has_both_tables() {
+        let md = report().to_markdown();
+        assert!(md.contains("| rgb | 0.5000 ± 0.1000 | 0.7000 ± 0.0500 | 0.9000 | 0.7500 |"), "{md}");
+        assert!(md.contains("| scenario | background | misc, manmade |"), "{md}");
+        assert!(md.contains("| rgb+sar | 0.9000 | — |"), "{md}");
+    }
+
+    #[test]
+    fn csv_quotes_and_leaves_undefined_empty() {
+        let csv = report().to_csv();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(
+            lines[0].ends_with("iou_background,\"iou_misc, manmade\",f1_background,\"f1_misc, manmade\""),
+            "{}",
+            lines[0]
+        );
+        assert_eq!(lines[2], "rgb+sar,0.625,0.1,0.7,0.05,0.9,0.75,0.9,,0.95,");
+        assert_eq!(report().get("rgb").unwrap().mask, [1, 0]);
+        let json = serde_json::to_string(&report()).unwrap();
+        assert_eq!(serde_json::from_str::<EvalReport>(&json).unwrap(), report());
+    }
+}
