@@ -71,7 +71,7 @@ pub(crate) struct Renderer {
     optical_noise: u64,
     sar_noise: u64,
     /// Quantiles of the speckle in dB (see [`speckle_db_table`]).
-    speckle: Vec<f32>,
+    speckle: std::sync::Arc<Vec<f32>>,
     height_noise: u64,
     cloud_seed: u64,
     cloud_threshold: f32,
@@ -104,7 +104,7 @@ impl Renderer {
             world: World::new(seed),
             optical_noise: stream(seed, 60),
             sar_noise: stream(seed, 70),
-            speckle: speckle_db_table(config.sar_speckle),
+            speckle: cached_speckle(config.sar_speckle),
             height_noise: stream(seed, 80),
             cloud_seed,
             cloud_threshold: cloud_threshold(cloud_seed, config.clouds),
@@ -245,6 +245,14 @@ impl Renderer {
         }
         a
     }
+}
+
+/// The speckle table of `looks`, built once per process (a few milliseconds each).
+fn cached_speckle(looks: u32) -> std::sync::Arc<Vec<f32>> {
+    type Tables = std::sync::Mutex<std::collections::HashMap<u32, std::sync::Arc<Vec<f32>>>>;
+    static TABLES: std::sync::LazyLock<Tables> = std::sync::LazyLock::new(Default::default);
+    let mut tables = TABLES.lock().unwrap_or_else(|p| p.into_inner());
+    tables.entry(looks).or_insert_with(|| std::sync::Arc::new(speckle_db_table(looks))).clone()
 }
 
 /// Replaces every `k × k` block (aligned to the window's origin; partial at the edges) of
