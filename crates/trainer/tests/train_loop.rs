@@ -397,3 +397,62 @@ fn mismatched_model_and_data_are_rejected() {
     );
     assert!(matches!(err, Err(Error::Shape { .. })));
 }
+
+/// Runs only where libtorch sees a CUDA device (returns at once elsewhere, e.g. in CI): training
+/// and evaluation on the GPU must agree with the CPU for the same weights and data.
+#[test]
+fn cuda_agrees_with_cpu() {
+    if !tch::Cuda::is_available() {
+        return;
+    }
+    let _guard = serial();
+    let data = splits(Some("water"));
+    let tmp = tempfile::tempdir().unwrap();
+    let (vs_cpu, m_cpu) = model(&data, 9);
+    let mut vs_gpu = nn::VarStore::new(Device::Cuda(0));
+    let m_gpu = TinyModel::new(&vs_gpu, &data.train.modalities().channels(), 1);
+    vs_gpu.copy(&vs_cpu).unwrap();
+    let scenarios = data.val.modalities().scenarios();
+    let on_cpu = evaluate(&m_cpu, data.val.clone(), &scenarios, 3, Device::Cpu, &mut NoopObserver).unwrap();
+    let on_gpu = evaluate(&m_gpu, data.val.clone(), &scenarios, 3, Device::Cuda(0), &mut NoopObserver).unwrap();
+    for (c, g) in on_cpu.scenarios.iter().zip(&on_gpu.scenarios) {
+        assert_eq!(c.metrics.pixels, g.metrics.pixels);
+        assert!((c.metrics.soft_jaccard.mean - g.metrics.soft_jaccard.mean).abs() < 1e-5, "{}", c.scenario);
+        assert!((c.metrics.accuracy - g.metrics.accuracy).abs() < 1e-3, "{}", c.scenario);
+    }
+    let cfg = config(2);
+    let s_gpu = train(
+        &m_gpu,
+        &vs_gpu,
+        data.train.clone(),
+        data.val.clone(),
+        SamplingStrategy::Uniform,
+        &cfg,
+        &tmp.path().join("gpu"),
+        Device::Cuda(0),
+        &mut NoopObserver,
+    )
+    .unwrap();
+    let s_cpu = train(
+        &m_cpu,
+        &vs_cpu,
+        data.train.clone(),
+        data.val.clone(),
+        SamplingStrategy::Uniform,
+        &cfg,
+        &tmp.path().join("cpu"),
+        Device::Cpu,
+        &mut NoopObserver,
+    )
+    .unwrap();
+    // Dropout masks come from different generators on the two devices, so the runs are
+    // compared loosely: same shape of history, finite losses of the same magnitude.
+    assert_eq!(s_cpu.history.len(), s_gpu.history.len());
+    for (c, g) in s_cpu.history.iter().zip(&s_gpu.history) {
+        assert!(g.train_loss.is_finite() && (c.train_loss - g.train_loss).abs() < 0.5 * c.train_loss, "{c:?} vs {g:?}");
+        assert!(g.val.is_some());
+    }
+    // A GPU checkpoint loads into a CPU store.
+    let (vs_back, _) = model(&data, 10);
+    lssg_backbones::checkpoint::load(&vs_back, &s_gpu.checkpoint).unwrap();
+}
