@@ -1,0 +1,225 @@
+//! The run configuration: one TOML file with a section per stage, each the config struct of
+//! the crate that does the work. Unknown keys are errors naming the key and the file;
+//! `--set section.key=value` overrides any value before validation.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use lssg_backbones::{DeviceSpec, LoraConfig, ModelConfig};
+use lssg_datasets::DataConfig;
+use lssg_scoring::ScoringConfig;
+use lssg_smoothing::SmoothingConfig;
+use lssg_trainer::TrainConfig;
+
+use crate::error::{Error, Result};
+
+/// `[run]`: what the run is and where it goes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunSection {
+    /// Seed of every random choice of the run (weights, scenarios, shuffling).
+    pub seed: u64,
+    /// `auto`, `cpu`, `cuda` or `cuda:N`.
+    pub device: DeviceSpec,
+    /// The run directory (overridden by `--out`).
+    pub output_dir: PathBuf,
+}
+
+impl Default for RunSection {
+    fn default() -> Self {
+        Self { seed: 0, device: DeviceSpec::Auto, output_dir: PathBuf::from("runs/default") }
+    }
+}
+
+/// A fine-tuning method (SPEC §1, §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// All parameters, uniform scenarios (the paper's standard fine-tuning).
+    Uniform,
+    /// All parameters, scenarios drawn from the probabilities file.
+    Guided,
+    /// Frozen base + LoRA adapters; scenarios as `finetune.lora_sampling`.
+    Lora,
+    /// All parameters, every modality always present.
+    FullOnly,
+    /// All parameters, always `finetune.fixed_scenario`.
+    Fixed,
+}
+
+impl Method {
+    /// The method's name in files and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Uniform => "uniform",
+            Self::Guided => "guided",
+            Self::Lora => "lora",
+            Self::FullOnly => "full-only",
+            Self::Fixed => "fixed",
+        }
+    }
+}
+
+/// Which scenarios the LoRA baseline trains on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoraSampling {
+    /// Uniform scenarios (default).
+    Uniform,
+    /// The guided distribution.
+    Guided,
+}
+
+/// `[finetune]`: the methods compared, all from the same pretrained weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FinetuneSection {
+    /// Methods to run, in table column order.
+    pub methods: Vec<Method>,
+    /// The scenario of the `fixed` method (e.g. `rgb+nir`).
+    pub fixed_scenario: Option<String>,
+    /// Adapters of the `lora` method.
+    pub lora: LoraConfig,
+    /// Scenarios of the `lora` method.
+    pub lora_sampling: LoraSampling,
+    /// The training loop of every method.
+    pub train: TrainConfig,
+}
+
+impl Default for FinetuneSection {
+    fn default() -> Self {
+        Self {
+            methods: vec![Method::Uniform, Method::Guided, Method::Lora],
+            fixed_scenario: None,
+            lora: LoraConfig::default(),
+            lora_sampling: LoraSampling::Uniform,
+            train: TrainConfig::default(),
+        }
+    }
+}
+
+/// `[eval]`: evaluation of every method under every scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalSection {
+    /// `all` or a comma-separated list of scenarios.
+    pub scenarios: String,
+    /// Samples per forward.
+    pub batch_size: usize,
+    /// Also evaluate the pretrained network itself (column `pretrained`).
+    pub include_pretrained: bool,
+}
+
+impl Default for EvalSection {
+    fn default() -> Self {
+        Self { scenarios: "all".into(), batch_size: 8, include_pretrained: true }
+    }
+}
+
+/// The whole run: every crate's config, nested by stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// `[run]`.
+    pub run: RunSection,
+    /// `[data]`.
+    pub data: DataConfig,
+    /// `[model]`.
+    pub model: ModelConfig,
+    /// `[pretrain]`.
+    pub pretrain: TrainConfig,
+    /// `[scoring]`.
+    pub scoring: ScoringConfig,
+    /// `[smoothing]`.
+    pub smoothing: SmoothingConfig,
+    /// `[finetune]`.
+    pub finetune: FinetuneSection,
+    /// `[eval]`.
+    pub eval: EvalSection,
+}
+
+impl RunConfig {
+    /// Reads `path`, applies `overrides` (`section.key=value`, the value parsed as TOML, or
+    /// taken as a string when it does not parse) and validates.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        Self::parse(&text, &path.display().to_string(), overrides)
+    }
+
+    /// Parses TOML text; `source` names it in errors.
+    pub fn parse(text: &str, source: &str, overrides: &[String]) -> Result<Self> {
+        let mut value: toml::Table =
+            toml::from_str(text).map_err(|e| Error::Config { file: source.to_string(), message: e.to_string() })?;
+        for o in overrides {
+            apply_override(&mut value, o)?;
+        }
+        // `[run] seed` seeds every stage unless a stage sets its own.
+        let seed = value.get("run").and_then(|r| r.get("seed")).cloned();
+        if let Some(seed) = seed {
+            for path in [&["pretrain"][..], &["finetune", "train"][..]] {
+                let mut table = &mut value;
+                for key in path {
+                    let entry = table.entry(key.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                    match entry.as_table_mut() {
+                        Some(t) => table = t,
+                        None => break,
+                    }
+                }
+                table.entry("seed").or_insert_with(|| seed.clone());
+            }
+        }
+        let config: Self = toml::Value::Table(value)
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::Config { file: source.to_string(), message: e.to_string() })?;
+        config.validate(source)?;
+        Ok(config)
+    }
+
+    /// Cross-section checks serde cannot express.
+    pub fn validate(&self, source: &str) -> Result<()> {
+        let bad = |message: String| Err(Error::Config { file: source.to_string(), message });
+        if self.finetune.methods.is_empty() {
+            return bad("finetune.methods is empty: list at least one of uniform, guided, lora, full-only, fixed".into());
+        }
+        for (i, m) in self.finetune.methods.iter().enumerate() {
+            if self.finetune.methods[..i].contains(m) {
+                return bad(format!("finetune.methods lists {:?} twice", m.name()));
+            }
+        }
+        if self.finetune.methods.contains(&Method::Fixed) && self.finetune.fixed_scenario.is_none() {
+            return bad("finetune.methods has \"fixed\" but finetune.fixed_scenario is not set".into());
+        }
+        if self.eval.batch_size == 0 {
+            return bad("eval.batch_size must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// The resolved config as TOML, as written into the run directory.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a RunConfig always serialises")
+    }
+}
+
+/// Sets `section.key(.subkey…)=value` in a parsed TOML table.
+fn apply_override(root: &mut toml::Table, assignment: &str) -> Result<()> {
+    let bad = |message: String| Error::Override { assignment: assignment.to_string(), message };
+    let (path, raw) = assignment.split_once('=').ok_or_else(|| bad("expected section.key=value".into()))?;
+    let keys: Vec<&str> = path.trim().split('.').map(str::trim).collect();
+    if keys.len() < 2 || keys.iter().any(|k| k.is_empty()) {
+        return Err(bad("expected a dotted key with a section, e.g. pretrain.epochs=3".into()));
+    }
+    // A TOML value when it parses (numbers, booleans, arrays, inline tables), else a string.
+    let value = toml::from_str::<toml::Table>(&format!("v = {}", raw.trim()))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.trim().to_string()));
+    let mut table = root;
+    for key in &keys[..keys.len() - 1] {
+        let entry = table.entry(key.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = entry.as_table_mut().ok_or_else(|| bad(format!("{key} is not a section")))?;
+    }
+    table.insert(keys[keys.len() - 1].to_string(), value);
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! Errors of the orchestration library.
+
+use std::path::PathBuf;
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything the pipeline can fail with; the crates' own errors are wrapped unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The config file is malformed or has unknown keys or bad values.
+    #[error("{file}: {message}")]
+    Config {
+        /// The config file.
+        file: String,
+        /// The parser's or validator's message.
+        message: String,
+    },
+    /// A `--set` override is malformed.
+    #[error("--set {assignment:?}: {message}")]
+    Override {
+        /// The override as given.
+        assignment: String,
+        /// What was expected.
+        message: String,
+    },
+    /// The run directory was made by a different config.
+    #[error("{dir}: this run directory was made with a different config (differences: {differences}); use another --out, or delete it to start over")]
+    ConfigChanged {
+        /// The run directory.
+        dir: PathBuf,
+        /// The sections that differ.
+        differences: String,
+    },
+    /// An I/O operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A JSON file could not be read or written.
+    #[error("{path}: {source}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The serde error.
+        source: serde_json::Error,
+    },
+    /// Scenario error.
+    #[error(transparent)]
+    Scenario(#[from] lssg_scenario::Error),
+    /// Data error.
+    #[error(transparent)]
+    Data(#[from] lssg_datasets::Error),
+    /// Model error.
+    #[error(transparent)]
+    Backbone(#[from] lssg_backbones::Error),
+    /// Scoring error.
+    #[error(transparent)]
+    Scoring(#[from] lssg_scoring::Error),
+    /// Smoothing error.
+    #[error(transparent)]
+    Smoothing(#[from] lssg_smoothing::Error),
+    /// Training or evaluation error.
+    #[error(transparent)]
+    Trainer(#[from] lssg_trainer::Error),
+    /// A libtorch operation failed.
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+}
