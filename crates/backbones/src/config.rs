@@ -185,10 +185,9 @@ impl ModelConfig {
         let lora = self.lora.as_ref();
         match self.backbone {
             BackboneKind::Cmx => Ok(Box::new(crate::cmx::Cmx::new(p, self.preset, channels, self.classes, lora)?)),
-            BackboneKind::Cbc | BackboneKind::CbcSlp => Err(Error::Unsupported {
-                what: format!("backbone {}", self.backbone),
-                reason: "the CBC family is not built into this version yet".into(),
-            }),
+            BackboneKind::Cbc | BackboneKind::CbcSlp => {
+                crate::cbc::build(p, self.preset, channels, self.classes, lora, self.backbone == BackboneKind::CbcSlp)
+            }
         }
     }
 

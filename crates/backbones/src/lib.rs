@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod bench;
+pub mod cbc;
 pub mod checkpoint;
 pub mod cmx;
 pub mod config;
