@@ -353,3 +353,48 @@ fn hunan_every_raw_code() {
     let e = reader.load(0).unwrap_err();
     assert!(matches!(&e, Error::Mismatch { what, .. } if what.contains("s1_0001.tif")), "{e}");
 }
+
+/// Reader throughput on a synthetic 2048² Potsdam tile (run with `--ignored --nocapture`):
+/// decode time of the scene, then the cost of all 224² tiles from the cached scene.
+#[test]
+#[ignore = "timing, run by hand"]
+fn potsdam_throughput() {
+    use lssg_datasets::TileDataset;
+    use lssg_datasets::layouts::{Layout, SynthOptions, synth};
+    use rayon::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let size = 2048;
+    synth(dir.path(), &SynthOptions { layout: Layout::Potsdam, tiles: 1, size, seed: 1 }).unwrap();
+    let cfg = PotsdamConfig { root: dir.path().into(), ..Default::default() };
+    let reader = lssg_datasets::potsdam::open(&cfg).unwrap();
+    // CPU seconds of this process (all threads), from /proc: the machine may be shared.
+    let cpu = || -> f64 {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let f: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        f.get(11..13).map_or(0.0, |v| v.iter().map(|x| x.parse::<f64>().unwrap_or(0.0)).sum::<f64>() / 100.0)
+    };
+    for f in [
+        "4_Ortho_RGBIR/top_potsdam_2_10_RGBIR.tif",
+        "1_DSM/dsm_potsdam_02_10.tif",
+        "5_Labels_all/top_potsdam_2_10_label.tif",
+    ] {
+        let (t, c) = (std::time::Instant::now(), cpu());
+        lssg_datasets::tiff_io::read_tiff(&dir.path().join(f)).unwrap();
+        println!("{f}: {:.3} s wall, {:.2} s CPU", t.elapsed().as_secs_f64(), cpu() - c);
+    }
+    let (t, c) = (std::time::Instant::now(), cpu());
+    reader.load(0).unwrap();
+    let decode = t.elapsed().as_secs_f64();
+    println!("scene decode: {:.2} s CPU", cpu() - c);
+    let splits =
+        lssg_datasets::potsdam::open_splits(&cfg, &SceneAssignment { train: vec![0], ..Default::default() }).unwrap();
+    let t = std::time::Instant::now();
+    let n = (0..splits.train.len()).into_par_iter().map(|i| splits.train.sample(i).unwrap().labels.len()).count();
+    let tiles = t.elapsed().as_secs_f64();
+    let mpx = (size * size) as f64 / 1e6;
+    println!(
+        "potsdam {size}²: decode {decode:.3} s ({:.1} Mpx/s); {n} tiles incl. one decode {tiles:.3} s ({:.1} tiles/s)",
+        mpx / decode,
+        n as f64 / tiles
+    );
+}
