@@ -359,7 +359,6 @@ fn hunan_every_raw_code() {
 #[test]
 #[ignore = "timing, run by hand"]
 fn potsdam_throughput() {
-    use lssg_datasets::TileDataset;
     use lssg_datasets::layouts::{Layout, SynthOptions, synth};
     use rayon::prelude::*;
     let dir = tempfile::tempdir().unwrap();
