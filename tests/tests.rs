@@ -9,5 +9,11 @@ mod util;
 // `lssg smooth`: SPEC §4 end to end.
 mod smooth;
 
+// `lssg model summary | bench`: SPEC §7.
+mod model;
+
 // `lssg data synth` / `lssg data inspect`: SPEC §8 layouts.
 mod data;
+
+// `lssg run | score | eval | config check`: the method end to end (SPEC §1–§6).
+mod run;

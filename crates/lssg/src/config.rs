@@ -24,11 +24,13 @@ pub struct RunSection {
     pub device: DeviceSpec,
     /// The run directory (overridden by `--out`).
     pub output_dir: PathBuf,
+    /// libtorch CPU threads (default: libtorch's choice, one per core).
+    pub threads: Option<usize>,
 }
 
 impl Default for RunSection {
     fn default() -> Self {
-        Self { seed: 0, device: DeviceSpec::Auto, output_dir: PathBuf::from("runs/default") }
+        Self { seed: 0, device: DeviceSpec::Auto, output_dir: PathBuf::from("runs/default"), threads: None }
     }
 }
 
@@ -158,15 +160,9 @@ impl RunConfig {
         let seed = value.get("run").and_then(|r| r.get("seed")).cloned();
         if let Some(seed) = seed {
             for path in [&["pretrain"][..], &["finetune", "train"][..]] {
-                let mut table = &mut value;
-                for key in path {
-                    let entry = table.entry(key.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
-                    match entry.as_table_mut() {
-                        Some(t) => table = t,
-                        None => break,
-                    }
+                if let Some(table) = section(&mut value, path) {
+                    table.entry("seed").or_insert_with(|| seed.clone());
                 }
-                table.entry("seed").or_insert_with(|| seed.clone());
             }
         }
         let config: Self = toml::Value::Table(value)
@@ -190,6 +186,9 @@ impl RunConfig {
         if self.finetune.methods.contains(&Method::Fixed) && self.finetune.fixed_scenario.is_none() {
             return bad("finetune.methods has \"fixed\" but finetune.fixed_scenario is not set".into());
         }
+        if self.run.threads == Some(0) {
+            return bad("run.threads must be at least 1 (or left out for libtorch's default)".into());
+        }
         if self.eval.batch_size == 0 {
             return bad("eval.batch_size must be at least 1".into());
         }
@@ -199,6 +198,17 @@ impl RunConfig {
     /// The resolved config as TOML, as written into the run directory.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("a RunConfig always serialises")
+    }
+}
+
+/// The table at `path`, created when absent; `None` when a key on the way is not a table.
+fn section<'a>(root: &'a mut toml::Table, path: &[&str]) -> Option<&'a mut toml::Table> {
+    match path.split_first() {
+        None => Some(root),
+        Some((key, rest)) => {
+            let entry = root.entry(key.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            section(entry.as_table_mut()?, rest)
+        }
     }
 }
 

@@ -22,15 +22,31 @@ struct Cli {
 enum Command {
     /// Turn per-scenario distortion scores into a sampling distribution (SPEC §4).
     Smooth(commands::smooth::SmoothArgs),
+    /// Inspect a backbone: parameters, hook and output shapes, throughput (SPEC §7).
+    Model(commands::model::ModelArgs),
     /// Synthetic data in the real layouts, and per-scene statistics of a data set (SPEC §8).
     Data(commands::data::DataArgs),
+    /// Pretrain, score, fine-tune every method and evaluate every scenario (resumable).
+    Run(commands::run::RunArgs),
+    /// Score a pretrained checkpoint: latent distortion per scenario → probabilities file.
+    Score(commands::score::ScoreArgs),
+    /// Evaluate a checkpoint under every scenario (or a list) in one command.
+    Eval(commands::eval::EvalArgs),
+    /// Run configurations.
+    #[command(subcommand)]
+    Config(commands::config::ConfigCommand),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let _quiet = cli.quiet;
     match cli.command {
         Command::Smooth(args) => commands::smooth::run(args, cli.quiet),
+        Command::Model(args) => commands::model::run(args, cli.quiet),
         Command::Data(args) => commands::data::run(args, cli.quiet),
+        Command::Run(args) => commands::run::run(args, cli.quiet),
+        Command::Score(args) => commands::score::run(args, cli.quiet),
+        Command::Eval(args) => commands::eval::run(args, cli.quiet),
+        Command::Config(command) => commands::config::run(command),
     }
 }
 

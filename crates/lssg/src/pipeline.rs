@@ -226,8 +226,16 @@ pub fn evaluate(
     Ok(lssg_trainer::evaluate(net.as_ref(), data.test.clone(), &list, config.eval.batch_size, device, reporter.observer())?)
 }
 
+/// Applies the process-wide settings of `[run]` (libtorch threads).
+pub fn apply_run_settings(config: &RunConfig) {
+    if let Some(n) = config.run.threads {
+        tch::set_num_threads(n as i32);
+    }
+}
+
 /// Runs the whole pipeline in `dir`, resuming whatever an earlier run finished.
 pub fn run(config: &RunConfig, dir: &RunDir, reporter: &mut dyn Reporter) -> Result<RunResults> {
+    apply_run_settings(config);
     std::fs::create_dir_all(dir.root()).map_err(|source| Error::Io { path: dir.root().to_path_buf(), source })?;
     prepare_dir(config, dir)?;
     let device = config.run.device.resolve()?;
@@ -338,6 +346,7 @@ pub fn score_checkpoint(
     checkpoint: &Path,
     reporter: &mut dyn Reporter,
 ) -> Result<(DistortionReport, ProbabilitiesFile)> {
+    apply_run_settings(config);
     let device = config.run.device.resolve()?;
     let data = lssg_datasets::open(&config.data)?;
     score(config, &data, checkpoint, device, reporter)
@@ -351,6 +360,7 @@ pub fn evaluate_checkpoint(
     scenarios: Option<&str>,
     reporter: &mut dyn Reporter,
 ) -> Result<EvalReport> {
+    apply_run_settings(config);
     let device = config.run.device.resolve()?;
     let data = lssg_datasets::open(&config.data)?;
     evaluate(config, &data, checkpoint, lora, scenarios, device, reporter)

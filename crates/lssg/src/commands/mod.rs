@@ -1,4 +1,9 @@
 //! One module per subcommand: each resolves its arguments, calls the library and formats.
 
+pub mod config;
 pub mod data;
+pub mod eval;
+pub mod model;
+pub mod run;
+pub mod score;
 pub mod smooth;
