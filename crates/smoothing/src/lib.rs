@@ -32,3 +32,8 @@ mod smooth;
 pub use config::{Descriptor, Preference, Sigma, SmoothingConfig};
 pub use error::{Error, Result};
 pub use smooth::{Smoothed, modalities_for_count, smooth, validate_distortion};
+
+/// The README's example, compiled as a doctest so it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
