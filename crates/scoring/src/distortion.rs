@@ -117,7 +117,8 @@ pub fn measure_distortion(
             let z = latent.to_kind(Kind::Float).reshape([b, k, -1]); // [B, k, L]
             // Per-(sample, scenario) MSE in f32 as the reference, summed over samples in f64.
             let d = (z - &full).square().mean_dim(Some(&[2i64][..]), false, Kind::Float); // [B, k]
-            let per_scenario = Vec::<f64>::try_from(d.to_kind(Kind::Double).sum_dim_intlist(Some(&[0i64][..]), false, Kind::Double))?;
+            let per_scenario =
+                Vec::<f64>::try_from(d.to_kind(Kind::Double).sum_dim_intlist(Some(&[0i64][..]), false, Kind::Double))?;
             for (j, v) in per_scenario.into_iter().enumerate() {
                 sums[offset + j] += v;
             }
