@@ -33,6 +33,9 @@ pub struct BenchConfig {
     pub lr: f64,
     /// Seed for the weights and inputs.
     pub seed: i64,
+    /// libtorch intra-op threads for the run (process-wide); `None` keeps libtorch's default.
+    /// On a loaded machine one thread avoids spin-waiting workers.
+    pub threads: Option<i64>,
 }
 
 impl Default for BenchConfig {
@@ -46,6 +49,7 @@ impl Default for BenchConfig {
             warmup: 2,
             lr: 1e-4,
             seed: 0,
+            threads: None,
         }
     }
 }
@@ -108,6 +112,12 @@ pub fn run(cfg: &BenchConfig, device: Device) -> Result<BenchReport> {
     }
     if cfg.steps < 1 {
         return Err(Error::invalid("steps", cfg.steps, "≥ 1"));
+    }
+    if let Some(t) = cfg.threads {
+        if t < 1 {
+            return Err(Error::invalid("threads", t, "≥ 1"));
+        }
+        tch::set_num_threads(t as i32);
     }
     tch::manual_seed(cfg.seed);
     let vs = nn::VarStore::new(device);
