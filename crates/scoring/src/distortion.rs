@@ -65,12 +65,7 @@ pub fn measure_distortion(
     device: Device,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<DistortionReport> {
-    if config.batch_size == 0 {
-        return Err(Error::Config { field: "batch_size".into(), value: "0".into(), expected: "at least 1".into() });
-    }
-    if config.max_forward == 0 {
-        return Err(Error::Config { field: "max_forward".into(), value: "0".into(), expected: "at least 1".into() });
-    }
+    config.validate()?;
     let set = dataset.modalities().clone();
     let m = set.len();
     let scenarios = set.scenarios();

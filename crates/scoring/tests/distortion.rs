@@ -1,7 +1,7 @@
 //! Integration tests of the latent distortion score (SPEC §3) and the probabilities file built
 //! from it (SPEC §4): the batched [`measure_distortion`] against the reference's batch-1 loop
 //! [`measure_distortion_naive`] for CMX and CBC, the invariants D_full = 0 and D_k > 0,
-//! `max_samples`, typed configuration errors and the probabilities file.
+//! `max_samples`, typed configuration and empty-data errors and the probabilities file.
 //!
 //! Everything runs the `tiny` presets on CPU, on six normalised 32 × 32 synthetic tiles with
 //! three modalities (optical 4 bands, SAR 2, height 1: S = 7 scenarios), single-threaded.
@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use lssg_backbones::{BackboneKind, ModelConfig, Preset, SegmentationModel};
 use lssg_datasets::normalize::compute_stats;
-use lssg_datasets::{NormalizeConfig, Normalized, SyntheticConfig, SyntheticDataset, TileDataset};
+use lssg_datasets::{NormalizeConfig, Normalized, Subset, SyntheticConfig, SyntheticDataset, TileDataset};
 use lssg_scoring::{DistortionReport, Error, ScoringConfig, measure_distortion, measure_distortion_naive};
 use lssg_smoothing::SmoothingConfig;
 use tch::{Device, nn};
@@ -163,7 +163,12 @@ fn bad_configs_and_empty_data_are_typed_errors() {
     assert!(e.to_string().contains("batch_size = 0"), "{e}");
     let e = run(ScoringConfig { max_forward: 0, ..Default::default() });
     assert!(matches!(&e, Error::Config { field, value, .. } if field == "max_forward" && value == "0"), "{e:?}");
+    // Scoring on no samples: rejected by the config check, and an empty data set is an error.
     let e = run(ScoringConfig { max_samples: Some(0), ..Default::default() });
+    assert!(matches!(&e, Error::Config { field, .. } if field == "max_samples"), "{e:?}");
+    let empty: Arc<dyn TileDataset> = Arc::new(Subset::new(data.clone(), Vec::new()).unwrap());
+    let e =
+        measure_distortion(net.as_ref(), empty, &ScoringConfig::default(), Device::Cpu, &mut |_, _| {}).unwrap_err();
     assert!(matches!(&e, Error::EmptyDataset { .. }), "{e:?}");
     assert!(e.to_string().contains("empty"), "{e}");
 }
