@@ -128,7 +128,10 @@ fn config_check_prints_the_resolved_config_and_rejects_bad_ones() {
     assert_contains!(fails(&["config", "check", &bad.display().to_string()]), "sideways");
     assert_contains!(fails(&["config", "check", &fixture(), "--set", "nodot=1"]), "nodot");
     assert_contains!(fails(&["config", "check", &fixture(), "--set", "run.device=tpu"]), "tpu");
-    assert_contains!(fails(&["config", "check", &tmp.path().join("missing.toml").display().to_string()]), "missing.toml");
+    assert_contains!(
+        fails(&["config", "check", &tmp.path().join("missing.toml").display().to_string()]),
+        "missing.toml"
+    );
 }
 
 #[test]
@@ -141,4 +144,22 @@ fn a_run_directory_refuses_a_different_config() {
     let err = fails(&["--quiet", "run", &fixture(), "--out", &out.display().to_string()]);
     assert_contains!(err, "different config");
     assert_contains!(err, "[run]");
+}
+
+/// Data roots can come from the environment: `${LSSG_DATA:-data}/dstl` in the paper configs.
+#[test]
+fn config_strings_expand_environment_variables() {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/dstl-cmx.toml").display().to_string();
+    let out = lssg().args(["config", "check", &config]).env("LSSG_DATA", "/srv/rs-data").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_contains!(String::from_utf8_lossy(&out.stdout), "root = \"/srv/rs-data/dstl\"");
+    let out = lssg().args(["config", "check", &config]).env_remove("LSSG_DATA").output().unwrap();
+    assert_contains!(String::from_utf8_lossy(&out.stdout), "root = \"data/dstl\"");
+    let out = lssg()
+        .args(["config", "check", &fixture(), "--set", "run.output_dir=${LSSG_SURELY_UNSET_VAR}/x"])
+        .env_remove("LSSG_SURELY_UNSET_VAR")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_contains!(String::from_utf8_lossy(&out.stderr), "LSSG_SURELY_UNSET_VAR");
 }

@@ -156,6 +156,7 @@ impl RunConfig {
         for o in overrides {
             apply_override(&mut value, o)?;
         }
+        expand_env_table(&mut value, "", source)?;
         // `[run] seed` seeds every stage unless a stage sets its own.
         let seed = value.get("run").and_then(|r| r.get("seed")).cloned();
         if let Some(seed) = seed {
@@ -176,7 +177,9 @@ impl RunConfig {
     pub fn validate(&self, source: &str) -> Result<()> {
         let bad = |message: String| Err(Error::Config { file: source.to_string(), message });
         if self.finetune.methods.is_empty() {
-            return bad("finetune.methods is empty: list at least one of uniform, guided, lora, full-only, fixed".into());
+            return bad(
+                "finetune.methods is empty: list at least one of uniform, guided, lora, full-only, fixed".into()
+            );
         }
         for (i, m) in self.finetune.methods.iter().enumerate() {
             if self.finetune.methods[..i].contains(m) {
@@ -199,6 +202,63 @@ impl RunConfig {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("a RunConfig always serialises")
     }
+}
+
+/// Expands `${NAME}` and `${NAME:-default}` in every string of `table` from the environment,
+/// so that data roots can come from e.g. `LSSG_DATA`. An unset variable without a default is
+/// an error naming the key.
+fn expand_env_table(table: &mut toml::Table, prefix: &str, source: &str) -> Result<()> {
+    for (key, value) in table.iter_mut() {
+        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        expand_env_value(value, &path, source)?;
+    }
+    Ok(())
+}
+
+fn expand_env_value(value: &mut toml::Value, path: &str, source: &str) -> Result<()> {
+    match value {
+        toml::Value::String(s) => *s = expand_env(s, path, source)?,
+        toml::Value::Array(items) => {
+            for (i, v) in items.iter_mut().enumerate() {
+                expand_env_value(v, &format!("{path}[{i}]"), source)?;
+            }
+        }
+        toml::Value::Table(t) => expand_env_table(t, path, source)?,
+        _ => {}
+    }
+    Ok(())
+}
+
+fn expand_env(text: &str, path: &str, source: &str) -> Result<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or_else(|| Error::Config {
+            file: source.to_string(),
+            message: format!("{path}: unterminated ${{…}} in {text:?}"),
+        })?;
+        let (name, default) = match after[..end].split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (&after[..end], None),
+        };
+        match (std::env::var(name), default) {
+            (Ok(v), _) if !v.is_empty() => out.push_str(&v),
+            (_, Some(d)) => out.push_str(d),
+            _ => {
+                return Err(Error::Config {
+                    file: source.to_string(),
+                    message: format!(
+                        "{path}: environment variable {name} is not set (write ${{{name}:-default}} for a fallback)"
+                    ),
+                });
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// The table at `path`, created when absent; `None` when a key on the way is not a table.

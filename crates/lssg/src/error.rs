@@ -25,7 +25,9 @@ pub enum Error {
         message: String,
     },
     /// The run directory was made by a different config.
-    #[error("{dir}: this run directory was made with a different config (differences: {differences}); use another --out, or delete it to start over")]
+    #[error(
+        "{dir}: this run directory was made with a different config (differences: {differences}); use another --out, or delete it to start over"
+    )]
     ConfigChanged {
         /// The run directory.
         dir: PathBuf,

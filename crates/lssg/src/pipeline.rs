@@ -156,9 +156,17 @@ fn build_model(
 }
 
 /// The sampling strategy of a fine-tuning method.
-fn strategy(config: &RunConfig, method: Method, set: &ModalitySet, probabilities: &ProbabilitiesFile, source: &Path) -> Result<SamplingStrategy> {
+fn strategy(
+    config: &RunConfig,
+    method: Method,
+    set: &ModalitySet,
+    probabilities: &ProbabilitiesFile,
+    source: &Path,
+) -> Result<SamplingStrategy> {
     let guided = || -> Result<SamplingStrategy> {
-        Ok(SamplingStrategy::Weighted { probabilities: probabilities.probabilities_for(set, &source.display().to_string())? })
+        Ok(SamplingStrategy::Weighted {
+            probabilities: probabilities.probabilities_for(set, &source.display().to_string())?,
+        })
     };
     Ok(match method {
         Method::Uniform => SamplingStrategy::Uniform,
@@ -183,7 +191,8 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
 
 /// Writes a JSON file atomically.
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|source| Error::Json { path: path.to_path_buf(), source })?;
+    let text =
+        serde_json::to_string_pretty(value).map_err(|source| Error::Json { path: path.to_path_buf(), source })?;
     Ok(write_atomic(path, text.as_bytes())?)
 }
 
@@ -197,11 +206,15 @@ pub fn score(
 ) -> Result<(DistortionReport, ProbabilitiesFile)> {
     let set = data.train.modalities().clone();
     let channels: Vec<i64> = set.channels().iter().map(|&c| c as i64).collect();
-    let (_vs, net) = build_model(&model_config(config, data, false), &channels, device, config.run.seed, Some(checkpoint))?;
+    let (_vs, net) =
+        build_model(&model_config(config, data, false), &channels, device, config.run.seed, Some(checkpoint))?;
     let mut progress = |done: usize, total: usize| reporter.progress("scoring", done, total);
-    let report = lssg_scoring::measure_distortion(net.as_ref(), data.train.clone(), &config.scoring, device, &mut progress)?;
-    let backbone = serde_json::to_value(config.model.backbone).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-    let probabilities = lssg_scoring::probabilities(&report, &set, &config.smoothing, &backbone, &checkpoint.display().to_string())?;
+    let report =
+        lssg_scoring::measure_distortion(net.as_ref(), data.train.clone(), &config.scoring, device, &mut progress)?;
+    let backbone =
+        serde_json::to_value(config.model.backbone).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+    let probabilities =
+        lssg_scoring::probabilities(&report, &set, &config.smoothing, &backbone, &checkpoint.display().to_string())?;
     Ok((report, probabilities))
 }
 
@@ -223,7 +236,14 @@ pub fn evaluate(
     let vs = nn::VarStore::new(device);
     let net = model.init(&vs.root(), &channels)?;
     lssg_backbones::checkpoint::load(&vs, checkpoint)?;
-    Ok(lssg_trainer::evaluate(net.as_ref(), data.test.clone(), &list, config.eval.batch_size, device, reporter.observer())?)
+    Ok(lssg_trainer::evaluate(
+        net.as_ref(),
+        data.test.clone(),
+        &list,
+        config.eval.batch_size,
+        device,
+        reporter.observer(),
+    )?)
 }
 
 /// Applies the process-wide settings of `[run]` (libtorch threads).
@@ -296,7 +316,8 @@ pub fn run(config: &RunConfig, dir: &RunDir, reporter: &mut dyn Reporter) -> Res
         log(dir, reporter, &format!("stage finetune/{}", method.name()))?;
         let lora = method == Method::Lora;
         let strategy = strategy(config, method, &set, &probabilities, &dir.probabilities())?;
-        let (vs, net) = build_model(&model_config(config, &data, lora), &channels, device, config.run.seed, Some(&pretrained))?;
+        let (vs, net) =
+            build_model(&model_config(config, &data, lora), &channels, device, config.run.seed, Some(&pretrained))?;
         let summary = lssg_trainer::train(
             net.as_ref(),
             &vs,
@@ -338,7 +359,6 @@ pub fn run(config: &RunConfig, dir: &RunDir, reporter: &mut dyn Reporter) -> Res
     log(dir, reporter, &format!("results written to {}", dir.root().join("results.md").display()))?;
     Ok(results)
 }
-
 
 /// `lssg score`: opens the data and device of `config` and scores `checkpoint`.
 pub fn score_checkpoint(

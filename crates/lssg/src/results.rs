@@ -72,7 +72,8 @@ impl RunResults {
             .iter()
             .map(|(_, r)| r.iter().map(|(_, m)| m.iou.iter().map(|v| v.map(|x| 100.0 * x)).collect()).collect())
             .collect();
-        let class_names = evaluations.first().and_then(|(_, r)| r.first()).map(|(_, m)| m.class_names.clone()).unwrap_or_default();
+        let class_names =
+            evaluations.first().and_then(|(_, r)| r.first()).map(|(_, m)| m.class_names.clone()).unwrap_or_default();
         Self { methods, scenarios, tables, class_iou, class_names }
     }
 
@@ -110,7 +111,9 @@ impl RunResults {
 
     /// Every table as one markdown document.
     pub fn markdown(&self) -> String {
-        let mut out = String::from("# lssg results\n\nRows: availability scenarios of the test split; columns: methods; best per row in bold.\n\n");
+        let mut out = String::from(
+            "# lssg results\n\nRows: availability scenarios of the test split; columns: methods; best per row in bold.\n\n",
+        );
         for t in &self.tables {
             out.push_str(&self.table_markdown(t));
             out.push('\n');
@@ -144,7 +147,12 @@ impl RunResults {
     pub fn csv(&self) -> String {
         let mut out = String::from("metric,scenario,method,value\n");
         for t in &self.tables {
-            for (s, row) in self.scenarios.iter().chain(std::iter::once(&"mean".to_string())).zip(t.values.iter().chain(std::iter::once(&t.mean))) {
+            for (s, row) in self
+                .scenarios
+                .iter()
+                .chain(std::iter::once(&"mean".to_string()))
+                .zip(t.values.iter().chain(std::iter::once(&t.mean)))
+            {
                 for (m, v) in self.methods.iter().zip(row) {
                     let _ = writeln!(out, "{},{},{},{:.6}", t.metric, s, m, v);
                 }
@@ -156,7 +164,8 @@ impl RunResults {
     /// Writes `results.md`, `results.json` and `results.csv` into `dir`, atomically.
     pub fn write(&self, dir: &Path) -> Result<()> {
         write_atomic(&dir.join("results.md"), self.markdown().as_bytes())?;
-        let json = serde_json::to_string_pretty(self).map_err(|source| Error::Json { path: dir.join("results.json"), source })?;
+        let json = serde_json::to_string_pretty(self)
+            .map_err(|source| Error::Json { path: dir.join("results.json"), source })?;
         write_atomic(&dir.join("results.json"), json.as_bytes())?;
         write_atomic(&dir.join("results.csv"), self.csv().as_bytes())?;
         Ok(())

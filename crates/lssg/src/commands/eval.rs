@@ -34,9 +34,14 @@ pub struct EvalArgs {
 pub fn run(args: EvalArgs, quiet: bool) -> anyhow::Result<()> {
     let config = RunConfig::load(&args.config, &args.overrides)?;
     let mut reporter = ConsoleReporter::new(quiet);
-    let report =
-        lssg::pipeline::evaluate_checkpoint(&config, &args.checkpoint, args.lora, args.scenarios.as_deref(), &mut reporter)
-            .with_context(|| format!("evaluate {}", args.checkpoint.display()))?;
+    let report = lssg::pipeline::evaluate_checkpoint(
+        &config,
+        &args.checkpoint,
+        args.lora,
+        args.scenarios.as_deref(),
+        &mut reporter,
+    )
+    .with_context(|| format!("evaluate {}", args.checkpoint.display()))?;
     drop(reporter);
     println!("{}", report.to_markdown());
     let out = args.out.unwrap_or_else(|| {

@@ -34,7 +34,12 @@ pub fn run(args: ScoreArgs, quiet: bool) -> anyhow::Result<()> {
     match &args.out {
         Some(out) => {
             file.write(out)?;
-            eprintln!("wrote {} ({} scenarios over {} samples)", out.display(), report.distortion.len(), report.num_samples);
+            eprintln!(
+                "wrote {} ({} scenarios over {} samples)",
+                out.display(),
+                report.distortion.len(),
+                report.num_samples
+            );
         }
         None => println!("{}", serde_json::to_string_pretty(&file)?),
     }
