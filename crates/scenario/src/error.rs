@@ -18,7 +18,9 @@ pub enum Error {
         max: usize,
     },
     /// A modality name is empty or contains a character reserved by scenario names.
-    #[error("invalid modality name {name:?}: names must be non-empty and use letters, digits, '_' or '-' (not '+' or ',')")]
+    #[error(
+        "invalid modality name {name:?}: names must be non-empty and use letters, digits, '_' or '-' (not '+' or ',')"
+    )]
     ModalityName {
         /// The offending name.
         name: String,

@@ -34,8 +34,7 @@ impl ModalitySet {
             return Err(Error::ModalityCount { got: modalities.len(), max: MAX_MODALITIES });
         }
         for (i, m) in modalities.iter().enumerate() {
-            let valid = !m.name.is_empty()
-                && m.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            let valid = !m.name.is_empty() && m.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
             if !valid || m.name == "all" {
                 return Err(Error::ModalityName { name: m.name.clone() });
             }

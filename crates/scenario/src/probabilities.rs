@@ -86,14 +86,16 @@ impl ProbabilitiesFile {
     /// Reads and validates a file (see [`validate`](Self::validate)).
     pub fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-        let file: Self = serde_json::from_str(&text).map_err(|source| Error::Json { path: path.to_path_buf(), source })?;
+        let file: Self =
+            serde_json::from_str(&text).map_err(|source| Error::Json { path: path.to_path_buf(), source })?;
         file.validate(&path.display().to_string())?;
         Ok(file)
     }
 
     /// Writes the file atomically (temp file + rename), pretty-printed.
     pub fn write(&self, path: &Path) -> Result<()> {
-        let json = serde_json::to_string_pretty(self).map_err(|source| Error::Json { path: path.to_path_buf(), source })?;
+        let json =
+            serde_json::to_string_pretty(self).map_err(|source| Error::Json { path: path.to_path_buf(), source })?;
         write_atomic(path, json.as_bytes())
     }
 
@@ -157,7 +159,10 @@ impl ProbabilitiesFile {
         }
         for (row, want) in self.mask_array.iter().zip(set.mask_array()) {
             if row.iter().zip(&want).any(|(a, b)| (*a - f64::from(*b)).abs() > 1e-9) {
-                return Err(Error::Inconsistent { file: source.to_string(), reason: format!("mask row {row:?} disagrees with {want:?}") });
+                return Err(Error::Inconsistent {
+                    file: source.to_string(),
+                    reason: format!("mask row {row:?} disagrees with {want:?}"),
+                });
             }
         }
         Ok(self.final_probs.clone())

@@ -86,7 +86,9 @@ impl ScenarioSampler {
         match &self.strategy {
             SamplingStrategy::Uniform => vec![1.0 / s as f64; s],
             SamplingStrategy::Weighted { probabilities } => probabilities.clone(),
-            SamplingStrategy::Fixed { scenario } => self.scenarios.iter().map(|x| f64::from(u8::from(x == scenario))).collect(),
+            SamplingStrategy::Fixed { scenario } => {
+                self.scenarios.iter().map(|x| f64::from(u8::from(x == scenario))).collect()
+            }
             SamplingStrategy::FullOnly => (0..s).map(|i| f64::from(u8::from(i + 1 == s))).collect(),
         }
     }
@@ -168,9 +170,17 @@ mod tests {
 
     #[test]
     fn rejects_bad_weights() {
-        let bad = [vec![0.5; 6], vec![0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.1], vec![f64::NAN; 7], vec![-0.1, 0.3, 0.2, 0.2, 0.2, 0.1, 0.1]];
+        let bad = [
+            vec![0.5; 6],
+            vec![0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.1],
+            vec![f64::NAN; 7],
+            vec![-0.1, 0.3, 0.2, 0.2, 0.2, 0.1, 0.1],
+        ];
         for p in bad {
-            assert!(ScenarioSampler::new(&set(), SamplingStrategy::Weighted { probabilities: p.clone() }, 0).is_err(), "{p:?}");
+            assert!(
+                ScenarioSampler::new(&set(), SamplingStrategy::Weighted { probabilities: p.clone() }, 0).is_err(),
+                "{p:?}"
+            );
         }
     }
 }

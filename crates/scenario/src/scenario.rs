@@ -119,21 +119,23 @@ impl ModalitySet {
         if let Ok(index) = text.parse::<usize>() {
             return self.scenarios().get(index).copied().ok_or_else(|| Error::InvalidScenario {
                 scenario: text.to_string(),
-                reason: format!("index out of range: there are {} scenarios (0..{})", self.num_scenarios(), self.num_scenarios()),
+                reason: format!(
+                    "index out of range: there are {} scenarios (0..{})",
+                    self.num_scenarios(),
+                    self.num_scenarios()
+                ),
             });
         }
         let mut mask = 0u8;
         for part in text.split('+') {
             let part = part.trim();
-            let index = self
-                .modalities()
-                .iter()
-                .position(|m| m.name.eq_ignore_ascii_case(part))
-                .ok_or_else(|| Error::UnknownModality {
+            let index = self.modalities().iter().position(|m| m.name.eq_ignore_ascii_case(part)).ok_or_else(|| {
+                Error::UnknownModality {
                     name: part.to_string(),
                     scenario: text.to_string(),
                     known: self.names().join(", "),
-                })?;
+                }
+            })?;
             if mask & (1 << index) != 0 {
                 return Err(Error::InvalidScenario {
                     scenario: text.to_string(),
