@@ -293,3 +293,27 @@ fn cuda_matches_cpu() {
     let out = model.forward_t(&gpu_in, &avail.to_device(Device::Cuda(0)), true);
     opt.backward_step(&out.logits.mean(Kind::Float));
 }
+
+#[test]
+fn paper_preset_has_the_reference_state_dict() {
+    // Every tensor of the reference's state_dict (keys without `core.`), with its shape; see the
+    // fixture's header for how it was made. Equal key sets mean reference weights map one to one.
+    let text = include_str!("fixtures/cmx_paper_state_dict.txt");
+    let mut want: Vec<(String, Vec<i64>)> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let (name, shape) = l.split_once(' ').expect("name shape");
+            (name.to_string(), shape.split(',').map(|s| s.parse().expect("dimension")).collect())
+        })
+        .collect();
+    want.sort();
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _ = Cmx::new(&vs.root(), Preset::Paper, &[3, 3, 3], 1, None).unwrap();
+    let mut got: Vec<(String, Vec<i64>)> = vs.variables().into_iter().map(|(n, t)| (n, t.size())).collect();
+    got.sort();
+    let missing: Vec<_> = want.iter().filter(|w| !got.contains(w)).collect();
+    let extra: Vec<_> = got.iter().filter(|g| !want.contains(g)).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "reference only: {missing:?}\nours only: {extra:?}");
+    assert_eq!(got.len(), 265);
+}
