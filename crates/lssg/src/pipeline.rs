@@ -128,7 +128,7 @@ fn prepare_dir(config: &RunConfig, dir: &RunDir) -> Result<()> {
 fn model_config(config: &RunConfig, data: &DataSplits, lora: bool) -> ModelConfig {
     let mut m = config.model.clone();
     m.classes = data.train.num_classes() as i64;
-    m.lora = if lora { Some(config.finetune.lora.clone()) } else { None };
+    m.lora = if lora { Some(config.finetune.lora) } else { None };
     m
 }
 
