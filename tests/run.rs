@@ -127,6 +127,15 @@ fn config_check_prints_the_resolved_config_and_rejects_bad_ones() {
     std::fs::write(&bad, "[finetune]\nmethods = [\"sideways\"]\n").unwrap();
     assert_contains!(fails(&["config", "check", &bad.display().to_string()]), "sideways");
     assert_contains!(fails(&["config", "check", &fixture(), "--set", "nodot=1"]), "nodot");
+    for (set, key) in [
+        ("pretrain.epochs=0", "[pretrain]"),
+        ("scoring.batch_size=0", "[scoring]"),
+        ("smoothing.gamma=2.0", "[smoothing]"),
+        ("finetune.lora.rank=0", "[finetune.lora]"),
+        ("finetune.train.optimizer.lr=-1.0", "[finetune.train]"),
+    ] {
+        assert_contains!(fails(&["config", "check", &fixture(), "--set", set]), key);
+    }
     assert_contains!(fails(&["config", "check", &fixture(), "--set", "run.device=tpu"]), "tpu");
     assert_contains!(
         fails(&["config", "check", &tmp.path().join("missing.toml").display().to_string()]),
@@ -162,4 +171,21 @@ fn config_strings_expand_environment_variables() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert_contains!(String::from_utf8_lossy(&out.stderr), "LSSG_SURELY_UNSET_VAR");
+}
+
+/// A missing real data set says where it was looked for and what to do.
+#[test]
+fn a_missing_data_set_says_what_to_do() {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/potsdam-cmx.toml").display().to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = lssg()
+        .args(["--quiet", "run", &config, "--out", &tmp.path().join("r").display().to_string()])
+        .env("LSSG_DATA", tmp.path().join("nowhere"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_contains!(err, "nowhere/potsdam");
+    assert_contains!(err, "LSSG_DATA");
+    assert_contains!(err, "configs/README.md");
 }

@@ -195,6 +195,19 @@ impl RunConfig {
         if self.eval.batch_size == 0 {
             return bad("eval.batch_size must be at least 1".into());
         }
+        // Each section's own checks, so `config check` catches what a run would hit later.
+        let section = |name: &str, e: &dyn std::fmt::Display| Error::Config {
+            file: source.to_string(),
+            message: format!("[{name}] {e}"),
+        };
+        self.pretrain.validate().map_err(|e| section("pretrain", &e))?;
+        self.finetune.train.validate().map_err(|e| section("finetune.train", &e))?;
+        self.finetune.lora.validate().map_err(|e| section("finetune.lora", &e))?;
+        self.scoring.validate().map_err(|e| section("scoring", &e))?;
+        self.smoothing.validate().map_err(|e| section("smoothing", &e))?;
+        if let DataConfig::Synthetic(c) = &self.data {
+            c.generator.validate().map_err(|e| section("data.generator", &e))?;
+        }
         Ok(())
     }
 

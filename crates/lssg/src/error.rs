@@ -53,6 +53,14 @@ pub enum Error {
     /// Scenario error.
     #[error(transparent)]
     Scenario(#[from] lssg_scenario::Error),
+    /// A file of a real data set is missing.
+    #[error(
+        "the data set is not where the config points (download it as configs/README.md says, then set LSSG_DATA to the folder holding dstl/, potsdam/ and hunan/, or pass --set data.reader.root=DIR)"
+    )]
+    DataMissing {
+        /// The reader's error naming the missing file.
+        source: lssg_datasets::Error,
+    },
     /// Data error.
     #[error(transparent)]
     Data(#[from] lssg_datasets::Error),

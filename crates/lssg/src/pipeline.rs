@@ -183,6 +183,14 @@ fn strategy(
     })
 }
 
+/// Opens the configured data set; a missing file gets a hint on where the data should be.
+pub fn open_data(config: &RunConfig) -> Result<DataSplits> {
+    lssg_datasets::open(&config.data).map_err(|e| match e {
+        lssg_datasets::Error::Missing { .. } => Error::DataMissing { source: e },
+        e => Error::Data(e),
+    })
+}
+
 /// Reads a JSON file written by an earlier stage.
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
@@ -261,7 +269,7 @@ pub fn run(config: &RunConfig, dir: &RunDir, reporter: &mut dyn Reporter) -> Res
     let device = config.run.device.resolve()?;
     log(dir, reporter, &format!("run directory {}, device {device:?}", dir.root().display()))?;
 
-    let data = lssg_datasets::open(&config.data)?;
+    let data = open_data(config)?;
     let set = data.train.modalities().clone();
     let channels: Vec<i64> = set.channels().iter().map(|&c| c as i64).collect();
     log(
@@ -368,7 +376,7 @@ pub fn score_checkpoint(
 ) -> Result<(DistortionReport, ProbabilitiesFile)> {
     apply_run_settings(config);
     let device = config.run.device.resolve()?;
-    let data = lssg_datasets::open(&config.data)?;
+    let data = open_data(config)?;
     score(config, &data, checkpoint, device, reporter)
 }
 
@@ -382,6 +390,6 @@ pub fn evaluate_checkpoint(
 ) -> Result<EvalReport> {
     apply_run_settings(config);
     let device = config.run.device.resolve()?;
-    let data = lssg_datasets::open(&config.data)?;
+    let data = open_data(config)?;
     evaluate(config, &data, checkpoint, lora, scenarios, device, reporter)
 }
