@@ -23,10 +23,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::inspect::{ModalityStats, SceneStats, count_labels};
-use crate::sample::{IGNORE_INDEX, ModalityArray, Sample};
+use crate::sample::{IGNORE_INDEX, Sample};
 use crate::scene_reader::{
     ModalitySlot, OffPalette, OfficialSplit, SceneAssignment, SceneInfo, SceneSource, StackPlan, TileSplits,
-    modality_set,
+    modality_set, same_grid_window,
 };
 use crate::tiff_io::{Raster, RasterData, read_stack};
 
@@ -350,23 +350,7 @@ impl SceneSource for HunanReader {
     }
 
     fn window(&self, scene: &HunanScene, y0: usize, x0: usize, h: usize, w: usize) -> Result<Sample> {
-        let modalities = self
-            .plan
-            .slots
-            .iter()
-            .map(|chans| {
-                let mut m = ModalityArray::zeros(chans.len(), h, w);
-                for (c, &(s, b)) in chans.iter().enumerate() {
-                    scene.stacks[s].copy_window(b, y0, x0, h, w, &mut m.data[c * h * w..(c + 1) * h * w]);
-                }
-                m
-            })
-            .collect();
-        let mut labels = Vec::with_capacity(h * w);
-        for r in y0..y0 + h {
-            labels.extend_from_slice(&scene.labels[r * scene.width + x0..][..w]);
-        }
-        Ok(Sample { modalities, labels, height: h, width: w })
+        Ok(same_grid_window(&self.plan, &scene.stacks, &scene.labels, scene.width, (y0, x0, h, w)))
     }
 }
 

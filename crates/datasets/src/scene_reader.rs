@@ -424,6 +424,38 @@ impl<S: SceneSource> TileDataset for SceneTiles<S> {
     }
 }
 
+/// Rows `y0..y0 + h`, columns `x0..x0 + w` of a row-major label map `width` pixels wide.
+pub fn label_window(labels: &[u8], width: usize, y0: usize, x0: usize, h: usize, w: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(h * w);
+    for r in y0..y0 + h {
+        out.extend_from_slice(&labels[r * width + x0..][..w]);
+    }
+    out
+}
+
+/// The `h × w` window at (`y0`, `x0`) of a decoded scene whose stacks all lie on the label
+/// grid: one array per slot of `plan`, each channel copied from its `(stack, band)`.
+pub fn same_grid_window<K>(
+    plan: &StackPlan<K>,
+    stacks: &[crate::tiff_io::Raster],
+    labels: &[u8],
+    width: usize,
+    (y0, x0, h, w): (usize, usize, usize, usize),
+) -> Sample {
+    let modalities = plan
+        .slots
+        .iter()
+        .map(|chans| {
+            let mut m = crate::sample::ModalityArray::zeros(chans.len(), h, w);
+            for (c, &(s, b)) in chans.iter().enumerate() {
+                stacks[s].copy_window(b, y0, x0, h, w, &mut m.data[c * h * w..(c + 1) * h * w]);
+            }
+            m
+        })
+        .collect();
+    Sample { modalities, labels: label_window(labels, width, y0, x0, h, w), height: h, width: w }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::inspect::{ModalityStats, SceneStats};
 use crate::sample::{ModalityArray, Sample};
 use crate::scene_reader::{
-    OfficialSplit, SceneAssignment, SceneInfo, SceneSource, StackPlan, TileSplits, modality_set,
+    OfficialSplit, SceneAssignment, SceneInfo, SceneSource, StackPlan, TileSplits, label_window, modality_set,
 };
 use crate::tiff_io::{Raster, read_layout, read_stack};
 
@@ -396,10 +396,7 @@ impl SceneSource for DstlReader {
                 m
             })
             .collect();
-        let mut labels = Vec::with_capacity(h * w);
-        for r in y0..y0 + h {
-            labels.extend_from_slice(&scene.labels[r * scene.width + x0..][..w]);
-        }
+        let labels = label_window(&scene.labels, scene.width, y0, x0, h, w);
         Ok(Sample { modalities, labels, height: h, width: w })
     }
 }
