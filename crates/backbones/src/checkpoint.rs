@@ -13,31 +13,18 @@ use crate::error::{Error, Result};
 /// `path` in safetensors format. The file appears atomically: a reader sees the old file or the
 /// complete new one, never a partial write.
 pub fn save(vs: &nn::VarStore, path: &Path) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "checkpoint".into());
-    // The temporary name must end in `.safetensors`: VarStore::save picks the format by extension.
-    let tmp = dir.join(format!(".{file_name}.tmp-{}.safetensors", std::process::id()));
-    let result = (|| {
-        // Save on CPU copies so a CUDA store and a CPU store write identical files.
-        let vars = vs.variables();
-        let mut named: Vec<(String, Tensor)> =
-            vars.into_iter().map(|(n, t)| (n, t.detach().to_device(tch::Device::Cpu))).collect();
-        named.sort_by(|a, b| a.0.cmp(&b.0));
-        let refs: Vec<(&str, &Tensor)> = named.iter().map(|(n, t)| (n.as_str(), t)).collect();
-        Tensor::write_safetensors(&refs, &tmp).map_err(|source| Error::Torch { path: tmp.clone(), source })?;
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(|source| Error::Io { path: tmp.clone(), source })?;
-        std::fs::rename(&tmp, path).map_err(|source| Error::Io { path: path.to_path_buf(), source })
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    // Save on CPU copies so a CUDA store and a CPU store write identical files.
+    let vars = vs.variables();
+    let mut named: Vec<(String, Tensor)> =
+        vars.into_iter().map(|(n, t)| (n, t.detach().to_device(tch::Device::Cpu))).collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let refs: Vec<(&str, &Tensor)> = named.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    // The temporary name keeps `.safetensors`: VarStore::save picks the format by extension.
+    lssg_scenario::io::write_atomic_with(
+        path,
+        |tmp| Tensor::write_safetensors(&refs, tmp).map_err(|source| Error::Torch { path: tmp.to_path_buf(), source }),
+        |path, source| Error::Io { path, source },
+    )
 }
 
 /// Reads the tensors of a safetensors file, by name.

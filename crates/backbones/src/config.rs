@@ -201,6 +201,32 @@ impl ModelConfig {
     }
 }
 
+/// The network a run configuration chooses: the backbone and its preset. The rest of a
+/// [`ModelConfig`] is not chosen there: the class count comes from the data set and the LoRA
+/// adapters from the fine-tuning method (docs/architecture.md, "The run configuration").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArchitectureConfig {
+    /// Backbone family.
+    pub backbone: BackboneKind,
+    /// Size preset.
+    pub preset: Preset,
+}
+
+impl Default for ArchitectureConfig {
+    fn default() -> Self {
+        let m = ModelConfig::default();
+        ArchitectureConfig { backbone: m.backbone, preset: m.preset }
+    }
+}
+
+impl ArchitectureConfig {
+    /// The full model config with `classes` output channels and the given adapters.
+    pub fn model(&self, classes: i64, lora: Option<LoraConfig>) -> ModelConfig {
+        ModelConfig { backbone: self.backbone, preset: self.preset, classes, lora }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,6 +254,14 @@ mod tests {
         assert_eq!(c.lora, Some(LoraConfig { rank: 4, alpha: None }));
         assert!(serde_json::from_str::<ModelConfig>(r#"{"backbones":"cmx"}"#).is_err());
         assert!(serde_json::from_str::<LoraConfig>(r#"{"rank":4,"scale":1}"#).is_err());
+    }
+
+    #[test]
+    fn an_architecture_becomes_a_model_config() {
+        let a: ArchitectureConfig = serde_json::from_str(r#"{"backbone":"cbc"}"#).unwrap();
+        let m = a.model(7, Some(LoraConfig::default()));
+        assert_eq!((m.backbone, m.preset, m.classes, m.lora), (BackboneKind::Cbc, Preset::Small, 7, Some(LoraConfig::default())));
+        assert!(serde_json::from_str::<ArchitectureConfig>(r#"{"classes":1}"#).is_err());
     }
 
     #[test]

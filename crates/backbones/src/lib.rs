@@ -23,11 +23,13 @@ pub mod config;
 pub mod device;
 pub mod error;
 pub mod layers;
+pub mod load;
 pub mod lora;
 pub mod model;
 pub mod summary;
 
-pub use config::{BackboneKind, LoraConfig, ModelConfig, Preset};
+pub use config::{ArchitectureConfig, BackboneKind, LoraConfig, ModelConfig, Preset};
 pub use device::DeviceSpec;
 pub use error::{Error, Result};
+pub use load::{LoadedModel, Weights};
 pub use model::{ModelOutput, SegmentationModel};

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use lssg_backbones::{DeviceSpec, LoraConfig, ModelConfig};
+use lssg_backbones::{ArchitectureConfig, DeviceSpec};
 use lssg_datasets::DataConfig;
 use lssg_scoring::ScoringConfig;
 use lssg_smoothing::SmoothingConfig;
-use lssg_trainer::TrainConfig;
+use lssg_trainer::{FinetuneConfig, TrainConfig};
 
 use crate::error::{Error, Result};
 
@@ -31,73 +31,6 @@ pub struct RunSection {
 impl Default for RunSection {
     fn default() -> Self {
         Self { seed: 0, device: DeviceSpec::Auto, output_dir: PathBuf::from("runs/default"), threads: None }
-    }
-}
-
-/// A fine-tuning method (SPEC §1, §5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Method {
-    /// All parameters, uniform scenarios (the paper's standard fine-tuning).
-    Uniform,
-    /// All parameters, scenarios drawn from the probabilities file.
-    Guided,
-    /// Frozen base + LoRA adapters; scenarios as `finetune.lora_sampling`.
-    Lora,
-    /// All parameters, every modality always present.
-    FullOnly,
-    /// All parameters, always `finetune.fixed_scenario`.
-    Fixed,
-}
-
-impl Method {
-    /// The method's name in files and tables.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Uniform => "uniform",
-            Self::Guided => "guided",
-            Self::Lora => "lora",
-            Self::FullOnly => "full-only",
-            Self::Fixed => "fixed",
-        }
-    }
-}
-
-/// Which scenarios the LoRA baseline trains on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LoraSampling {
-    /// Uniform scenarios (default).
-    Uniform,
-    /// The guided distribution.
-    Guided,
-}
-
-/// `[finetune]`: the methods compared, all from the same pretrained weights.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FinetuneSection {
-    /// Methods to run, in table column order.
-    pub methods: Vec<Method>,
-    /// The scenario of the `fixed` method (e.g. `rgb+nir`).
-    pub fixed_scenario: Option<String>,
-    /// Adapters of the `lora` method.
-    pub lora: LoraConfig,
-    /// Scenarios of the `lora` method.
-    pub lora_sampling: LoraSampling,
-    /// The training loop of every method.
-    pub train: TrainConfig,
-}
-
-impl Default for FinetuneSection {
-    fn default() -> Self {
-        Self {
-            methods: vec![Method::Uniform, Method::Guided, Method::Lora],
-            fixed_scenario: None,
-            lora: LoraConfig::default(),
-            lora_sampling: LoraSampling::Uniform,
-            train: TrainConfig::default(),
-        }
     }
 }
 
@@ -127,8 +60,9 @@ pub struct RunConfig {
     pub run: RunSection,
     /// `[data]`.
     pub data: DataConfig,
-    /// `[model]`.
-    pub model: ModelConfig,
+    /// `[model]`: backbone and preset (the class count comes from the data set, the adapters
+    /// from the `lora` method).
+    pub model: ArchitectureConfig,
     /// `[pretrain]`.
     pub pretrain: TrainConfig,
     /// `[scoring]`.
@@ -136,7 +70,7 @@ pub struct RunConfig {
     /// `[smoothing]`.
     pub smoothing: SmoothingConfig,
     /// `[finetune]`.
-    pub finetune: FinetuneSection,
+    pub finetune: FinetuneConfig,
     /// `[eval]`.
     pub eval: EvalSection,
 }
@@ -157,6 +91,7 @@ impl RunConfig {
             apply_override(&mut value, o)?;
         }
         expand_env_table(&mut value, "", source)?;
+        reject_derived_model_keys(&value, source)?;
         // `[run] seed` seeds every stage unless a stage sets its own.
         let seed = value.get("run").and_then(|r| r.get("seed")).cloned();
         if let Some(seed) = seed {
@@ -176,19 +111,6 @@ impl RunConfig {
     /// Cross-section checks serde cannot express.
     pub fn validate(&self, source: &str) -> Result<()> {
         let bad = |message: String| Err(Error::Config { file: source.to_string(), message });
-        if self.finetune.methods.is_empty() {
-            return bad(
-                "finetune.methods is empty: list at least one of uniform, guided, lora, full-only, fixed".into()
-            );
-        }
-        for (i, m) in self.finetune.methods.iter().enumerate() {
-            if self.finetune.methods[..i].contains(m) {
-                return bad(format!("finetune.methods lists {:?} twice", m.name()));
-            }
-        }
-        if self.finetune.methods.contains(&Method::Fixed) && self.finetune.fixed_scenario.is_none() {
-            return bad("finetune.methods has \"fixed\" but finetune.fixed_scenario is not set".into());
-        }
         if self.run.threads == Some(0) {
             return bad("run.threads must be at least 1 (or left out for libtorch's default)".into());
         }
@@ -201,8 +123,7 @@ impl RunConfig {
             message: format!("[{name}] {e}"),
         };
         self.pretrain.validate().map_err(|e| section("pretrain", &e))?;
-        self.finetune.train.validate().map_err(|e| section("finetune.train", &e))?;
-        self.finetune.lora.validate().map_err(|e| section("finetune.lora", &e))?;
+        self.finetune.validate().map_err(|e| section("finetune", &e))?;
         self.scoring.validate().map_err(|e| section("scoring", &e))?;
         self.smoothing.validate().map_err(|e| section("smoothing", &e))?;
         if let DataConfig::Synthetic(c) = &self.data {
@@ -215,6 +136,20 @@ impl RunConfig {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("a RunConfig always serialises")
     }
+}
+
+/// `[model] classes` and `[model] lora` are not set in a run config: the class count is the
+/// data set's and adapters belong to the `lora` method. Saying so beats serde's "unknown field".
+fn reject_derived_model_keys(value: &toml::Table, source: &str) -> Result<()> {
+    let Some(model) = value.get("model").and_then(toml::Value::as_table) else { return Ok(()) };
+    let message = if model.contains_key("classes") {
+        "[model] classes: the class count is taken from the data set (1 for a binary task); remove the key"
+    } else if model.contains_key("lora") {
+        "[model] lora: adapters belong to the `lora` fine-tuning method; set them in [finetune.lora]"
+    } else {
+        return Ok(());
+    };
+    Err(Error::Config { file: source.to_string(), message: message.to_string() })
 }
 
 /// Expands `${NAME}` and `${NAME:-default}` in every string of `table` from the environment,

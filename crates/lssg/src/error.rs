@@ -50,6 +50,17 @@ pub enum Error {
         /// The serde error.
         source: serde_json::Error,
     },
+    /// The evaluations of two methods cover different scenarios (an eval file from another run
+    /// or config).
+    #[error("the evaluation of {method} covers scenarios {got:?}, the others {expected:?}; delete its eval file to redo it")]
+    ScenariosDiffer {
+        /// The method whose evaluation differs.
+        method: String,
+        /// The scenarios of the first method.
+        expected: Vec<String>,
+        /// This method's scenarios.
+        got: Vec<String>,
+    },
     /// Scenario error.
     #[error(transparent)]
     Scenario(#[from] lssg_scenario::Error),

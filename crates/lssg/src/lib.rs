@@ -1,12 +1,15 @@
-//! Orchestration of the lssg pipeline (SPEC §1): the run configuration that nests every
-//! crate's config, the resumable pipeline behind `lssg run`, the results tables and the
-//! console progress. No method logic lives here: each stage calls one crate.
+//! Orchestration of the lssg pipeline (docs/method.md §1, docs/architecture.md): the run
+//! configuration that nests every crate's config, the resumable pipeline behind `lssg run`
+//! that sequences the stages and their files, the results tables and the console progress. No
+//! method logic lives here: each stage is one call into a library crate.
 #![deny(missing_docs)]
 
 pub mod config;
 pub mod error;
 pub mod pipeline;
 pub mod progress;
+pub mod reporter;
 pub mod results;
+pub mod run_dir;
 
 pub use error::{Error, Result};

@@ -38,10 +38,9 @@ enum Command {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let _quiet = cli.quiet;
     match cli.command {
         Command::Smooth(args) => commands::smooth::run(args, cli.quiet),
-        Command::Model(args) => commands::model::run(args, cli.quiet),
+        Command::Model(args) => commands::model::run(args),
         Command::Data(args) => commands::data::run(args, cli.quiet),
         Command::Run(args) => commands::run::run(args, cli.quiet),
         Command::Score(args) => commands::score::run(args, cli.quiet),

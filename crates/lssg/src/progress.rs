@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lssg_trainer::{EpochRecord, StepEvent, TrainObserver};
 
-use crate::pipeline::Reporter;
+use crate::reporter::{Reporter, Stage, StageStatus};
 
 /// Progress on stderr.
 #[derive(Debug)]
@@ -62,10 +62,12 @@ impl Drop for ConsoleReporter {
 }
 
 impl Reporter for ConsoleReporter {
+    fn stage(&mut self, stage: &Stage, status: StageStatus) {
+        self.stage = stage.to_string();
+        self.line(&format!("lssg: {}", status.line(stage)));
+    }
+
     fn info(&mut self, message: &str) {
-        if message.starts_with("stage ") {
-            self.stage = message.trim_start_matches("stage ").split(':').next().unwrap_or_default().to_string();
-        }
         self.line(&format!("lssg: {message}"));
     }
 

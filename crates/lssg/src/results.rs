@@ -41,12 +41,22 @@ pub struct RunResults {
 type Extract = fn(&Metrics) -> f64;
 
 impl RunResults {
-    /// Builds the tables from `(method, [(scenario, metrics)])`; every method must have been
-    /// evaluated on the same scenarios, in the same order.
-    pub fn new(evaluations: Vec<(String, Vec<(String, Metrics)>)>, binary: bool) -> Self {
+    /// Builds the tables from `(method, [(scenario, metrics)])`. Every method must have been
+    /// evaluated on the same scenarios, in the same order (evaluations read back from files may
+    /// not be): otherwise [`Error::ScenariosDiffer`] names the method and both lists.
+    pub fn new(evaluations: Vec<(String, Vec<(String, Metrics)>)>, binary: bool) -> Result<Self> {
         let methods: Vec<String> = evaluations.iter().map(|(m, _)| m.clone()).collect();
         let scenarios: Vec<String> =
             evaluations.first().map(|(_, r)| r.iter().map(|(s, _)| s.clone()).collect()).unwrap_or_default();
+        for (method, rows) in &evaluations {
+            if rows.len() != scenarios.len() || rows.iter().zip(&scenarios).any(|((s, _), want)| s != want) {
+                return Err(Error::ScenariosDiffer {
+                    method: method.clone(),
+                    expected: scenarios.clone(),
+                    got: rows.iter().map(|(s, _)| s.clone()).collect(),
+                });
+            }
+        }
         let mut metrics: Vec<(&str, &str, Extract)> = vec![
             ("soft_jaccard", "soft Jaccard, mean over test images (the reference's metric)", |m| m.soft_jaccard.mean),
             ("miou", "mIoU from the confusion matrix", |m| m.miou),
@@ -74,7 +84,7 @@ impl RunResults {
             .collect();
         let class_names =
             evaluations.first().and_then(|(_, r)| r.first()).map(|(_, m)| m.class_names.clone()).unwrap_or_default();
-        Self { methods, scenarios, tables, class_iou, class_names }
+        Ok(Self { methods, scenarios, tables, class_iou, class_names })
     }
 
     /// The main table (first metric) as markdown.

@@ -4,7 +4,7 @@
 //! Every writer goes through a temporary file in the target's directory followed by a rename,
 //! so a reader (or a resumed run) sees the old file or the complete new one, never a partial one.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -12,36 +12,10 @@ use tch::Tensor;
 
 use crate::error::{Error, Result};
 
-/// The temporary sibling of `path`; its name keeps the extension (libtorch picks the format
-/// by extension).
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}{ext}", std::process::id()))
-}
-
-fn create_parent(path: &Path) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
-    }
-    Ok(())
-}
-
-/// Runs `write` on a temporary path, fsyncs and renames it over `path`.
+/// Runs `write` on a temporary path, fsyncs and renames it over `path` (the workspace's one
+/// atomic-write helper, [`lssg_scenario::io::write_atomic_with`]).
 fn atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    create_parent(path)?;
-    let tmp = temp_path(path);
-    let result = write(&tmp)
-        .and_then(|()| {
-            std::fs::File::open(&tmp)
-                .and_then(|f| f.sync_all())
-                .map_err(|source| Error::Io { path: tmp.clone(), source })
-        })
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(|source| Error::Io { path: path.to_path_buf(), source }));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    lssg_scenario::io::write_atomic_with(path, write, |path, source| Error::Io { path, source })
 }
 
 /// Writes named tensors (moved to the CPU, made contiguous) as a safetensors file, atomically.

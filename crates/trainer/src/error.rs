@@ -46,6 +46,15 @@ pub enum Error {
         batch_size: usize,
     },
 
+    /// A method that samples from the guided distribution was given no probabilities file.
+    #[error(
+        "fine-tuning method {method:?} samples scenarios from the probabilities file, but none was given (score the pretrained network first)"
+    )]
+    MissingProbabilities {
+        /// The method's name.
+        method: &'static str,
+    },
+
     // ---- shapes and data ----
     /// Model, data sets or tensors disagree about a size.
     #[error("{what}: expected {expected}, got {got}")]

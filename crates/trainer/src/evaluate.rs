@@ -13,9 +13,10 @@ use lssg_backbones::SegmentationModel;
 use lssg_datasets::{BatchLoader, LoaderConfig, TileDataset};
 use lssg_scenario::Scenario;
 use serde::{Deserialize, Serialize};
-use tch::Device;
+use tch::{Device, Tensor};
 
 use crate::error::{Error, Result};
+use crate::loss::{LossConfig, segmentation_loss};
 use crate::metrics::{Metrics, MetricsAccumulator};
 use crate::observer::TrainObserver;
 use crate::tensors::{batch_to_tensors, check_labels, uniform_availability};
@@ -93,30 +94,16 @@ pub fn evaluate(
     if total == 0 {
         return Err(Error::EmptySplit { split: "eval", tiles: dataset.len(), batch_size });
     }
-    let class_names = dataset.class_names();
-    let mut accs = list
-        .iter()
-        .map(|_| MetricsAccumulator::new(num_classes as i64, device)?.with_class_names(&class_names))
-        .collect::<Result<Vec<_>>>()?;
     observer.evaluation_start(&names, total);
-    let mut samples = 0;
-    for (i, batch) in loader.epoch(0).enumerate() {
-        let batch = batch?;
-        check_labels(&batch.labels, num_classes)?;
-        let (inputs, labels) = batch_to_tensors(&batch, device)?;
-        for (acc, &scenario) in accs.iter_mut().zip(&list) {
-            let avail = uniform_availability(scenario, batch.size, m, device);
-            let out = tch::no_grad(|| model.forward_t(&inputs, &avail, false));
-            acc.update(&out.logits, &labels)?;
-        }
-        samples += batch.size;
-        observer.evaluation_progress(i + 1, total);
-    }
+    let runs = run_scenarios(model, &loader, &list, None, device, |done, total| {
+        observer.evaluation_progress(done, total)
+    })?;
+    let (accs, samples) = (runs.metrics, runs.samples);
     let scenarios = list
         .iter()
         .zip(names)
-        .zip(&accs)
-        .map(|((&s, scenario), acc)| ScenarioMetrics { scenario, mask: s.mask_row(m), metrics: acc.finish() })
+        .zip(accs)
+        .map(|((&s, scenario), metrics)| ScenarioMetrics { scenario, mask: s.mask_row(m), metrics })
         .collect::<Vec<_>>();
     Ok(EvalReport {
         modalities: set.names().iter().map(|n| n.to_string()).collect(),
@@ -125,6 +112,63 @@ pub fn evaluate(
         seconds: started.elapsed().as_secs_f64(),
         scenarios,
     })
+}
+
+/// What [`run_scenarios`] measured: per scenario, in the order given.
+pub(crate) struct ScenarioRuns {
+    /// The finished metrics of each scenario.
+    pub metrics: Vec<Metrics>,
+    /// The mean loss over samples of each scenario (empty without a loss).
+    pub mean_loss: Vec<f64>,
+    /// Samples seen.
+    pub samples: usize,
+}
+
+/// Runs `model` in eval mode without gradients over one pass of `loader`, each batch once per
+/// scenario (the whole batch with that scenario's availability), accumulating metrics and, with
+/// `loss`, the loss per scenario, all on the device: no host synchronisation inside the loop.
+/// `progress(done, total)` follows the batches. Validation (one scenario, with a loss) and
+/// evaluation (every scenario, no loss) are this one loop.
+pub(crate) fn run_scenarios(
+    model: &dyn SegmentationModel,
+    loader: &BatchLoader,
+    scenarios: &[Scenario],
+    loss: Option<&LossConfig>,
+    device: Device,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<ScenarioRuns> {
+    let dataset = loader.dataset();
+    let num_classes = dataset.num_classes();
+    let m = dataset.modalities().len();
+    let class_names = dataset.class_names();
+    let mut accs = scenarios
+        .iter()
+        .map(|_| MetricsAccumulator::new(num_classes as i64, device)?.with_class_names(&class_names))
+        .collect::<Result<Vec<_>>>()?;
+    let mut loss_sums: Vec<Tensor> =
+        scenarios.iter().map(|_| Tensor::zeros([], (tch::Kind::Double, device))).collect();
+    let (total, mut samples) = (loader.num_batches(), 0usize);
+    for (i, batch) in loader.epoch(0).enumerate() {
+        let batch = batch?;
+        check_labels(&batch.labels, num_classes)?;
+        let (inputs, labels) = batch_to_tensors(&batch, device)?;
+        for ((acc, loss_sum), &scenario) in accs.iter_mut().zip(&mut loss_sums).zip(scenarios) {
+            let avail = uniform_availability(scenario, batch.size, m, device);
+            let out = tch::no_grad(|| model.forward_t(&inputs, &avail, false));
+            acc.update(&out.logits, &labels)?;
+            if let Some(loss) = loss {
+                let l = tch::no_grad(|| segmentation_loss(&out.logits, &labels, loss))?;
+                *loss_sum += l.to_kind(tch::Kind::Double) * batch.size as f64;
+            }
+        }
+        samples += batch.size;
+        progress(i + 1, total);
+    }
+    let mean_loss = match loss {
+        Some(_) => loss_sums.iter().map(|l| l.double_value(&[]) / samples.max(1) as f64).collect(),
+        None => Vec::new(),
+    };
+    Ok(ScenarioRuns { metrics: accs.iter().map(MetricsAccumulator::finish).collect(), mean_loss, samples })
 }
 
 fn fmt_opt(v: Option<f64>) -> String {

@@ -7,10 +7,12 @@
 mod checkpoint;
 mod error;
 pub mod evaluate;
+pub mod finetune;
 pub mod loss;
 pub mod metrics;
 pub mod observer;
 pub mod optim;
+pub mod run_dir;
 pub mod schedule;
 pub mod tensors;
 pub mod train;
@@ -23,4 +25,6 @@ pub use observer::{EpochRecord, LogObserver, NoopObserver, StepEvent, TrainObser
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind};
 pub use schedule::{SchedulerConfig, StepOrder};
 pub use tensors::{availability, batch_to_tensors, check_labels};
-pub use train::{BestEpoch, Keep, RunPaths, TrainConfig, TrainSummary, train};
+pub use finetune::{FinetuneConfig, FinetuneFrom, LoraSampling, Method, Network, finetune, pretrain};
+pub use run_dir::{BestEpoch, RunPaths};
+pub use train::{Keep, TrainConfig, TrainSummary, train};

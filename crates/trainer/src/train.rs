@@ -1,15 +1,8 @@
 //! The resumable training loop (SPEC §5): one availability scenario per sample, validation
 //! with every modality, checkpoints after every epoch.
 //!
-//! # Run directory
-//! ```text
-//! <dir>/metrics.jsonl                      one EpochRecord per finished epoch
-//! <dir>/checkpoint/epoch-0007.safetensors  model weights after epoch 7 (the last two kept)
-//! <dir>/checkpoint/optim-0007.safetensors  optimiser state after epoch 7
-//! <dir>/checkpoint/state.json              epoch, scenario sampler (incl. RNG), best, config
-//! <dir>/checkpoint/last.safetensors        the latest weights
-//! <dir>/checkpoint/best.safetensors        the best weights by `monitor` (when validated)
-//! ```
+//! The run directory's files and their commit protocol are in [`crate::run_dir`].
+//!
 //! Every file is written atomically; `state.json` is written last and is the commit point of
 //! an epoch. Calling [`train`] on a directory with a `state.json` restores the model, the
 //! optimiser, the sampler's RNG and the epoch counter and continues with the next epoch; the
@@ -28,19 +21,22 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use lssg_backbones::SegmentationModel;
-use lssg_datasets::{BatchLoader, LoaderConfig, TileDataset};
+use lssg_datasets::{BatchLoader, DataSplits, LoaderConfig, TileDataset};
 use lssg_scenario::{SamplingStrategy, Scenario, ScenarioSampler};
 use serde::{Deserialize, Serialize};
-use tch::{Device, Tensor, nn::VarStore};
+use tch::Device;
+use tch::nn::VarStore;
 
 use crate::checkpoint;
 use crate::error::{Error, Result};
+use crate::evaluate::run_scenarios;
 use crate::loss::{LossConfig, segmentation_loss};
-use crate::metrics::{Metrics, MetricsAccumulator, Monitor};
+use crate::metrics::{Metrics, Monitor};
 use crate::observer::{EpochRecord, StepEvent, TrainObserver};
 use crate::optim::{Optimizer, OptimizerConfig};
+use crate::run_dir::{BestEpoch, RunPaths, RunState, check_resume, file_name, prune};
 use crate::schedule::SchedulerConfig;
-use crate::tensors::{availability, batch_to_tensors, check_labels, uniform_availability};
+use crate::tensors::{availability, batch_to_tensors, check_labels};
 
 /// Which weights a finished run keeps in the variable store and reports as its checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -87,6 +83,8 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Batches decoded ahead by the loader thread.
     pub prefetch: usize,
+    /// Epoch checkpoints (`epoch-N` / `optim-N`) kept besides `last` and `best`.
+    pub keep_epochs: usize,
 }
 
 impl Default for TrainConfig {
@@ -106,13 +104,10 @@ impl Default for TrainConfig {
             validate_every: 1,
             seed: 0,
             prefetch: 2,
+            keep_epochs: 2,
         }
     }
 }
-
-/// Settings that may change when a run is resumed (they do not change what a finished epoch
-/// computed).
-const RESUMABLE_CHANGES: [&str; 4] = ["epochs", "validate_every", "prefetch", "keep"];
 
 impl TrainConfig {
     /// Checks every field.
@@ -124,6 +119,7 @@ impl TrainConfig {
         positive(self.batch_size, "train.batch_size")?;
         positive(self.val_batch_size.unwrap_or(1), "train.val_batch_size")?;
         positive(self.validate_every, "train.validate_every")?;
+        positive(self.keep_epochs, "train.keep_epochs")?;
         if let Some(c) = self.grad_clip
             && !(c.is_finite() && c > 0.0)
         {
@@ -141,17 +137,6 @@ impl TrainConfig {
     fn val_batch_size(&self) -> usize {
         self.val_batch_size.unwrap_or(self.batch_size)
     }
-}
-
-/// The best epoch so far.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct BestEpoch {
-    /// Epoch, 1-based.
-    pub epoch: usize,
-    /// The monitored metric.
-    pub monitor: Monitor,
-    /// Its value.
-    pub value: f64,
 }
 
 /// What [`train`] returns.
@@ -175,69 +160,6 @@ pub struct TrainSummary {
     pub trainable_parameters: i64,
     /// Every epoch's record, in order.
     pub history: Vec<EpochRecord>,
-}
-
-/// `state.json`: everything besides the tensors that a resumed run needs.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RunState {
-    /// Finished epochs.
-    epoch: usize,
-    /// File names (in `checkpoint/`) of that epoch's model and optimiser state.
-    model: String,
-    optimizer: String,
-    /// The scenario sampler after that epoch, RNG included.
-    sampler: ScenarioSampler,
-    /// The loader's shuffling seed and the next epoch it will produce.
-    loader_seed: u64,
-    next_loader_epoch: usize,
-    best: Option<BestEpoch>,
-    /// The configuration the run was started with (compared on resume).
-    config: TrainConfig,
-}
-
-/// The files of a run directory.
-#[derive(Debug, Clone)]
-pub struct RunPaths {
-    /// The run directory.
-    pub dir: PathBuf,
-    /// `dir/checkpoint`.
-    pub checkpoint_dir: PathBuf,
-}
-
-impl RunPaths {
-    /// The paths of run directory `dir`.
-    pub fn new(dir: &Path) -> Self {
-        Self { dir: dir.to_path_buf(), checkpoint_dir: dir.join("checkpoint") }
-    }
-    /// `metrics.jsonl`.
-    pub fn metrics(&self) -> PathBuf {
-        self.dir.join("metrics.jsonl")
-    }
-    /// `checkpoint/state.json`.
-    pub fn state(&self) -> PathBuf {
-        self.checkpoint_dir.join("state.json")
-    }
-    /// `checkpoint/epoch-NNNN.safetensors`.
-    pub fn epoch_model(&self, epoch: usize) -> PathBuf {
-        self.checkpoint_dir.join(format!("epoch-{epoch:04}.safetensors"))
-    }
-    /// `checkpoint/optim-NNNN.safetensors`.
-    pub fn epoch_optimizer(&self, epoch: usize) -> PathBuf {
-        self.checkpoint_dir.join(format!("optim-{epoch:04}.safetensors"))
-    }
-    /// `checkpoint/last.safetensors`.
-    pub fn last(&self) -> PathBuf {
-        self.checkpoint_dir.join("last.safetensors")
-    }
-    /// `checkpoint/best.safetensors`.
-    pub fn best(&self) -> PathBuf {
-        self.checkpoint_dir.join("best.safetensors")
-    }
-    /// Whether a run in this directory has finished `epochs` epochs.
-    pub fn is_complete(&self, epochs: usize) -> bool {
-        checkpoint::read_json::<RunState>(&self.state()).is_ok_and(|s| s.epoch >= epochs)
-    }
 }
 
 /// The libtorch seed of epoch `epoch`: dropout masks depend only on (seed, epoch), so a
@@ -268,130 +190,119 @@ fn check_data(model: &dyn SegmentationModel, train: &dyn TileDataset, val: &dyn 
     Ok(())
 }
 
-/// Compares the saved configuration and strategy with the requested ones.
-fn check_resume(path: &Path, state: &RunState, config: &TrainConfig, strategy: &SamplingStrategy) -> Result<()> {
-    let as_map = |c: &TrainConfig| match serde_json::to_value(c) {
-        Ok(serde_json::Value::Object(map)) => map,
-        _ => serde_json::Map::new(),
-    };
-    let (saved, requested) = (as_map(&state.config), as_map(config));
-    for (key, value) in &saved {
-        if RESUMABLE_CHANGES.contains(&key.as_str()) {
-            continue;
-        }
-        let now = requested.get(key).cloned().unwrap_or(serde_json::Value::Null);
-        if &now != value {
-            return Err(Error::ResumeMismatch {
-                path: path.to_path_buf(),
-                what: format!("train.{key}"),
-                saved: value.to_string(),
-                requested: now.to_string(),
-            });
-        }
-    }
-    if state.sampler.strategy() != strategy {
-        let json = |s: &SamplingStrategy| serde_json::to_string(s).unwrap_or_default();
-        return Err(Error::ResumeMismatch {
-            path: path.to_path_buf(),
-            what: "sampling strategy".into(),
-            saved: json(state.sampler.strategy()),
-            requested: json(strategy),
-        });
-    }
-    Ok(())
+/// Where a run starts: restored from `state.json`, or fresh.
+struct Start {
+    sampler: ScenarioSampler,
+    /// Finished epochs (0 for a fresh run).
+    epoch: usize,
+    best: Option<BestEpoch>,
+    history: Vec<EpochRecord>,
 }
 
-/// Trains `model` (whose variables live in `vs`, on `device`) on `train`, validating on `val`
-/// with every modality, in run directory `dir`; resumes an interrupted run found there.
-///
-/// The caller initialises the weights (e.g. loads pretrained ones) before the first call; a
-/// resumed call overwrites them from the checkpoint. On return, `vs` holds the kept weights
-/// (`config.keep`: last or best).
-#[allow(clippy::too_many_arguments)]
-pub fn train(
-    model: &dyn SegmentationModel,
+/// Restores model, optimiser, sampler and history from `paths` when a run was started there
+/// (after checking that it was started with the same settings), or starts a fresh sampler.
+fn start_or_resume(
+    paths: &RunPaths,
     vs: &VarStore,
-    train: Arc<dyn TileDataset>,
-    val: Arc<dyn TileDataset>,
+    optimizer: &mut Optimizer,
+    train: &dyn TileDataset,
     strategy: SamplingStrategy,
     config: &TrainConfig,
-    dir: &Path,
-    device: Device,
-    observer: &mut dyn TrainObserver,
-) -> Result<TrainSummary> {
-    config.validate()?;
-    check_data(model, train.as_ref(), val.as_ref())?;
-    let paths = RunPaths::new(dir);
-    let mut optimizer = Optimizer::new(vs, &config.optimizer)?;
-
-    // ---- start or resume ----
+) -> Result<Start> {
     let state_path = paths.state();
-    let (mut sampler, start, mut best, mut history) = if state_path.exists() {
-        let state: RunState = checkpoint::read_json(&state_path)?;
-        check_resume(&state_path, &state, config, &strategy)?;
-        lssg_backbones::checkpoint::load(vs, &paths.checkpoint_dir.join(&state.model))?;
-        optimizer.load(&paths.checkpoint_dir.join(&state.optimizer))?;
-        // Lines of epochs after the commit point (a crash between the two writes) are dropped.
-        let mut history: Vec<EpochRecord> = checkpoint::read_json_lines(&paths.metrics())?;
-        history.retain(|r| r.epoch <= state.epoch);
-        (state.sampler, state.epoch, state.best, history)
-    } else {
-        (ScenarioSampler::new(train.modalities(), strategy, config.seed)?, 0, None, Vec::new())
-    };
-    let resumed_at = (start > 0 && start < config.epochs).then_some(start + 1);
+    if !state_path.exists() {
+        let sampler = ScenarioSampler::new(train.modalities(), strategy, config.seed)?;
+        return Ok(Start { sampler, epoch: 0, best: None, history: Vec::new() });
+    }
+    let state: RunState = checkpoint::read_json(&state_path)?;
+    check_resume(&state_path, &state, config, &strategy)?;
+    lssg_backbones::checkpoint::load(vs, &paths.checkpoint_dir.join(&state.model))?;
+    optimizer.load(&paths.checkpoint_dir.join(&state.optimizer))?;
+    // Lines of epochs after the commit point (a crash between the two writes) are dropped.
+    let mut history: Vec<EpochRecord> = checkpoint::read_json_lines(&paths.metrics())?;
+    history.retain(|r| r.epoch <= state.epoch);
+    Ok(Start { sampler: state.sampler, epoch: state.epoch, best: state.best, history })
+}
 
-    let train_loader = BatchLoader::new(
-        Arc::clone(&train),
-        LoaderConfig {
-            batch_size: config.batch_size,
-            shuffle: config.shuffle,
-            seed: config.seed,
-            prefetch: config.prefetch,
-            drop_last: config.drop_last,
-        },
-    )?;
-    let val_loader = BatchLoader::new(
-        Arc::clone(&val),
-        LoaderConfig {
-            batch_size: config.val_batch_size(),
-            shuffle: false,
-            seed: 0,
-            prefetch: config.prefetch,
-            drop_last: false,
-        },
-    )?;
-    let steps = train_loader.num_batches();
-    if steps == 0 {
-        return Err(Error::EmptySplit { split: "train", tiles: train.len(), batch_size: config.batch_size });
-    }
-    if val_loader.num_batches() == 0 {
-        return Err(Error::EmptySplit { split: "val", tiles: val.len(), batch_size: config.val_batch_size() });
-    }
-    let num_classes = train.num_classes();
-    let modalities = train.modalities().len();
-    let full = train.modalities().full_scenario();
-    let class_names = train.class_names();
+/// The training phase of one epoch.
+struct EpochTraining {
+    lr: f64,
+    loss_sum: f64,
+    samples: usize,
+    seconds: f64,
+}
 
-    if start < config.epochs {
-        observer.run_start(start + 1, config.epochs);
+/// One training run's fixed parts: the model, the loaders, the files.
+struct Loop<'a> {
+    net: &'a dyn SegmentationModel,
+    vs: &'a VarStore,
+    config: &'a TrainConfig,
+    paths: RunPaths,
+    device: Device,
+    train_loader: BatchLoader,
+    val_loader: BatchLoader,
+    steps: usize,
+}
+
+impl<'a> Loop<'a> {
+    fn new(
+        net: &'a dyn SegmentationModel,
+        vs: &'a VarStore,
+        data: &DataSplits,
+        config: &'a TrainConfig,
+        dir: &Path,
+    ) -> Result<Self> {
+        let loader = |set: &Arc<dyn TileDataset>, batch_size, shuffle, seed| {
+            let c = LoaderConfig { batch_size, shuffle, seed, prefetch: config.prefetch, drop_last: false };
+            BatchLoader::new(Arc::clone(set), c)
+        };
+        let train_loader = BatchLoader::new(
+            Arc::clone(&data.train),
+            LoaderConfig {
+                batch_size: config.batch_size,
+                shuffle: config.shuffle,
+                seed: config.seed,
+                prefetch: config.prefetch,
+                drop_last: config.drop_last,
+            },
+        )?;
+        let val_loader = loader(&data.val, config.val_batch_size(), false, 0)?;
+        let steps = train_loader.num_batches();
+        if steps == 0 {
+            return Err(Error::EmptySplit { split: "train", tiles: data.train.len(), batch_size: config.batch_size });
+        }
+        if val_loader.num_batches() == 0 {
+            return Err(Error::EmptySplit { split: "val", tiles: data.val.len(), batch_size: config.val_batch_size() });
+        }
+        let device = vs.device();
+        Ok(Self { net, vs, config, paths: RunPaths::new(dir), device, train_loader, val_loader, steps })
     }
-    for epoch in start..config.epochs {
-        let number = epoch + 1;
-        let epoch_start = Instant::now();
+
+    /// Trains epoch `epoch` (0-based): one scenario per sample from `sampler`, an optimiser step
+    /// per batch. A non-finite loss stops before its step is applied.
+    fn train_epoch(
+        &self,
+        epoch: usize,
+        sampler: &mut ScenarioSampler,
+        optimizer: &mut Optimizer,
+        observer: &mut dyn TrainObserver,
+    ) -> Result<EpochTraining> {
+        let (config, net, device) = (self.config, self.net, self.device);
+        let dataset = self.train_loader.dataset();
+        let (num_classes, modalities) = (dataset.num_classes(), dataset.modalities().len());
+        let (number, started) = (epoch + 1, Instant::now());
         let lr = config.scheduler.lr(config.optimizer.lr, epoch, config.epochs);
         optimizer.set_lr(lr);
         tch::manual_seed(torch_seed(config.seed, epoch));
-        observer.epoch_start(number, config.epochs, steps);
-
-        // ---- training ----
+        observer.epoch_start(number, config.epochs, self.steps);
         let (mut loss_sum, mut samples) = (0.0f64, 0usize);
-        for (i, batch) in train_loader.epoch(epoch).enumerate() {
+        for (i, batch) in self.train_loader.epoch(epoch).enumerate() {
             let batch = batch?;
             check_labels(&batch.labels, num_classes)?;
             let (inputs, labels) = batch_to_tensors(&batch, device)?;
             let scenarios = sampler.sample_n(batch.size);
             let avail = availability(&scenarios, modalities, device);
-            let out = model.forward_t(&inputs, &avail, true);
+            let out = net.forward_t(&inputs, &avail, true);
             if out.logits.size().get(1) != Some(&(num_classes as i64)) {
                 return Err(Error::shape(
                     "logits [B, K, H, W]",
@@ -407,79 +318,150 @@ pub fn train(
             optimizer.backward_step(&loss, config.grad_clip);
             loss_sum += value * batch.size as f64;
             samples += batch.size;
-            let seconds = epoch_start.elapsed().as_secs_f64();
+            let seconds = started.elapsed().as_secs_f64();
             observer.step(&StepEvent {
                 epoch: number,
                 step: i + 1,
-                steps,
+                steps: self.steps,
                 loss: value,
                 lr,
                 samples_per_s: samples as f64 / seconds.max(1e-9),
             });
         }
-        let train_seconds = epoch_start.elapsed().as_secs_f64();
+        Ok(EpochTraining { lr, loss_sum, samples, seconds: started.elapsed().as_secs_f64() })
+    }
 
-        // ---- validation, every modality available ----
-        let validate = number.is_multiple_of(config.validate_every) || number == config.epochs;
-        let (val_loss, val_metrics) = if validate {
-            let (m, l) = validate_full(model, &val_loader, full, &class_names, &config.loss, device, observer, number)?;
-            if !l.is_finite() {
-                return Err(Error::NonFiniteLoss { epoch: number, step: 0, value: l });
-            }
-            (Some(l), Some(m))
-        } else {
-            (None, None)
+    /// Validates after epoch `number` (1-based) with every modality, when it is due: the mean
+    /// loss and the metrics; `None` on epochs that are not validated.
+    fn validate(&self, number: usize, observer: &mut dyn TrainObserver) -> Result<Option<(f64, Metrics)>> {
+        if !(number.is_multiple_of(self.config.validate_every) || number == self.config.epochs) {
+            return Ok(None);
+        }
+        let full = self.val_loader.dataset().modalities().full_scenario();
+        let (loss, metrics) = validate_full(
+            self.net,
+            &self.val_loader,
+            full,
+            &self.config.loss,
+            self.device,
+            observer,
+            number,
+        )?;
+        if !loss.is_finite() {
+            return Err(Error::NonFiniteLoss { epoch: number, step: 0, value: loss });
+        }
+        Ok(Some((loss, metrics)))
+    }
+
+    /// Writes epoch `number`'s model and optimiser tensors and the `last` copy (and `best`, when
+    /// the epoch `improved`).
+    fn save_tensors(&self, number: usize, improved: bool, optimizer: &Optimizer) -> Result<()> {
+        let model_path = self.paths.epoch_model(number);
+        lssg_backbones::checkpoint::save(self.vs, &model_path)?;
+        optimizer.save(&self.paths.epoch_optimizer(number))?;
+        if improved {
+            checkpoint::copy_file(&model_path, &self.paths.best())?;
+        }
+        checkpoint::copy_file(&model_path, &self.paths.last())
+    }
+
+    /// Writes the metrics and then `state.json`, the commit point of epoch `number` (whose
+    /// tensors [`Loop::save_tensors`] wrote), and prunes old epoch checkpoints.
+    fn commit(
+        &self,
+        number: usize,
+        sampler: &ScenarioSampler,
+        best: Option<BestEpoch>,
+        history: &[EpochRecord],
+    ) -> Result<()> {
+        checkpoint::write_json_lines(&self.paths.metrics(), history)?;
+        let state = RunState {
+            epoch: number,
+            model: file_name(&self.paths.epoch_model(number)),
+            optimizer: file_name(&self.paths.epoch_optimizer(number)),
+            sampler: sampler.clone(),
+            best,
+            config: self.config.clone(),
         };
-        let improved = match (&val_metrics, &best) {
-            (Some(m), None) => m.value(config.monitor).is_finite(),
-            (Some(m), Some(b)) => m.value(config.monitor) > b.value,
+        checkpoint::write_json(&self.paths.state(), &state)?;
+        prune(&self.paths, number, self.config.keep_epochs)
+    }
+}
+
+/// Trains `net`, whose variables live in `vs`, on `data.train`, validating on `data.val` with
+/// every modality, drawing each sample's scenario with `strategy`, in run directory `dir`;
+/// resumes an interrupted run found there. Everything runs on the device of `vs`.
+///
+/// The caller initialises the weights (e.g. loads pretrained ones, see [`crate::finetune`])
+/// before the first call; a resumed call overwrites them from the checkpoint. On return, `vs`
+/// holds the kept weights (`config.keep`: last or best).
+pub fn train(
+    net: &dyn SegmentationModel,
+    vs: &VarStore,
+    data: &DataSplits,
+    strategy: SamplingStrategy,
+    config: &TrainConfig,
+    dir: &Path,
+    observer: &mut dyn TrainObserver,
+) -> Result<TrainSummary> {
+    config.validate()?;
+    check_data(net, data.train.as_ref(), data.val.as_ref())?;
+    let mut optimizer = Optimizer::new(vs, &config.optimizer)?;
+    let paths = RunPaths::new(dir);
+    let Start { mut sampler, epoch: start, mut best, mut history } =
+        start_or_resume(&paths, vs, &mut optimizer, data.train.as_ref(), strategy, config)?;
+    let run = Loop::new(net, vs, data, config, dir)?;
+
+    if start < config.epochs {
+        observer.run_start(start + 1, config.epochs);
+    }
+    for epoch in start..config.epochs {
+        let started = Instant::now();
+        let trained = run.train_epoch(epoch, &mut sampler, &mut optimizer, observer)?;
+        let number = epoch + 1;
+        let validated = run.validate(number, observer)?;
+        let improved = match (&validated, &best) {
+            (Some((_, m)), None) => m.value(config.monitor).is_finite(),
+            (Some((_, m)), Some(b)) => m.value(config.monitor) > b.value,
             (None, _) => false,
         };
-        if improved && let Some(m) = &val_metrics {
+        if improved && let Some((_, m)) = &validated {
             best = Some(BestEpoch { epoch: number, monitor: config.monitor, value: m.value(config.monitor) });
         }
-
-        // ---- checkpoint: tensors, copies, metrics, then state.json (the commit point) ----
-        let model_path = paths.epoch_model(number);
-        let optim_path = paths.epoch_optimizer(number);
-        lssg_backbones::checkpoint::save(vs, &model_path)?;
-        optimizer.save(&optim_path)?;
-        if improved {
-            checkpoint::copy_file(&model_path, &paths.best())?;
-        }
-        checkpoint::copy_file(&model_path, &paths.last())?;
+        let (val_loss, val) = validated.map_or((None, None), |(l, m)| (Some(l), Some(m)));
+        run.save_tensors(number, improved, &optimizer)?;
         let record = EpochRecord {
             epoch: number,
             epochs: config.epochs,
-            lr,
-            train_loss: loss_sum / samples.max(1) as f64,
-            steps,
-            samples,
-            samples_per_s: samples as f64 / train_seconds.max(1e-9),
-            train_seconds,
-            wall_seconds: epoch_start.elapsed().as_secs_f64(),
+            lr: trained.lr,
+            train_loss: trained.loss_sum / trained.samples.max(1) as f64,
+            steps: run.steps,
+            samples: trained.samples,
+            samples_per_s: trained.samples as f64 / trained.seconds.max(1e-9),
+            train_seconds: trained.seconds,
+            wall_seconds: started.elapsed().as_secs_f64(),
             val_loss,
-            val: val_metrics,
+            val,
             best: improved,
         };
         history.push(record.clone());
-        checkpoint::write_json_lines(&paths.metrics(), &history)?;
-        let state = RunState {
-            epoch: number,
-            model: file_name(&model_path),
-            optimizer: file_name(&optim_path),
-            sampler: sampler.clone(),
-            loader_seed: config.seed,
-            next_loader_epoch: number,
-            best,
-            config: config.clone(),
-        };
-        checkpoint::write_json(&state_path, &state)?;
-        prune(&paths, number)?;
+        run.commit(number, &sampler, best, &history)?;
         observer.epoch_end(&record);
     }
+    finish(&paths, vs, config, start, best, history, optimizer.num_parameters())
+}
 
-    // ---- the kept weights ----
+/// Puts the kept weights into the store (when they are not there already) and sums up.
+fn finish(
+    paths: &RunPaths,
+    vs: &VarStore,
+    config: &TrainConfig,
+    start: usize,
+    best: Option<BestEpoch>,
+    history: Vec<EpochRecord>,
+    trainable_parameters: i64,
+) -> Result<TrainSummary> {
+    let resumed_at = (start > 0 && start < config.epochs).then_some(start + 1);
     let finished = history.last().map_or(start.max(config.epochs), |r| r.epoch);
     let checkpoint = match (config.keep, &best) {
         (Keep::Best, Some(_)) => paths.best(),
@@ -498,71 +480,29 @@ pub fn train(
         best,
         keep: config.keep,
         checkpoint,
-        trainable_parameters: optimizer.num_parameters(),
+        trainable_parameters,
         history,
     })
 }
 
-fn file_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-}
-
-/// Removes `epoch-N` / `optim-N` files older than the last two epochs.
-fn prune(paths: &RunPaths, finished: usize) -> Result<()> {
-    let entries = std::fs::read_dir(&paths.checkpoint_dir)
-        .map_err(|source| Error::Io { path: paths.checkpoint_dir.clone(), source })?;
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let number = name
-            .strip_suffix(".safetensors")
-            .and_then(|stem| stem.strip_prefix("epoch-").or_else(|| stem.strip_prefix("optim-")))
-            .and_then(|n| n.parse::<usize>().ok());
-        if let Some(n) = number
-            && n + 2 <= finished
-        {
-            checkpoint::remove_if_exists(&entry.path())?;
-        }
-    }
-    Ok(())
-}
-
 /// Runs `model` in eval mode without gradients over `loader` with scenario `scenario` for
-/// every sample; returns the metrics and the mean loss over samples. Reports the validation
+/// every sample; returns the mean loss over samples and the metrics. Reports the validation
 /// events of epoch `epoch` to `observer`.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn validate_full(
     model: &dyn SegmentationModel,
     loader: &BatchLoader,
     scenario: Scenario,
-    class_names: &[String],
     loss: &LossConfig,
     device: Device,
     observer: &mut dyn TrainObserver,
     epoch: usize,
-) -> Result<(Metrics, f64)> {
-    let dataset = loader.dataset();
-    let num_classes = dataset.num_classes();
-    let modalities = dataset.modalities().len();
-    let total = loader.num_batches();
-    observer.validation_start(epoch, total);
-    let mut acc = MetricsAccumulator::new(num_classes as i64, device)?.with_class_names(class_names)?;
-    // The loss sum stays on the device: no host synchronisation per batch.
-    let mut loss_sum = Tensor::zeros([], (tch::Kind::Double, device));
-    let mut samples = 0usize;
-    for (i, batch) in loader.epoch(0).enumerate() {
-        let batch = batch?;
-        check_labels(&batch.labels, num_classes)?;
-        let (inputs, labels) = batch_to_tensors(&batch, device)?;
-        let avail = uniform_availability(scenario, batch.size, modalities, device);
-        let out = tch::no_grad(|| model.forward_t(&inputs, &avail, false));
-        acc.update(&out.logits, &labels)?;
-        let l = tch::no_grad(|| segmentation_loss(&out.logits, &labels, loss))?;
-        loss_sum += l.to_kind(tch::Kind::Double) * batch.size as f64;
-        samples += batch.size;
-        observer.validation_progress(i + 1, total);
-    }
-    let mean_loss = loss_sum.double_value(&[]) / samples.max(1) as f64;
-    Ok((acc.finish(), mean_loss))
+) -> Result<(f64, Metrics)> {
+    observer.validation_start(epoch, loader.num_batches());
+    let runs = run_scenarios(model, loader, &[scenario], Some(loss), device, |done, total| {
+        observer.validation_progress(done, total)
+    })?;
+    let metrics = runs.metrics.into_iter().next().ok_or_else(|| Error::shape("validation scenarios", 1, 0))?;
+    Ok((runs.mean_loss.first().copied().unwrap_or(f64::NAN), metrics))
 }
 
 #[cfg(test)]
@@ -588,33 +528,5 @@ mod tests {
         assert_ne!(torch_seed(0, 0), torch_seed(0, 1));
         assert_ne!(torch_seed(0, 1), torch_seed(1, 1));
         assert!(torch_seed(u64::MAX, usize::MAX) >= 0);
-    }
-
-    #[test]
-    fn prune_keeps_the_last_two_epochs() {
-        let dir = tempfile::tempdir().unwrap();
-        let paths = RunPaths::new(dir.path());
-        std::fs::create_dir_all(&paths.checkpoint_dir).unwrap();
-        for e in 1..=4 {
-            std::fs::write(paths.epoch_model(e), b"m").unwrap();
-            std::fs::write(paths.epoch_optimizer(e), b"o").unwrap();
-        }
-        std::fs::write(paths.best(), b"b").unwrap();
-        prune(&paths, 4).unwrap();
-        let mut names: Vec<String> = std::fs::read_dir(&paths.checkpoint_dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        assert_eq!(
-            names,
-            [
-                "best.safetensors",
-                "epoch-0003.safetensors",
-                "epoch-0004.safetensors",
-                "optim-0003.safetensors",
-                "optim-0004.safetensors"
-            ]
-        );
     }
 }

@@ -125,12 +125,10 @@ fn run(
     train(
         m,
         vs,
-        data.train.clone(),
-        data.val.clone(),
+        &data,
         SamplingStrategy::Uniform,
         cfg,
         dir,
-        Device::Cpu,
         &mut NoopObserver,
     )
 }
@@ -259,12 +257,10 @@ fn resume_refuses_a_changed_configuration() {
     let err = train(
         &m,
         &vs,
-        data.train.clone(),
-        data.val.clone(),
+        &data,
         guided,
         &config(2),
         tmp.path(),
-        Device::Cpu,
         &mut NoopObserver,
     );
     assert!(matches!(err, Err(Error::ResumeMismatch { what, .. }) if what == "sampling strategy"));
@@ -293,7 +289,7 @@ fn every_sample_draws_its_own_scenario_and_validation_sees_all_modalities() {
     let sar = set.parse_scenario("sar").unwrap();
     let fixed = SamplingStrategy::Fixed { scenario: sar };
     let dir = tmp.path().join("fixed");
-    train(&m, &vs, data.train.clone(), data.val.clone(), fixed, &config(1), &dir, Device::Cpu, &mut NoopObserver)
+    train(&m, &vs, &data, fixed, &config(1), &dir, &mut NoopObserver)
         .unwrap();
     let seen = m.seen.lock().unwrap();
     let expected = sar.availability(set.len());
@@ -337,12 +333,10 @@ fn evaluation_covers_every_scenario_and_matches_validation() {
     let s = train(
         &m,
         &vs,
-        data.train.clone(),
-        data.val.clone(),
+        &data,
         SamplingStrategy::Uniform,
         &cfg,
         tmp.path(),
-        Device::Cpu,
         &mut counter,
     )
     .unwrap();
@@ -387,12 +381,10 @@ fn mismatched_model_and_data_are_rejected() {
     let err = train(
         &m2,
         &vs2,
-        data.train.clone(),
-        other,
+        &DataSplits { train: data.train.clone(), val: other, test: data.test.clone() },
         SamplingStrategy::Uniform,
         &config(1),
         tmp.path(),
-        Device::Cpu,
         &mut NoopObserver,
     );
     assert!(matches!(err, Err(Error::Shape { .. })));
@@ -424,24 +416,20 @@ fn cuda_agrees_with_cpu() {
     let s_gpu = train(
         &m_gpu,
         &vs_gpu,
-        data.train.clone(),
-        data.val.clone(),
+        &data,
         SamplingStrategy::Uniform,
         &cfg,
         &tmp.path().join("gpu"),
-        Device::Cuda(0),
         &mut NoopObserver,
     )
     .unwrap();
     let s_cpu = train(
         &m_cpu,
         &vs_cpu,
-        data.train.clone(),
-        data.val.clone(),
+        &data,
         SamplingStrategy::Uniform,
         &cfg,
         &tmp.path().join("cpu"),
-        Device::Cpu,
         &mut NoopObserver,
     )
     .unwrap();

@@ -87,7 +87,7 @@ struct BenchArgs {
 }
 
 /// Runs `lssg model`.
-pub fn run(args: ModelArgs, _quiet: bool) -> anyhow::Result<()> {
+pub fn run(args: ModelArgs) -> anyhow::Result<()> {
     match args.command {
         ModelCommand::Summary(a) => {
             let s = summary::summarize(&a.net.model(), &a.net.channels, a.net.size)

@@ -1,0 +1,126 @@
+//! The run directory of `lssg run`: where each stage's files go, the resolved config written
+//! before any work (and compared when a run resumes), and the run log.
+//!
+//! ```text
+//! <dir>/config.toml  run.log
+//! <dir>/pretrain/    checkpoint/… metrics.jsonl
+//! <dir>/scoring/     distortion.json probabilities.json
+//! <dir>/finetune/<method>/  checkpoint/… metrics.jsonl
+//! <dir>/eval/<method>.json
+//! <dir>/results.{md,json,csv}
+//! ```
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use lssg_scenario::io::write_atomic;
+use lssg_trainer::Method;
+
+use crate::config::RunConfig;
+use crate::error::{Error, Result};
+use crate::reporter::{Reporter, Stage, StageStatus};
+
+/// Where the run's files go.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    root: PathBuf,
+}
+
+impl RunDir {
+    /// The run directory at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    /// `config.toml`.
+    pub fn config(&self) -> PathBuf {
+        self.root.join("config.toml")
+    }
+    /// `run.log`.
+    pub fn log_file(&self) -> PathBuf {
+        self.root.join("run.log")
+    }
+    /// The pretraining stage's directory.
+    pub fn pretrain(&self) -> PathBuf {
+        self.root.join("pretrain")
+    }
+    /// `scoring/distortion.json`.
+    pub fn distortion(&self) -> PathBuf {
+        self.root.join("scoring").join("distortion.json")
+    }
+    /// `scoring/probabilities.json`.
+    pub fn probabilities(&self) -> PathBuf {
+        self.root.join("scoring").join("probabilities.json")
+    }
+    /// A fine-tuning method's directory.
+    pub fn finetune(&self, method: Method) -> PathBuf {
+        lssg_trainer::finetune::method_dir(&self.root.join("finetune"), method)
+    }
+    /// The evaluation of `name` (a method or `pretrained`).
+    pub fn eval(&self, name: &str) -> PathBuf {
+        self.root.join("eval").join(format!("{name}.json"))
+    }
+
+    /// Creates the directory and writes the resolved config, or checks that an existing run
+    /// directory was made by the same config (a resumed run must not silently mix two configs).
+    pub fn prepare(&self, config: &RunConfig) -> Result<()> {
+        std::fs::create_dir_all(&self.root).map_err(|source| Error::Io { path: self.root.clone(), source })?;
+        let path = self.config();
+        if !path.exists() {
+            return Ok(write_atomic(&path, config.to_toml().as_bytes())?);
+        }
+        let existing = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+        let previous = RunConfig::parse(&existing, &path.display().to_string(), &[])?;
+        // Where the run lives does not change its results.
+        let (mut a, mut b) = (previous, config.clone());
+        a.run.output_dir = PathBuf::new();
+        b.run.output_dir = PathBuf::new();
+        if a == b {
+            return Ok(());
+        }
+        let sections = |c: &RunConfig| toml::Table::try_from(c).unwrap_or_default();
+        let (ta, tb) = (sections(&a), sections(&b));
+        let differences: Vec<String> =
+            ta.iter().filter(|(k, v)| tb.get(*k) != Some(*v)).map(|(k, _)| format!("[{k}]")).collect();
+        Err(Error::ConfigChanged { dir: self.root.clone(), differences: differences.join(", ") })
+    }
+
+    /// Appends `message` to `run.log` with a timestamp and forwards it to the reporter.
+    pub fn log(&self, reporter: &mut dyn Reporter, message: &str) -> Result<()> {
+        reporter.info(message);
+        self.append_log(message)
+    }
+
+    /// Logs that `stage` runs now or was done earlier, to `run.log` and the reporter.
+    pub fn log_stage(&self, reporter: &mut dyn Reporter, stage: &Stage, status: StageStatus) -> Result<()> {
+        reporter.stage(stage, status);
+        self.append_log(&status.line(stage))
+    }
+
+    fn append_log(&self, message: &str) -> Result<()> {
+        let path = self.log_file();
+        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|source| Error::Io { path: path.clone(), source })?;
+        writeln!(f, "[{secs}] {message}").map_err(|source| Error::Io { path, source })
+    }
+}
+
+/// Reads a JSON file written by an earlier stage.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    serde_json::from_str(&text).map_err(|source| Error::Json { path: path.to_path_buf(), source })
+}
+
+/// Writes a JSON file atomically.
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text =
+        serde_json::to_string_pretty(value).map_err(|source| Error::Json { path: path.to_path_buf(), source })?;
+    Ok(write_atomic(path, text.as_bytes())?)
+}

@@ -1,0 +1,289 @@
+//! The stages of the method that train (docs/method.md §1, §5): pretraining with uniform
+//! scenario dropout, and fine-tuning from the pretrained weights with one of the methods that
+//! lssg compares. Each method is two choices, made here and nowhere else:
+//!
+//! | method      | scenario sampler                       | model                              |
+//! |-------------|----------------------------------------|------------------------------------|
+//! | `uniform`   | uniform over all scenarios             | every parameter trains             |
+//! | `guided`    | `final_probs` of the probabilities file | every parameter trains             |
+//! | `lora`      | uniform, or guided (`lora_sampling`)   | base frozen, LoRA adapters train   |
+//! | `full-only` | always every modality                  | every parameter trains             |
+//! | `fixed`     | always `fixed_scenario`                | every parameter trains             |
+//!
+//! Both stages are resumable exactly as [`crate::train`] is: calling them again on the same
+//! directory continues after the last finished epoch, or returns at once when it is complete.
+
+use std::path::{Path, PathBuf};
+
+use lssg_backbones::{ArchitectureConfig, LoadedModel, LoraConfig, ModelConfig, Weights};
+use lssg_datasets::DataSplits;
+use lssg_scenario::{ModalitySet, ProbabilitiesFile, SamplingStrategy};
+use serde::{Deserialize, Serialize};
+use tch::Device;
+
+use crate::error::{Error, Result};
+use crate::observer::TrainObserver;
+use crate::train::{TrainConfig, TrainSummary, train};
+
+/// A fine-tuning method (docs/method.md §1, §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// All parameters, uniform scenarios (the paper's standard fine-tuning).
+    Uniform,
+    /// All parameters, scenarios drawn from the probabilities file.
+    Guided,
+    /// Frozen base + LoRA adapters; scenarios as `finetune.lora_sampling`.
+    Lora,
+    /// All parameters, every modality always present.
+    FullOnly,
+    /// All parameters, always `finetune.fixed_scenario`.
+    Fixed,
+}
+
+impl Method {
+    /// Every method, in the order of the table above.
+    pub const ALL: [Method; 5] = [Method::Uniform, Method::Guided, Method::Lora, Method::FullOnly, Method::Fixed];
+
+    /// The method's name in configs, files and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Uniform => "uniform",
+            Self::Guided => "guided",
+            Self::Lora => "lora",
+            Self::FullOnly => "full-only",
+            Self::Fixed => "fixed",
+        }
+    }
+
+    /// Whether the method trains LoRA adapters on a frozen base (its checkpoints hold adapters).
+    pub fn uses_lora(self) -> bool {
+        self == Self::Lora
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which scenarios the LoRA baseline trains on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoraSampling {
+    /// Uniform scenarios (default).
+    #[default]
+    Uniform,
+    /// The guided distribution.
+    Guided,
+}
+
+/// `[finetune]`: the methods compared, all from the same pretrained weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FinetuneConfig {
+    /// Methods to run, in table column order.
+    pub methods: Vec<Method>,
+    /// The scenario of the `fixed` method (e.g. `rgb+nir`).
+    pub fixed_scenario: Option<String>,
+    /// Adapters of the `lora` method.
+    pub lora: LoraConfig,
+    /// Scenarios of the `lora` method.
+    pub lora_sampling: LoraSampling,
+    /// The training loop of every method.
+    pub train: TrainConfig,
+}
+
+impl Default for FinetuneConfig {
+    fn default() -> Self {
+        Self {
+            methods: vec![Method::Uniform, Method::Guided, Method::Lora],
+            fixed_scenario: None,
+            lora: LoraConfig::default(),
+            lora_sampling: LoraSampling::Uniform,
+            train: TrainConfig::default(),
+        }
+    }
+}
+
+impl FinetuneConfig {
+    /// Checks the method list (non-empty, no repeats, `fixed` has its scenario), the adapters and
+    /// the training loop.
+    pub fn validate(&self) -> Result<()> {
+        if self.methods.is_empty() {
+            return Err(Error::InvalidConfig {
+                field: "finetune.methods",
+                value: "[]".into(),
+                expected: "at least one of uniform, guided, lora, full-only, fixed",
+            });
+        }
+        for (i, m) in self.methods.iter().enumerate() {
+            if self.methods[..i].contains(m) {
+                return Err(Error::InvalidConfig {
+                    field: "finetune.methods",
+                    value: format!("{:?} twice", m.name()),
+                    expected: "each method at most once",
+                });
+            }
+        }
+        if self.methods.contains(&Method::Fixed) && self.fixed_scenario.is_none() {
+            return Err(Error::InvalidConfig {
+                field: "finetune.fixed_scenario",
+                value: "absent".into(),
+                expected: "a scenario such as \"rgb+nir\" when finetune.methods has \"fixed\"",
+            });
+        }
+        self.lora.validate()?;
+        self.train.validate()
+    }
+
+    /// Whether `method` draws from the guided distribution (and so needs the probabilities file).
+    pub fn needs_probabilities(&self, method: Method) -> bool {
+        matches!((method, self.lora_sampling), (Method::Guided, _) | (Method::Lora, LoraSampling::Guided))
+    }
+
+    /// The scenario sampler of `method` over `set`. `probabilities` is the probabilities file
+    /// and the path it came from (for errors); required by guided sampling, ignored otherwise.
+    pub fn strategy(
+        &self,
+        method: Method,
+        set: &ModalitySet,
+        probabilities: Option<(&ProbabilitiesFile, &Path)>,
+    ) -> Result<SamplingStrategy> {
+        if self.needs_probabilities(method) {
+            let (file, path) = probabilities.ok_or(Error::MissingProbabilities { method: method.name() })?;
+            let probabilities = file.probabilities_for(set, &path.display().to_string())?;
+            return Ok(SamplingStrategy::Weighted { probabilities });
+        }
+        Ok(match method {
+            Method::Uniform | Method::Lora | Method::Guided => SamplingStrategy::Uniform,
+            Method::FullOnly => SamplingStrategy::FullOnly,
+            Method::Fixed => {
+                let text = self.fixed_scenario.as_deref().unwrap_or_default();
+                SamplingStrategy::Fixed { scenario: set.parse_scenario(text)? }
+            }
+        })
+    }
+
+    /// The network `method` trains: the base network, with this config's adapters for `lora`.
+    pub fn model_config(&self, method: Method, base: &ModelConfig) -> ModelConfig {
+        ModelConfig { lora: method.uses_lora().then_some(self.lora), ..base.clone() }
+    }
+}
+
+/// The network of a run, as the stages share it: the base config (classes set from the data,
+/// no adapters), the modalities' channel counts, the seed of the random initialisation and the
+/// device it lives on.
+#[derive(Debug, Clone)]
+pub struct Network {
+    /// The plain network (adapters are added per method).
+    pub model: ModelConfig,
+    /// Channels per modality, in the data set's order.
+    pub channels: Vec<i64>,
+    /// Seeds libtorch before every initialisation (weights, and the adapters of `lora`).
+    pub init_seed: u64,
+    /// Where the weights live and the forwards run.
+    pub device: Device,
+}
+
+impl Network {
+    /// The network for `data`: `architecture` with the data set's class count (1 = binary) and
+    /// channel counts, no adapters.
+    pub fn for_data(architecture: &ArchitectureConfig, data: &DataSplits, init_seed: u64, device: Device) -> Self {
+        let channels = data.train.modalities().channels().iter().map(|&c| c as i64).collect();
+        let model = architecture.model(data.train.num_classes() as i64, None);
+        Self { model, channels, init_seed, device }
+    }
+
+    /// Builds `config` (this network, possibly with adapters) with `weights`.
+    pub fn load(&self, config: &ModelConfig, weights: Weights<'_>) -> Result<LoadedModel> {
+        Ok(LoadedModel::new(config, &self.channels, self.device, self.init_seed, weights)?)
+    }
+}
+
+/// Pretrains `network` from random weights with uniform scenario dropout on `data.train`,
+/// validating on `data.val` with every modality, in `dir` (resumable). Returns the summary;
+/// its `checkpoint` is the pretrained weights.
+pub fn pretrain(
+    network: &Network,
+    data: &DataSplits,
+    config: &TrainConfig,
+    dir: &Path,
+    observer: &mut dyn TrainObserver,
+) -> Result<TrainSummary> {
+    let model = network.load(&network.model, Weights::Random)?;
+    train(model.net.as_ref(), &model.vs, data, SamplingStrategy::Uniform, config, dir, observer)
+}
+
+/// What to fine-tune from and with.
+#[derive(Debug, Clone, Copy)]
+pub struct FinetuneFrom<'a> {
+    /// The pretrained weights (a plain network's checkpoint).
+    pub pretrained: &'a Path,
+    /// The probabilities file and its path, for methods that sample from it.
+    pub probabilities: Option<(&'a ProbabilitiesFile, &'a Path)>,
+}
+
+/// Fine-tunes `network` with `method` from `from.pretrained` on `data` in `dir` (resumable):
+/// the method's sampler and model set-up from `config`, its training loop `config.train`.
+/// The returned summary's `checkpoint` holds the method's weights (with adapters for `lora`).
+pub fn finetune(
+    method: Method,
+    config: &FinetuneConfig,
+    network: &Network,
+    from: FinetuneFrom<'_>,
+    data: &DataSplits,
+    dir: &Path,
+    observer: &mut dyn TrainObserver,
+) -> Result<TrainSummary> {
+    config.validate()?;
+    let strategy = config.strategy(method, data.train.modalities(), from.probabilities)?;
+    let model = network.load(&config.model_config(method, &network.model), Weights::Base(from.pretrained))?;
+    train(model.net.as_ref(), &model.vs, data, strategy, &config.train, dir, observer)
+}
+
+/// The directory of `method` under a run's `finetune/` directory.
+pub fn method_dir(finetune_root: &Path, method: Method) -> PathBuf {
+    finetune_root.join(method.name())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_round_trip_and_validate() {
+        for m in Method::ALL {
+            assert_eq!(serde_json::to_string(&m).unwrap(), format!("\"{m}\""));
+        }
+        FinetuneConfig::default().validate().unwrap();
+        let empty = FinetuneConfig { methods: vec![], ..Default::default() };
+        assert!(empty.validate().unwrap_err().to_string().contains("finetune.methods"));
+        let twice = FinetuneConfig { methods: vec![Method::Guided, Method::Guided], ..Default::default() };
+        assert!(twice.validate().unwrap_err().to_string().contains("twice"));
+        let fixed = FinetuneConfig { methods: vec![Method::Fixed], ..Default::default() };
+        assert!(fixed.validate().unwrap_err().to_string().contains("fixed_scenario"));
+    }
+
+    #[test]
+    fn each_method_maps_to_its_sampler_and_model() {
+        let set = ModalitySet::new(&["rgb", "nir", "swir"], &[3, 3, 3]).unwrap();
+        let config = FinetuneConfig { fixed_scenario: Some("rgb+nir".into()), ..Default::default() };
+        assert_eq!(config.strategy(Method::Uniform, &set, None).unwrap(), SamplingStrategy::Uniform);
+        assert_eq!(config.strategy(Method::Lora, &set, None).unwrap(), SamplingStrategy::Uniform);
+        assert_eq!(config.strategy(Method::FullOnly, &set, None).unwrap(), SamplingStrategy::FullOnly);
+        let SamplingStrategy::Fixed { scenario } = config.strategy(Method::Fixed, &set, None).unwrap() else {
+            panic!("fixed maps to a fixed scenario")
+        };
+        assert_eq!(set.scenario_name(scenario), "rgb+nir");
+        let err = config.strategy(Method::Guided, &set, None).unwrap_err();
+        assert!(matches!(err, Error::MissingProbabilities { method: "guided" }), "{err}");
+        let lora_guided = FinetuneConfig { lora_sampling: LoraSampling::Guided, ..Default::default() };
+        assert!(lora_guided.needs_probabilities(Method::Lora));
+
+        let base = ModelConfig { classes: 7, ..Default::default() };
+        assert_eq!(config.model_config(Method::Guided, &base), base);
+        assert_eq!(config.model_config(Method::Lora, &base).lora, Some(config.lora));
+    }
+}

@@ -1,0 +1,209 @@
+//! The files of a training run directory and their commit protocol: paths, `state.json` (the
+//! commit point of an epoch), the resume checks, and pruning of old epoch checkpoints.
+//!
+//! ```text
+//! <dir>/metrics.jsonl                      one EpochRecord per finished epoch
+//! <dir>/checkpoint/epoch-0007.safetensors  model weights after epoch 7 (the last `keep_epochs` kept)
+//! <dir>/checkpoint/optim-0007.safetensors  optimiser state after epoch 7
+//! <dir>/checkpoint/state.json              epoch, scenario sampler (incl. RNG), best, config
+//! <dir>/checkpoint/last.safetensors        the latest weights
+//! <dir>/checkpoint/best.safetensors        the best weights by `monitor` (when validated)
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use lssg_scenario::{SamplingStrategy, ScenarioSampler};
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint;
+use crate::error::{Error, Result};
+use crate::metrics::Monitor;
+use crate::train::TrainConfig;
+
+/// Settings that may change when a run is resumed (they do not change what a finished epoch
+/// computed).
+const RESUMABLE_CHANGES: [&str; 5] = ["epochs", "validate_every", "prefetch", "keep", "keep_epochs"];
+
+/// The best epoch so far.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BestEpoch {
+    /// Epoch, 1-based.
+    pub epoch: usize,
+    /// The monitored metric.
+    pub monitor: Monitor,
+    /// Its value.
+    pub value: f64,
+}
+
+/// `state.json`: everything besides the tensors that a resumed run needs. (Unknown keys are
+/// ignored so that directories written by earlier versions, which also stored the loader's seed
+/// and epoch, still resume: the loader's order is a function of (seed, epoch).)
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RunState {
+    /// Finished epochs.
+    pub epoch: usize,
+    /// File names (in `checkpoint/`) of that epoch's model and optimiser state.
+    pub model: String,
+    pub optimizer: String,
+    /// The scenario sampler after that epoch, RNG included.
+    pub sampler: ScenarioSampler,
+    pub best: Option<BestEpoch>,
+    /// The configuration the run was started with (compared on resume).
+    pub config: TrainConfig,
+}
+
+/// The files of a run directory.
+#[derive(Debug, Clone)]
+pub struct RunPaths {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// `dir/checkpoint`.
+    pub checkpoint_dir: PathBuf,
+}
+
+impl RunPaths {
+    /// The paths of run directory `dir`.
+    pub fn new(dir: &Path) -> Self {
+        Self { dir: dir.to_path_buf(), checkpoint_dir: dir.join("checkpoint") }
+    }
+    /// `metrics.jsonl`.
+    pub fn metrics(&self) -> PathBuf {
+        self.dir.join("metrics.jsonl")
+    }
+    /// `checkpoint/state.json`.
+    pub fn state(&self) -> PathBuf {
+        self.checkpoint_dir.join("state.json")
+    }
+    /// `checkpoint/epoch-NNNN.safetensors`.
+    pub fn epoch_model(&self, epoch: usize) -> PathBuf {
+        self.checkpoint_dir.join(format!("epoch-{epoch:04}.safetensors"))
+    }
+    /// `checkpoint/optim-NNNN.safetensors`.
+    pub fn epoch_optimizer(&self, epoch: usize) -> PathBuf {
+        self.checkpoint_dir.join(format!("optim-{epoch:04}.safetensors"))
+    }
+    /// `checkpoint/last.safetensors`.
+    pub fn last(&self) -> PathBuf {
+        self.checkpoint_dir.join("last.safetensors")
+    }
+    /// `checkpoint/best.safetensors`.
+    pub fn best(&self) -> PathBuf {
+        self.checkpoint_dir.join("best.safetensors")
+    }
+    /// Whether a run in this directory has finished `epochs` epochs.
+    pub fn is_complete(&self, epochs: usize) -> bool {
+        checkpoint::read_json::<RunState>(&self.state()).is_ok_and(|s| s.epoch >= epochs)
+    }
+}
+
+/// Compares the saved configuration and strategy with the requested ones.
+pub(crate) fn check_resume(
+    path: &Path,
+    state: &RunState,
+    config: &TrainConfig,
+    strategy: &SamplingStrategy,
+) -> Result<()> {
+    let as_map = |c: &TrainConfig| match serde_json::to_value(c) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    let (saved, requested) = (as_map(&state.config), as_map(config));
+    for (key, value) in &saved {
+        if RESUMABLE_CHANGES.contains(&key.as_str()) {
+            continue;
+        }
+        let now = requested.get(key).cloned().unwrap_or(serde_json::Value::Null);
+        if &now != value {
+            return Err(Error::ResumeMismatch {
+                path: path.to_path_buf(),
+                what: format!("train.{key}"),
+                saved: value.to_string(),
+                requested: now.to_string(),
+            });
+        }
+    }
+    if state.sampler.strategy() != strategy {
+        let json = |s: &SamplingStrategy| serde_json::to_string(s).unwrap_or_default();
+        return Err(Error::ResumeMismatch {
+            path: path.to_path_buf(),
+            what: "sampling strategy".into(),
+            saved: json(state.sampler.strategy()),
+            requested: json(strategy),
+        });
+    }
+    Ok(())
+}
+
+/// The file name of `path` (as stored in `state.json`).
+pub(crate) fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Removes `epoch-N` / `optim-N` files older than the last `keep` epochs.
+pub(crate) fn prune(paths: &RunPaths, finished: usize, keep: usize) -> Result<()> {
+    let entries = std::fs::read_dir(&paths.checkpoint_dir)
+        .map_err(|source| Error::Io { path: paths.checkpoint_dir.clone(), source })?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let number = name
+            .strip_suffix(".safetensors")
+            .and_then(|stem| stem.strip_prefix("epoch-").or_else(|| stem.strip_prefix("optim-")))
+            .and_then(|n| n.parse::<usize>().ok());
+        if let Some(n) = number
+            && n + keep <= finished
+        {
+            checkpoint::remove_if_exists(&entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn prune_keeps_the_last_epochs() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = RunPaths::new(dir.path());
+        std::fs::create_dir_all(&paths.checkpoint_dir).unwrap();
+        for e in 1..=4 {
+            std::fs::write(paths.epoch_model(e), b"m").unwrap();
+            std::fs::write(paths.epoch_optimizer(e), b"o").unwrap();
+        }
+        std::fs::write(paths.best(), b"b").unwrap();
+        prune(&paths, 4, 2).unwrap();
+        assert_eq!(
+            names(&paths.checkpoint_dir),
+            [
+                "best.safetensors",
+                "epoch-0003.safetensors",
+                "epoch-0004.safetensors",
+                "optim-0003.safetensors",
+                "optim-0004.safetensors"
+            ]
+        );
+        prune(&paths, 4, 1).unwrap();
+        assert_eq!(names(&paths.checkpoint_dir), ["best.safetensors", "epoch-0004.safetensors", "optim-0004.safetensors"]);
+    }
+
+    #[test]
+    fn a_state_of_an_earlier_version_still_reads() {
+        let set = lssg_scenario::ModalitySet::new(&["a", "b"], &[1, 1]).unwrap();
+        let sampler = ScenarioSampler::new(&set, SamplingStrategy::Uniform, 3).unwrap();
+        let state =
+            RunState { epoch: 2, model: "m".into(), optimizer: "o".into(), sampler, best: None, config: Default::default() };
+        let mut json = serde_json::to_value(&state).unwrap();
+        json["loader_seed"] = 0.into();
+        json["next_loader_epoch"] = 2.into();
+        let back: RunState = serde_json::from_value(json).unwrap();
+        assert_eq!(back.epoch, 2);
+    }
+}
