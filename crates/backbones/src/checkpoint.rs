@@ -3,7 +3,7 @@
 //! every missing, unexpected and misshaped tensor rather than the first one.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tch::{Tensor, nn};
 

@@ -260,7 +260,10 @@ mod tests {
     fn an_architecture_becomes_a_model_config() {
         let a: ArchitectureConfig = serde_json::from_str(r#"{"backbone":"cbc"}"#).unwrap();
         let m = a.model(7, Some(LoraConfig::default()));
-        assert_eq!((m.backbone, m.preset, m.classes, m.lora), (BackboneKind::Cbc, Preset::Small, 7, Some(LoraConfig::default())));
+        assert_eq!(
+            (m.backbone, m.preset, m.classes, m.lora),
+            (BackboneKind::Cbc, Preset::Small, 7, Some(LoraConfig::default()))
+        );
         assert!(serde_json::from_str::<ArchitectureConfig>(r#"{"classes":1}"#).is_err());
     }
 

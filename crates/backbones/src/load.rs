@@ -43,7 +43,13 @@ impl LoadedModel {
     /// With [`Weights::Base`] the config must have LoRA adapters; every non-adapter variable is
     /// frozen afterwards. A checkpoint that does not fit fails with
     /// [`crate::Error::CheckpointMismatch`] listing every difference.
-    pub fn new(config: &ModelConfig, channels: &[i64], device: Device, seed: u64, weights: Weights<'_>) -> Result<Self> {
+    pub fn new(
+        config: &ModelConfig,
+        channels: &[i64],
+        device: Device,
+        seed: u64,
+        weights: Weights<'_>,
+    ) -> Result<Self> {
         tch::manual_seed(seed as i64);
         let vs = nn::VarStore::new(device);
         let net = config.init(&vs.root(), channels)?;
@@ -70,7 +76,7 @@ mod tests {
     use crate::config::{BackboneKind, LoraConfig, Preset};
 
     fn tiny(lora: Option<LoraConfig>) -> ModelConfig {
-        ModelConfig { backbone: BackboneKind::Cmx, preset: Preset::Tiny, classes: 2, lora, ..Default::default() }
+        ModelConfig { backbone: BackboneKind::Cmx, preset: Preset::Tiny, classes: 2, lora }
     }
 
     fn same_variables(a: &nn::VarStore, b: &nn::VarStore) -> bool {

@@ -52,7 +52,9 @@ pub enum Error {
     },
     /// The evaluations of two methods cover different scenarios (an eval file from another run
     /// or config).
-    #[error("the evaluation of {method} covers scenarios {got:?}, the others {expected:?}; delete its eval file to redo it")]
+    #[error(
+        "the evaluation of {method} covers scenarios {got:?}, the others {expected:?}; delete its eval file to redo it"
+    )]
     ScenariosDiffer {
         /// The method whose evaluation differs.
         method: String,

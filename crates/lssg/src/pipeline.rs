@@ -79,7 +79,8 @@ pub fn evaluate(
 ) -> Result<EvalReport> {
     let set = data.test.modalities();
     let list = set.parse_scenario_list(scenarios.unwrap_or(&config.eval.scenarios))?;
-    let model_config = lssg_backbones::ModelConfig { lora: lora.then_some(config.finetune.lora), ..network.model.clone() };
+    let model_config =
+        lssg_backbones::ModelConfig { lora: lora.then_some(config.finetune.lora), ..network.model.clone() };
     let model = network.load(&model_config, Weights::Checkpoint(checkpoint))?;
     Ok(lssg_trainer::evaluate(
         model.net.as_ref(),

@@ -65,7 +65,10 @@ mod tests {
     #[test]
     fn stage_lines_are_the_run_log_s() {
         assert_eq!(StageStatus::Running.line(&Stage::Finetune(Method::FullOnly)), "stage finetune/full-only");
-        assert_eq!(StageStatus::DoneEarlier.line(&Stage::Eval("pretrained".into())), "stage eval/pretrained: done earlier");
+        assert_eq!(
+            StageStatus::DoneEarlier.line(&Stage::Eval("pretrained".into())),
+            "stage eval/pretrained: done earlier"
+        );
         assert_eq!(Stage::Scoring.to_string(), "scoring");
     }
 }

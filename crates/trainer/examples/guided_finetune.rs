@@ -18,7 +18,9 @@ use lssg_backbones::{ArchitectureConfig, BackboneKind, Preset, Weights};
 use lssg_datasets::{DataConfig, SyntheticConfig, SyntheticDataConfig};
 use lssg_scoring::ScoringConfig;
 use lssg_smoothing::SmoothingConfig;
-use lssg_trainer::{FinetuneConfig, FinetuneFrom, Method, Network, NoopObserver, TrainConfig, evaluate, finetune, pretrain};
+use lssg_trainer::{
+    FinetuneConfig, FinetuneFrom, Method, Network, NoopObserver, TrainConfig, evaluate, finetune, pretrain,
+};
 use tch::Device;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -60,7 +62,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pretrained: &pretrained.checkpoint,
         probabilities: Some((&probabilities, Path::new("(in memory)"))),
     };
-    let guided = finetune(Method::Guided, &config, &network, from, &data, &work.path().join("guided"), &mut NoopObserver)?;
+    let guided =
+        finetune(Method::Guided, &config, &network, from, &data, &work.path().join("guided"), &mut NoopObserver)?;
 
     // 4. Evaluate under every scenario.
     let tuned = network.load(&network.model, Weights::Checkpoint(&guided.checkpoint))?;
@@ -72,7 +75,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let total: f64 = p.iter().sum();
     let full = *p.last().ok_or("no scenarios")?;
     if (total - 1.0).abs() > 1e-9 || p.iter().any(|&q| q < full) || eval.scenarios.len() != scenarios.len() {
-        return Err(format!("unexpected result: probabilities {p:?}, {} scenarios evaluated", eval.scenarios.len()).into());
+        return Err(
+            format!("unexpected result: probabilities {p:?}, {} scenarios evaluated", eval.scenarios.len()).into()
+        );
     }
     println!("guided fine-tuning done: {} epoch(s), checkpoint {}", guided.epochs, guided.checkpoint.display());
     Ok(())

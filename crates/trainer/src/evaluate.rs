@@ -95,9 +95,8 @@ pub fn evaluate(
         return Err(Error::EmptySplit { split: "eval", tiles: dataset.len(), batch_size });
     }
     observer.evaluation_start(&names, total);
-    let runs = run_scenarios(model, &loader, &list, None, device, |done, total| {
-        observer.evaluation_progress(done, total)
-    })?;
+    let runs =
+        run_scenarios(model, &loader, &list, None, device, |done, total| observer.evaluation_progress(done, total))?;
     let (accs, samples) = (runs.metrics, runs.samples);
     let scenarios = list
         .iter()
@@ -145,8 +144,7 @@ pub(crate) fn run_scenarios(
         .iter()
         .map(|_| MetricsAccumulator::new(num_classes as i64, device)?.with_class_names(&class_names))
         .collect::<Result<Vec<_>>>()?;
-    let mut loss_sums: Vec<Tensor> =
-        scenarios.iter().map(|_| Tensor::zeros([], (tch::Kind::Double, device))).collect();
+    let mut loss_sums: Vec<Tensor> = scenarios.iter().map(|_| Tensor::zeros([], (tch::Kind::Double, device))).collect();
     let (total, mut samples) = (loader.num_batches(), 0usize);
     for (i, batch) in loader.epoch(0).enumerate() {
         let batch = batch?;

@@ -268,7 +268,7 @@ mod tests {
 
     #[test]
     fn each_method_maps_to_its_sampler_and_model() {
-        let set = ModalitySet::new(&["rgb", "nir", "swir"], &[3, 3, 3]).unwrap();
+        let set = ModalitySet::from_names(["rgb", "nir", "swir"], 3).unwrap();
         let config = FinetuneConfig { fixed_scenario: Some("rgb+nir".into()), ..Default::default() };
         assert_eq!(config.strategy(Method::Uniform, &set, None).unwrap(), SamplingStrategy::Uniform);
         assert_eq!(config.strategy(Method::Lora, &set, None).unwrap(), SamplingStrategy::Uniform);

@@ -19,12 +19,12 @@ pub mod train;
 
 pub use error::{Error, Result};
 pub use evaluate::{EvalReport, ScenarioMetrics, evaluate};
+pub use finetune::{FinetuneConfig, FinetuneFrom, LoraSampling, Method, Network, finetune, pretrain};
 pub use loss::{LossConfig, segmentation_loss};
 pub use metrics::{MeanStd, Metrics, MetricsAccumulator, Monitor};
 pub use observer::{EpochRecord, LogObserver, NoopObserver, StepEvent, TrainObserver};
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind};
+pub use run_dir::{BestEpoch, RunPaths};
 pub use schedule::{SchedulerConfig, StepOrder};
 pub use tensors::{availability, batch_to_tensors, check_labels};
-pub use finetune::{FinetuneConfig, FinetuneFrom, LoraSampling, Method, Network, finetune, pretrain};
-pub use run_dir::{BestEpoch, RunPaths};
 pub use train::{Keep, TrainConfig, TrainSummary, train};

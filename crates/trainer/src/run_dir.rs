@@ -191,15 +191,24 @@ mod tests {
             ]
         );
         prune(&paths, 4, 1).unwrap();
-        assert_eq!(names(&paths.checkpoint_dir), ["best.safetensors", "epoch-0004.safetensors", "optim-0004.safetensors"]);
+        assert_eq!(
+            names(&paths.checkpoint_dir),
+            ["best.safetensors", "epoch-0004.safetensors", "optim-0004.safetensors"]
+        );
     }
 
     #[test]
     fn a_state_of_an_earlier_version_still_reads() {
-        let set = lssg_scenario::ModalitySet::new(&["a", "b"], &[1, 1]).unwrap();
+        let set = lssg_scenario::ModalitySet::from_names(["a", "b"], 1).unwrap();
         let sampler = ScenarioSampler::new(&set, SamplingStrategy::Uniform, 3).unwrap();
-        let state =
-            RunState { epoch: 2, model: "m".into(), optimizer: "o".into(), sampler, best: None, config: Default::default() };
+        let state = RunState {
+            epoch: 2,
+            model: "m".into(),
+            optimizer: "o".into(),
+            sampler,
+            best: None,
+            config: Default::default(),
+        };
         let mut json = serde_json::to_value(&state).unwrap();
         json["loader_seed"] = 0.into();
         json["next_loader_epoch"] = 2.into();

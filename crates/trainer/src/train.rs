@@ -338,15 +338,8 @@ impl<'a> Loop<'a> {
             return Ok(None);
         }
         let full = self.val_loader.dataset().modalities().full_scenario();
-        let (loss, metrics) = validate_full(
-            self.net,
-            &self.val_loader,
-            full,
-            &self.config.loss,
-            self.device,
-            observer,
-            number,
-        )?;
+        let (loss, metrics) =
+            validate_full(self.net, &self.val_loader, full, &self.config.loss, self.device, observer, number)?;
         if !loss.is_finite() {
             return Err(Error::NonFiniteLoss { epoch: number, step: 0, value: loss });
         }

@@ -122,15 +122,7 @@ fn run(
     cfg: &TrainConfig,
     dir: &Path,
 ) -> lssg_trainer::Result<TrainSummary> {
-    train(
-        m,
-        vs,
-        &data,
-        SamplingStrategy::Uniform,
-        cfg,
-        dir,
-        &mut NoopObserver,
-    )
+    train(m, vs, data, SamplingStrategy::Uniform, cfg, dir, &mut NoopObserver)
 }
 
 fn weights(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
@@ -254,15 +246,7 @@ fn resume_refuses_a_changed_configuration() {
         other => panic!("expected ResumeMismatch, got {other:?}"),
     }
     let guided = SamplingStrategy::FullOnly;
-    let err = train(
-        &m,
-        &vs,
-        &data,
-        guided,
-        &config(2),
-        tmp.path(),
-        &mut NoopObserver,
-    );
+    let err = train(&m, &vs, &data, guided, &config(2), tmp.path(), &mut NoopObserver);
     assert!(matches!(err, Err(Error::ResumeMismatch { what, .. }) if what == "sampling strategy"));
 }
 
@@ -289,8 +273,7 @@ fn every_sample_draws_its_own_scenario_and_validation_sees_all_modalities() {
     let sar = set.parse_scenario("sar").unwrap();
     let fixed = SamplingStrategy::Fixed { scenario: sar };
     let dir = tmp.path().join("fixed");
-    train(&m, &vs, &data, fixed, &config(1), &dir, &mut NoopObserver)
-        .unwrap();
+    train(&m, &vs, &data, fixed, &config(1), &dir, &mut NoopObserver).unwrap();
     let seen = m.seen.lock().unwrap();
     let expected = sar.availability(set.len());
     assert!(seen.iter().filter(|(t, _)| *t).all(|(_, r)| *r == expected));
@@ -330,16 +313,7 @@ fn evaluation_covers_every_scenario_and_matches_validation() {
     let (vs, m) = model(&data, 6);
     let mut counter = Counter::default();
     let cfg = TrainConfig { val_batch_size: Some(3), ..config(1) };
-    let s = train(
-        &m,
-        &vs,
-        &data,
-        SamplingStrategy::Uniform,
-        &cfg,
-        tmp.path(),
-        &mut counter,
-    )
-    .unwrap();
+    let s = train(&m, &vs, &data, SamplingStrategy::Uniform, &cfg, tmp.path(), &mut counter).unwrap();
     assert_eq!((counter.epochs, counter.steps), (1, data.train.len().div_ceil(4)));
     assert_eq!(counter.val_batches, data.val.len().div_ceil(3));
 
@@ -413,26 +387,12 @@ fn cuda_agrees_with_cpu() {
         assert!((c.metrics.accuracy - g.metrics.accuracy).abs() < 1e-3, "{}", c.scenario);
     }
     let cfg = config(2);
-    let s_gpu = train(
-        &m_gpu,
-        &vs_gpu,
-        &data,
-        SamplingStrategy::Uniform,
-        &cfg,
-        &tmp.path().join("gpu"),
-        &mut NoopObserver,
-    )
-    .unwrap();
-    let s_cpu = train(
-        &m_cpu,
-        &vs_cpu,
-        &data,
-        SamplingStrategy::Uniform,
-        &cfg,
-        &tmp.path().join("cpu"),
-        &mut NoopObserver,
-    )
-    .unwrap();
+    let s_gpu =
+        train(&m_gpu, &vs_gpu, &data, SamplingStrategy::Uniform, &cfg, &tmp.path().join("gpu"), &mut NoopObserver)
+            .unwrap();
+    let s_cpu =
+        train(&m_cpu, &vs_cpu, &data, SamplingStrategy::Uniform, &cfg, &tmp.path().join("cpu"), &mut NoopObserver)
+            .unwrap();
     // Dropout masks come from different generators on the two devices, so the runs are
     // compared loosely: same shape of history, finite losses of the same magnitude.
     assert_eq!(s_cpu.history.len(), s_gpu.history.len());

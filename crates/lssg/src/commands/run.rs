@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use lssg::config::RunConfig;
-use lssg::pipeline::{self, RunDir};
+use lssg::pipeline;
 use lssg::progress::ConsoleReporter;
+use lssg::run_dir::RunDir;
 
 /// Arguments of `lssg run`.
 #[derive(Debug, clap::Args)]
