@@ -70,13 +70,11 @@ pub fn evaluate(
     if scenarios.is_empty() {
         return Err(Error::InvalidConfig { field: "scenarios", value: "[]".into(), expected: "at least one scenario" });
     }
-    let mut list: Vec<Scenario> = Vec::with_capacity(scenarios.len());
-    for &s in scenarios {
-        // Re-validating the mask against this set rejects scenarios of another modality set.
-        list.push(Scenario::from_mask(s.mask(), m)?);
-    }
-    list.sort_by_key(|&s| set.canonical_index(s));
-    list.dedup();
+    // The canonical index rejects scenarios of another (larger) modality set.
+    let mut keyed = scenarios.iter().map(|&s| Ok((set.canonical_index(s)?, s))).collect::<Result<Vec<_>>>()?;
+    keyed.sort_by_key(|&(k, _)| k);
+    keyed.dedup();
+    let list: Vec<Scenario> = keyed.into_iter().map(|(_, s)| s).collect();
     let names: Vec<String> = list.iter().map(|&s| set.scenario_name(s)).collect();
 
     let loader = BatchLoader::new(
