@@ -101,14 +101,14 @@ pub fn measure_distortion(
         }
         let b = batch.size as i64;
         let inputs = batch_inputs(&batch, device);
-        let full = model.forward_t(&inputs, &full_row.repeat([b, 1]), false).latent;
+        let full = model.forward_t(&inputs, &full_row.repeat([b, 1]), false)?.latent;
         latent_shape = full.size()[1..].to_vec();
         let full = full.to_kind(Kind::Float).flatten(1, -1).unsqueeze(1); // [B, 1, L]
         for (offset, rows) in &chunks {
             let k = rows.size()[0];
             // Sample-major repetition: row b·k + j is sample b under scenario offset + j.
             let repeated: Vec<Tensor> = inputs.iter().map(|x| x.repeat_interleave_self_int(k, 0, None)).collect();
-            let latent = model.forward_t(&repeated, &rows.repeat([b, 1]), false).latent;
+            let latent = model.forward_t(&repeated, &rows.repeat([b, 1]), false)?.latent;
             let z = latent.to_kind(Kind::Float).reshape([b, k, -1]); // [B, k, L]
             // Per-(sample, scenario) MSE in f32 as the reference, summed over samples in f64.
             let d = (z - &full).square().mean_dim(Some(&[2i64][..]), false, Kind::Float); // [B, k]
@@ -153,9 +153,9 @@ pub fn measure_distortion_naive(
     for i in 0..n {
         let batch = Batch::from_samples(&[dataset.sample(i)?], vec![i])?;
         let inputs = batch_inputs(&batch, device);
-        let full = model.forward_t(&inputs, &availability_rows(&[set.full_scenario()], m, device), false).latent;
+        let full = model.forward_t(&inputs, &availability_rows(&[set.full_scenario()], m, device), false)?.latent;
         for (k, sc) in scenarios.iter().enumerate() {
-            let z = model.forward_t(&inputs, &availability_rows(&[*sc], m, device), false).latent;
+            let z = model.forward_t(&inputs, &availability_rows(&[*sc], m, device), false)?.latent;
             sums[k] += (z - &full).square().mean(Kind::Float).double_value(&[]);
         }
     }

@@ -104,7 +104,7 @@ pub fn evaluate(
         let (inputs, labels) = batch_to_tensors(&batch, device)?;
         for (acc, &scenario) in accs.iter_mut().zip(&list) {
             let avail = uniform_availability(scenario, batch.size, m, device);
-            let out = tch::no_grad(|| model.forward_t(&inputs, &avail, false));
+            let out = tch::no_grad(|| model.forward_t(&inputs, &avail, false))?;
             acc.update(&out.logits, &labels)?;
         }
         samples += batch.size;

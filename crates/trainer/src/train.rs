@@ -391,7 +391,7 @@ pub fn train(
             let (inputs, labels) = batch_to_tensors(&batch, device)?;
             let scenarios = sampler.sample_n(batch.size);
             let avail = availability(&scenarios, modalities, device);
-            let out = model.forward_t(&inputs, &avail, true);
+            let out = model.forward_t(&inputs, &avail, true)?;
             if out.logits.size().get(1) != Some(&(num_classes as i64)) {
                 return Err(Error::shape(
                     "logits [B, K, H, W]",
@@ -554,7 +554,7 @@ pub(crate) fn validate_full(
         check_labels(&batch.labels, num_classes)?;
         let (inputs, labels) = batch_to_tensors(&batch, device)?;
         let avail = uniform_availability(scenario, batch.size, modalities, device);
-        let out = tch::no_grad(|| model.forward_t(&inputs, &avail, false));
+        let out = tch::no_grad(|| model.forward_t(&inputs, &avail, false))?;
         acc.update(&out.logits, &labels)?;
         let l = tch::no_grad(|| segmentation_loss(&out.logits, &labels, loss))?;
         loss_sum += l.to_kind(tch::Kind::Double) * batch.size as f64;
