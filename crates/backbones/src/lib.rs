@@ -22,6 +22,7 @@ pub mod cmx;
 pub mod config;
 pub mod device;
 pub mod error;
+pub mod input;
 pub mod layers;
 pub mod lora;
 pub mod model;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use lssg_backbones::SegmentationModel;
+use lssg_backbones::input::{batch_to_tensors, uniform_availability};
 use lssg_datasets::{BatchLoader, LoaderConfig, TileDataset};
 use lssg_scenario::Scenario;
 use serde::{Deserialize, Serialize};
@@ -18,7 +19,7 @@ use tch::Device;
 use crate::error::{Error, Result};
 use crate::metrics::{Metrics, MetricsAccumulator};
 use crate::observer::TrainObserver;
-use crate::tensors::{batch_to_tensors, check_labels, uniform_availability};
+use crate::tensors::check_labels;
 
 /// The metrics of one scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

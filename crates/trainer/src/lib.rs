@@ -22,5 +22,5 @@ pub use metrics::{MeanStd, Metrics, MetricsAccumulator, Monitor};
 pub use observer::{EpochRecord, LogObserver, NoopObserver, StepEvent, TrainObserver};
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind};
 pub use schedule::{SchedulerConfig, StepOrder};
-pub use tensors::{availability, batch_to_tensors, check_labels};
+pub use tensors::check_labels;
 pub use train::{BestEpoch, Keep, RunPaths, TrainConfig, TrainSummary, train};

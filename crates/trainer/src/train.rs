@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use lssg_backbones::SegmentationModel;
+use lssg_backbones::input::{availability, batch_to_tensors, uniform_availability};
 use lssg_datasets::{BatchLoader, LoaderConfig, TileDataset};
 use lssg_scenario::{SamplingStrategy, Scenario, ScenarioSampler};
 use serde::{Deserialize, Serialize};
@@ -40,7 +41,7 @@ use crate::metrics::{Metrics, MetricsAccumulator, Monitor};
 use crate::observer::{EpochRecord, StepEvent, TrainObserver};
 use crate::optim::{Optimizer, OptimizerConfig};
 use crate::schedule::SchedulerConfig;
-use crate::tensors::{availability, batch_to_tensors, check_labels, uniform_availability};
+use crate::tensors::check_labels;
 
 /// Which weights a finished run keeps in the variable store and reports as its checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
