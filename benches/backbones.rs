@@ -22,7 +22,7 @@ fn inputs() -> (Vec<Tensor>, Tensor) {
 }
 
 fn step(model: &dyn SegmentationModel, xs: &[Tensor], availability: &Tensor) {
-    let out = model.forward_t(xs, availability, true);
+    let out = model.forward_t(xs, availability, true).expect("inputs built for CHANNELS");
     (out.logits.mean(Kind::Float) + out.latent.mean(Kind::Float)).backward();
 }
 

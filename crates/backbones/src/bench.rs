@@ -95,12 +95,13 @@ pub struct BenchReport {
     pub forward: Timing,
 }
 
-fn time_step(device: Device, f: impl FnOnce()) -> f64 {
+/// Seconds `f` takes on `device`; its error (a forward that rejects the inputs) is passed on.
+fn time_step(device: Device, f: impl FnOnce() -> Result<()>) -> Result<f64> {
     synchronize(device);
     let start = Instant::now();
-    f();
+    f()?;
     synchronize(device);
-    start.elapsed().as_secs_f64()
+    Ok(start.elapsed().as_secs_f64())
 }
 
 /// Runs the benchmark on `device`.
@@ -132,23 +133,22 @@ pub fn run(cfg: &BenchConfig, device: Device) -> Result<BenchReport> {
     let target = Tensor::rand([cfg.batch, cfg.model.classes, cfg.size, cfg.size], opts).ge(0.5).to_kind(Kind::Float);
 
     let train_step = || {
-        let out = model.forward_t(&inputs, &availability, true);
+        let out = model.forward_t(&inputs, &availability, true)?;
         let loss = out.logits.binary_cross_entropy_with_logits::<Tensor>(&target, None, None, tch::Reduction::Mean);
         opt.backward_step(&loss);
+        Ok(())
     };
     let mut train_step = train_step;
     let mut train = Vec::with_capacity(cfg.steps);
     for i in 0..cfg.warmup + cfg.steps {
-        let s = time_step(device, &mut train_step);
+        let s = time_step(device, &mut train_step)?;
         if i >= cfg.warmup {
             train.push(s);
         }
     }
     let mut forward = Vec::with_capacity(cfg.steps);
     for i in 0..cfg.warmup + cfg.steps {
-        let s = time_step(device, || {
-            let _out = tch::no_grad(|| model.forward_t(&inputs, &availability, false));
-        });
+        let s = time_step(device, || tch::no_grad(|| model.forward_t(&inputs, &availability, false)).map(drop))?;
         if i >= cfg.warmup {
             forward.push(s);
         }

@@ -10,7 +10,7 @@
 //! let cfg = ModelConfig { backbone: BackboneKind::Cmx, preset: Preset::Tiny, ..Default::default() };
 //! let model = cfg.build(&vs, &[3, 3, 3]).unwrap();
 //! let xs: Vec<Tensor> = (0..3).map(|_| Tensor::zeros([2, 3, 64, 64], (Kind::Float, Device::Cpu))).collect();
-//! let out = model.forward_t(&xs, &Tensor::ones([2, 3], (Kind::Float, Device::Cpu)), false);
+//! let out = model.forward_t(&xs, &Tensor::ones([2, 3], (Kind::Float, Device::Cpu)), false).unwrap();
 //! assert_eq!(out.logits.size(), [2, 1, 64, 64]);
 //! ```
 #![deny(missing_docs)]
@@ -22,6 +22,7 @@ pub mod cmx;
 pub mod config;
 pub mod device;
 pub mod error;
+pub mod input;
 pub mod layers;
 pub mod load;
 pub mod lora;

@@ -29,7 +29,13 @@ pub struct ModelOutput {
 pub trait SegmentationModel: std::fmt::Debug + Send {
     /// Runs the network. `inputs[m]` is `[B, C_m, H, W]`, `availability` is `[B, M]` of 0/1;
     /// `train` switches batch-norm statistics and dropout.
-    fn forward_t(&self, inputs: &[Tensor], availability: &Tensor, train: bool) -> ModelOutput;
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when the inputs do not match the channel counts the model was built
+    /// for: implementations validate with [`check_inputs`] before the first libtorch call, so
+    /// that a wrong batch is a typed error instead of a C++ exception (which tch turns into a
+    /// panic).
+    fn forward_t(&self, inputs: &[Tensor], availability: &Tensor, train: bool) -> Result<ModelOutput>;
 
     /// The name of the layer whose output is the shared latent (e.g. `backbone.ffm[3]`).
     fn hook_point(&self) -> &str;

@@ -90,7 +90,7 @@ pub fn summarize(cfg: &ModelConfig, channels: &[i64], size: i64) -> Result<Summa
     let inputs: Vec<Tensor> =
         channels.iter().map(|&c| Tensor::zeros([1, c, size, size], (Kind::Float, Device::Cpu))).collect();
     let availability = Tensor::ones([1, channels.len() as i64], (Kind::Float, Device::Cpu));
-    let out = tch::no_grad(|| model.forward_t(&inputs, &availability, false));
+    let out = tch::no_grad(|| model.forward_t(&inputs, &availability, false))?;
     Ok(Summary {
         backbone: cfg.backbone,
         preset: cfg.preset,

@@ -44,7 +44,7 @@ fn shapes_for_several_modality_layouts() {
                 let net = tiny(&vs, channels, classes, None, slp);
                 let m = channels.len() as i64;
                 let avail = Tensor::ones([2, m], CPU);
-                let out = net.forward_t(&inputs(channels, 2, 32), &avail, false);
+                let out = net.forward_t(&inputs(channels, 2, 32), &avail, false).unwrap();
                 let label = format!("{channels:?} slp={slp} classes={classes}");
                 assert_eq!(out.logits.size(), [2, classes, 32, 32], "{label}");
                 assert_eq!(out.latent.size(), [2, 8 * b * m, g, g, g], "{label}");
@@ -58,7 +58,7 @@ fn shapes_for_several_modality_layouts() {
     let vs = nn::VarStore::new(Device::Cpu);
     let net = tiny(&vs, &[2, 3], 2, None, true);
     let xs = vec![Tensor::randn([3, 2, 48, 40], CPU), Tensor::randn([3, 3, 48, 40], CPU)];
-    let out = net.forward_t(&xs, &Tensor::ones([3, 2], CPU), true);
+    let out = net.forward_t(&xs, &Tensor::ones([3, 2], CPU), true).unwrap();
     assert_eq!(out.logits.size(), [3, 2, 48, 40]);
 }
 
@@ -84,15 +84,15 @@ fn masking_invariance_for_every_scenario() {
                     x * &keep + Tensor::randn(x.size(), CPU) * 5.0 * (1.0 - &keep)
                 })
                 .collect();
-            let a = net.forward_t(&xs, &avail, false);
-            let b = net.forward_t(&ys, &avail, false);
+            let a = net.forward_t(&xs, &avail, false).unwrap();
+            let b = net.forward_t(&ys, &avail, false).unwrap();
             let label = format!("{channels:?} slp={slp}");
             assert_close(&format!("{label} logits"), &b.logits, &a.logits, 1e-5);
             assert_close(&format!("{label} latent"), &b.latent, &a.latent, 1e-5);
             // Control: changing an AVAILABLE modality must change the output, or the test is void.
             let mut zs: Vec<Tensor> = xs.iter().map(|x| x.shallow_clone()).collect();
             zs[0] = Tensor::randn(xs[0].size(), CPU);
-            let c = net.forward_t(&zs, &avail, false);
+            let c = net.forward_t(&zs, &avail, false).unwrap();
             let full = s - 1; // the last scenario has every modality
             let d = (c.latent.get(full) - a.latent.get(full)).abs().max().double_value(&[]);
             assert!(d > 1e-4, "{label}: the latent ignores an available modality ({d})");
@@ -114,10 +114,10 @@ fn samples_are_independent_in_eval_mode() {
         vs.double();
         let xs: Vec<Tensor> = inputs(&channels, 3, 32).iter().map(|x| x.to_kind(Kind::Double)).collect();
         let avail = Tensor::from_slice(&[1f64, 1., 1., 1., 0., 1., 0., 1., 0.]).view([3, 3]);
-        let batch = net.forward_t(&xs, &avail, false);
+        let batch = net.forward_t(&xs, &avail, false).unwrap();
         for i in 0..3 {
             let alone: Vec<Tensor> = xs.iter().map(|x| x.narrow(0, i, 1)).collect();
-            let one = net.forward_t(&alone, &avail.narrow(0, i, 1), false);
+            let one = net.forward_t(&alone, &avail.narrow(0, i, 1), false).unwrap();
             assert_close(&format!("slp={slp} sample {i} logits"), &one.logits, &batch.logits.narrow(0, i, 1), 1e-9);
             assert_close(&format!("slp={slp} sample {i} latent"), &one.latent, &batch.latent.narrow(0, i, 1), 1e-9);
         }
@@ -133,7 +133,7 @@ fn gradients_reach_every_trainable_parameter() {
         let vs = nn::VarStore::new(Device::Cpu);
         let channels = [3i64, 1, 2];
         let net = tiny(&vs, &channels, 2, None, slp);
-        let out = net.forward_t(&inputs(&channels, 2, 32), &Tensor::ones([2, 3], CPU), true);
+        let out = net.forward_t(&inputs(&channels, 2, 32), &Tensor::ones([2, 3], CPU), true).unwrap();
         (out.logits.square().mean(Kind::Float) + out.latent.square().mean(Kind::Float)).backward();
         let mut checked = 0;
         for (name, t) in vs.variables() {
@@ -205,12 +205,12 @@ fn lora_equals_base_at_init_and_trains_only_adapters() {
 
     let xs = inputs(&channels, 2, 32);
     let avail = Tensor::from_slice(&[1f32, 1., 1., 0., 1., 1.]).view([2, 3]);
-    let a = base.forward_t(&xs, &avail, false);
-    let b = adapted.forward_t(&xs, &avail, false);
+    let a = base.forward_t(&xs, &avail, false).unwrap();
+    let b = adapted.forward_t(&xs, &avail, false).unwrap();
     assert!(b.logits.equal(&a.logits) && b.latent.equal(&a.latent), "B = 0 must be an exact identity");
 
     freeze_base(&lora_vs);
-    let out = adapted.forward_t(&xs, &avail, true);
+    let out = adapted.forward_t(&xs, &avail, true).unwrap();
     out.logits.mean(Kind::Float).backward();
     for (name, t) in &lora_vars {
         let is_adapter = name.ends_with(".lora_a") || name.ends_with(".lora_b");
@@ -231,7 +231,7 @@ fn model_config_builds_the_cbc_family() {
         let net = cfg.build(&vs, &[3, 1]).unwrap();
         assert_eq!(net.hook_point(), "multimodal_decode_conv");
         assert_eq!(vs.variables().contains_key("shared_conv.weight"), slp_vars);
-        let out = net.forward_t(&inputs(&[3, 1], 1, 32), &Tensor::ones([1, 2], CPU), false);
+        let out = net.forward_t(&inputs(&[3, 1], 1, 32), &Tensor::ones([1, 2], CPU), false).unwrap();
         assert_eq!(out.logits.size(), [1, 1, 32, 32]);
     }
 }

@@ -4,7 +4,7 @@
 use lssg_backbones::checkpoint;
 use lssg_backbones::cmx::Cmx;
 use lssg_backbones::lora::{self, is_lora_name};
-use lssg_backbones::{BackboneKind, Error, LoraConfig, ModelConfig, Preset};
+use lssg_backbones::{BackboneKind, Error, LoraConfig, ModelConfig, Preset, SegmentationModel};
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
@@ -35,7 +35,7 @@ fn shapes_for_several_modality_layouts() {
         let cfg = ModelConfig { classes, ..tiny(None) };
         let model = cfg.build(&vs, &channels).unwrap();
         let xs = inputs(&channels, 2, h, w);
-        let out = model.forward_t(&xs, &Tensor::ones([2, channels.len() as i64], CPU), true);
+        let out = model.forward_t(&xs, &Tensor::ones([2, channels.len() as i64], CPU), true).unwrap();
         assert_eq!(out.logits.size(), [2, classes, h, w], "{channels:?}");
         // Five stride-2 blocks: ⌈·/32⌉.
         assert_eq!(out.latent.size(), [2, 64, (h + 31) / 32, (w + 31) / 32], "{channels:?}");
@@ -55,7 +55,7 @@ fn masked_modalities_do_not_matter_in_eval_mode() {
     // One batch, a different scenario per sample (SPEC §2: per-sample masking).
     let availability = Tensor::from_slice(&scenarios.concat()).view([b, channels.len() as i64]);
     let xs = inputs(&channels, b, 32, 32);
-    let base = tch::no_grad(|| model.forward_t(&xs, &availability, false));
+    let base = tch::no_grad(|| model.forward_t(&xs, &availability, false)).unwrap();
     // Replace the content of every masked modality (only where masked) with fresh noise.
     let altered: Vec<Tensor> = xs
         .iter()
@@ -65,20 +65,20 @@ fn masked_modalities_do_not_matter_in_eval_mode() {
             x * &keep + Tensor::randn(x.size(), CPU) * (1.0 - &keep) * 10.0
         })
         .collect();
-    let changed = tch::no_grad(|| model.forward_t(&altered, &availability, false));
+    let changed = tch::no_grad(|| model.forward_t(&altered, &availability, false)).unwrap();
     assert_eq!(max_abs_diff(&base.logits, &changed.logits), 0.0);
     assert_eq!(max_abs_diff(&base.latent, &changed.latent), 0.0);
     // And every sample's result is that of the sample alone: nothing leaks across the batch.
     for (i, row) in scenarios.iter().enumerate() {
         let one: Vec<Tensor> = xs.iter().map(|x| x.narrow(0, i as i64, 1)).collect();
-        let alone = tch::no_grad(|| model.forward_t(&one, &Tensor::from_slice(row).view([1, -1]), false));
+        let alone = tch::no_grad(|| model.forward_t(&one, &Tensor::from_slice(row).view([1, -1]), false)).unwrap();
         assert!(max_abs_diff(&alone.latent, &base.latent.narrow(0, i as i64, 1)) < 1e-5, "scenario {row:?}");
     }
     // Sanity: an available modality does matter.
     let mut bumped = xs.iter().map(|x| x.shallow_clone()).collect::<Vec<_>>();
     bumped[0] = &xs[0] + 1.0;
-    let moved = tch::no_grad(|| model.forward_t(&bumped, &Tensor::ones([b, 3], CPU), false));
-    let full = tch::no_grad(|| model.forward_t(&xs, &Tensor::ones([b, 3], CPU), false));
+    let moved = tch::no_grad(|| model.forward_t(&bumped, &Tensor::ones([b, 3], CPU), false)).unwrap();
+    let full = tch::no_grad(|| model.forward_t(&xs, &Tensor::ones([b, 3], CPU), false)).unwrap();
     assert!(max_abs_diff(&moved.latent, &full.latent) > 1e-4);
 }
 
@@ -88,7 +88,7 @@ fn gradients_reach_every_parameter() {
     let channels = [3, 3, 3];
     let vs = nn::VarStore::new(Device::Cpu);
     let model = tiny(None).build(&vs, &channels).unwrap();
-    let out = model.forward_t(&inputs(&channels, 2, 32, 32), &Tensor::ones([2, 3], CPU), true);
+    let out = model.forward_t(&inputs(&channels, 2, 32, 32), &Tensor::ones([2, 3], CPU), true).unwrap();
     let target = Tensor::rand([2, 1, 32, 32], CPU).round();
     out.logits.binary_cross_entropy_with_logits::<Tensor>(&target, None, None, tch::Reduction::Mean).backward();
     let trainable = vs.trainable_variables();
@@ -120,7 +120,7 @@ fn lora_starts_at_the_base_keeps_it_frozen_and_merges_exactly() {
     tch::manual_seed(4);
     let base_vs = nn::VarStore::new(Device::Cpu);
     let base = tiny(None).build(&base_vs, &channels).unwrap();
-    let base_out = tch::no_grad(|| base.forward_t(&xs, &avail, false));
+    let base_out = tch::no_grad(|| base.forward_t(&xs, &avail, false)).unwrap();
     checkpoint::save(&base_vs, &base_file).unwrap();
 
     let cfg = LoraConfig::default();
@@ -131,7 +131,7 @@ fn lora_starts_at_the_base_keeps_it_frozen_and_merges_exactly() {
     assert!(skipped.iter().all(|n| n.starts_with("backbone.")), "adapters only in the backbone");
 
     // At initialisation the adapted network is the base network, bit for bit.
-    let out = tch::no_grad(|| model.forward_t(&xs, &avail, false));
+    let out = tch::no_grad(|| model.forward_t(&xs, &avail, false)).unwrap();
     assert!(out.logits.equal(&base_out.logits) && out.latent.equal(&base_out.latent));
 
     // Only adapters train.
@@ -148,7 +148,7 @@ fn lora_starts_at_the_base_keeps_it_frozen_and_merges_exactly() {
         .map(|(n, t)| (n, t.copy()))
         .collect();
     let mut opt = nn::Adam::default().build(&vs, 1e-2).unwrap();
-    let train_out = model.forward_t(&xs, &avail, true);
+    let train_out = model.forward_t(&xs, &avail, true).unwrap();
     let target = Tensor::rand([2, 1, 32, 32], CPU).round();
     opt.backward_step(&train_out.logits.binary_cross_entropy_with_logits::<Tensor>(
         &target,
@@ -165,11 +165,11 @@ fn lora_starts_at_the_base_keeps_it_frozen_and_merges_exactly() {
     assert!(moved > 0, "no adapter moved");
 
     // Merging folds the adapters into the base weights without changing the function.
-    let adapted = tch::no_grad(|| model.forward_t(&xs, &avail, false));
+    let adapted = tch::no_grad(|| model.forward_t(&xs, &avail, false)).unwrap();
     assert!(max_abs_diff(&adapted.logits, &base_out.logits) > 0.0);
     let merged_layers = lora::merge_lora(&vs, &cfg).unwrap();
     assert!(merged_layers > 0);
-    let merged = tch::no_grad(|| model.forward_t(&xs, &avail, false));
+    let merged = tch::no_grad(|| model.forward_t(&xs, &avail, false)).unwrap();
     assert!(max_abs_diff(&merged.logits, &adapted.logits) < 1e-5);
     assert!(max_abs_diff(&merged.latent, &adapted.latent) < 1e-5);
 }
@@ -187,18 +187,18 @@ fn checkpoint_round_trip_gives_identical_outputs() {
     let ma = tiny(None).build(&a, &channels).unwrap();
     // A few training forwards so the batch-norm statistics are not at their defaults.
     for _ in 0..2 {
-        let _ = tch::no_grad(|| ma.forward_t(&xs, &avail, true));
+        let _ = tch::no_grad(|| ma.forward_t(&xs, &avail, true)).unwrap();
     }
     checkpoint::save(&a, &file).unwrap();
 
     tch::manual_seed(6);
     let b = nn::VarStore::new(Device::Cpu);
     let mb = tiny(None).build(&b, &channels).unwrap();
-    let before = tch::no_grad(|| mb.forward_t(&xs, &avail, false));
-    let want = tch::no_grad(|| ma.forward_t(&xs, &avail, false));
+    let before = tch::no_grad(|| mb.forward_t(&xs, &avail, false)).unwrap();
+    let want = tch::no_grad(|| ma.forward_t(&xs, &avail, false)).unwrap();
     assert!(max_abs_diff(&before.logits, &want.logits) > 0.0);
     checkpoint::load(&b, &file).unwrap();
-    let got = tch::no_grad(|| mb.forward_t(&xs, &avail, false));
+    let got = tch::no_grad(|| mb.forward_t(&xs, &avail, false)).unwrap();
     assert!(got.logits.equal(&want.logits) && got.latent.equal(&want.latent));
 }
 
@@ -263,7 +263,7 @@ fn bad_inputs_are_typed_errors() {
     let vs = nn::VarStore::new(Device::Cpu);
     let cmx = Cmx::new(&vs.root(), Preset::Tiny, &[3, 2], 1, None).unwrap();
     let xs = inputs(&[3, 3], 1, 32, 32);
-    let err = cmx.try_forward_t(&xs, &Tensor::ones([1, 2], CPU), false).unwrap_err();
+    let err = cmx.forward_t(&xs, &Tensor::ones([1, 2], CPU), false).unwrap_err();
     assert!(err.to_string().contains("inputs[1]"), "{err}");
     let err = tiny(None).build(&vs, &[3]).unwrap_err();
     assert!(err.to_string().contains("channels"), "{err}");
@@ -281,16 +281,16 @@ fn cuda_matches_cpu() {
     tch::manual_seed(7);
     let mut vs = nn::VarStore::new(Device::Cpu);
     let model = tiny(None).build(&vs, &channels).unwrap();
-    let cpu = tch::no_grad(|| model.forward_t(&xs, &avail, false));
+    let cpu = tch::no_grad(|| model.forward_t(&xs, &avail, false)).unwrap();
     vs.set_device(Device::Cuda(0));
     let gpu_in: Vec<Tensor> = xs.iter().map(|x| x.to_device(Device::Cuda(0))).collect();
-    let gpu = tch::no_grad(|| model.forward_t(&gpu_in, &avail.to_device(Device::Cuda(0)), false));
+    let gpu = tch::no_grad(|| model.forward_t(&gpu_in, &avail.to_device(Device::Cuda(0)), false)).unwrap();
     let d = max_abs_diff(&cpu.logits, &gpu.logits.to_device(Device::Cpu));
     // TF32/cuDNN algorithms differ from the CPU's; the logits are O(1).
     assert!(d < 1e-2, "cpu vs cuda logits differ by {d}");
     // A training step runs on the GPU too.
     let mut opt = nn::Adam::default().build(&vs, 1e-3).unwrap();
-    let out = model.forward_t(&gpu_in, &avail.to_device(Device::Cuda(0)), true);
+    let out = model.forward_t(&gpu_in, &avail.to_device(Device::Cuda(0)), true).unwrap();
     opt.backward_step(&out.logits.mean(Kind::Float));
 }
 

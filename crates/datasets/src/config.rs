@@ -34,7 +34,7 @@ use crate::normalize::{
     ChannelStats, NormalizeConfig, Normalized, STATS_FILE, compute_stats, load_or_compute, stats_key,
 };
 use crate::potsdam::{self, PotsdamConfig};
-use crate::scene_reader::{OfficialSplit, SceneAssignment, SceneSource, TileSplits};
+use crate::scene_reader::{OfficialSplit, SceneAssignment, SceneSource, SceneTiles};
 use crate::split::{SplitConfig, SplitIndices, SplitMethod, SplitUnit, Subset, split, take_validation};
 use crate::synthetic::{SyntheticConfig, SyntheticDataset};
 
@@ -87,7 +87,9 @@ pub struct RealDataConfig<R> {
     pub stats: Option<PathBuf>,
 }
 
-/// The three splits, normalised, as the trainer and scorer use them.
+/// One tile data set per split: what [`open`] returns (normalised, as the trainer and scorer
+/// use them), and what [`DataSplits::from_scenes`] and each reader's `open_splits` return
+/// (raw tiles, before [`normalize_splits`]).
 #[derive(Clone)]
 pub struct DataSplits {
     /// Training tiles.
@@ -105,6 +107,24 @@ impl std::fmt::Debug for DataSplits {
             .field("val", &self.val.len())
             .field("test", &self.test.len())
             .finish()
+    }
+}
+
+impl DataSplits {
+    /// The raw tile views of the scenes `assignment` puts in each split: `tile_size²` tiles
+    /// every `stride` pixels, at most `cache_scenes` decoded scenes per split. The splits share
+    /// nothing but the reader.
+    pub fn from_scenes<S: SceneSource>(
+        source: Arc<S>,
+        assignment: &SceneAssignment,
+        tile_size: usize,
+        stride: usize,
+        cache_scenes: usize,
+    ) -> Result<Self> {
+        let make = |scenes: &[usize]| -> Result<Arc<dyn TileDataset>> {
+            Ok(Arc::new(SceneTiles::new(source.clone(), scenes.to_vec(), tile_size, stride, cache_scenes)?))
+        };
+        Ok(Self { train: make(&assignment.train)?, val: make(&assignment.val)?, test: make(&assignment.test)? })
     }
 }
 
@@ -174,22 +194,22 @@ fn open_real<S: SceneSource, R>(
             &format!("{kind} {identity} official"),
             &SplitIndices { train: a.train.clone(), ..Default::default() },
         );
-        (TileSplits::new(source, &a, tile_size, stride, cache)?, key)
+        (DataSplits::from_scenes(source, &a, tile_size, stride, cache)?, key)
     } else if c.split.unit == SplitUnit::Scenes {
         let idx = split(&c.split, scenes.len())?;
         let key = stats_key(&format!("{kind} {identity} scene-kfold"), &idx);
         let a = SceneAssignment { train: idx.train, val: idx.val, test: idx.test };
-        (TileSplits::new(source, &a, tile_size, stride, cache)?, key)
+        (DataSplits::from_scenes(source, &a, tile_size, stride, cache)?, key)
     } else {
         // Tile-level k-fold: one tile view over every scene (one shared scene cache), cut
         // into subsets.
-        let all = TileSplits::new(source, &all_scenes(), tile_size, stride, cache)?.train;
+        let all = DataSplits::from_scenes(source, &all_scenes(), tile_size, stride, cache)?.train;
         let idx = split(&c.split, all.len())?;
         let key = stats_key(&format!("{kind} {identity} tile-kfold"), &idx);
         let sub = |l: &[usize]| -> Result<Arc<dyn TileDataset>> { Ok(Arc::new(Subset::new(all.clone(), l.to_vec())?)) };
-        (TileSplits { train: sub(&idx.train)?, val: sub(&idx.val)?, test: sub(&idx.test)? }, key)
+        (DataSplits { train: sub(&idx.train)?, val: sub(&idx.val)?, test: sub(&idx.test)? }, key)
     };
-    normalize_splits(splits.train, splits.val, splits.test, &c.normalize, Some(&stats_path), &key)
+    normalize_splits(splits, &c.normalize, Some(&stats_path), &key)
 }
 
 fn open_synthetic(c: &SyntheticDataConfig) -> Result<DataSplits> {
@@ -204,32 +224,24 @@ fn open_synthetic(c: &SyntheticDataConfig) -> Result<DataSplits> {
     let indices = split(&c.split, raw.len())?;
     let sub =
         |list: &[usize]| -> Result<Arc<dyn TileDataset>> { Ok(Arc::new(Subset::new(raw.clone(), list.to_vec())?)) };
-    let (train, val, test) = (sub(&indices.train)?, sub(&indices.val)?, sub(&indices.test)?);
+    let splits = DataSplits { train: sub(&indices.train)?, val: sub(&indices.val)?, test: sub(&indices.test)? };
     let identity = serde_json::to_string(&c.generator).unwrap_or_default();
-    normalize_splits(
-        train,
-        val,
-        test,
-        &c.normalize,
-        c.stats.as_deref(),
-        &stats_key(&format!("synthetic {identity}"), &indices),
-    )
+    normalize_splits(splits, &c.normalize, c.stats.as_deref(), &stats_key(&format!("synthetic {identity}"), &indices))
 }
 
-/// Normalises three raw splits with the statistics of `train`: loaded from (or added to)
+/// Normalises three raw splits with the statistics of `raw.train`: loaded from (or added to)
 /// the cache `stats_path` under `key` when given, computed otherwise; nothing is computed
 /// when normalisation is off. Shared by every kind.
 pub fn normalize_splits(
-    train: Arc<dyn TileDataset>,
-    val: Arc<dyn TileDataset>,
-    test: Arc<dyn TileDataset>,
+    raw: DataSplits,
     normalize: &NormalizeConfig,
     stats_path: Option<&Path>,
     key: &str,
 ) -> Result<DataSplits> {
     if !normalize.mean && !normalize.std {
-        return Ok(DataSplits { train, val, test });
+        return Ok(raw);
     }
+    let DataSplits { train, val, test } = raw;
     let stats: ChannelStats = match stats_path {
         Some(path) => load_or_compute(train.as_ref(), key, path)?,
         None => compute_stats(train.as_ref(), key)?,

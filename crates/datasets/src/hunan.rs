@@ -21,12 +21,13 @@ use lssg_scenario::ModalitySet;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::config::DataSplits;
 use crate::error::{Error, Result};
-use crate::inspect::{ModalityStats, SceneStats, count_labels};
+use crate::inspect::{SceneCensus, count_labels};
 use crate::sample::{IGNORE_INDEX, Sample};
 use crate::scene_reader::{
-    ModalitySlot, OffPalette, OfficialSplit, SceneAssignment, SceneInfo, SceneSource, StackPlan, TileSplits,
-    modality_set, same_grid_window,
+    ModalitySlot, OffPalette, OfficialSplit, SceneAssignment, SceneInfo, SceneSource, StackPlan, modality_set,
+    same_grid_window,
 };
 use crate::tiff_io::{Raster, RasterData, read_stack};
 
@@ -243,8 +244,8 @@ pub fn open(config: &HunanConfig) -> Result<Arc<HunanReader>> {
 }
 
 /// [`open`], then one tile view per split of `assignment`.
-pub fn open_splits(config: &HunanConfig, assignment: &SceneAssignment) -> Result<TileSplits> {
-    TileSplits::new(open(config)?, assignment, config.tile_size, config.stride, config.cache_scenes)
+pub fn open_splits(config: &HunanConfig, assignment: &SceneAssignment) -> Result<DataSplits> {
+    DataSplits::from_scenes(open(config)?, assignment, config.tile_size, config.stride, config.cache_scenes)
 }
 
 impl HunanReader {
@@ -260,12 +261,12 @@ impl HunanReader {
         for (stack, bands) in &self.plan.stacks {
             let p = stack.path(root, split, &info.id);
             let r = read_stack(&p, stack.bands(), bands)?;
-            check_size(&p, &r, info)?;
+            self.check_size(&p, &r, info)?;
             stacks.push(r);
         }
         let lp = label_path(root, split, &info.id);
         let raster = read_stack(&lp, 1, &[0])?;
-        check_size(&lp, &raster, info)?;
+        self.check_size(&lp, &raster, info)?;
         let RasterData::U8(codes) = raster.data else {
             return Err(Error::Tiff {
                 path: lp,
@@ -284,46 +285,6 @@ impl HunanReader {
         }
         Ok(HunanScene { stacks, labels, class7, off_palette, width: info.width })
     }
-
-    /// Statistics of patch `index` (off-table codes counted, whatever the policy).
-    pub fn scene_stats(&self, index: usize) -> Result<SceneStats> {
-        let scene = self.load_with(index, OffPalette::Ignore)?;
-        let info = &self.scenes[index];
-        let modalities = self
-            .config
-            .modalities
-            .iter()
-            .zip(&self.plan.slots)
-            .map(|(slot, chans)| ModalityStats {
-                name: slot.name.clone(),
-                bands: chans.len(),
-                mean: chans.iter().map(|&(s, b)| scene.stacks[s].band_mean(b)).collect(),
-            })
-            .collect();
-        let (class_pixels, ignore_pixels) = count_labels(&scene.labels);
-        Ok(SceneStats {
-            id: info.id.clone(),
-            split: info.split.as_str().into(),
-            width: info.width,
-            height: info.height,
-            modalities,
-            class_pixels,
-            ignore_pixels,
-            off_palette_pixels: scene.off_palette,
-            class7_pixels: Some(scene.class7),
-        })
-    }
-}
-
-fn check_size(path: &Path, raster: &Raster, info: &SceneInfo) -> Result<()> {
-    if (raster.width, raster.height) != (info.width, info.height) {
-        return Err(Error::Mismatch {
-            what: format!("{}: size of patch {}", path.display(), info.id),
-            expected: format!("{} × {} (the label patch)", info.width, info.height),
-            got: format!("{} × {}", raster.width, raster.height),
-        });
-    }
-    Ok(())
 }
 
 impl SceneSource for HunanReader {
@@ -351,6 +312,18 @@ impl SceneSource for HunanReader {
 
     fn window(&self, scene: &HunanScene, y0: usize, x0: usize, h: usize, w: usize) -> Result<Sample> {
         Ok(same_grid_window(&self.plan, &scene.stacks, &scene.labels, scene.width, (y0, x0, h, w)))
+    }
+
+    fn census(&self, index: usize) -> Result<SceneCensus> {
+        let scene = self.load_with(index, OffPalette::Ignore)?;
+        let (class_pixels, ignore_pixels) = count_labels(&scene.labels);
+        Ok(SceneCensus {
+            channel_means: self.plan.channel_means(&scene.stacks),
+            class_pixels,
+            ignore_pixels,
+            off_palette_pixels: scene.off_palette,
+            class7_pixels: Some(scene.class7),
+        })
     }
 }
 

@@ -17,8 +17,10 @@ use rayon::prelude::*;
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
+use lssg_scenario::ModalitySet;
+
 use crate::error::{Error, Result};
-use crate::scene_reader::{OffPalette, SceneSource};
+use crate::scene_reader::{OffPalette, SceneInfo, SceneSource};
 
 /// One modality's statistics.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,6 +65,45 @@ pub struct SceneStats {
     /// Hunan: pixels of lookup class 7 (merged into 6 or ignored, as configured).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub class7_pixels: Option<u64>,
+}
+
+/// What a reader measures of one decoded scene ([`SceneSource::census`]); the provided
+/// [`SceneSource::scene_stats`] adds what every reader knows alike (id, split, size, names).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SceneCensus {
+    /// Per configured modality, per channel: the band mean at native resolution.
+    pub channel_means: Vec<Vec<f64>>,
+    /// Pixels per class index.
+    pub class_pixels: BTreeMap<u8, u64>,
+    /// Pixels labelled with the ignore index.
+    pub ignore_pixels: u64,
+    /// Pixels whose label value is off the palette / lookup.
+    pub off_palette_pixels: u64,
+    /// Hunan: pixels of lookup class 7.
+    pub class7_pixels: Option<u64>,
+}
+
+impl SceneStats {
+    /// The statistics of scene `info` from its census, the modalities named as in `set`.
+    pub fn from_census(info: &SceneInfo, set: &ModalitySet, census: SceneCensus) -> Self {
+        let modalities = set
+            .modalities()
+            .iter()
+            .zip(census.channel_means)
+            .map(|(m, mean)| ModalityStats { name: m.name.clone(), bands: mean.len(), mean })
+            .collect();
+        Self {
+            id: info.id.clone(),
+            split: info.split.as_str().into(),
+            width: info.width,
+            height: info.height,
+            modalities,
+            class_pixels: census.class_pixels,
+            ignore_pixels: census.ignore_pixels,
+            off_palette_pixels: census.off_palette_pixels,
+            class7_pixels: census.class7_pixels,
+        }
+    }
 }
 
 /// Totals over all scenes.
@@ -177,8 +218,7 @@ pub fn inspect(dataset: InspectDataset, root: &Path) -> Result<InspectReport> {
                 ..Default::default()
             };
             let reader = crate::potsdam::open(&cfg)?;
-            let scenes =
-                (0..reader.scenes().len()).into_par_iter().map(|i| reader.scene_stats(i)).collect::<Result<_>>()?;
+            let scenes = every_scene(reader.as_ref(), true)?;
             Ok(InspectReport::from_scenes("potsdam", names(reader.class_names()), scenes))
         }
         InspectDataset::Hunan => {
@@ -188,15 +228,14 @@ pub fn inspect(dataset: InspectDataset, root: &Path) -> Result<InspectReport> {
                 ..Default::default()
             };
             let reader = crate::hunan::open(&cfg)?;
-            let scenes =
-                (0..reader.scenes().len()).into_par_iter().map(|i| reader.scene_stats(i)).collect::<Result<_>>()?;
+            let scenes = every_scene(reader.as_ref(), true)?;
             Ok(InspectReport::from_scenes("hunan", names(reader.class_names()), scenes))
         }
         InspectDataset::Dstl => {
             let cfg = crate::dstl::DstlConfig { root: root.to_path_buf(), ..Default::default() };
             let reader = crate::dstl::open(&cfg)?;
             // DSTL scenes are large: one at a time (each decodes its stacks in parallel).
-            let scenes = (0..reader.scenes().len()).map(|i| reader.scene_stats(i)).collect::<Result<_>>()?;
+            let scenes = every_scene(reader.as_ref(), false)?;
             let mut class_names = BTreeMap::from([(0u8, "none".to_string())]);
             for (k, n) in crate::dstl::CLASS_NAMES.iter().enumerate() {
                 class_names.insert(k as u8 + 1, n.to_string());
@@ -204,6 +243,17 @@ pub fn inspect(dataset: InspectDataset, root: &Path) -> Result<InspectReport> {
             Ok(InspectReport::from_scenes("dstl", class_names, scenes))
         }
         InspectDataset::Synthetic => crate::layouts::inspect_synthetic(root),
+    }
+}
+
+/// [`SceneSource::scene_stats`] of every scene of `reader`, in scene order; scenes in
+/// parallel when `parallel`.
+fn every_scene<S: SceneSource>(reader: &S, parallel: bool) -> Result<Vec<SceneStats>> {
+    let n = reader.scenes().len();
+    if parallel {
+        (0..n).into_par_iter().map(|i| reader.scene_stats(i)).collect()
+    } else {
+        (0..n).map(|i| reader.scene_stats(i)).collect()
     }
 }
 

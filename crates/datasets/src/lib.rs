@@ -13,7 +13,6 @@ pub mod loader;
 pub mod normalize;
 pub mod split;
 pub mod synthetic;
-pub mod tiling;
 
 // Real data-set readers (SPEC §8).
 pub mod dstl;

@@ -23,12 +23,13 @@ use lssg_scenario::ModalitySet;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::config::DataSplits;
 use crate::error::{Error, Result};
-use crate::inspect::{ModalityStats, SceneStats, count_labels};
+use crate::inspect::{SceneCensus, count_labels};
 use crate::sample::{IGNORE_INDEX, Sample};
 use crate::scene_reader::{
-    ModalitySlot, OffPalette, OfficialSplit, SceneAssignment, SceneInfo, SceneSource, StackPlan, TileSplits,
-    modality_set, same_grid_window,
+    ModalitySlot, OffPalette, OfficialSplit, SceneAssignment, SceneInfo, SceneSource, StackPlan, modality_set,
+    same_grid_window,
 };
 use crate::tiff_io::{Raster, RasterData, SampleType, read_stack};
 
@@ -277,8 +278,8 @@ pub fn open(config: &PotsdamConfig) -> Result<Arc<PotsdamReader>> {
 }
 
 /// [`open`], then one tile view per split of `assignment`.
-pub fn open_splits(config: &PotsdamConfig, assignment: &SceneAssignment) -> Result<TileSplits> {
-    TileSplits::new(open(config)?, assignment, config.tile_size, config.stride, config.cache_scenes)
+pub fn open_splits(config: &PotsdamConfig, assignment: &SceneAssignment) -> Result<DataSplits> {
+    DataSplits::from_scenes(open(config)?, assignment, config.tile_size, config.stride, config.cache_scenes)
 }
 
 impl PotsdamReader {
@@ -313,13 +314,13 @@ impl PotsdamReader {
                 if *stack == PotsdamStack::Rgbir {
                     r.expect_type(&p, SampleType::U8)?;
                 }
-                check_size(&p, &r, info)?;
+                self.check_size(&p, &r, info)?;
                 Ok(r)
             })
             .collect::<Result<Vec<_>>>()?;
         let lp = self.label_path(a, b);
         let raster = read_stack(&lp, 3, &[0, 1, 2])?;
-        check_size(&lp, &raster, info)?;
+        self.check_size(&lp, &raster, info)?;
         let RasterData::U8(rgb) = &raster.data else {
             return Err(Error::Tiff {
                 path: lp,
@@ -339,47 +340,6 @@ impl PotsdamReader {
         }
         Ok(PotsdamScene { stacks, labels, off_palette, width: info.width })
     }
-
-    /// Statistics of scene `index` (off-palette pixels counted, whatever the policy).
-    pub fn scene_stats(&self, index: usize) -> Result<SceneStats> {
-        let scene = self.load_with(index, OffPalette::Ignore)?;
-        let info = &self.scenes[index];
-        let modalities = self
-            .config
-            .modalities
-            .iter()
-            .zip(&self.plan.slots)
-            .map(|(slot, chans)| ModalityStats {
-                name: slot.name.clone(),
-                bands: chans.len(),
-                mean: chans.iter().map(|&(s, b)| scene.stacks[s].band_mean(b)).collect(),
-            })
-            .collect();
-        let (class_pixels, ignore_pixels) = count_labels(&scene.labels);
-        Ok(SceneStats {
-            id: info.id.clone(),
-            split: info.split.as_str().into(),
-            width: info.width,
-            height: info.height,
-            modalities,
-            class_pixels,
-            ignore_pixels,
-            off_palette_pixels: scene.off_palette,
-            class7_pixels: None,
-        })
-    }
-}
-
-/// Fails unless `raster` has the scene's size.
-fn check_size(path: &Path, raster: &Raster, info: &SceneInfo) -> Result<()> {
-    if (raster.width, raster.height) != (info.width, info.height) {
-        return Err(Error::Mismatch {
-            what: format!("{}: size of tile {}", path.display(), info.id),
-            expected: format!("{} × {} (the RGBIR tile)", info.width, info.height),
-            got: format!("{} × {}", raster.width, raster.height),
-        });
-    }
-    Ok(())
 }
 
 impl SceneSource for PotsdamReader {
@@ -407,6 +367,18 @@ impl SceneSource for PotsdamReader {
 
     fn window(&self, scene: &PotsdamScene, y0: usize, x0: usize, h: usize, w: usize) -> Result<Sample> {
         Ok(same_grid_window(&self.plan, &scene.stacks, &scene.labels, scene.width, (y0, x0, h, w)))
+    }
+
+    fn census(&self, index: usize) -> Result<SceneCensus> {
+        let scene = self.load_with(index, OffPalette::Ignore)?;
+        let (class_pixels, ignore_pixels) = count_labels(&scene.labels);
+        Ok(SceneCensus {
+            channel_means: self.plan.channel_means(&scene.stacks),
+            class_pixels,
+            ignore_pixels,
+            off_palette_pixels: scene.off_palette,
+            class7_pixels: None,
+        })
     }
 }
 

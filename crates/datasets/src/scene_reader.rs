@@ -17,14 +17,20 @@
 //! ```text
 //! let reader = dstl::open(&cfg)?;                       // Arc<DstlReader>: lists scenes, checks files
 //! let assign = /* split.rs */ SceneAssignment { train, val, test };   // indices into reader.scenes()
-//! let splits = TileSplits::new(reader, &assign, cfg.tile_size, cfg.stride, cfg.cache_scenes)?;
+//! let splits = DataSplits::from_scenes(reader, &assign, cfg.tile_size, cfg.stride, cfg.cache_scenes)?;
 //! // splits.train / .val / .test: Arc<dyn TileDataset> of RAW values (f32 of the stored
 //! // numbers); normalisation (normalize.rs) wraps them.
 //! ```
 //!
-//! Each reader module also offers `open_splits(&Config, &SceneAssignment) -> Result<TileSplits>`
+//! Each reader module also offers `open_splits(&Config, &SceneAssignment) -> Result<DataSplits>`
 //! doing exactly these two steps.
+//!
+//! What every reader shares lives on [`SceneSource`] as provided methods: the size check of a
+//! decoded stack against the scene's label grid ([`SceneSource::check_size`]) and the per-scene
+//! statistics of `inspect` ([`SceneSource::scene_stats`], from the reader's
+//! [`SceneSource::census`]); docs/method.md §8.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use lssg_scenario::ModalitySet;
@@ -32,7 +38,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::dataset::TileDataset;
 use crate::error::{Error, Result};
+use crate::inspect::{SceneCensus, SceneStats};
 use crate::sample::Sample;
+use crate::tiff_io::Raster;
 
 /// The split a data set's own distribution assigns to a scene.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -191,6 +199,12 @@ impl<K: Copy + Ord + std::fmt::Display> StackPlan<K> {
     pub fn uses(&self, stack: K) -> bool {
         self.stacks.iter().any(|(k, _)| *k == stack)
     }
+
+    /// Per slot, per channel: the mean of its band over `stacks` (decoded in the order of
+    /// [`StackPlan::stacks`]) at native resolution, as `inspect` reports it.
+    pub fn channel_means(&self, stacks: &[Raster]) -> Vec<Vec<f64>> {
+        self.slots.iter().map(|chans| chans.iter().map(|&(s, b)| stacks[s].band_mean(b)).collect()).collect()
+    }
 }
 
 /// One scene of a real data set.
@@ -224,6 +238,32 @@ pub trait SceneSource: Send + Sync + 'static {
     /// Cuts the `h × w` window at row `y0`, column `x0` of the label grid out of a decoded
     /// scene: raw values as f32, labels as class indices.
     fn window(&self, scene: &Self::Scene, y0: usize, x0: usize, h: usize, w: usize) -> Result<Sample>;
+    /// Decodes scene `index` for `inspect` and measures it: label values off the palette are
+    /// counted, not rejected, whatever the configured policy.
+    fn census(&self, index: usize) -> Result<SceneCensus>;
+
+    /// The `inspect` statistics of scene `index`: the reader's [`SceneSource::census`] with the
+    /// scene's id, split and size and the configured modalities' names.
+    fn scene_stats(&self, index: usize) -> Result<SceneStats> {
+        let census = self.census(index)?;
+        let scenes = self.scenes();
+        let info = scenes.get(index).ok_or(Error::IndexOutOfRange { index, len: scenes.len() })?;
+        Ok(SceneStats::from_census(info, self.modalities(), census))
+    }
+
+    /// Fails with [`Error::Mismatch`] unless `raster`, decoded from `path`, has the size of the
+    /// label grid of scene `info`. Every stack a reader crops without resampling must lie on
+    /// that grid: windows are cut from it at label-grid coordinates.
+    fn check_size(&self, path: &Path, raster: &Raster, info: &SceneInfo) -> Result<()> {
+        if (raster.width, raster.height) != (info.width, info.height) {
+            return Err(Error::Mismatch {
+                what: format!("{}: size of scene {}", path.display(), info.id),
+                expected: format!("{} × {} (the scene's label grid)", info.width, info.height),
+                got: format!("{} × {}", raster.width, raster.height),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Which scenes (indices into [`SceneSource::scenes`]) form each split.
@@ -242,43 +282,6 @@ impl SceneAssignment {
     pub fn official(scenes: &[SceneInfo]) -> Self {
         let pick = |s: OfficialSplit| scenes.iter().enumerate().filter(|(_, i)| i.split == s).map(|(k, _)| k).collect();
         Self { train: pick(OfficialSplit::Train), val: pick(OfficialSplit::Val), test: pick(OfficialSplit::Test) }
-    }
-}
-
-/// One tile dataset per split.
-#[derive(Clone)]
-pub struct TileSplits {
-    /// Training tiles.
-    pub train: Arc<dyn TileDataset>,
-    /// Validation tiles.
-    pub val: Arc<dyn TileDataset>,
-    /// Test tiles.
-    pub test: Arc<dyn TileDataset>,
-}
-
-impl std::fmt::Debug for TileSplits {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TileSplits")
-            .field("train", &self.train.len())
-            .field("val", &self.val.len())
-            .field("test", &self.test.len())
-            .finish()
-    }
-}
-
-impl TileSplits {
-    /// Builds the three tile views of `source`; the splits share nothing but the reader.
-    pub fn new<S: SceneSource>(
-        source: Arc<S>,
-        assignment: &SceneAssignment,
-        tile_size: usize,
-        stride: usize,
-        cache_scenes: usize,
-    ) -> Result<Self> {
-        let make = |scenes: &[usize]| -> Result<Arc<dyn TileDataset>> {
-            Ok(Arc::new(SceneTiles::new(source.clone(), scenes.to_vec(), tile_size, stride, cache_scenes)?))
-        };
-        Ok(Self { train: make(&assignment.train)?, val: make(&assignment.val)?, test: make(&assignment.test)? })
     }
 }
 
@@ -494,6 +497,16 @@ mod tests {
             m.data.fill(v);
             Ok(Sample { modalities: vec![m], labels: vec![0; h * w], height: h, width: w })
         }
+        fn census(&self, index: usize) -> Result<SceneCensus> {
+            let info = self.scenes.get(index).ok_or(Error::IndexOutOfRange { index, len: self.scenes.len() })?;
+            Ok(SceneCensus {
+                channel_means: vec![vec![index as f64]],
+                class_pixels: [(0, (info.width * info.height) as u64)].into(),
+                ignore_pixels: 0,
+                off_palette_pixels: 1,
+                class7_pixels: None,
+            })
+        }
     }
 
     fn source() -> Arc<Counting> {
@@ -532,6 +545,30 @@ mod tests {
         assert_eq!(samples[10].modalities[0].data[0], 1003.0);
         // Parallel tiles of scene 0 share one decode; scene 1 one more.
         assert_eq!(src.loads.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn provided_scene_stats_name_the_scene_and_its_modalities() {
+        let src = source();
+        let stats = src.scene_stats(1).unwrap();
+        assert_eq!((stats.id.as_str(), stats.split.as_str(), stats.width, stats.height), ("b", "test", 7, 4));
+        assert_eq!(stats.modalities.len(), 1);
+        assert_eq!((stats.modalities[0].name.as_str(), stats.modalities[0].bands), ("x", 1));
+        assert_eq!(stats.modalities[0].mean, [1.0]);
+        assert_eq!((stats.class_pixels[&0], stats.off_palette_pixels), (28, 1));
+        assert!(matches!(src.scene_stats(3), Err(Error::IndexOutOfRange { index: 3, len: 3 })));
+    }
+
+    #[test]
+    fn provided_size_check_names_file_scene_and_sizes() {
+        use crate::tiff_io::RasterData;
+        let src = source();
+        let info = &src.scenes()[1];
+        let on_grid = Raster::new(7, 4, 1, RasterData::U8(vec![0; 28])).unwrap();
+        src.check_size(Path::new("b.tif"), &on_grid, info).unwrap();
+        let off = Raster::new(4, 7, 1, RasterData::U8(vec![0; 28])).unwrap();
+        let err = src.check_size(Path::new("b.tif"), &off, info).unwrap_err();
+        assert!(matches!(&err, Error::Mismatch { what, got, .. } if what.contains("b.tif") && got == "4 × 7"), "{err}");
     }
 
     #[test]

@@ -58,6 +58,18 @@ pub enum Error {
         reason: String,
     },
 
+    /// A scenario's mask names modalities the set does not have (it was built for a larger
+    /// set).
+    #[error("scenario mask {mask:#b} is not a scenario of the {count} modalities ({modalities})")]
+    ScenarioNotInSet {
+        /// The scenario's bitmask.
+        mask: u8,
+        /// The set's modality names, comma separated.
+        modalities: String,
+        /// The number of modalities of the set.
+        count: usize,
+    },
+
     // ---- distributions and files ----
     /// A vector has the wrong number of entries.
     #[error("{what}: expected {expected} values, got {got}")]

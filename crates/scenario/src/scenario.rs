@@ -86,11 +86,15 @@ impl ModalitySet {
     }
 
     /// The position of `scenario` in canonical order.
-    pub fn canonical_index(&self, scenario: Scenario) -> usize {
-        self.scenarios()
-            .iter()
-            .position(|&s| s == scenario)
-            .expect("a Scenario built for this set is always in its enumeration")
+    ///
+    /// A [`Scenario`] is only a mask, so one built for a larger modality set can reach here:
+    /// that is an [`Error::ScenarioNotInSet`], not a panic.
+    pub fn canonical_index(&self, scenario: Scenario) -> Result<usize> {
+        self.scenarios().iter().position(|&s| s == scenario).ok_or_else(|| Error::ScenarioNotInSet {
+            mask: scenario.mask(),
+            modalities: self.names().join(", "),
+            count: self.len(),
+        })
     }
 
     /// The name of a scenario: its modality names joined with `+` in set order.
@@ -223,11 +227,24 @@ mod tests {
             assert_eq!(all.len(), set.num_scenarios());
             assert_eq!(*all.last().unwrap(), set.full_scenario());
             for (i, s) in all.iter().enumerate() {
-                assert_eq!(set.canonical_index(*s), i);
+                assert_eq!(set.canonical_index(*s).unwrap(), i);
                 assert_eq!(Scenario::from_mask(s.mask(), m).unwrap(), *s);
             }
         }
         assert!(Scenario::from_mask(0, 3).is_err());
         assert!(Scenario::from_mask(8, 3).is_err());
+    }
+
+    #[test]
+    fn canonical_index_of_a_foreign_scenario_is_a_typed_error() {
+        let four = ModalitySet::numbered(4).unwrap();
+        let sar_only = four.parse_scenario("m3").unwrap();
+        let err = rns().canonical_index(sar_only).unwrap_err();
+        assert!(matches!(err, Error::ScenarioNotInSet { mask: 0b1000, count: 3, .. }), "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains("0b1000") && msg.contains("rgb, nir, swir"), "{msg}");
+        // A scenario of a smaller set is a scenario of the larger one too.
+        let rgb = rns().parse_scenario("rgb").unwrap();
+        assert_eq!(four.canonical_index(rgb).unwrap(), 0);
     }
 }

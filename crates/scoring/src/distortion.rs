@@ -16,8 +16,8 @@
 use std::sync::Arc;
 
 use lssg_backbones::SegmentationModel;
+use lssg_backbones::input::{availability, batch_inputs};
 use lssg_datasets::{Batch, BatchLoader, LoaderConfig, Subset, TileDataset};
-use lssg_scenario::Scenario;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
@@ -37,23 +37,6 @@ pub struct DistortionReport {
     pub hook_point: String,
     /// Shape of one sample's latent.
     pub latent_shape: Vec<i64>,
-}
-
-/// The tensors of a batch on `device`: one `[B, C_m, H, W]` per modality.
-fn batch_inputs(batch: &Batch, device: Device) -> Vec<Tensor> {
-    let (b, h, w) = (batch.size as i64, batch.height as i64, batch.width as i64);
-    batch
-        .modalities
-        .iter()
-        .zip(&batch.channels)
-        .map(|(data, &c)| Tensor::from_slice(data).view([b, c as i64, h, w]).to_device(device))
-        .collect()
-}
-
-/// `[n, M]` availability rows of `scenarios`, f32 on `device`.
-fn availability_rows(scenarios: &[Scenario], m: usize, device: Device) -> Tensor {
-    let rows: Vec<f32> = scenarios.iter().flat_map(|s| s.availability(m)).collect();
-    Tensor::from_slice(&rows).view([scenarios.len() as i64, m as i64]).to_device(device)
 }
 
 /// Measures D_k for every scenario over the first `config.max_samples` samples of `dataset`
@@ -77,12 +60,9 @@ pub fn measure_distortion(
     // The full scenario is the reference: its distortion is 0 by definition.
     let partial = &scenarios[..s - 1];
     let per_forward = (config.max_forward / config.batch_size).max(1);
-    let chunks: Vec<(usize, Tensor)> = partial
-        .chunks(per_forward)
-        .enumerate()
-        .map(|(i, c)| (i * per_forward, availability_rows(c, m, device)))
-        .collect();
-    let full_row = availability_rows(&[set.full_scenario()], m, device);
+    let chunks: Vec<(usize, Tensor)> =
+        partial.chunks(per_forward).enumerate().map(|(i, c)| (i * per_forward, availability(c, m, device))).collect();
+    let full_row = availability(&[set.full_scenario()], m, device);
 
     let _no_grad = tch::no_grad_guard();
     let mut sums = vec![0f64; s];
@@ -100,15 +80,15 @@ pub fn measure_distortion(
             return Err(Error::ModalityMismatch { data: batch.modalities.len(), model: m });
         }
         let b = batch.size as i64;
-        let inputs = batch_inputs(&batch, device);
-        let full = model.forward_t(&inputs, &full_row.repeat([b, 1]), false).latent;
+        let inputs = batch_inputs(&batch, device)?;
+        let full = model.forward_t(&inputs, &full_row.repeat([b, 1]), false)?.latent;
         latent_shape = full.size()[1..].to_vec();
         let full = full.to_kind(Kind::Float).flatten(1, -1).unsqueeze(1); // [B, 1, L]
         for (offset, rows) in &chunks {
             let k = rows.size()[0];
             // Sample-major repetition: row b·k + j is sample b under scenario offset + j.
             let repeated: Vec<Tensor> = inputs.iter().map(|x| x.repeat_interleave_self_int(k, 0, None)).collect();
-            let latent = model.forward_t(&repeated, &rows.repeat([b, 1]), false).latent;
+            let latent = model.forward_t(&repeated, &rows.repeat([b, 1]), false)?.latent;
             let z = latent.to_kind(Kind::Float).reshape([b, k, -1]); // [B, k, L]
             // Per-(sample, scenario) MSE in f32 as the reference, summed over samples in f64.
             let d = (z - &full).square().mean_dim(Some(&[2i64][..]), false, Kind::Float); // [B, k]
@@ -152,10 +132,10 @@ pub fn measure_distortion_naive(
     let n = num_samples.min(dataset.len());
     for i in 0..n {
         let batch = Batch::from_samples(&[dataset.sample(i)?], vec![i])?;
-        let inputs = batch_inputs(&batch, device);
-        let full = model.forward_t(&inputs, &availability_rows(&[set.full_scenario()], m, device), false).latent;
+        let inputs = batch_inputs(&batch, device)?;
+        let full = model.forward_t(&inputs, &availability(&[set.full_scenario()], m, device), false)?.latent;
         for (k, sc) in scenarios.iter().enumerate() {
-            let z = model.forward_t(&inputs, &availability_rows(&[*sc], m, device), false).latent;
+            let z = model.forward_t(&inputs, &availability(&[*sc], m, device), false)?.latent;
             sums[k] += (z - &full).square().mean(Kind::Float).double_value(&[]);
         }
     }

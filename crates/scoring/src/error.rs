@@ -43,6 +43,9 @@ pub enum Error {
     /// Loading a batch failed.
     #[error(transparent)]
     Data(#[from] lssg_datasets::Error),
+    /// The model rejected a batch (inputs that do not fit the channels it was built for).
+    #[error(transparent)]
+    Backbone(#[from] lssg_backbones::Error),
     /// Smoothing the scores failed.
     #[error(transparent)]
     Smoothing(#[from] lssg_smoothing::Error),

@@ -141,7 +141,7 @@ pub enum Error {
     /// The data set failed to deliver a tile or batch.
     #[error(transparent)]
     Dataset(#[from] lssg_datasets::Error),
-    /// A backbone error (model checkpoints).
+    /// A backbone error: a model checkpoint, or a batch the model's input check rejects.
     #[error(transparent)]
     Backbone(#[from] lssg_backbones::Error),
     /// A scenario or sampler error.

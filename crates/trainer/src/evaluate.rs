@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use lssg_backbones::SegmentationModel;
+use lssg_backbones::input::{batch_to_tensors, uniform_availability};
 use lssg_datasets::{BatchLoader, LoaderConfig, TileDataset};
 use lssg_scenario::Scenario;
 use serde::{Deserialize, Serialize};
@@ -19,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::loss::{LossConfig, segmentation_loss};
 use crate::metrics::{Metrics, MetricsAccumulator};
 use crate::observer::TrainObserver;
-use crate::tensors::{batch_to_tensors, check_labels, uniform_availability};
+use crate::tensors::check_labels;
 
 /// The metrics of one scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,13 +72,11 @@ pub fn evaluate(
     if scenarios.is_empty() {
         return Err(Error::InvalidConfig { field: "scenarios", value: "[]".into(), expected: "at least one scenario" });
     }
-    let mut list: Vec<Scenario> = Vec::with_capacity(scenarios.len());
-    for &s in scenarios {
-        // Re-validating the mask against this set rejects scenarios of another modality set.
-        list.push(Scenario::from_mask(s.mask(), m)?);
-    }
-    list.sort_by_key(|&s| set.canonical_index(s));
-    list.dedup();
+    // The canonical index rejects scenarios of another (larger) modality set.
+    let mut keyed = scenarios.iter().map(|&s| Ok((set.canonical_index(s)?, s))).collect::<Result<Vec<_>>>()?;
+    keyed.sort_by_key(|&(k, _)| k);
+    keyed.dedup();
+    let list: Vec<Scenario> = keyed.into_iter().map(|(_, s)| s).collect();
     let names: Vec<String> = list.iter().map(|&s| set.scenario_name(s)).collect();
 
     let loader = BatchLoader::new(
@@ -152,7 +151,7 @@ pub(crate) fn run_scenarios(
         let (inputs, labels) = batch_to_tensors(&batch, device)?;
         for ((acc, loss_sum), &scenario) in accs.iter_mut().zip(&mut loss_sums).zip(scenarios) {
             let avail = uniform_availability(scenario, batch.size, m, device);
-            let out = tch::no_grad(|| model.forward_t(&inputs, &avail, false));
+            let out = tch::no_grad(|| model.forward_t(&inputs, &avail, false))?;
             acc.update(&out.logits, &labels)?;
             if let Some(loss) = loss {
                 let l = tch::no_grad(|| segmentation_loss(&out.logits, &labels, loss))?;

@@ -26,5 +26,5 @@ pub use observer::{EpochRecord, LogObserver, NoopObserver, StepEvent, TrainObser
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind};
 pub use run_dir::{BestEpoch, RunPaths};
 pub use schedule::{SchedulerConfig, StepOrder};
-pub use tensors::{availability, batch_to_tensors, check_labels};
+pub use tensors::check_labels;
 pub use train::{Keep, TrainConfig, TrainSummary, train};

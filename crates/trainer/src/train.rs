@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use lssg_backbones::SegmentationModel;
+use lssg_backbones::input::{availability, batch_to_tensors};
 use lssg_datasets::{BatchLoader, DataSplits, LoaderConfig, TileDataset};
 use lssg_scenario::{SamplingStrategy, Scenario, ScenarioSampler};
 use serde::{Deserialize, Serialize};
@@ -36,7 +37,7 @@ use crate::observer::{EpochRecord, StepEvent, TrainObserver};
 use crate::optim::{Optimizer, OptimizerConfig};
 use crate::run_dir::{BestEpoch, RunPaths, RunState, check_resume, file_name, prune};
 use crate::schedule::SchedulerConfig;
-use crate::tensors::{availability, batch_to_tensors, check_labels};
+use crate::tensors::check_labels;
 
 /// Which weights a finished run keeps in the variable store and reports as its checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -302,7 +303,7 @@ impl<'a> Loop<'a> {
             let (inputs, labels) = batch_to_tensors(&batch, device)?;
             let scenarios = sampler.sample_n(batch.size);
             let avail = availability(&scenarios, modalities, device);
-            let out = net.forward_t(&inputs, &avail, true);
+            let out = net.forward_t(&inputs, &avail, true)?;
             if out.logits.size().get(1) != Some(&(num_classes as i64)) {
                 return Err(Error::shape(
                     "logits [B, K, H, W]",

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use lssg_backbones::model::check_inputs;
 use lssg_backbones::{ModelOutput, SegmentationModel};
 use lssg_datasets::{DataConfig, DataSplits, SyntheticConfig, SyntheticDataConfig, TileDataset};
 use lssg_scenario::SamplingStrategy;
@@ -20,6 +21,8 @@ use tch::{Device, Kind, Tensor};
 #[derive(Debug)]
 struct TinyModel {
     convs: Vec<nn::Conv2D>,
+    /// Channels per modality, for `check_inputs`.
+    channels: Vec<i64>,
     classes: i64,
     forwards: AtomicUsize,
     poison_after: usize,
@@ -34,12 +37,20 @@ impl TinyModel {
             .enumerate()
             .map(|(m, &c)| nn::conv2d(vs.root() / format!("conv{m}"), c as i64, classes, 1, Default::default()))
             .collect();
-        Self { convs, classes, forwards: AtomicUsize::new(0), poison_after: usize::MAX, seen: Mutex::new(Vec::new()) }
+        Self {
+            convs,
+            channels: channels.iter().map(|&c| c as i64).collect(),
+            classes,
+            forwards: AtomicUsize::new(0),
+            poison_after: usize::MAX,
+            seen: Mutex::new(Vec::new()),
+        }
     }
 }
 
 impl SegmentationModel for TinyModel {
-    fn forward_t(&self, inputs: &[Tensor], availability: &Tensor, train: bool) -> ModelOutput {
+    fn forward_t(&self, inputs: &[Tensor], availability: &Tensor, train: bool) -> lssg_backbones::Result<ModelOutput> {
+        check_inputs(&self.channels, inputs, availability)?;
         let m = availability.size()[1] as usize;
         let flat = Vec::<f32>::try_from(availability.flatten(0, -1)).unwrap();
         self.seen.lock().unwrap().extend(flat.chunks(m).map(|r| (train, r.to_vec())));
@@ -54,7 +65,7 @@ impl SegmentationModel for TinyModel {
         if train && self.forwards.fetch_add(1, Ordering::SeqCst) >= self.poison_after {
             logits *= f64::NAN;
         }
-        ModelOutput { logits, latent }
+        Ok(ModelOutput { logits, latent })
     }
 
     fn hook_point(&self) -> &str {

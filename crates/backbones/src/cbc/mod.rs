@@ -346,14 +346,16 @@ impl Cbc {
     pub fn is_slp(&self) -> bool {
         self.slp.is_some()
     }
+}
 
-    /// [`SegmentationModel::forward_t`] with typed errors for inputs that do not match the
-    /// channel counts the network was built for.
+impl SegmentationModel for Cbc {
+    /// Inputs that do not match the channel counts the network was built for are an
+    /// [`Error::Shape`] (see [`check_inputs`]).
     ///
     /// # Shapes
     /// `inputs[m]: [B, C_m, H, W]`, `availability: [B, M]` → logits `[B, classes, H, W]`,
     /// latent `[B, 8bM, g, g, g]` (`[B, 192, 8, 8, 8]` at paper size).
-    pub fn try_forward_t(&self, inputs: &[Tensor], availability: &Tensor, train: bool) -> Result<ModelOutput> {
+    fn forward_t(&self, inputs: &[Tensor], availability: &Tensor, train: bool) -> Result<ModelOutput> {
         let (bsz, h, w) = check_inputs(&self.channels, inputs, availability)?;
         let (t, g) = (self.cfg.token_dim, self.cfg.grid);
         let m = inputs.len();
@@ -413,15 +415,6 @@ impl Cbc {
             fused[..4].iter().map(|f| f.as_ref().expect("levels 1–4 are fused").shallow_clone()).collect();
         let logits = self.decoder.forward(&skips, &bottleneck, h, w);
         Ok(ModelOutput { logits, latent: x6_inter })
-    }
-}
-
-impl SegmentationModel for Cbc {
-    /// # Panics
-    /// When the inputs do not match the channel counts the network was built for (use
-    /// [`Cbc::try_forward_t`] or [`check_inputs`] to get a typed error instead).
-    fn forward_t(&self, inputs: &[Tensor], availability: &Tensor, train: bool) -> ModelOutput {
-        self.try_forward_t(inputs, availability, train).unwrap_or_else(|e| panic!("cbc forward: {e}"))
     }
 
     fn hook_point(&self) -> &str {
@@ -486,7 +479,7 @@ mod tests {
         let net = Cbc::new(&vs.root(), &CbcConfig::preset(Preset::Tiny), &[3, 2], 1, None, false).unwrap();
         let opts = (Kind::Float, Device::Cpu);
         let xs = [Tensor::zeros([1, 3, 32, 32], opts), Tensor::zeros([1, 3, 32, 32], opts)];
-        let err = net.try_forward_t(&xs, &Tensor::ones([1, 2], opts), false).unwrap_err().to_string();
+        let err = net.forward_t(&xs, &Tensor::ones([1, 2], opts), false).unwrap_err().to_string();
         assert!(err.contains("inputs[1]"), "{err}");
     }
 }

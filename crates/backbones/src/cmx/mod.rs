@@ -180,10 +180,12 @@ impl Cmx {
             ),
         })
     }
+}
 
-    /// [`SegmentationModel::forward_t`] with input validation: a wrong number of modalities or
-    /// wrong shapes are a [`Error::Shape`] instead of a libtorch exception.
-    pub fn try_forward_t(&self, inputs: &[Tensor], availability: &Tensor, train: bool) -> Result<ModelOutput> {
+impl SegmentationModel for Cmx {
+    /// A wrong number of modalities or wrong shapes are an [`Error::Shape`] (see
+    /// [`check_inputs`]).
+    fn forward_t(&self, inputs: &[Tensor], availability: &Tensor, train: bool) -> Result<ModelOutput> {
         let (_, h, w) = check_inputs(&self.channels, inputs, availability)?;
         // Zero the raw input of every unavailable modality, per sample (SPEC §2).
         let gated: Vec<Tensor> = inputs.iter().enumerate().map(|(m, x)| gate(x, availability, m as i64)).collect();
@@ -194,15 +196,6 @@ impl Cmx {
         let logits = resize_bilinear(&logits, h, w); // [B, classes, H, W]
         let latent = levels.pop().expect("four levels"); // [B, w₄, H/32, W/32]
         Ok(ModelOutput { logits, latent })
-    }
-}
-
-impl SegmentationModel for Cmx {
-    /// # Panics
-    /// When the inputs do not match the channels the model was built for (see
-    /// [`Cmx::try_forward_t`] for the checked variant).
-    fn forward_t(&self, inputs: &[Tensor], availability: &Tensor, train: bool) -> ModelOutput {
-        self.try_forward_t(inputs, availability, train).unwrap_or_else(|e| panic!("CMX forward: {e}"))
     }
 
     fn hook_point(&self) -> &str {
@@ -238,11 +231,11 @@ mod tests {
             Tensor::randn([2, 3, 40, 40], (Kind::Float, Device::Cpu)),
             Tensor::randn([2, 2, 40, 40], (Kind::Float, Device::Cpu)),
         ];
-        let out = cmx.forward_t(&xs, &Tensor::ones([2, 2], (Kind::Float, Device::Cpu)), false);
+        let out = cmx.forward_t(&xs, &Tensor::ones([2, 2], (Kind::Float, Device::Cpu)), false).unwrap();
         assert_eq!(out.logits.size(), [2, 2, 40, 40]);
         assert_eq!(out.latent.size(), [2, 64, 2, 2]);
         assert_eq!(cmx.hook_point(), "backbone.ffm[3]");
-        let err = cmx.try_forward_t(&xs[..1], &Tensor::ones([2, 1], (Kind::Float, Device::Cpu)), false).unwrap_err();
+        let err = cmx.forward_t(&xs[..1], &Tensor::ones([2, 1], (Kind::Float, Device::Cpu)), false).unwrap_err();
         assert!(err.to_string().contains("2 modality tensors"), "{err}");
     }
 }

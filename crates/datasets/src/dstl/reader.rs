@@ -14,11 +14,12 @@ use rayon::prelude::*;
 use super::rasterize::{GridTransform, fill_polygons};
 use super::wkt::{Polygon, parse_multipolygon};
 use super::{CLASS_NAMES, DstlConfig, DstlStack, DstlTarget, MULTICLASS_PRIORITY};
+use crate::config::DataSplits;
 use crate::error::{Error, Result};
-use crate::inspect::{ModalityStats, SceneStats};
+use crate::inspect::SceneCensus;
 use crate::sample::{ModalityArray, Sample};
 use crate::scene_reader::{
-    OfficialSplit, SceneAssignment, SceneInfo, SceneSource, StackPlan, TileSplits, label_window, modality_set,
+    OfficialSplit, SceneAssignment, SceneInfo, SceneSource, StackPlan, label_window, modality_set,
 };
 use crate::tiff_io::{Raster, read_layout, read_stack};
 
@@ -198,8 +199,8 @@ pub fn open(config: &DstlConfig) -> Result<Arc<DstlReader>> {
 }
 
 /// [`open`], then one tile view per split of `assignment`.
-pub fn open_splits(config: &DstlConfig, assignment: &SceneAssignment) -> Result<TileSplits> {
-    TileSplits::new(open(config)?, assignment, config.tile_size, config.stride, config.cache_scenes)
+pub fn open_splits(config: &DstlConfig, assignment: &SceneAssignment) -> Result<DataSplits> {
+    DataSplits::from_scenes(open(config)?, assignment, config.tile_size, config.stride, config.cache_scenes)
 }
 
 impl DstlReader {
@@ -242,61 +243,24 @@ impl DstlReader {
             .map(|(stack, bands)| {
                 let p = stack.path(&self.config.root, &info.id);
                 let r = read_stack(&p, stack.bands(), bands)?;
-                check_grid(&p, &r, *stack, info)?;
+                if *stack == DstlStack::ThreeBand {
+                    self.check_size(&p, &r, info)?;
+                } else {
+                    check_coarser_grid(&p, &r, *stack, info)?;
+                }
                 Ok(r)
             })
             .collect()
     }
-
-    /// Statistics of scene `index`: native-resolution band means and the per-class pixel counts
-    /// of all ten classes (index 0: pixels in none).
-    pub fn scene_stats(&self, index: usize) -> Result<SceneStats> {
-        let stacks = self.load_stacks(index)?;
-        let info = &self.scenes[index];
-        let modalities = self
-            .config
-            .modalities
-            .iter()
-            .zip(&self.plan.slots)
-            .map(|(slot, chans)| ModalityStats {
-                name: slot.name.clone(),
-                bands: chans.len(),
-                mean: chans.iter().map(|&(s, b)| stacks[s].band_mean(b)).collect(),
-            })
-            .collect();
-        let n = info.width * info.height;
-        let mut any = vec![0u8; n];
-        let mut class_pixels = BTreeMap::new();
-        for c in 1..=10u8 {
-            let mask = self.class_mask(index, c)?;
-            class_pixels.insert(c, mask.iter().map(|&v| u64::from(v)).sum());
-            any.iter_mut().zip(&mask).for_each(|(a, &m)| *a |= m);
-        }
-        class_pixels.insert(0, any.iter().filter(|&&v| v == 0).count() as u64);
-        Ok(SceneStats {
-            id: info.id.clone(),
-            split: info.split.as_str().into(),
-            width: info.width,
-            height: info.height,
-            modalities,
-            class_pixels,
-            ignore_pixels: 0,
-            off_palette_pixels: 0,
-            class7_pixels: None,
-        })
-    }
 }
 
-/// The three_band stack defines the grid; the others are resampled to it, so they must have
-/// its aspect ratio up to rounding (a source pixel, or 5 %) and not exceed it.
-fn check_grid(path: &Path, r: &Raster, stack: DstlStack, info: &SceneInfo) -> Result<()> {
+/// The three_band stack defines the grid ([`SceneSource::check_size`]); the others are
+/// resampled to it, so they must have its aspect ratio up to rounding (a source pixel, or 5 %)
+/// and not exceed it.
+fn check_coarser_grid(path: &Path, r: &Raster, stack: DstlStack, info: &SceneInfo) -> Result<()> {
     let (w, h) = (info.width as f64, info.height as f64);
     let (sw, sh) = (r.width as f64, r.height as f64);
-    let ok = if stack == DstlStack::ThreeBand {
-        (r.width, r.height) == (info.width, info.height)
-    } else {
-        (sw - sh * w / h).abs() <= 1.0 + 0.05 * sw && sw <= w * 1.01 + 2.0 && sh <= h * 1.01 + 2.0
-    };
+    let ok = (sw - sh * w / h).abs() <= 1.0 + 0.05 * sw && sw <= w * 1.01 + 2.0 && sh <= h * 1.01 + 2.0;
     if !ok {
         return Err(Error::Mismatch {
             what: format!("{}: size of the {stack} stack of image {}", path.display(), info.id),
@@ -398,6 +362,28 @@ impl SceneSource for DstlReader {
             .collect();
         let labels = label_window(&scene.labels, scene.width, y0, x0, h, w);
         Ok(Sample { modalities, labels, height: h, width: w })
+    }
+
+    /// Native-resolution band means and the pixel counts of all ten (overlapping) classes,
+    /// index 0 counting the pixels in none; DSTL has no ignore or off-palette labels.
+    fn census(&self, index: usize) -> Result<SceneCensus> {
+        let stacks = self.load_stacks(index)?;
+        let info = &self.scenes[index];
+        let mut any = vec![0u8; info.width * info.height];
+        let mut class_pixels = BTreeMap::new();
+        for c in 1..=10u8 {
+            let mask = self.class_mask(index, c)?;
+            class_pixels.insert(c, mask.iter().map(|&v| u64::from(v)).sum());
+            any.iter_mut().zip(&mask).for_each(|(a, &m)| *a |= m);
+        }
+        class_pixels.insert(0, any.iter().filter(|&&v| v == 0).count() as u64);
+        Ok(SceneCensus {
+            channel_means: self.plan.channel_means(&stacks),
+            class_pixels,
+            ignore_pixels: 0,
+            off_palette_pixels: 0,
+            class7_pixels: None,
+        })
     }
 }
 
