@@ -27,7 +27,7 @@ pub mod lora;
 pub mod model;
 pub mod summary;
 
-pub use config::{BackboneKind, LoraConfig, ModelConfig, Preset};
+pub use config::{BackboneKind, LoraConfig, ModelConfig, OutputHead, Preset};
 pub use device::DeviceSpec;
 pub use error::{Error, Result};
 pub use model::{ModelOutput, SegmentationModel};

@@ -35,7 +35,7 @@ use tch::{Device, Tensor, nn::VarStore};
 
 use crate::checkpoint;
 use crate::error::{Error, Result};
-use crate::loss::{LossConfig, segmentation_loss};
+use crate::loss::{LossConfig, output_loss};
 use crate::metrics::{Metrics, MetricsAccumulator, Monitor};
 use crate::observer::{EpochRecord, StepEvent, TrainObserver};
 use crate::optim::{Optimizer, OptimizerConfig};
@@ -399,7 +399,7 @@ pub fn train(
                     out.logits.size(),
                 ));
             }
-            let loss = segmentation_loss(&out.logits, &labels, &config.loss)?;
+            let loss = output_loss(&out, &labels, &config.loss)?;
             let value = loss.double_value(&[]);
             if !value.is_finite() {
                 return Err(Error::NonFiniteLoss { epoch: number, step: i + 1, value });
@@ -556,7 +556,7 @@ pub(crate) fn validate_full(
         let avail = uniform_availability(scenario, batch.size, modalities, device);
         let out = tch::no_grad(|| model.forward_t(&inputs, &avail, false));
         acc.update(&out.logits, &labels)?;
-        let l = tch::no_grad(|| segmentation_loss(&out.logits, &labels, loss))?;
+        let l = tch::no_grad(|| output_loss(&out, &labels, loss))?;
         loss_sum += l.to_kind(tch::Kind::Double) * batch.size as f64;
         samples += batch.size;
         observer.validation_progress(i + 1, total);

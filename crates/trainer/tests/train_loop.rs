@@ -54,7 +54,7 @@ impl SegmentationModel for TinyModel {
         if train && self.forwards.fetch_add(1, Ordering::SeqCst) >= self.poison_after {
             logits *= f64::NAN;
         }
-        ModelOutput { logits, latent }
+        ModelOutput::new(logits, latent)
     }
 
     fn hook_point(&self) -> &str {
