@@ -189,3 +189,35 @@ fn a_missing_data_set_says_what_to_do() {
     assert_contains!(err, "LSSG_DATA");
     assert_contains!(err, "configs/README.md");
 }
+
+/// Every shipped config passes `config check`, and the DSTL ones also with the reference's
+/// cross-validation switched on as their comment says (`docs/reference.md §3`).
+#[test]
+fn every_shipped_config_checks() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "{files:?}");
+    for file in &files {
+        let path = file.display().to_string();
+        ok(&["config", "check", &path]);
+        if file.file_name().unwrap().to_string_lossy().starts_with("dstl-") {
+            let reference = [
+                "--set",
+                "data.split.method=reference",
+                "--set",
+                "data.split.fold=1",
+                "--set",
+                "data.split.permutation=/data/dstl/randInd5985.txt",
+            ];
+            let args: Vec<&str> = ["config", "check", path.as_str()].into_iter().chain(reference).collect();
+            let resolved = ok(&args);
+            assert_contains!(resolved, "method = \"reference\"");
+            assert_contains!(resolved, "randInd5985.txt");
+        }
+    }
+}

@@ -135,6 +135,30 @@ impl LoraConfig {
     }
 }
 
+/// The output head of the CBC family (`docs/reference.md §3`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum OutputHead {
+    /// `classes` logit channels, trained and evaluated as they are.
+    #[default]
+    #[serde(rename = "single")]
+    Single,
+    /// The reference's head: the last 1×1×1 convolution emits 3 copies of the class logits,
+    /// each trained against the same target (the reference repeats the mask 3 times), and
+    /// copy 0 is what is evaluated, as the reference reads channel 0.
+    #[serde(rename = "reference-3")]
+    Reference3,
+}
+
+impl OutputHead {
+    /// How many copies of the class logits the head emits.
+    pub fn copies(self) -> i64 {
+        match self {
+            OutputHead::Single => 1,
+            OutputHead::Reference3 => 3,
+        }
+    }
+}
+
 /// Which network to build.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -147,11 +171,20 @@ pub struct ModelConfig {
     pub classes: i64,
     /// LoRA adapters; `None` for a plain network.
     pub lora: Option<LoraConfig>,
+    /// The CBC family's output head: `single` (default) or `reference-3`. CMX accepts only
+    /// `single`: the reference's CMX repeats one logit, which is the single head.
+    pub output_head: OutputHead,
 }
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        ModelConfig { backbone: BackboneKind::Cmx, preset: Preset::Small, classes: 1, lora: None }
+        ModelConfig {
+            backbone: BackboneKind::Cmx,
+            preset: Preset::Small,
+            classes: 1,
+            lora: None,
+            output_head: OutputHead::Single,
+        }
     }
 }
 
@@ -174,6 +207,13 @@ impl ModelConfig {
         if let Some(l) = &self.lora {
             l.validate()?;
         }
+        if self.backbone == BackboneKind::Cmx && self.output_head != OutputHead::Single {
+            return Err(Error::invalid(
+                "output_head",
+                "reference-3",
+                "single for cmx (reference-3 is the CBC family's head; the reference's CMX repeats one logit)",
+            ));
+        }
         Ok(())
     }
 
@@ -186,7 +226,11 @@ impl ModelConfig {
         match self.backbone {
             BackboneKind::Cmx => Ok(Box::new(crate::cmx::Cmx::new(p, self.preset, channels, self.classes, lora)?)),
             BackboneKind::Cbc | BackboneKind::CbcSlp => {
-                crate::cbc::build(p, self.preset, channels, self.classes, lora, self.backbone == BackboneKind::CbcSlp)
+                let cfg = crate::cbc::CbcConfig {
+                    output_head: self.output_head,
+                    ..crate::cbc::CbcConfig::preset(self.preset)
+                };
+                crate::cbc::build(p, &cfg, channels, self.classes, lora, self.backbone == BackboneKind::CbcSlp)
             }
         }
     }
@@ -211,19 +255,21 @@ pub struct ArchitectureConfig {
     pub backbone: BackboneKind,
     /// Size preset.
     pub preset: Preset,
+    /// The CBC family's output head (docs/reference.md §3).
+    pub output_head: OutputHead,
 }
 
 impl Default for ArchitectureConfig {
     fn default() -> Self {
         let m = ModelConfig::default();
-        ArchitectureConfig { backbone: m.backbone, preset: m.preset }
+        ArchitectureConfig { backbone: m.backbone, preset: m.preset, output_head: m.output_head }
     }
 }
 
 impl ArchitectureConfig {
     /// The full model config with `classes` output channels and the given adapters.
     pub fn model(&self, classes: i64, lora: Option<LoraConfig>) -> ModelConfig {
-        ModelConfig { backbone: self.backbone, preset: self.preset, classes, lora }
+        ModelConfig { backbone: self.backbone, preset: self.preset, classes, lora, output_head: self.output_head }
     }
 }
 
@@ -252,13 +298,17 @@ mod tests {
         assert_eq!(c.preset, Preset::Small);
         assert_eq!(c.classes, 1);
         assert_eq!(c.lora, Some(LoraConfig { rank: 4, alpha: None }));
+        assert_eq!(c.output_head, OutputHead::Single);
+        let c: ModelConfig = serde_json::from_str(r#"{"backbone":"cbc","output_head":"reference-3"}"#).unwrap();
+        assert_eq!((c.output_head, c.output_head.copies()), (OutputHead::Reference3, 3));
+        assert!(serde_json::from_str::<ModelConfig>(r#"{"output_head":"reference3"}"#).is_err());
         assert!(serde_json::from_str::<ModelConfig>(r#"{"backbones":"cmx"}"#).is_err());
         assert!(serde_json::from_str::<LoraConfig>(r#"{"rank":4,"scale":1}"#).is_err());
     }
 
     #[test]
     fn an_architecture_becomes_a_model_config() {
-        let a: ArchitectureConfig = serde_json::from_str(r#"{"backbone":"cbc"}"#).unwrap();
+        let a: ArchitectureConfig = serde_json::from_str(r#"{"backbone":"cbc","output_head":"reference-3"}"#).unwrap();
         let m = a.model(7, Some(LoraConfig::default()));
         assert_eq!(
             (m.backbone, m.preset, m.classes, m.lora),
@@ -277,5 +327,8 @@ mod tests {
         assert!(c.validate(&[3, 3]).unwrap_err().to_string().contains("classes"));
         let c = ModelConfig { lora: Some(LoraConfig { rank: 0, alpha: None }), ..Default::default() };
         assert!(c.validate(&[3, 3]).unwrap_err().to_string().contains("lora.rank"));
+        let c = ModelConfig { output_head: OutputHead::Reference3, ..Default::default() };
+        assert!(c.validate(&[3, 3]).unwrap_err().to_string().contains("output_head"));
+        assert!(ModelConfig { backbone: BackboneKind::Cbc, ..c }.validate(&[3, 3]).is_ok());
     }
 }

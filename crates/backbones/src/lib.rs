@@ -29,7 +29,7 @@ pub mod lora;
 pub mod model;
 pub mod summary;
 
-pub use config::{ArchitectureConfig, BackboneKind, LoraConfig, ModelConfig, Preset};
+pub use config::{ArchitectureConfig, BackboneKind, LoraConfig, ModelConfig, OutputHead, Preset};
 pub use device::DeviceSpec;
 pub use error::{Error, Result};
 pub use load::{LoadedModel, Weights};

@@ -76,7 +76,7 @@ mod tests {
     use crate::config::{BackboneKind, LoraConfig, Preset};
 
     fn tiny(lora: Option<LoraConfig>) -> ModelConfig {
-        ModelConfig { backbone: BackboneKind::Cmx, preset: Preset::Tiny, classes: 2, lora }
+        ModelConfig { backbone: BackboneKind::Cmx, preset: Preset::Tiny, classes: 2, lora, ..Default::default() }
     }
 
     fn same_variables(a: &nn::VarStore, b: &nn::VarStore) -> bool {

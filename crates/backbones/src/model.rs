@@ -8,6 +8,8 @@
 //! - `ModelOutput::logits`: `[B, classes, H, W]`, raw logits (no sigmoid, SPEC §5 quirk 1).
 //! - `ModelOutput::latent`: the shared latent at [`SegmentationModel::hook_point`] (SPEC §3),
 //!   e.g. `[B, 512, H/32, W/32]` for CMX at paper size.
+//! - `ModelOutput::head_copies`: `[B, R, classes, H, W]` for a multi-copy head (CBC with
+//!   `output_head = "reference-3"`), else `None`.
 //!
 //! How a missing modality is masked is the model's business: CMX zeroes the raw inputs, CBC and
 //! CBC-SLP gate every encoder level (SPEC §2).
@@ -19,10 +21,21 @@ use crate::error::{Error, Result};
 /// What one forward pass returns.
 #[derive(Debug)]
 pub struct ModelOutput {
-    /// Segmentation logits, `[B, classes, H, W]`.
+    /// Segmentation logits, `[B, classes, H, W]` (what metrics and predictions read).
     pub logits: Tensor,
     /// The shared latent at the model's hook point (SPEC §3), batch first.
     pub latent: Tensor,
+    /// Every copy of a multi-copy output head, `[B, R, classes, H, W]`, when the model has one
+    /// (the reference CBC head, R = 3, `docs/reference.md §3`): the training loss averages
+    /// each copy's loss against the same labels, and `logits` is copy 0. `None` for a single head.
+    pub head_copies: Option<Tensor>,
+}
+
+impl ModelOutput {
+    /// The output of a single-head model.
+    pub fn new(logits: Tensor, latent: Tensor) -> Self {
+        ModelOutput { logits, latent, head_copies: None }
+    }
 }
 
 /// A multimodal segmentation network that tolerates missing modalities.

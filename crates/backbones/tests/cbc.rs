@@ -5,7 +5,7 @@
 
 use lssg_backbones::cbc::{Cbc, CbcConfig};
 use lssg_backbones::lora::{freeze_base, parameter_count, trainable_parameter_count};
-use lssg_backbones::{BackboneKind, LoraConfig, ModelConfig, Preset, SegmentationModel};
+use lssg_backbones::{BackboneKind, LoraConfig, ModelConfig, OutputHead, Preset, SegmentationModel};
 use tch::{Device, Kind, Tensor, nn};
 
 const CPU: (Kind, Device) = (Kind::Float, Device::Cpu);
@@ -168,6 +168,14 @@ fn paper_parameter_counts() {
     // mmvit4_Missing.py) minus the never-called RGB/NIR/SWIR_decode_conv (3 · 32 832) and seg_*
     // heads (189), and final_conv 8→1 instead of 8→3 (−18).
     assert_eq!(cbc, 85_479_624 - 3 * 32_832 - 189 - 18);
+    // With the reference's 3-channel head, final_conv is the reference's 8→3: +2 · (8 + 1).
+    let reference_head = {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let cfg = CbcConfig { output_head: OutputHead::Reference3, ..cfg.clone() };
+        let _net = Cbc::new(&vs.root(), &cfg, &[3, 3, 3], 1, None, false).unwrap();
+        parameter_count(&vs)
+    };
+    assert_eq!(reference_head, 85_479_624 - 3 * 32_832 - 189);
 
     let vs = nn::VarStore::new(Device::Cpu);
     let lora = LoraConfig { rank: 4, alpha: None };
@@ -227,11 +235,48 @@ fn lora_equals_base_at_init_and_trains_only_adapters() {
 fn model_config_builds_the_cbc_family() {
     for (kind, slp_vars) in [(BackboneKind::Cbc, false), (BackboneKind::CbcSlp, true)] {
         let vs = nn::VarStore::new(Device::Cpu);
-        let cfg = ModelConfig { backbone: kind, preset: Preset::Tiny, classes: 1, lora: None };
+        let cfg = ModelConfig { backbone: kind, preset: Preset::Tiny, ..Default::default() };
         let net = cfg.build(&vs, &[3, 1]).unwrap();
         assert_eq!(net.hook_point(), "multimodal_decode_conv");
         assert_eq!(vs.variables().contains_key("shared_conv.weight"), slp_vars);
         let out = net.forward_t(&inputs(&[3, 1], 1, 32), &Tensor::ones([1, 2], CPU), false).unwrap();
         assert_eq!(out.logits.size(), [1, 1, 32, 32]);
     }
+}
+
+/// `output_head = "reference-3"` (`docs/reference.md §3`): three copies of the class logits from
+/// one `final_conv` of 3·K channels, copy 0 as `logits`; the default head is unchanged (K
+/// channels, no copies, the preset's parameter count).
+#[test]
+fn reference_3_head_shapes_parameters_and_default() {
+    let channels = [3i64, 3, 3];
+    let b = CbcConfig::preset(Preset::Tiny).basic_dims;
+    for (kind, classes) in [(BackboneKind::Cbc, 1), (BackboneKind::CbcSlp, 2)] {
+        let count = |head: OutputHead| {
+            tch::manual_seed(7);
+            let vs = nn::VarStore::new(Device::Cpu);
+            let cfg = ModelConfig { backbone: kind, preset: Preset::Tiny, classes, output_head: head, lora: None };
+            let net = cfg.build(&vs, &channels).unwrap();
+            let out = net.forward_t(&inputs(&channels, 2, 32), &Tensor::ones([2, 3], CPU), false).unwrap();
+            (parameter_count(&vs), out, vs.variables()["decoder_fuse.final_conv.weight"].size())
+        };
+        let (single, out, w) = count(OutputHead::Single);
+        assert_eq!(out.logits.size(), [2, classes, 32, 32]);
+        assert!(out.head_copies.is_none(), "the default head has no copies");
+        assert_eq!(w, [classes, b, 1, 1, 1]);
+        let (three, out, w) = count(OutputHead::Reference3);
+        assert_eq!(three - single, 2 * classes * (b + 1), "{kind}: two more 1×1×1 heads of b + 1");
+        assert_eq!(w, [3 * classes, b, 1, 1, 1]);
+        let copies = out.head_copies.expect("reference-3 returns its copies");
+        assert_eq!(copies.size(), [2, 3, classes, 32, 32]);
+        assert_eq!(out.logits.size(), [2, classes, 32, 32]);
+        assert!(out.logits.equal(&copies.select(1, 0)), "logits are copy 0");
+        assert!(!copies.select(1, 0).equal(&copies.select(1, 1)), "the copies are separate heads");
+    }
+    // The tiny CBC (3 × 3 bands, 1 class) keeps the documented count with the default head.
+    let vs = nn::VarStore::new(Device::Cpu);
+    ModelConfig { backbone: BackboneKind::Cbc, preset: Preset::Tiny, ..Default::default() }
+        .build(&vs, &channels)
+        .unwrap();
+    assert_eq!(parameter_count(&vs), 695_019);
 }

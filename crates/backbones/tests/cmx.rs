@@ -11,7 +11,7 @@ use tch::{Device, Kind, Tensor};
 const CPU: (Kind, Device) = (Kind::Float, Device::Cpu);
 
 fn tiny(lora: Option<LoraConfig>) -> ModelConfig {
-    ModelConfig { backbone: BackboneKind::Cmx, preset: Preset::Tiny, classes: 1, lora }
+    ModelConfig { backbone: BackboneKind::Cmx, preset: Preset::Tiny, classes: 1, lora, ..Default::default() }
 }
 
 fn inputs(channels: &[i64], b: i64, h: i64, w: i64) -> Vec<Tensor> {

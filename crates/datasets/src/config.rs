@@ -16,7 +16,9 @@
 //! `reader` (e.g. `[data.reader] root = "data/potsdam"`) beside the same `split`,
 //! `normalize` and `stats` keys. `split.method = "auto"` uses the official scene lists where
 //! the data set has them (Potsdam, Hunan) and k-fold otherwise (synthetic, DSTL; over tiles
-//! as the reference, or over whole scenes with `split.unit = "scenes"`).
+//! as the reference, or over whole scenes with `split.unit = "scenes"`). `split.method =
+//! "reference"` is the authors' cross-validation exactly (folds counted from 1, see
+//! [`crate::split::reference_cv`] and `docs/reference.md §3`), over tiles or scenes likewise.
 //!
 //! Normalisation statistics always come from the raw training split only; they are cached
 //! in `stats` when given (for file-backed kinds, `<root>/lssg-stats.json` by default).
@@ -175,10 +177,14 @@ fn open_real<S: SceneSource, R>(
     let official = match c.split.method {
         SplitMethod::Auto => has_official,
         SplitMethod::Official if !has_official => {
-            return Err(split_error(kind, "method = official", "kfold: this data set has no official split"));
+            return Err(split_error(
+                kind,
+                "method = official",
+                "kfold or reference: this data set has no official split",
+            ));
         }
         SplitMethod::Official => true,
-        SplitMethod::Kfold => false,
+        SplitMethod::Kfold | SplitMethod::Reference => false,
     };
     let stats_path = c.stats.clone().unwrap_or_else(|| root.join(STATS_FILE));
     let all_scenes = || SceneAssignment { train: (0..scenes.len()).collect(), ..Default::default() };
@@ -218,7 +224,7 @@ fn open_synthetic(c: &SyntheticDataConfig) -> Result<DataSplits> {
         return Err(split_error(
             "synthetic",
             "method = official",
-            "kfold or auto: the synthetic set has no official split",
+            "kfold, reference or auto: the synthetic set has no official split",
         ));
     }
     let indices = split(&c.split, raw.len())?;
@@ -312,6 +318,20 @@ mod tests {
         open(&DataConfig::Synthetic(c)).unwrap();
         let file: crate::normalize::StatsFile = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         assert_eq!(file.entries.len(), 2);
+    }
+
+    #[test]
+    fn reference_split_method_reaches_open() {
+        let mut c = small();
+        c.split.method = SplitMethod::Reference;
+        c.split.fold = 5;
+        let want = crate::split::reference_cv(&crate::split::seeded_permutation(40, 0), 5, 5, 0.1).unwrap();
+        assert_eq!(synthetic_split(&c).unwrap(), want);
+        let splits = open(&DataConfig::Synthetic(c.clone())).unwrap();
+        assert_eq!((splits.train.len(), splits.val.len(), splits.test.len()), (29, 3, 8));
+        c.split.fold = 0;
+        let err = open(&DataConfig::Synthetic(c)).unwrap_err().to_string();
+        assert!(err.contains("split.fold") && err.contains("counts folds from 1"), "{err}");
     }
 
     #[test]

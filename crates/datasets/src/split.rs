@@ -1,7 +1,8 @@
 //! Train / validation / test splits (SPEC §5, §8): k-fold over a seeded permutation or a
 //! permutation file (fold f of k is the test set, the rest trains, a validation fraction is
-//! taken from the end of the training part), and official id lists. [`Subset`] views a
-//! data set through a list of indices.
+//! taken from the end of the training part), the reference's own cross-validation
+//! ([`reference_cv`], `docs/reference.md §3`), and official id lists. [`Subset`] views a data
+//! set through a list of indices.
 //!
 //! Every split is deterministic: the same configuration and tile count give the same lists,
 //! in permutation order (which is the order the reference iterates them in).
@@ -34,6 +35,9 @@ pub enum SplitMethod {
     Official,
     /// K-fold (`folds`, `fold`) over a seeded permutation or the `permutation` file.
     Kfold,
+    /// The reference's cross-validation, exactly ([`reference_cv`]): `fold` counted from 1,
+    /// over the `permutation` file (the authors' `randInd{N}.txt`) or a seeded permutation.
+    Reference,
 }
 
 /// What a k-fold split permutes (file-backed data sets; the synthetic set has only tiles).
@@ -57,9 +61,10 @@ pub struct SplitConfig {
     pub unit: SplitUnit,
     /// Number of folds k (≥ 2).
     pub folds: usize,
-    /// The test fold f, in 0..k.
+    /// The test fold f: in 0..k for `kfold`, in 1..=k for `reference` (which counts from 1).
     pub fold: usize,
-    /// Fraction of the training part held out for validation, in [0, 1).
+    /// Fraction of the training part held out for validation, in [0, 1) (`reference` rounds
+    /// down, as the reference does; the other methods round to nearest, at least one).
     pub val_fraction: f64,
     /// Seed of the permutation (ignored when `permutation` is given) and of the validation
     /// hold-out of official splits.
@@ -205,12 +210,59 @@ pub fn kfold(permutation: &[usize], folds: usize, fold: usize, val_fraction: f64
     Ok(SplitIndices { train, val, test })
 }
 
-/// The split of `n` tiles that `config` describes.
+/// The reference's cross-validation over `permutation` (`docs/reference.md §3`), fold `fold`
+/// of `folds` counted from 1. With t = ⌊n/k⌋: the test set is positions `[(f−1)·t, f·t)` of the
+/// permutation; the other positions, in ascending order, are split into validation (the first
+/// ⌊`val_fraction`·(n − t)⌋) and training (the rest). Every list holds permutation values in
+/// position order.
+///
+/// Why each detail: the reference sizes every test fold ⌊n/k⌋ (so the last n mod k positions
+/// are never tested), takes the validation tiles from the *start* of the non-test positions,
+/// and rounds the validation count down with no minimum; any other rounding would move tiles
+/// between splits and stop the folds matching the authors' runs.
+pub fn reference_cv(permutation: &[usize], folds: usize, fold: usize, val_fraction: f64) -> Result<SplitIndices> {
+    let n = permutation.len();
+    if folds < 2 {
+        return Err(config_error("folds", folds, "at least 2"));
+    }
+    if !(1..=folds).contains(&fold) {
+        return Err(config_error(
+            "fold",
+            fold,
+            format!("a fold number in 1..={folds} (method = reference counts folds from 1)"),
+        ));
+    }
+    if n < folds {
+        return Err(config_error("folds", folds, format!("at most the number of tiles ({n})")));
+    }
+    if !(0.0..1.0).contains(&val_fraction) {
+        return Err(config_error("val_fraction", val_fraction, "a fraction in [0, 1)"));
+    }
+    let size = n / folds;
+    let (lo, hi) = ((fold - 1) * size, fold * size);
+    let rest: Vec<usize> = permutation[..lo].iter().chain(&permutation[hi..]).copied().collect();
+    // Python's `int((N - tstsize) * valRatio)`: the same f64 product, truncated.
+    let n_val = ((n - size) as f64 * val_fraction).floor() as usize;
+    if n_val >= rest.len() {
+        return Err(config_error(
+            "val_fraction",
+            val_fraction,
+            format!("a fraction leaving training tiles (the non-test part has only {} tiles)", rest.len()),
+        ));
+    }
+    Ok(SplitIndices { val: rest[..n_val].to_vec(), train: rest[n_val..].to_vec(), test: permutation[lo..hi].to_vec() })
+}
+
+/// The split of `n` tiles that `config` describes: [`reference_cv`] for `method = reference`,
+/// [`kfold`] otherwise.
 pub fn split(config: &SplitConfig, n: usize) -> Result<SplitIndices> {
     let permutation = match &config.permutation {
         Some(path) => read_permutation(path, n)?,
         None => seeded_permutation(n, config.seed),
     };
+    if config.method == SplitMethod::Reference {
+        return reference_cv(&permutation, config.folds, config.fold, config.val_fraction);
+    }
     kfold(&permutation, config.folds, config.fold, config.val_fraction)
 }
 
@@ -371,6 +423,60 @@ mod tests {
         assert!(matches!(kfold(&perm, 5, 5, 0.1), Err(Error::Config { field, .. }) if field == "split.fold"));
         assert!(matches!(kfold(&perm, 5, 0, 1.0), Err(Error::Config { field, .. }) if field == "split.val_fraction"));
         assert!(kfold(&perm[..3], 5, 0, 0.1).is_err());
+    }
+
+    #[test]
+    fn reference_cv_golden_first_middle_and_last_fold() {
+        // n = 12, k = 5 → every test fold has ⌊12/5⌋ = 2 tiles (positions 10 and 11 are never
+        // tested); validation = the first ⌊0.1 · (12 − 2)⌋ = 1 non-test position. By hand:
+        // fold 1 tests positions 0..2 → [7, 2]; the non-test positions 2..12 hold
+        // [11, 0, 5, 9, 3, 10, 1, 6, 4, 8]: the first validates, the rest train. Fold 5 tests
+        // positions 8..10 → [1, 6]; non-test [7, 2, 11, 0, 5, 9, 3, 10, 4, 8]. Fold 3 with
+        // val_fraction 0.25 tests positions 4..6 → [5, 9] and validates ⌊2.5⌋ = 2 tiles. The same
+        // lists come out of a transcription of the reference's `CrossVal` (F6_CROSSVAL.py).
+        let perm = [7, 2, 11, 0, 5, 9, 3, 10, 1, 6, 4, 8];
+        let s = reference_cv(&perm, 5, 1, 0.1).unwrap();
+        assert_eq!(s.test, [7, 2]);
+        assert_eq!(s.val, [11]);
+        assert_eq!(s.train, [0, 5, 9, 3, 10, 1, 6, 4, 8]);
+        let s = reference_cv(&perm, 5, 5, 0.1).unwrap();
+        assert_eq!(s.test, [1, 6]);
+        assert_eq!(s.val, [7]);
+        assert_eq!(s.train, [2, 11, 0, 5, 9, 3, 10, 4, 8]);
+        assert_partition(&s, 12);
+        let s = reference_cv(&perm, 5, 3, 0.25).unwrap();
+        assert_eq!((s.test, s.val, s.train), (vec![5, 9], vec![7, 2], vec![11, 0, 3, 10, 1, 6, 4, 8]));
+        // Rounded down with no minimum: 0.05 · 10 = 0.5 → no validation tile.
+        assert!(reference_cv(&perm, 5, 2, 0.05).unwrap().val.is_empty());
+        // Through the config, over a permutation file.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("randInd12.txt");
+        std::fs::write(&path, perm.map(|v| v.to_string()).join("\n")).unwrap();
+        let c = SplitConfig { method: SplitMethod::Reference, fold: 5, permutation: Some(path), ..Default::default() };
+        assert_eq!(split(&c, 12).unwrap(), reference_cv(&perm, 5, 5, 0.1).unwrap());
+    }
+
+    #[test]
+    fn reference_cv_rejects_fold_0_and_folds_past_k() {
+        let perm: Vec<usize> = (0..12).collect();
+        for fold in [0, 6] {
+            match reference_cv(&perm, 5, fold, 0.1) {
+                Err(e @ Error::Config { .. }) => {
+                    let text = e.to_string();
+                    assert!(text.contains("split.fold") && text.contains("1..=5"), "{text}");
+                }
+                other => panic!("fold {fold}: {other:?}"),
+            }
+        }
+        assert!(matches!(reference_cv(&perm, 1, 1, 0.1), Err(Error::Config { field, .. }) if field == "split.folds"));
+        assert!(
+            matches!(reference_cv(&perm[..3], 5, 1, 0.1), Err(Error::Config { field, .. }) if field == "split.folds")
+        );
+        assert!(
+            matches!(reference_cv(&perm, 5, 1, 1.0), Err(Error::Config { field, .. }) if field == "split.val_fraction")
+        );
+        let c = SplitConfig { method: SplitMethod::Reference, fold: 0, ..Default::default() };
+        assert!(split(&c, 12).is_err());
     }
 
     #[test]

@@ -41,7 +41,7 @@ fn model(vs: &nn::VarStore, backbone: BackboneKind, data: &dyn TileDataset) -> B
     tch::manual_seed(7);
     let channels: Vec<i64> = data.modalities().channels().iter().map(|&c| c as i64).collect();
     let classes = data.num_classes() as i64;
-    ModelConfig { backbone, preset: Preset::Tiny, classes, lora: None }.init(&vs.root(), &channels).unwrap()
+    ModelConfig { backbone, preset: Preset::Tiny, classes, ..Default::default() }.init(&vs.root(), &channels).unwrap()
 }
 
 fn measure(model: &dyn SegmentationModel, data: &Arc<dyn TileDataset>, config: &ScoringConfig) -> DistortionReport {

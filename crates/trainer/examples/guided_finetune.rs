@@ -31,7 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let work = tempfile::tempdir()?;
 
     // 1. Pretrain with uniform scenario dropout.
-    let architecture = ArchitectureConfig { backbone: BackboneKind::Cmx, preset: Preset::Tiny };
+    let architecture = ArchitectureConfig { backbone: BackboneKind::Cmx, preset: Preset::Tiny, ..Default::default() };
     let network = Network::for_data(&architecture, &data, 0, device);
     let train = TrainConfig { epochs: 2, batch_size: 8, ..Default::default() };
     let pretrained = pretrain(&network, &data, &train, &work.path().join("pretrain"), &mut NoopObserver)?;

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
 use crate::error::{Error, Result};
-use crate::loss::{LossConfig, segmentation_loss};
+use crate::loss::{LossConfig, output_loss};
 use crate::metrics::{Metrics, MetricsAccumulator};
 use crate::observer::TrainObserver;
 use crate::tensors::check_labels;
@@ -154,7 +154,7 @@ pub(crate) fn run_scenarios(
             let out = tch::no_grad(|| model.forward_t(&inputs, &avail, false))?;
             acc.update(&out.logits, &labels)?;
             if let Some(loss) = loss {
-                let l = tch::no_grad(|| segmentation_loss(&out.logits, &labels, loss))?;
+                let l = tch::no_grad(|| output_loss(&out, &labels, loss))?;
                 *loss_sum += l.to_kind(tch::Kind::Double) * batch.size as f64;
             }
         }

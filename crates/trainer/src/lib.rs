@@ -20,7 +20,7 @@ pub mod train;
 pub use error::{Error, Result};
 pub use evaluate::{EvalReport, ScenarioMetrics, evaluate};
 pub use finetune::{FinetuneConfig, FinetuneFrom, LoraSampling, Method, Network, finetune, pretrain};
-pub use loss::{LossConfig, segmentation_loss};
+pub use loss::{LossConfig, output_loss, segmentation_loss};
 pub use metrics::{MeanStd, Metrics, MetricsAccumulator, Monitor};
 pub use observer::{EpochRecord, LogObserver, NoopObserver, StepEvent, TrainObserver};
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind};

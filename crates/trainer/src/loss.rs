@@ -12,9 +12,16 @@
 //! Pixels labelled [`IGNORE_INDEX`] (255) count nowhere. A batch without a valid pixel gives a
 //! loss of 0 that still carries a (zero) gradient.
 //!
+//! [`output_loss`] is what the training loop calls on a forward pass: the loss of the logits,
+//! or for a multi-copy head (CBC `output_head = "reference-3"`, `docs/reference.md §3`) the mean
+//! of every copy's loss against the same labels, which is the reference's loss over its
+//! 3-channel output against the mask repeated 3 times.
+//!
 //! # Shapes
-//! `logits`: f32 `[B, K, H, W]` (K = 1 binary, K = C multi-class); `labels`: i64 `[B, H, W]`.
+//! `logits`: f32 `[B, K, H, W]` (K = 1 binary, K = C multi-class); `labels`: i64 `[B, H, W]`;
+//! head copies: `[B, R, K, H, W]`.
 
+use lssg_backbones::ModelOutput;
 use lssg_datasets::IGNORE_INDEX;
 use serde::{Deserialize, Serialize};
 use tch::{Reduction, Tensor};
@@ -78,6 +85,26 @@ pub fn segmentation_loss(logits: &Tensor, labels: &Tensor, config: &LossConfig) 
     } else {
         Ok(base)
     }
+}
+
+/// The training loss of one forward pass under `config`: [`segmentation_loss`] of
+/// `out.logits`, or, when the model returns head copies `[B, R, K, H, W]`, the mean over the R
+/// copies of each copy's [`segmentation_loss`] against the same `labels`.
+///
+/// Why the mean of per-copy losses: every copy sees the same valid pixels, so for BCE and
+/// cross-entropy it equals the reference's single mean over `[B, 3, 1, H, W]` against the
+/// repeated target (`docs/reference.md §3`); a Dice term, if enabled, is likewise per copy.
+pub fn output_loss(out: &ModelOutput, labels: &Tensor, config: &LossConfig) -> Result<Tensor> {
+    let Some(copies) = &out.head_copies else {
+        return segmentation_loss(&out.logits, labels, config);
+    };
+    let size = copies.size();
+    if size.len() != 5 || size[1] < 1 {
+        return Err(Error::shape("head copies [B, R, K, H, W]", "5 dimensions, R ≥ 1", size));
+    }
+    let losses =
+        (0..size[1]).map(|r| segmentation_loss(&copies.select(1, r), labels, config)).collect::<Result<Vec<_>>>()?;
+    Ok(Tensor::stack(&losses, 0).mean(copies.kind()))
 }
 
 /// Binary cross-entropy on logits `[B, 1, H, W]` against 0/1 labels `[B, H, W]`, averaged over
@@ -197,6 +224,37 @@ mod tests {
         close("grad 0", g.double_value(&[0, 0, 0, 0]), (1.0 / (1.0 + (-0.5f64).exp()) - 1.0) / 2.0);
         assert_eq!(g.double_value(&[0, 0, 0, 1]), 0.0);
         close("grad 2", g.double_value(&[0, 0, 0, 2]), 1.0 / (1.0 + (-1.5f64).exp()) / 2.0);
+    }
+
+    #[test]
+    fn output_loss_averages_head_copies_as_the_reference() {
+        // B = 1, R = 3 copies, K = 1, 1×2 pixels, labels (1, 0). BCE(x, y) = ln(1 + eˣ) − x·y:
+        //   copy 0, logits (0, 0):   (ln 2 + ln 2)/2                         = 0.693147
+        //   copy 1, logits (2, 2):   (ln(1 + e²) − 2 + ln(1 + e²))/2         = 1.126928
+        //   copy 2, logits (−1, −1): (ln(1 + e⁻¹) + 1 + ln(1 + e⁻¹))/2       = 0.813262
+        // mean over copies = 2.633337/3 = 0.877779, which is also the mean BCE over all 6
+        // values against the target repeated 3 times (the reference's loss).
+        let copies = t(&[0.0, 0.0, 2.0, 2.0, -1.0, -1.0], &[1, 3, 1, 1, 2]);
+        let labels = y(&[1, 0], &[1, 1, 2]);
+        let out = ModelOutput {
+            logits: copies.select(1, 0),
+            latent: Tensor::zeros([1], (Kind::Float, tch::Device::Cpu)),
+            head_copies: Some(copies.shallow_clone()),
+        };
+        let loss = output_loss(&out, &labels, &LossConfig::default()).unwrap().double_value(&[]);
+        close("reference-3 loss", loss, 0.877779);
+        let repeated = labels.unsqueeze(1).unsqueeze(2).expand([1, 3, 1, 1, 2], false).to_kind(Kind::Float);
+        let flat = copies.binary_cross_entropy_with_logits::<Tensor>(&repeated, None, None, Reduction::Mean);
+        close("BCE against the repeated target", flat.double_value(&[]), loss);
+        // A single head is the plain loss of its logits.
+        let single = ModelOutput::new(copies.select(1, 0), Tensor::zeros([1], (Kind::Float, tch::Device::Cpu)));
+        close(
+            "single",
+            output_loss(&single, &labels, &LossConfig::default()).unwrap().double_value(&[]),
+            std::f64::consts::LN_2,
+        );
+        let bad = ModelOutput { head_copies: Some(copies.select(1, 0)), ..single };
+        assert!(matches!(output_loss(&bad, &labels, &LossConfig::default()), Err(Error::Shape { .. })));
     }
 
     #[test]

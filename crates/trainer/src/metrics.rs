@@ -2,8 +2,9 @@
 //! dataset confusion matrix with hard per-class IoU, mIoU, overall accuracy and per-class F1.
 //!
 //! **Soft metrics [ref]**, per image, on probabilities without a threshold:
-//! `J = (Σpy + ε)/(Σy + Σp − Σpy + ε)`, ε = 1e-8. Soft precision `P = (Σpy + ε)/(Σp + ε)`,
-//! soft recall `R = (Σpy + ε)/(Σy + ε)`, soft F1 `= 2PR/(P + R)`. Binary tasks (one logit,
+//! `J = (Σpy + ε)/(Σy + Σp − Σpy + ε)`, ε = 1e-8. Soft precision `P = Σpy/(Σp + ε)`, soft
+//! recall `R = Σpy/(Σy + ε)`, soft F1 `= 2PR/(P + R + ε)`: ε only in the denominators, as the
+//! reference's `JaccardAndF1` (`docs/reference.md §3`). Binary tasks (one logit,
 //! p = σ(logit)): when an image's ground truth has no positive pixel, both p and y are flipped
 //! (`1 − p`, `1 − y`), i.e. the background IoU is reported for that image, as the reference
 //! does. **Multi-class [ours]**: p = softmax over classes, y = one-hot; the image's value is the
@@ -258,12 +259,18 @@ impl MetricsAccumulator {
 }
 
 /// Per-image soft Jaccard and F1 from intersection, Σp and Σy (each `[B]` or `[B, C]`).
+///
+/// ε sits where the reference's `JaccardAndF1` puts it (`docs/reference.md §3`): added to the
+/// Jaccard's numerator and denominator, but only to the denominators of precision, recall and
+/// F1, so an image with no overlap scores F1 = 0 exactly. (The reference
+/// names Σ(1−p)y "FP" and Σ(1−y)p "FN", so its `recall` is our precision and vice versa; F1 is
+/// symmetric in the two, so the value is the same.)
 fn soft_ratios(inter: &Tensor, psum: &Tensor, ysum: &Tensor) -> (Tensor, Tensor) {
     let e = SOFT_EPSILON;
     let jaccard = (inter + e) / (ysum + psum - inter + e);
-    let precision = (inter + e) / (psum + e);
-    let recall = (inter + e) / (ysum + e);
-    let f1 = &precision * &recall * 2.0 / (&precision + &recall);
+    let precision = inter / (psum + e);
+    let recall = inter / (ysum + e);
+    let f1 = &precision * &recall * 2.0 / (&precision + &recall + e);
     (jaccard, f1)
 }
 
@@ -353,6 +360,37 @@ mod tests {
         close("f1 bg", m.f1[0].unwrap(), 0.8);
         close("f1 pos", m.f1[1].unwrap(), 4.0 / 6.0);
         assert_eq!(m.value(Monitor::Miou), m.miou);
+    }
+
+    #[test]
+    fn soft_f1_epsilon_as_the_reference() {
+        // One 2×2 image, labels (1, 1, 0, 0), p = 1e-8 on every pixel, so the sums are of the
+        // order of ε and where ε goes decides the value. By hand (ε = 1e-8):
+        //   Σpy = 2e-8, Σp = 4e-8, Σy = 2.
+        //   Reference (`JaccardAndF1`): P = Σpy/(Σp + ε) = 2e-8/5e-8 = 0.4,
+        //   R = Σpy/(Σy + ε) = 2e-8/(2 + 1e-8) = 1e-8 (to 8 digits),
+        //   F1 = 2PR/(P + R + ε) = 0.8e-8/0.40000002 = 2.0e-8 (1.9999999e-8).
+        //   ε added to every numerator instead would give P = 0.6, R = 1.5e-8, F1 = 3.0e-8.
+        //   J = (Σpy + ε)/(Σy + Σp − Σpy + ε) = 3e-8/2.00000003 = 1.5e-8.
+        // p is σ of an f32 logit, accurate to ~1e-6 relative, hence the relative tolerance.
+        let x = logit(1e-8);
+        let logits = Tensor::from_slice(&[x; 4]).view([1, 1, 2, 2]);
+        let labels = Tensor::from_slice(&[1i64, 1, 0, 0]).view([1, 2, 2]);
+        let mut acc = MetricsAccumulator::new(1, Device::Cpu).unwrap();
+        acc.update(&logits, &labels).unwrap();
+        let m = acc.finish();
+        let rel = |label: &str, got: f64, want: f64| {
+            assert!((got / want - 1.0).abs() < 1e-4, "{label}: got {got:e}, expected {want:e}");
+        };
+        rel("soft F1", m.soft_f1.mean, 2.0e-8);
+        rel("soft J", m.soft_jaccard.mean, 1.5e-8);
+        // No overlap (p = 0 where y = 1, p = 1 elsewhere): Σpy = 0, so F1 = 0/(0 + ε) = 0;
+        // with ε in the numerators it would be ≈ ε/2 = 5e-9.
+        let logits = Tensor::from_slice(&[-200.0f32, -200.0, 200.0, 200.0]).view([1, 1, 2, 2]);
+        let mut acc = MetricsAccumulator::new(1, Device::Cpu).unwrap();
+        acc.update(&logits, &labels).unwrap();
+        let f1 = acc.finish().soft_f1.mean;
+        assert!(f1.abs() < 1e-20, "{f1:e}");
     }
 
     #[test]

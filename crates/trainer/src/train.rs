@@ -31,7 +31,7 @@ use tch::nn::VarStore;
 use crate::checkpoint;
 use crate::error::{Error, Result};
 use crate::evaluate::run_scenarios;
-use crate::loss::{LossConfig, segmentation_loss};
+use crate::loss::{LossConfig, output_loss};
 use crate::metrics::{Metrics, Monitor};
 use crate::observer::{EpochRecord, StepEvent, TrainObserver};
 use crate::optim::{Optimizer, OptimizerConfig};
@@ -311,7 +311,7 @@ impl<'a> Loop<'a> {
                     out.logits.size(),
                 ));
             }
-            let loss = segmentation_loss(&out.logits, &labels, &config.loss)?;
+            let loss = output_loss(&out, &labels, &config.loss)?;
             let value = loss.double_value(&[]);
             if !value.is_finite() {
                 return Err(Error::NonFiniteLoss { epoch: number, step: i + 1, value });

@@ -65,7 +65,7 @@ impl SegmentationModel for TinyModel {
         if train && self.forwards.fetch_add(1, Ordering::SeqCst) >= self.poison_after {
             logits *= f64::NAN;
         }
-        Ok(ModelOutput { logits, latent })
+        Ok(ModelOutput::new(logits, latent))
     }
 
     fn hook_point(&self) -> &str {

@@ -16,10 +16,11 @@
 //!
 //! `up2` is trilinear with align-corners. The last resize collapses the depth axis to 1 exactly
 //! like the reference's `Upsample(size=(1, 224, 224), align_corners=True)`, which reads depth
-//! slice 0 of the `(16g)³` volume, and the 1×1×1 `final_conv` maps to the classes (the reference
-//! always emits 3 channels and trains on channel 0; we emit `classes` channels, logits, no
-//! sigmoid: SPEC §5 quirk 1). The reference's unused deep-supervision heads (`seg_d*`,
-//! `seg_layer`) are not built.
+//! slice 0 of the `(16g)³` volume, and the 1×1×1 `final_conv` maps to `outputs` channels:
+//! `classes`, or 3·`classes` for the reference's head (it always emits 3 channels, trains all of
+//! them against the repeated mask and evaluates channel 0; see `OutputHead::Reference3` and
+//! `docs/reference.md §3`); logits, no sigmoid (SPEC §5 quirk 1). The reference's unused
+//! deep-supervision heads (`seg_d*`, `seg_layer`) are not built.
 //!
 //! # Shapes (paper preset, M = 3)
 //! `x1 [B, 24, 3, 56, 56]`, `x2 [B, 48, 3, 56, 56]`, `x3 [B, 96, 3, 28, 28]`,
@@ -98,8 +99,8 @@ fn up2(xs: &Tensor) -> Tensor {
 
 impl Decoder {
     /// Builds `decoder_fuse` for `modalities` modalities, basic width `b`, token grid `grid`
-    /// and `classes` outputs.
-    pub(crate) fn new(p: &nn::Path, b: i64, modalities: usize, grid: i64, classes: i64) -> Self {
+    /// and `outputs` output channels.
+    pub(crate) fn new(p: &nn::Path, b: i64, modalities: usize, grid: i64, outputs: i64) -> Self {
         let m = modalities as i64;
         let one = [1, 1, 1];
         let rfm5 = FusionPrenorm::new(&(p / "RFM5"), 8 * b * m);
@@ -116,13 +117,13 @@ impl Decoder {
                 next_c1: (k > 1).then(|| ConvReluNorm::new(&(p / format!("d{}_c1", k - 1)), width, width / 2, 3, true)),
             })
             .collect();
-        let final_conv = conv3d(p / "final_conv", b, classes, one, one, [0; 3], true, PaddingMode::Zeros);
+        let final_conv = conv3d(p / "final_conv", b, outputs, one, one, [0; 3], true, PaddingMode::Zeros);
         Decoder { rfm5, rfm5_reduce, d4_c1, stages, final_conv, grid }
     }
 
     /// # Shapes
     /// `skips = [x1, x2, x3, x4]` (fused levels, `[B, {1,2,4,8}·bM, D, h_k, w_k]`),
-    /// `bottleneck: [B, 8bM, g, g, g]` → `[B, classes, height, width]`.
+    /// `bottleneck: [B, 8bM, g, g, g]` → `[B, outputs, height, width]`.
     pub(crate) fn forward(&self, skips: &[Tensor], bottleneck: &Tensor, height: i64, width: i64) -> Tensor {
         let de5 = self.rfm5_reduce.forward(&self.rfm5.forward(bottleneck));
         let mut path = self.d4_c1.forward(&up2(&de5)); // [B, 16b, 2g, 2g, 2g]

@@ -30,8 +30,12 @@
 //!   that "six fusion convolutions" and the LoRA count match the reference, but skip evaluating it;
 //!   its variables never receive a gradient, exactly as in the reference. The never-called
 //!   modules are not built (−136 k parameters, 0.16 % at paper size).
-//! - **Output.** Logits with `classes` channels (SPEC §5 quirk 1; the reference emits 3 sigmoid
-//!   channels and trains on channel 0).
+//! - **Output.** Logits, no sigmoid (SPEC §5 quirk 1). [`CbcConfig::output_head`] `single`
+//!   (default): `classes` channels. `reference-3` (`docs/reference.md §3`): the reference's
+//!   `final_conv` 8→3 with the mask repeated 3 times as the target, i.e. three copies of the
+//!   class logits, each trained against the same labels (the loss is the mean of the copies'
+//!   losses, `ModelOutput::head_copies`), and copy 0 evaluated (`ModelOutput::logits`), as the
+//!   reference reads `outputs[:, 0]`.
 //!
 //! # Presets ([`CbcConfig::preset`])
 //! `paper`: ResNet-50 (stem 64, planes 64/128/256/512, blocks 3/4/6/3), b = 8, T = 512, 8 heads,
@@ -45,8 +49,8 @@
 //! | tiny | 695 019 | 696 987 | 0.55 s / 0.57 s |
 //!
 //! The reference's `MMVit5(num_cls=1)` has 85 479 624 parameters: ours plus 98 685 in
-//! never-called modules and 18 for its 3-channel output. Its LoRA wrapper trains 18 240
-//! parameters on CBC-SLP at rank 4, as ours does.
+//! never-called modules and 18 for its 3-channel output (`output_head = "reference-3"` adds
+//! those 18). Its LoRA wrapper trains 18 240 parameters on CBC-SLP at rank 4, as ours does.
 
 mod decoder;
 mod encoder;
@@ -60,7 +64,7 @@ use tch::Tensor;
 use tch::nn::init::{FanInOut, NonLinearity, NormalOrUniform};
 use tch::nn::{self, Init, Module, PaddingMode};
 
-use crate::config::{LoraConfig, Preset};
+use crate::config::{LoraConfig, OutputHead, Preset};
 use crate::error::{Error, Result};
 use crate::layers::gate;
 use crate::lora::torch_default_init;
@@ -103,6 +107,8 @@ pub struct CbcConfig {
     pub grid: i64,
     /// Dropout of the transformers (0.1).
     pub dropout: f64,
+    /// The output head: `single` (`classes` channels) or the reference's `reference-3`.
+    pub output_head: OutputHead,
 }
 
 impl Default for CbcConfig {
@@ -132,6 +138,7 @@ impl CbcConfig {
             depth: 1,
             grid: 8,
             dropout: 0.1,
+            output_head: OutputHead::Single,
         };
         match preset {
             Preset::Paper => paper,
@@ -333,7 +340,7 @@ impl Cbc {
             multimodal_transformer,
             multimodal_decode_conv: conv1(p / HOOK_POINT, t * (mm + 1), 8 * b * mm),
             slp: slp.then(|| StructuredLatent::new(p, b, m, t)),
-            decoder: Decoder::new(&(p / "decoder_fuse"), b, m, g, classes),
+            decoder: Decoder::new(&(p / "decoder_fuse"), b, m, g, classes * cfg.output_head.copies()),
         })
     }
 
@@ -354,7 +361,8 @@ impl SegmentationModel for Cbc {
     ///
     /// # Shapes
     /// `inputs[m]: [B, C_m, H, W]`, `availability: [B, M]` → logits `[B, classes, H, W]`,
-    /// latent `[B, 8bM, g, g, g]` (`[B, 192, 8, 8, 8]` at paper size).
+    /// latent `[B, 8bM, g, g, g]` (`[B, 192, 8, 8, 8]` at paper size); with `reference-3`
+    /// also `head_copies [B, 3, classes, H, W]`, whose copy 0 is `logits`.
     fn forward_t(&self, inputs: &[Tensor], availability: &Tensor, train: bool) -> Result<ModelOutput> {
         let (bsz, h, w) = check_inputs(&self.channels, inputs, availability)?;
         let (t, g) = (self.cfg.token_dim, self.cfg.grid);
@@ -413,8 +421,15 @@ impl SegmentationModel for Cbc {
         // 9) decoder with the fused skips of levels 1–4
         let skips: Vec<Tensor> =
             fused[..4].iter().map(|f| f.as_ref().expect("levels 1–4 are fused").shallow_clone()).collect();
-        let logits = self.decoder.forward(&skips, &bottleneck, h, w);
-        Ok(ModelOutput { logits, latent: x6_inter })
+        let logits = self.decoder.forward(&skips, &bottleneck, h, w); // [B, R·classes, H, W]
+        let copies = self.cfg.output_head.copies();
+        if copies == 1 {
+            return Ok(ModelOutput::new(logits, x6_inter));
+        }
+        // Copy-major channels (copy r holds channels r·K..(r+1)·K); for the paper's K = 1 these
+        // are the reference's 3 output channels, of which it evaluates channel 0.
+        let all = logits.view([bsz, copies, self.classes, h, w]);
+        Ok(ModelOutput { logits: all.select(1, 0), latent: x6_inter, head_copies: Some(all) })
     }
 
     fn hook_point(&self) -> &str {
@@ -426,17 +441,17 @@ impl SegmentationModel for Cbc {
     }
 }
 
-/// Builds CBC or CBC-SLP (`slp`) at `preset` sizes; the entry point of
-/// [`crate::config::ModelConfig::init`].
+/// Builds CBC or CBC-SLP (`slp`) of sizes `cfg` (a preset plus the output head); the entry
+/// point of [`crate::config::ModelConfig::init`].
 pub fn build(
     p: &nn::Path,
-    preset: Preset,
+    cfg: &CbcConfig,
     channels: &[i64],
     classes: i64,
     lora: Option<&LoraConfig>,
     slp: bool,
 ) -> Result<Box<dyn SegmentationModel>> {
-    Ok(Box::new(Cbc::new(p, &CbcConfig::preset(preset), channels, classes, lora, slp)?))
+    Ok(Box::new(Cbc::new(p, cfg, channels, classes, lora, slp)?))
 }
 
 #[cfg(test)]

@@ -195,7 +195,7 @@ impl SegmentationModel for Cmx {
         let logits = self.decode_head.forward_t(&levels, train); // [B, classes, H/4, W/4]
         let logits = resize_bilinear(&logits, h, w); // [B, classes, H, W]
         let latent = levels.pop().expect("four levels"); // [B, w₄, H/32, W/32]
-        Ok(ModelOutput { logits, latent })
+        Ok(ModelOutput::new(logits, latent))
     }
 
     fn hook_point(&self) -> &str {

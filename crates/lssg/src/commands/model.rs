@@ -55,6 +55,7 @@ impl NetArgs {
             preset: self.preset,
             classes: self.classes,
             lora: self.lora_rank.map(|rank| LoraConfig { rank, ..Default::default() }),
+            ..Default::default()
         }
     }
 }
