@@ -127,6 +127,9 @@ fn config_check_prints_the_resolved_config_and_rejects_bad_ones() {
     std::fs::write(&bad, "[finetune]\nmethods = [\"sideways\"]\n").unwrap();
     assert_contains!(fails(&["config", "check", &bad.display().to_string()]), "sideways");
     assert_contains!(fails(&["config", "check", &fixture(), "--set", "nodot=1"]), "nodot");
+    // The class count and the adapters are derived, never silently overwritten.
+    assert_contains!(fails(&["config", "check", &fixture(), "--set", "model.classes=3"]), "taken from the data set");
+    assert_contains!(fails(&["config", "check", &fixture(), "--set", "model.lora.rank=4"]), "[finetune.lora]");
     for (set, key) in [
         ("pretrain.epochs=0", "[pretrain]"),
         ("scoring.batch_size=0", "[scoring]"),

@@ -123,6 +123,8 @@ impl RunConfig {
             message: format!("[{name}] {e}"),
         };
         self.pretrain.validate().map_err(|e| section("pretrain", &e))?;
+        self.finetune.lora.validate().map_err(|e| section("finetune.lora", &e))?;
+        self.finetune.train.validate().map_err(|e| section("finetune.train", &e))?;
         self.finetune.validate().map_err(|e| section("finetune", &e))?;
         self.scoring.validate().map_err(|e| section("scoring", &e))?;
         self.smoothing.validate().map_err(|e| section("smoothing", &e))?;
