@@ -1,4 +1,4 @@
-//! Criterion benches of the backbones (SPEC §7): one training forward + backward per iteration,
+//! Criterion benches of the backbones (docs/method.md §7): one training forward + backward per iteration,
 //! batch 2 of 64 × 64 tiles with 3 modalities × 3 channels, at the tiny and small presets, on
 //! the CPU (`cpu_` names). CBC and CBC-SLP are included when they build and run at this size.
 //!

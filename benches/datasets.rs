@@ -1,4 +1,4 @@
-//! Data throughput benches (SPEC §8): synthetic tile generation (64 × 64, all three
+//! Data throughput benches (docs/method.md §8): synthetic tile generation (64 × 64, all three
 //! modalities) and reading + batching through [`BatchLoader`] (batch 16, default prefetch,
 //! rayon over the machine's cores). Names are prefixed by the device.
 //!

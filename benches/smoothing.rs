@@ -1,4 +1,4 @@
-//! Benchmarks of the whole SPEC §4 smoothing (validation, kernel, LU solve, softmax) on the CPU
+//! Benchmarks of the whole docs/method.md §4 smoothing (validation, kernel, LU solve, softmax) on the CPU
 //! for M = 3..=8 modalities, S = 7..=255 scenarios, reference config. Names carry the device
 //! and S: `cpu_smoothing_s63`.
 //!

@@ -1,4 +1,4 @@
-//! `lssg model summary | bench` (SPEC §7) on the tiny CMX preset.
+//! `lssg model summary | bench` (docs/method.md §7) on the tiny CMX preset.
 
 use crate::util;
 

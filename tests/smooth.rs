@@ -1,11 +1,11 @@
-//! `lssg smooth`: the SPEC §4 test vector end to end, the output forms and the input errors.
+//! `lssg smooth`: the docs/method.md §4.1 test vector end to end, the output forms and the input errors.
 
 use lssg_scenario::ProbabilitiesFile;
 
 use crate::util;
 
 const SPEC_D: &str = "0.8,1.2,1.5,0.3,0.4,0.6,0.0";
-/// SPEC §4's p for SPEC_D with the reference defaults, 6 printed decimals.
+/// docs/method.md §4.1's p for SPEC_D with the reference defaults, 6 printed decimals.
 const SPEC_P: [f64; 7] = [0.142145, 0.179349, 0.215648, 0.113491, 0.118053, 0.128788, 0.102525];
 
 fn final_probs(json: &str) -> Vec<f64> {
@@ -16,7 +16,7 @@ fn final_probs(json: &str) -> Vec<f64> {
 fn assert_spec_p(p: &[f64]) {
     assert_eq!(p.len(), 7);
     for (k, (got, want)) in p.iter().zip(SPEC_P).enumerate() {
-        assert!((got - want).abs() < 1e-6, "final_probs[{k}] = {got}, SPEC says {want}");
+        assert!((got - want).abs() < 1e-6, "final_probs[{k}] = {got}, docs/method.md §4.1 says {want}");
     }
 }
 

@@ -6,14 +6,14 @@
 #[allow(dead_code, unused_macros)]
 mod util;
 
-// `lssg smooth`: SPEC §4 end to end.
+// `lssg smooth`: docs/method.md §4 end to end.
 mod smooth;
 
-// `lssg model summary | bench`: SPEC §7.
+// `lssg model summary | bench`: docs/method.md §7.
 mod model;
 
-// `lssg data synth` / `lssg data inspect`: SPEC §8 layouts.
+// `lssg data synth` / `lssg data inspect`: docs/method.md §8 layouts.
 mod data;
 
-// `lssg run | score | eval | config check`: the method end to end (SPEC §1–§6).
+// `lssg run | score | eval | config check`: the method end to end (docs/method.md §1–§6).
 mod run;

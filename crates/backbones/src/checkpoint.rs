@@ -42,7 +42,7 @@ pub fn load(vs: &nn::VarStore, path: &Path) -> Result<()> {
     load_allowing_missing(vs, path, |_| false).map(|_| ())
 }
 
-/// Loads a plain network's checkpoint into a store that may also hold LoRA adapters (SPEC §5:
+/// Loads a plain network's checkpoint into a store that may also hold LoRA adapters (docs/method.md §5.5:
 /// the LoRA baseline starts from the pretrained weights). Adapter variables absent from the file
 /// keep their initial values; any other difference is an error. Returns the adapters not loaded.
 pub fn load_base(vs: &nn::VarStore, path: &Path) -> Result<Vec<String>> {

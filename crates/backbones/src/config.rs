@@ -1,4 +1,4 @@
-//! Model configuration (SPEC §5, §7): which backbone, which size preset, how many classes, and
+//! Model configuration (docs/method.md §5, §7): which backbone, which size preset, how many classes, and
 //! whether LoRA adapters are attached. [`ModelConfig::init`] validates and builds the network.
 
 use std::fmt;
@@ -10,7 +10,7 @@ use tch::nn;
 use crate::error::{Error, Result};
 use crate::model::SegmentationModel;
 
-/// The backbone families of SPEC §7.
+/// The backbone families of docs/method.md §7.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BackboneKind {
@@ -99,7 +99,7 @@ impl FromStr for Preset {
     }
 }
 
-/// LoRA adapter settings (SPEC §5). The reference: rank 4, no α/r scaling.
+/// LoRA adapter settings (docs/method.md §5.5). The reference: rank 4, no α/r scaling.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoraConfig {

@@ -1,4 +1,4 @@
-//! Host batches → device tensors, and availability masks (SPEC §2, §5): the input format of
+//! Host batches → device tensors, and availability masks (docs/method.md §2, §5): the input format of
 //! [`crate::SegmentationModel::forward_t`], shared by the trainer and the scorer so that both
 //! feed a model exactly the same tensors (docs/method.md §3, §5).
 //!

@@ -61,7 +61,7 @@ pub fn resize_bilinear(xs: &Tensor, h: i64, w: i64) -> Tensor {
 }
 
 /// Multiplies `xs` (`[B, …]`) by column `m` of `availability` (`[B, M]`), broadcast over every
-/// other dimension: the per-sample gate of SPEC §2.
+/// other dimension: the per-sample gate of docs/method.md §2.
 pub fn gate(xs: &Tensor, availability: &Tensor, m: i64) -> Tensor {
     let b = xs.size()[0];
     let mut shape = vec![b];

@@ -1,4 +1,4 @@
-//! Multimodal segmentation backbones on libtorch (SPEC §2, §5, §7): CMX, CBC and CBC-SLP behind one
+//! Multimodal segmentation backbones on libtorch (docs/method.md §2, §5, §7): CMX, CBC and CBC-SLP behind one
 //! [`SegmentationModel`] trait, with per-sample availability masks, LoRA adapters, device
 //! selection and strict safetensors checkpoints.
 //!

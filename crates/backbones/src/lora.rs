@@ -1,5 +1,5 @@
 //! Low-rank adapters (LoRA, Hu et al. 2021, <https://arxiv.org/abs/2106.09685>) for linear and
-//! N-D convolution layers, the fine-tuning baseline of SPEC §5.
+//! N-D convolution layers, the fine-tuning baseline of docs/method.md §5.5.
 //!
 //! A layer holds its base `weight` (+ `bias`), named like `tch::nn`'s layers so that a checkpoint
 //! of the plain network loads into the adapted one, and, when LoRA is on, `lora_a`
@@ -335,7 +335,7 @@ impl Module for LoraConv {
 }
 
 /// Freezes every variable of `vs` that is not an adapter (`lora_a`/`lora_b`): the LoRA baseline
-/// trains adapters only (SPEC §5). Optimisers built from the store skip tensors without a
+/// trains adapters only (docs/method.md §5.5). Optimisers built from the store skip tensors without a
 /// gradient, so frozen tensors stay bit-identical. Returns how many tensors were frozen.
 pub fn freeze_base(vs: &nn::VarStore) -> usize {
     let mut frozen = 0;

@@ -1,18 +1,18 @@
-//! The interface every backbone implements (SPEC §2, §3, §7): inputs per modality plus a per-sample
+//! The interface every backbone implements (docs/method.md §2, §3, §7): inputs per modality plus a per-sample
 //! availability matrix in, segmentation logits and the shared latent out.
 //!
 //! # Shapes
 //! - `inputs[m]`: `[B, C_m, H, W]` f32 on the model's device, one tensor per modality in the
 //!   modality order of the data set.
-//! - `availability`: `[B, M]` f32 of 0/1, per sample (a scenario per sample, SPEC §2).
-//! - `ModelOutput::logits`: `[B, classes, H, W]`, raw logits (no sigmoid, SPEC §5 quirk 1).
-//! - `ModelOutput::latent`: the shared latent at [`SegmentationModel::hook_point`] (SPEC §3),
+//! - `availability`: `[B, M]` f32 of 0/1, per sample (a scenario per sample, docs/method.md §2).
+//! - `ModelOutput::logits`: `[B, classes, H, W]`, raw logits (no sigmoid, docs/reference.md §2.1).
+//! - `ModelOutput::latent`: the shared latent at [`SegmentationModel::hook_point`] (docs/method.md §3.2),
 //!   e.g. `[B, 512, H/32, W/32]` for CMX at paper size.
 //! - `ModelOutput::head_copies`: `[B, R, classes, H, W]` for a multi-copy head (CBC with
 //!   `output_head = "reference-3"`), else `None`.
 //!
 //! How a missing modality is masked is the model's business: CMX zeroes the raw inputs, CBC and
-//! CBC-SLP gate every encoder level (SPEC §2).
+//! CBC-SLP gate every encoder level (docs/method.md §2).
 
 use tch::Tensor;
 
@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 pub struct ModelOutput {
     /// Segmentation logits, `[B, classes, H, W]` (what metrics and predictions read).
     pub logits: Tensor,
-    /// The shared latent at the model's hook point (SPEC §3), batch first.
+    /// The shared latent at the model's hook point (docs/method.md §3.2), batch first.
     pub latent: Tensor,
     /// Every copy of a multi-copy output head, `[B, R, classes, H, W]`, when the model has one
     /// (the reference CBC head, R = 3, `docs/reference.md §3`): the training loss averages

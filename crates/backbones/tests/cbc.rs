@@ -1,4 +1,4 @@
-//! Integration tests of CBC and CBC-SLP (SPEC §2, §5, §7): shapes for several modality layouts,
+//! Integration tests of CBC and CBC-SLP (docs/method.md §2, §5, §7): shapes for several modality layouts,
 //! masking invariance for every scenario, per-sample independence (quirk 2), gradient flow,
 //! paper-size parameter counts and LoRA. Everything runs the `tiny` preset on CPU, except the
 //! parameter counts, which build the paper network without running it.
@@ -62,7 +62,7 @@ fn shapes_for_several_modality_layouts() {
     assert_eq!(out.logits.size(), [3, 2, 48, 40]);
 }
 
-/// SPEC §2: a missing modality's content must not matter. One batch holds every scenario (one per
+/// docs/method.md §2: a missing modality's content must not matter. One batch holds every scenario (one per
 /// sample); the masked modalities' inputs are replaced by different noise, in eval mode.
 #[test]
 fn masking_invariance_for_every_scenario() {
@@ -100,7 +100,7 @@ fn masking_invariance_for_every_scenario() {
     }
 }
 
-/// Quirk 2 (SPEC §5): the reference's inter-modality attention mixes samples for B > 1; ours
+/// Quirk 2 (docs/reference.md §2.2): the reference's inter-modality attention mixes samples for B > 1; ours
 /// does not, so a sample's output in a batch equals its output alone (eval mode). Run in f64:
 /// in f32 batch-size-dependent convolution kernels differ by ~1e-5 relative, which fresh
 /// (identity) eval-mode batch norms amplify; in f64 the outputs agree to rounding.
@@ -153,7 +153,7 @@ fn gradients_reach_every_trainable_parameter() {
     }
 }
 
-/// SPEC §7: paper sizes. CBC ≈ 85.5 M (±1 %), CBC-SLP = CBC + ≈ 68 k (±1 % of 68 k), and the
+/// docs/method.md §7: paper sizes. CBC ≈ 85.5 M (±1 %), CBC-SLP = CBC + ≈ 68 k (±1 % of 68 k), and the
 /// LoRA baseline on CBC-SLP (rank 4) trains ≈ 18 k parameters.
 #[test]
 fn paper_parameter_counts() {

@@ -1,4 +1,4 @@
-//! CMX integration tests (SPEC §2, §5, §7) on the tiny preset and small tiles, CPU only except
+//! CMX integration tests (docs/method.md §2, §5, §7) on the tiny preset and small tiles, CPU only except
 //! the CUDA test, which runs only where `tch::Cuda::is_available()`.
 
 use lssg_backbones::checkpoint;
@@ -52,7 +52,7 @@ fn masked_modalities_do_not_matter_in_eval_mode() {
     let model = tiny(None).build(&vs, &channels).unwrap();
     let scenarios = all_scenarios(channels.len());
     let b = scenarios.len() as i64;
-    // One batch, a different scenario per sample (SPEC §2: per-sample masking).
+    // One batch, a different scenario per sample (docs/method.md §2: per-sample masking).
     let availability = Tensor::from_slice(&scenarios.concat()).view([b, channels.len() as i64]);
     let xs = inputs(&channels, b, 32, 32);
     let base = tch::no_grad(|| model.forward_t(&xs, &availability, false)).unwrap();

@@ -1,4 +1,4 @@
-//! The Hunan multimodal land-cover reader (Sentinel-2 / Sentinel-1 / SRTM, SPEC §8).
+//! The Hunan multimodal land-cover reader (Sentinel-2 / Sentinel-1 / SRTM, docs/method.md §8.3).
 //!
 //! ```text
 //! ROOT/{train,val,test}/s2/s2_{id}.tif      13 bands (Sentinel-2)

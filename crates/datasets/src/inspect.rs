@@ -1,4 +1,4 @@
-//! `lssg data inspect`: per-scene statistics of a data set on disk (SPEC §8).
+//! `lssg data inspect`: per-scene statistics of a data set on disk (docs/method.md §8).
 //!
 //! For each scene: its split, size, per modality the band count and the per-band mean over the
 //! scene's pixels at the modality's native resolution (DSTL's M and A bands at their own grid),

@@ -1,4 +1,4 @@
-//! Multimodal data sets for lssg (SPEC §8): the synthetic generator (the embedded default),
+//! Multimodal data sets for lssg (docs/method.md §8): the synthetic generator (the embedded default),
 //! DSTL / Potsdam / Hunan readers, tiling, normalisation, splits and fast batches. No tch.
 #![deny(missing_docs)]
 
@@ -6,7 +6,7 @@ mod dataset;
 mod error;
 mod sample;
 
-// Core: the synthetic generator, batches and loading (SPEC §8).
+// Core: the synthetic generator, batches and loading (docs/method.md §8).
 mod batch;
 pub mod config;
 pub mod loader;
@@ -14,7 +14,7 @@ pub mod normalize;
 pub mod split;
 pub mod synthetic;
 
-// Real data-set readers (SPEC §8).
+// Real data-set readers (docs/method.md §8).
 pub mod dstl;
 pub mod hunan;
 pub mod inspect;

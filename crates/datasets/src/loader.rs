@@ -2,7 +2,7 @@
 //! [`Batch`]es per epoch. A background thread decodes the tiles of each batch in parallel
 //! (rayon) and fills a bounded crossbeam channel `prefetch` batches ahead of the consumer.
 //!
-//! Order: without `shuffle` the data set's own order (the reference's fixed order, SPEC §5);
+//! Order: without `shuffle` the data set's own order (the reference's fixed order, docs/method.md §5.3);
 //! with it, a permutation seeded by (`seed`, `epoch`), so a resumed run sees exactly the
 //! order it would have seen. Dropping the iterator stops the thread; errors of the data set
 //! arrive as an `Err` item, after which the iterator ends.

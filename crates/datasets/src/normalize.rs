@@ -1,4 +1,4 @@
-//! Per-channel normalisation (SPEC §2, §8): statistics of the **training split only**,
+//! Per-channel normalisation (docs/method.md §2, §8): statistics of the **training split only**,
 //! computed in one streaming, parallel pass (rayon over tiles; per-tile f64 mean and sum of
 //! squared deviations merged with Chan et al.'s pairwise formula, so large offsets such as a
 //! DSM at 30 m lose no precision), cached as JSON and applied by the [`Normalized`] adapter.

@@ -1,4 +1,4 @@
-//! The ISPRS Potsdam reader (SPEC §8).
+//! The ISPRS Potsdam reader (docs/method.md §8.2).
 //!
 //! ```text
 //! ROOT/4_Ortho_RGBIR/top_potsdam_{a}_{b}_RGBIR.tif                     4 × u8 R,G,B,IR (chunky)

@@ -1,4 +1,4 @@
-//! Scene-level access to the real data sets (SPEC §8) and the tile view over it.
+//! Scene-level access to the real data sets (docs/method.md §8) and the tile view over it.
 //!
 //! A real data set is a list of large *scenes* (a DSTL image, a Potsdam 6000² tile, a Hunan
 //! 256² patch). A reader implements [`SceneSource`]: it lists its scenes with their official

@@ -1,4 +1,4 @@
-//! Train / validation / test splits (SPEC §5, §8): k-fold over a seeded permutation or a
+//! Train / validation / test splits (docs/method.md §5, §8): k-fold over a seeded permutation or a
 //! permutation file (fold f of k is the test set, the rest trains, a validation fraction is
 //! taken from the end of the training part), the reference's own cross-validation
 //! ([`reference_cv`], `docs/reference.md §3`), and official id lists. [`Subset`] views a data

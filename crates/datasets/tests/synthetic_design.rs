@@ -1,4 +1,4 @@
-//! The synthetic data set's design contract (SPEC §8 "Synthetic"): information is
+//! The synthetic data set's design contract (docs/method.md §8.4): information is
 //! complementary and partly redundant, so every single-modality scenario loses *different*
 //! classes and the scenario costs are unequal.
 //!

@@ -20,11 +20,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Turn per-scenario distortion scores into a sampling distribution (SPEC §4).
+    /// Turn per-scenario distortion scores into a sampling distribution (docs/method.md §4).
     Smooth(commands::smooth::SmoothArgs),
-    /// Inspect a backbone: parameters, hook and output shapes, throughput (SPEC §7).
+    /// Inspect a backbone: parameters, hook and output shapes, throughput (docs/method.md §7).
     Model(commands::model::ModelArgs),
-    /// Synthetic data in the real layouts, and per-scene statistics of a data set (SPEC §8).
+    /// Synthetic data in the real layouts, and per-scene statistics of a data set (docs/method.md §8).
     Data(commands::data::DataArgs),
     /// Pretrain, score, fine-tune every method and evaluate every scenario (resumable).
     Run(commands::run::RunArgs),

@@ -1,5 +1,5 @@
 //! Modality sets, availability scenarios and their canonical order, scenario samplers and the
-//! probabilities file (SPEC §2, §4).
+//! probabilities file (docs/method.md §2, §4).
 //!
 //! ```
 //! use lssg_scenario::ModalitySet;

@@ -1,4 +1,4 @@
-//! Named modalities and the ordered set of them a model is trained on (SPEC §2).
+//! Named modalities and the ordered set of them a model is trained on (docs/method.md §2).
 //!
 //! The order of the set fixes the bit of each modality in a [`Scenario`](crate::Scenario)
 //! mask and therefore the canonical scenario order.

@@ -1,4 +1,4 @@
-//! The probabilities file of SPEC §4: the scenario sampling distribution and everything that
+//! The probabilities file of docs/method.md §4.2: the scenario sampling distribution and everything that
 //! produced it, with the reference's key names so files compare one to one.
 
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! Seeded scenario samplers: one scenario per sample, drawn with replacement (SPEC §2).
+//! Seeded scenario samplers: one scenario per sample, drawn with replacement (docs/method.md §2).
 //!
 //! A sampler owns its ChaCha8 generator; the whole sampler (strategy and generator state) is
 //! serde-serialisable so a resumed run draws exactly the scenarios an uninterrupted run would.

@@ -1,5 +1,5 @@
 //! Availability scenarios: non-empty subsets of a [`ModalitySet`], their canonical order and
-//! their names (SPEC §2).
+//! their names (docs/method.md §2).
 //!
 //! Canonical order: by number of available modalities, then lexicographically by modality
 //! index. For (rgb, nir, swir): `rgb, nir, swir, rgb+nir, rgb+swir, nir+swir, rgb+nir+swir`,

@@ -1,4 +1,4 @@
-//! The scoring configuration (SPEC §3).
+//! The scoring configuration (docs/method.md §3).
 
 use serde::{Deserialize, Serialize};
 

@@ -1,4 +1,4 @@
-//! Latent distortion per availability scenario (SPEC §3).
+//! Latent distortion per availability scenario (docs/method.md §3).
 //!
 //! For every scenario k, with the pretrained network in eval mode and no gradients:
 //!

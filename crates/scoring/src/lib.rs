@@ -1,5 +1,5 @@
-//! Latent distortion per availability scenario (SPEC §3) and the scenario sampling
-//! distribution derived from it (SPEC §4, through `lssg-smoothing`).
+//! Latent distortion per availability scenario (docs/method.md §3) and the scenario sampling
+//! distribution derived from it (docs/method.md §4, through `lssg-smoothing`).
 //!
 //! [`measure_distortion`] runs the frozen, pretrained model over the training split under every
 //! scenario and returns D_k; [`probabilities`] turns a [`DistortionReport`] into the
@@ -17,7 +17,7 @@ pub use error::{Error, Result};
 use lssg_scenario::{ModalitySet, ProbabilitiesFile};
 use lssg_smoothing::SmoothingConfig;
 
-/// Smooths measured distortions into the probabilities file (SPEC §4), recording which
+/// Smooths measured distortions into the probabilities file (docs/method.md §4), recording which
 /// backbone and checkpoint they came from.
 pub fn probabilities(
     report: &DistortionReport,

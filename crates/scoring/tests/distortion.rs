@@ -1,5 +1,5 @@
-//! Integration tests of the latent distortion score (SPEC §3) and the probabilities file built
-//! from it (SPEC §4): the batched [`measure_distortion`] against the reference's batch-1 loop
+//! Integration tests of the latent distortion score (docs/method.md §3) and the probabilities file built
+//! from it (docs/method.md §4): the batched [`measure_distortion`] against the reference's batch-1 loop
 //! [`measure_distortion_naive`] for CMX and CBC, the invariants D_full = 0 and D_k > 0,
 //! `max_samples`, typed configuration and empty-data errors and the probabilities file.
 //!
@@ -98,7 +98,7 @@ fn cmx_batched_equals_naive_across_chunking_and_partial_batches() {
     batched_matches_naive(BackboneKind::Cmx);
 }
 
-/// CBC's inter-modality attention must be computed per sample (SPEC §5 quirk 2): the batched
+/// CBC's inter-modality attention must be computed per sample (docs/reference.md §2.2): the batched
 /// path puts 4 samples × several scenarios in one forward, so any mixing across the batch
 /// would show up here as a difference from the batch-1 loop.
 #[test]
@@ -198,7 +198,7 @@ fn probabilities_file_from_a_measured_report() {
     assert_eq!(file.scenario_names, set.scenario_names());
     assert_eq!(file.D_sh, report.distortion);
     assert_eq!(file.probabilities_for(set, "test").unwrap(), file.final_probs);
-    // SPEC §4, reference direction: higher distortion ⇒ higher probability, so the full
+    // docs/method.md §4, reference direction: higher distortion ⇒ higher probability, so the full
     // scenario (D = 0, every other D > 0) gets strictly the least.
     let (full, partial) = file.final_probs.split_last().unwrap();
     for (name, p) in file.scenario_names.iter().zip(partial) {

@@ -1,4 +1,4 @@
-//! The smoothing configuration (SPEC §4): α, σ, λ, τ, γ and the two [ours] options, the
+//! The smoothing configuration (docs/method.md §4): α, σ, λ, τ, γ and the two [ours] options, the
 //! preference direction and the kernel descriptor. `Default` gives the reference values.
 
 use std::fmt;

@@ -1,4 +1,4 @@
-//! From smoothed scores r to the sampling distribution (SPEC §4), all `[S]` float64:
+//! From smoothed scores r to the sampling distribution (docs/method.md §4), all `[S]` float64:
 //!
 //! - z = (r − mean r) / std r, population std; z = 0 when std < 1e-12;
 //! - s = softmax(τ z), with the maximum subtracted first so exp never overflows;

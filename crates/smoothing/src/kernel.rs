@@ -1,4 +1,4 @@
-//! The RBF kernel and the regularised solve of SPEC §4.
+//! The RBF kernel and the regularised solve of docs/method.md §4.
 //!
 //! - descriptors X: `[S, 1]` (the scores, reference) or `[S, M]` (0/1 availability rows);
 //! - K_ij = exp(−‖X_i − X_j‖² / (2σ²)), `[S, S]`, symmetric with a unit diagonal;

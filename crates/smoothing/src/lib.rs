@@ -1,5 +1,5 @@
 //! RBF-kernel smoothing of per-scenario latent distortion scores into a scenario sampling
-//! distribution (SPEC §4), all in float64:
+//! distribution (docs/method.md §4), all in float64:
 //!
 //! ```text
 //! X_k  = D_k                      (or the availability row, Descriptor::Masks)

@@ -1,4 +1,4 @@
-//! The whole SPEC §4 computation: validated distortion scores D `[S]` (canonical scenario
+//! The whole docs/method.md §4 computation: validated distortion scores D `[S]` (canonical scenario
 //! order) → U = αD → descriptors X `[S, 1 | M]` → kernel K `[S, S]` → r `[S]` → z → softmax
 //! → p `[S]`, keeping every intermediate for the probabilities file.
 
@@ -69,7 +69,7 @@ pub fn modalities_for_count(count: usize) -> Result<ModalitySet> {
     Ok(ModalitySet::numbered(m)?)
 }
 
-/// Smooths `distortion` (canonical order of `set`) into a sampling distribution (SPEC §4).
+/// Smooths `distortion` (canonical order of `set`) into a sampling distribution (docs/method.md §4).
 ///
 /// ```
 /// use lssg_scenario::ModalitySet;
@@ -117,7 +117,7 @@ fn rows(a: &Array2<f64>) -> Vec<Vec<f64>> {
 }
 
 impl Smoothed {
-    /// The probabilities file of SPEC §4 (the reference's keys), recording `config`, the σ
+    /// The probabilities file of docs/method.md §4.2 (the reference's keys), recording `config`, the σ
     /// used and where the distortions came from.
     pub fn to_probabilities_file(
         &self,

@@ -1,7 +1,7 @@
-//! Golden values of the whole SPEC §4 computation, M = 3 (rgb, nir, swir), canonical order.
+//! Golden values of the whole docs/method.md §4 computation, M = 3 (rgb, nir, swir), canonical order.
 //!
-//! The SPEC table is compared at its printed precision (6 decimals, tolerance 1e-6). The other
-//! vectors come from the SPEC §4 formulas in numpy float64 (numpy 2.4.6, `np.linalg.solve`,
+//! The docs/method.md §4.1 table is compared at its printed precision (6 decimals, tolerance 1e-6). The other
+//! vectors come from the docs/method.md §4 formulas in numpy float64 (numpy 2.4.6, `np.linalg.solve`,
 //! i.e. the same LAPACK LU as ours), printed with 12 decimals; the tolerance 1e-9 leaves room
 //! for BLAS summation order and nothing else. The script:
 //!
@@ -71,7 +71,7 @@ fn check(label: &str, out: &Smoothed, want: Want) {
 
 #[test]
 fn spec_table() {
-    // SPEC §4 test vector, defaults (σ 1, λ 1e-3, τ 0.5, γ 0.5), 6 printed decimals.
+    // docs/method.md §4.1 test vector, defaults (σ 1, λ 1e-3, τ 0.5, γ 0.5), 6 printed decimals.
     let out = smooth(&D, &rns(), &SmoothingConfig::default()).unwrap();
     let r = [0.800638, 1.210222, 1.491151, 0.297274, 0.397045, 0.597802, 0.004600];
     let z = [0.237594, 1.083041, 1.662922, -0.801427, -0.595485, -0.181091, -1.405553];

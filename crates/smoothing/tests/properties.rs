@@ -109,7 +109,7 @@ fn median_sigma_makes_p_invariant_to_scaling_d() {
 fn fixed_sigma_is_only_approximately_scale_invariant() {
     // With a fixed σ = 1 the kernel changes with the scale of D: at 10·D it is close to the
     // identity, at D it smooths. Because λ is small, r ≈ U in both cases and z-scoring
-    // removes the scale, so p changes little but not by less than 1e-3: on the SPEC vector
+    // removes the scale, so p changes little but not by less than 1e-3: on the docs/method.md §4.1 vector
     // the largest change is 1.27e-3 (numpy float64 gives 0.0012683). The ranking is kept.
     let set = ModalitySet::from_names(["rgb", "nir", "swir"], 3).unwrap();
     let d = [0.8, 1.2, 1.5, 0.3, 0.4, 0.6, 0.0];

@@ -1,4 +1,4 @@
-//! Evaluation under every availability scenario (SPEC §5 step 5, §6).
+//! Evaluation under every availability scenario (docs/method.md §5.4, §6).
 //!
 //! Each batch is decoded and copied to the device once, then run once per listed scenario
 //! (the whole batch with that scenario's availability), in eval mode without gradients; the

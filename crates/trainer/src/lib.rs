@@ -1,4 +1,4 @@
-//! Training and evaluation for lssg (SPEC §5, §6): losses on logits, the reference's soft
+//! Training and evaluation for lssg (docs/method.md §5, §6): losses on logits, the reference's soft
 //! metrics and a confusion matrix, optimisers whose state can be saved, learning-rate
 //! schedules, a resumable training loop that draws one availability scenario per sample, and
 //! per-scenario evaluation.

@@ -1,8 +1,8 @@
-//! Segmentation losses on logits (SPEC §5).
+//! Segmentation losses on logits (docs/method.md §5.3).
 //!
 //! * Binary tasks (one logit channel, labels 0/1): binary cross-entropy **on logits**, the mean
 //!   over valid pixels. The reference network ends in a sigmoid and then applies
-//!   BCE-with-logits (a double sigmoid, SPEC §5 quirk 1); we keep logits and do not repeat that.
+//!   BCE-with-logits (a double sigmoid, docs/reference.md §2.1); we keep logits and do not repeat that.
 //! * Multi-class tasks (`C ≥ 2` logit channels): cross-entropy over the classes, the mean over
 //!   valid pixels.
 //! * Optional soft Dice, added with `dice_weight`: `1 − (2Σpy + s)/(Σp + Σy + s)` over the

@@ -1,4 +1,4 @@
-//! Segmentation metrics (SPEC §6): the reference's per-image soft Jaccard / soft F1, and a
+//! Segmentation metrics (docs/method.md §6): the reference's per-image soft Jaccard / soft F1, and a
 //! dataset confusion matrix with hard per-class IoU, mIoU, overall accuracy and per-class F1.
 //!
 //! **Soft metrics [ref]**, per image, on probabilities without a threshold:

@@ -1,4 +1,4 @@
-//! Adam, AdamW and SGD on tch tensors with a state that can be saved and restored (SPEC §5).
+//! Adam, AdamW and SGD on tch tensors with a state that can be saved and restored (docs/method.md §5.3).
 //!
 //! tch's `nn::Optimizer` wraps libtorch's C++ optimisers, whose moment buffers cannot be read
 //! or written from Rust, so a resumed run could not continue where it stopped. These

@@ -1,4 +1,4 @@
-//! Learning-rate schedules, a pure function of the epoch (SPEC §5).
+//! Learning-rate schedules, a pure function of the epoch (docs/method.md §5.3).
 //!
 //! The learning rate of epoch `e` (0-based) depends only on `e`, the base rate and the number
 //! of epochs, so a resumed run needs no scheduler state beyond the epoch counter.

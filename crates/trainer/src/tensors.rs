@@ -1,4 +1,4 @@
-//! The label check before a batch reaches a loss or a confusion matrix (SPEC §2, §5). The
+//! The label check before a batch reaches a loss or a confusion matrix (docs/method.md §2, §5). The
 //! batch-to-tensor conversion itself is the model's input format and lives in
 //! `lssg_backbones::input`.
 

@@ -1,4 +1,4 @@
-//! The resumable training loop (SPEC §5): one availability scenario per sample, validation
+//! The resumable training loop (docs/method.md §5): one availability scenario per sample, validation
 //! with every modality, checkpoints after every epoch.
 //!
 //! The run directory's files and their commit protocol are in [`crate::run_dir`].

@@ -1,4 +1,4 @@
-//! The 3-D U-Net-style decoder of CBC (SPEC §7; reference `mmvit4_Missing.py`, classes
+//! The 3-D U-Net-style decoder of CBC (docs/method.md §7.2; reference `mmvit4_Missing.py`, classes
 //! `Decoder_fuse`, `fusion_prenorm`, `general_conv3d_prenorm`).
 //!
 //! Building block `general_conv3d_prenorm`: conv (bias) → ReLU → InstanceNorm3d (no affine);
@@ -19,7 +19,7 @@
 //! slice 0 of the `(16g)³` volume, and the 1×1×1 `final_conv` maps to `outputs` channels:
 //! `classes`, or 3·`classes` for the reference's head (it always emits 3 channels, trains all of
 //! them against the repeated mask and evaluates channel 0; see `OutputHead::Reference3` and
-//! `docs/reference.md §3`); logits, no sigmoid (SPEC §5 quirk 1). The reference's unused
+//! `docs/reference.md §3`); logits, no sigmoid (docs/reference.md §2.1). The reference's unused
 //! deep-supervision heads (`seg_d*`, `seg_layer`) are not built.
 //!
 //! # Shapes (paper preset, M = 3)

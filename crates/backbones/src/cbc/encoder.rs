@@ -1,4 +1,4 @@
-//! The per-modality encoder of CBC (SPEC §7; reference `mmvit4_Missing.py`, class `Encoder`):
+//! The per-modality encoder of CBC (docs/method.md §7.2; reference `mmvit4_Missing.py`, class `Encoder`):
 //! an inflated ResNet-50 that treats the bands of one modality as the DEPTH axis of a 3-D volume.
 //!
 //! - stem `e1`: conv `(k_t, 7, 7)` stride `(1, 2, 2)` without bias → ReLU → BatchNorm3d (the

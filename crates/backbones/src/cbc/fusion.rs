@@ -1,9 +1,9 @@
-//! Early fusion of the modalities at one encoder level (SPEC §7; reference
+//! Early fusion of the modalities at one encoder level (docs/method.md §7.2; reference
 //! `mmvit4_Missing.py`, class `EarlyFusionBlock`): concatenate the (masked) levels of all
 //! modalities along channels, then a 1×1×1 convolution → ReLU → InstanceNorm3d (no affine).
 //!
 //! The convolution is LoRA-capable ([`crate::lora::conv3d`]): these are the "six 1×1×1 fusion
-//! convolutions" of the LoRA baseline (SPEC §5). Variables: `fusion{k}.conv.{weight,bias}`
+//! convolutions" of the LoRA baseline (docs/method.md §5.5). Variables: `fusion{k}.conv.{weight,bias}`
 //! (+ `lora_a`, `lora_b`).
 //!
 //! # Shapes

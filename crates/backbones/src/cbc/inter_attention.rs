@@ -1,4 +1,4 @@
-//! Inter-modality attention of CBC (SPEC §7 and §5 quirk 2; reference `mmvit4_Missing.py`,
+//! Inter-modality attention of CBC (docs/method.md §7 and docs/reference.md §2.2; reference `mmvit4_Missing.py`,
 //! `MMVit5.forward`, step 5 "InterFormer").
 //!
 //! Each modality i has a 1×1×1 convolution `qkv.{i}` (`T → 3T`, reference `qkv_RGB`, …) applied

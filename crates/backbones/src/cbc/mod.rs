@@ -1,4 +1,4 @@
-//! CBC and CBC-SLP (SPEC §2, §5, §7; reference `mmvit4_Missing.py` class `MMVit5` = CBC and
+//! CBC and CBC-SLP (docs/method.md §2, §5, §7; reference `mmvit4_Missing.py` class `MMVit5` = CBC and
 //! `mmvit4_MissingGated.py` class `MMVit4` = CBC-SLP, LoRA placement from `lora_multimodal4.py`).
 //!
 //! ```text
@@ -15,7 +15,7 @@
 //! ```
 //!
 //! # Decisions [ours]
-//! - **Quirk 2** (SPEC §5): inter-modality attention is computed per sample
+//! - **Quirk 2** (docs/reference.md §2.2): inter-modality attention is computed per sample
 //!   ([`inter_attention`]); the reference mixes samples for B > 1.
 //! - **Any modalities / channels.** The reference assumes M = 3 modalities of 3 bands. Per-modality
 //!   modules are indexed (`encoders.0` ↔ `RGB_encoder`, `qkv.0` ↔ `qkv_RGB`, `private_convs.0` ↔
@@ -30,7 +30,7 @@
 //!   that "six fusion convolutions" and the LoRA count match the reference, but skip evaluating it;
 //!   its variables never receive a gradient, exactly as in the reference. The never-called
 //!   modules are not built (−136 k parameters, 0.16 % at paper size).
-//! - **Output.** Logits, no sigmoid (SPEC §5 quirk 1). [`CbcConfig::output_head`] `single`
+//! - **Output.** Logits, no sigmoid (docs/reference.md §2.1). [`CbcConfig::output_head`] `single`
 //!   (default): `classes` channels. `reference-3` (`docs/reference.md §3`): the reference's
 //!   `final_conv` 8→3 with the mask repeated 3 times as the target, i.e. three copies of the
 //!   class logits, each trained against the same labels (the loss is the mean of the copies'
@@ -77,7 +77,7 @@ use inter_attention::InterModalityAttention;
 use slp::StructuredLatent;
 use transformer::Transformer;
 
-/// The name of the layer whose output is the shared latent of CBC and CBC-SLP (SPEC §3).
+/// The name of the layer whose output is the shared latent of CBC and CBC-SLP (docs/method.md §3).
 pub const HOOK_POINT: &str = "multimodal_decode_conv";
 
 /// Sizes of a CBC network. `Default` is the paper preset.

@@ -1,7 +1,7 @@
-//! The structured latent of CBC-SLP (SPEC §7; reference `mmvit4_MissingGated.py`, class
+//! The structured latent of CBC-SLP (docs/method.md §7.3; reference `mmvit4_MissingGated.py`, class
 //! `MMVit4`, step 8 "shared + private latent").
 //!
-//! The `8bM`-channel output of `multimodal_decode_conv` (the hook point, SPEC §3) is projected by
+//! The `8bM`-channel output of `multimodal_decode_conv` (the hook point, docs/method.md §3.2) is projected by
 //! `shared_conv` to the shared part, and each modality's masked inter-modality attention output
 //! (`T` channels) by its own `private_convs.{i}` (reference `rgb_private_conv`, …) to `4b`
 //! channels, masked again by availability. The concatenation `[shared, private_1, …, private_M]`

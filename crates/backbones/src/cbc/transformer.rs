@@ -1,4 +1,4 @@
-//! The pre-norm transformer of CBC (SPEC §7; reference `mmvit4_Missing.py`, classes
+//! The pre-norm transformer of CBC (docs/method.md §7.2; reference `mmvit4_Missing.py`, classes
 //! `Transformer`, `SelfAttention`, `PreNormDrop`, `PreNorm`, `FeedForward`), used both as the
 //! intra-modality transformer (one per modality) and as the multimodal transformer.
 //!
@@ -13,7 +13,7 @@
 //! Dropout (0.1 at paper size) acts on the attention weights, after `proj`, after the
 //! attention branch and inside the FFN, as in the reference. `qkv` and `proj` are LoRA-capable
 //! ([`crate::lora::linear`]); CBC attaches adapters only to the multimodal transformer's
-//! (SPEC §5). Variable names follow the reference's state dict:
+//! (docs/method.md §5.5). Variable names follow the reference's state dict:
 //! `cross_attention_list.{j}.fn.norm`, `cross_attention_list.{j}.fn.fn.{qkv,proj}`,
 //! `cross_ffn_list.{j}.fn.norm`, `cross_ffn_list.{j}.fn.fn.net.{0,3}`.
 //!

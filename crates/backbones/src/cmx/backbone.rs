@@ -1,7 +1,7 @@
-//! The CMX dual-stream encoder (SPEC §7; reference `CMX.py: DualSimpleBackbone`): two streams of
+//! The CMX dual-stream encoder (docs/method.md §7.1; reference `CMX.py: DualSimpleBackbone`): two streams of
 //! [`ConvBlock`]s (a stem and four stages, each halving the resolution), and after every stage a
 //! [`Frm`] that exchanges information between the streams and an [`Ffm`] that fuses them into the
-//! level passed to the decoder. The last fusion's output is the shared latent (SPEC §3).
+//! level passed to the decoder. The last fusion's output is the shared latent (docs/method.md §3).
 //!
 //! # Shapes (paper widths)
 //! `([B, C₀, H, W], [B, C₀, H, W]) →` levels `[B, 64, H/4]`, `[B, 128, H/8]`, `[B, 320, H/16]`,

@@ -1,9 +1,9 @@
-//! CMX decode head: the SegFormer-style all-MLP decoder (SPEC §7; reference `CMX.py: DecoderHead`).
+//! CMX decode head: the SegFormer-style all-MLP decoder (docs/method.md §7.1; reference `CMX.py: DecoderHead`).
 //!
 //! Each of the four fused levels is projected to `embed` channels by a linear layer, resized to the
 //! first level's resolution (H/4), concatenated (deepest first, as the reference), fused by a 1×1
 //! conv + BN + ReLU, dropped out (Dropout2d 0.1 while training) and mapped to the classes by a
-//! 1×1 conv. The decoder never carries LoRA adapters (SPEC §5).
+//! 1×1 conv. The decoder never carries LoRA adapters (docs/method.md §5.5).
 //!
 //! Initialisation as the reference: projections PyTorch's default; fuse/pred convs kaiming-normal
 //! (fan-in, ReLU) with zero bias; batch norm (1, 0).

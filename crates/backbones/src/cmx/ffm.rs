@@ -1,4 +1,4 @@
-//! CMX feature fusion module (SPEC §7; reference `CMX.py: FeatureFusionModule`, `CrossPath`,
+//! CMX feature fusion module (docs/method.md §7.1; reference `CMX.py: FeatureFusionModule`, `CrossPath`,
 //! `CrossAttention`, `ChannelEmbed`).
 //!
 //! Per stream: `channel_proj` (linear C → 2C/r, ReLU) split into a kept half `y` and an attention

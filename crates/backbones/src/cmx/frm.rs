@@ -1,4 +1,4 @@
-//! CMX feature rectification module (SPEC §7; reference `CMX.py: FeatureRectifyModule`).
+//! CMX feature rectification module (docs/method.md §7.1; reference `CMX.py: FeatureRectifyModule`).
 //!
 //! Channel weights: an MLP `4C → 4C/r → 2C` (ReLU, sigmoid) over the concatenated average- and
 //! max-pooled streams. Spatial weights: 1×1 convs `2C → C/r → 2` (ReLU, sigmoid). Each stream

@@ -1,16 +1,16 @@
 //! CMX (Zhang et al., "CMX: Cross-Modal Fusion for RGB-X Semantic Segmentation with
-//! Transformers", 2023), as the reference's self-contained version (SPEC §7; `CMX.py`).
+//! Transformers", 2023), as the reference's self-contained version (docs/method.md §7.1; `CMX.py`).
 //!
 //! Any number M ≥ 2 of modalities with any channel counts: stream 1 is the first modality
 //! (`C₀` channels); stream 2 is a bias-free 1×1 convolution (`modal_proj`) of the other
 //! modalities concatenated, `Σ_{m≥1} C_m → C₀` (the reference: NIR + SWIR, 6 → 3), so both stems
-//! take `C₀` channels. Missing modalities are zeroed in the raw input, per sample (SPEC §2).
+//! take `C₀` channels. Missing modalities are zeroed in the raw input, per sample (docs/method.md §2).
 //! The shared latent is the last fusion module's output, hook `backbone.ffm[3]`.
 //!
 //! Variable names follow the reference's keys without its `core.` prefix: `modal_proj`,
 //! `backbone.{rgb,mod}_{stem,s1..s4}.block.*`, `backbone.frm.i.*`, `backbone.ffm.i.*`,
 //! `decode_head.*`. LoRA adapts every linear and conv of `backbone`, not `modal_proj` (outside
-//! the reference's backbone) and not the decoder (SPEC §5).
+//! the reference's backbone) and not the decoder (docs/method.md §5.5).
 //!
 //! # Shapes
 //! `inputs[m]: [B, C_m, H, W]`, `availability: [B, M]` → logits `[B, classes, H, W]`, latent
@@ -187,7 +187,7 @@ impl SegmentationModel for Cmx {
     /// [`check_inputs`]).
     fn forward_t(&self, inputs: &[Tensor], availability: &Tensor, train: bool) -> Result<ModelOutput> {
         let (_, h, w) = check_inputs(&self.channels, inputs, availability)?;
-        // Zero the raw input of every unavailable modality, per sample (SPEC §2).
+        // Zero the raw input of every unavailable modality, per sample (docs/method.md §2).
         let gated: Vec<Tensor> = inputs.iter().enumerate().map(|(m, x)| gate(x, availability, m as i64)).collect();
         let x1 = &gated[0]; // [B, C₀, H, W]
         let x2 = self.modal_proj.forward(&Tensor::cat(&gated[1..], 1)); // [B, C₀, H, W]

@@ -1,4 +1,4 @@
-//! CMX stream blocks (SPEC §7; reference `CMX.py: ConvBlock`): two 3×3 conv + BN + ReLU, the first
+//! CMX stream blocks (docs/method.md §7.1; reference `CMX.py: ConvBlock`): two 3×3 conv + BN + ReLU, the first
 //! with stride 2, so every block halves the resolution.
 //!
 //! # Shapes

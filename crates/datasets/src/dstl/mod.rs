@@ -1,4 +1,4 @@
-//! The DSTL Satellite Imagery Feature Detection reader, raw Kaggle layout (SPEC §8).
+//! The DSTL Satellite Imagery Feature Detection reader, raw Kaggle layout (docs/method.md §8.1).
 //!
 //! ```text
 //! ROOT/three_band/{id}.tif          3 × u16 (11-bit), planar — the label grid W × H

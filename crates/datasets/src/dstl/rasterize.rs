@@ -1,4 +1,4 @@
-//! DSTL polygons to pixel masks (SPEC §8).
+//! DSTL polygons to pixel masks (docs/method.md §8.1).
 //!
 //! Coordinates: with the image `W × H` and the grid's `Xmax`, `Ymin` (< 0),
 //! W′ = W·W/(W+1), H′ = H·H/(H+1), x_px = x·W′/Xmax, y_px = y·H′/Ymin (the competition's

@@ -1,4 +1,4 @@
-//! A WKT parser for the polygons of DSTL's `train_wkt_v4.csv` (SPEC §8): `MULTIPOLYGON`
+//! A WKT parser for the polygons of DSTL's `train_wkt_v4.csv` (docs/method.md §8.1): `MULTIPOLYGON`
 //! (including `MULTIPOLYGON EMPTY`) and `POLYGON`, with optional Z coordinates dropped.
 //!
 //! Fields can be several MB long, so the parser is a single pass over the bytes with no

@@ -1,4 +1,4 @@
-//! Writers of the real on-disk layouts (SPEC §8), filled with synthetic scenes: `lssg data synth`.
+//! Writers of the real on-disk layouts (docs/method.md §8), filled with synthetic scenes: `lssg data synth`.
 //!
 //! Scene `i` is `generate_scene(&SyntheticConfig { seed, .. }, i, size, size)`, converted to
 //! what the real data set stores (file names, band counts, sample types, planar or chunky,

@@ -1,4 +1,4 @@
-//! The synthetic multimodal data set (SPEC §8 "Synthetic"): a seeded procedural world of
+//! The synthetic multimodal data set (docs/method.md §8.4): a seeded procedural world of
 //! label maps rendered by three simulated sensors whose information is complementary and
 //! partly redundant, so every single-modality scenario loses *different* classes.
 //!

@@ -1,7 +1,7 @@
 //! The procedural world of the synthetic generator: a pure function from world pixel
 //! coordinates to a class and the few physical attributes the sensors need.
 //!
-//! Layers, in order of precedence (SPEC §8 "Synthetic"):
+//! Layers, in order of precedence (docs/method.md §8.4):
 //! 1. terrain: three octaves of value noise; **water** fills the ground below a fixed level;
 //! 2. **roads**: a sparse major grid (period 128 px, 5 px wide) everywhere and a dense minor
 //!    grid (period 32 px, 4 px wide) in towns, each segment between crossings present or not;

@@ -1,4 +1,4 @@
-//! GeoTIFF reading and writing for the real data sets (SPEC §8): strips or tiles, planar or
+//! GeoTIFF reading and writing for the real data sets (docs/method.md §8): strips or tiles, planar or
 //! chunky, u8 / u16 / f32 samples, no compression, LZW, Deflate or PackBits, the horizontal
 //! (2) and floating-point (3) predictors, either byte order.
 //!

@@ -1,4 +1,4 @@
-//! `lssg data synth` and `lssg data inspect` (SPEC §8).
+//! `lssg data synth` and `lssg data inspect` (docs/method.md §8).
 //!
 //! `synth` writes synthetic scenes in a real data set's on-disk layout
 //! ([`lssg_datasets::layouts::synth`]); `inspect` prints per-scene statistics of a data set on

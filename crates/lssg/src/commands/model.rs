@@ -1,5 +1,5 @@
 //! `lssg model summary | bench`: parameter counts, hook and output shapes of a backbone, and its
-//! training/inference throughput (SPEC §7). The work is done by `lssg_backbones::summary` and
+//! training/inference throughput (docs/method.md §7). The work is done by `lssg_backbones::summary` and
 //! `lssg_backbones::bench`; this file resolves arguments and formats.
 
 use anyhow::Context;

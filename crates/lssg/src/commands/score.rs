@@ -1,5 +1,5 @@
 //! `lssg score CONFIG --checkpoint CKPT [--out FILE]`: latent distortion of every scenario on
-//! the training split, smoothed into the probabilities file (SPEC §3, §4).
+//! the training split, smoothed into the probabilities file (docs/method.md §3, §4).
 
 use std::path::PathBuf;
 

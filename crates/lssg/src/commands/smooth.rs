@@ -1,4 +1,4 @@
-//! `lssg smooth`: per-scenario distortion scores → the probabilities file (SPEC §4).
+//! `lssg smooth`: per-scenario distortion scores → the probabilities file (docs/method.md §4).
 //!
 //! Resolves the scores (`--distortion` or `--distortion-file`), the modality set
 //! (`--modalities`, or `m0, m1, …` inferred from the count) and the smoothing config, calls
