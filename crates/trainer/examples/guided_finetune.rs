@@ -8,9 +8,9 @@
 //! ```
 //!
 //! It prints the distribution and the per-scenario table, and checks what the method promises:
-//! the distribution sums to 1, gives the full scenario the least probability (it distorts the
-//! latent least, D = 0), and the fine-tuned network is evaluated under all 7 scenarios. About
-//! 20 s on one core of the 2-core development machine.
+//! the distribution sums to 1 and gives the full scenario the least probability (it distorts
+//! the latent least, D = 0), and the fine-tuned network has learned (mIoU with every modality
+//! above 0.3; 0.54 on the 2-core development machine, where the example runs in about 8 s).
 
 use std::path::Path;
 
@@ -19,21 +19,23 @@ use lssg_datasets::{DataConfig, SyntheticConfig, SyntheticDataConfig};
 use lssg_scoring::ScoringConfig;
 use lssg_smoothing::SmoothingConfig;
 use lssg_trainer::{
-    FinetuneConfig, FinetuneFrom, Method, Network, NoopObserver, TrainConfig, evaluate, finetune, pretrain,
+    FinetuneConfig, FinetuneFrom, Method, Network, NoopObserver, OptimizerConfig, TrainConfig, evaluate, finetune,
+    pretrain,
 };
 use tch::Device;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     tch::set_num_threads(1);
     let device = Device::Cpu;
-    let generator = SyntheticConfig { tile_size: 64, tiles: 60, ..Default::default() };
+    let generator = SyntheticConfig { tile_size: 64, tiles: 120, ..Default::default() };
     let data = lssg_datasets::open(&DataConfig::Synthetic(SyntheticDataConfig { generator, ..Default::default() }))?;
     let work = tempfile::tempdir()?;
 
     // 1. Pretrain with uniform scenario dropout.
     let architecture = ArchitectureConfig { backbone: BackboneKind::Cmx, preset: Preset::Tiny, ..Default::default() };
     let network = Network::for_data(&architecture, &data, 0, device);
-    let train = TrainConfig { epochs: 2, batch_size: 8, ..Default::default() };
+    let adam = |lr| OptimizerConfig { lr, ..Default::default() };
+    let train = TrainConfig { epochs: 6, batch_size: 8, optimizer: adam(2e-3), ..Default::default() };
     let pretrained = pretrain(&network, &data, &train, &work.path().join("pretrain"), &mut NoopObserver)?;
 
     // 2. Score each scenario on the training split and smooth the scores.
@@ -55,7 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 3. Fine-tune with scenarios drawn from that distribution.
     let config = FinetuneConfig {
         methods: vec![Method::Guided],
-        train: TrainConfig { epochs: 1, ..train },
+        train: TrainConfig { epochs: 2, optimizer: adam(5e-4), ..train },
         ..Default::default()
     };
     let from = FinetuneFrom {
@@ -74,10 +76,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let p = &probabilities.final_probs;
     let total: f64 = p.iter().sum();
     let full = *p.last().ok_or("no scenarios")?;
-    if (total - 1.0).abs() > 1e-9 || p.iter().any(|&q| q < full) || eval.scenarios.len() != scenarios.len() {
-        return Err(
-            format!("unexpected result: probabilities {p:?}, {} scenarios evaluated", eval.scenarios.len()).into()
-        );
+    let all = eval.scenarios.last().map_or(0.0, |s| s.metrics.miou);
+    if (total - 1.0).abs() > 1e-9 || p.iter().any(|&q| q < full) || eval.scenarios.len() != scenarios.len() || all < 0.3
+    {
+        let n = eval.scenarios.len();
+        return Err(format!("unexpected result: probabilities {p:?}, {n} scenarios evaluated, full mIoU {all}").into());
     }
     println!("guided fine-tuning done: {} epoch(s), checkpoint {}", guided.epochs, guided.checkpoint.display());
     Ok(())
