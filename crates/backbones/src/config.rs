@@ -159,6 +159,28 @@ impl OutputHead {
     }
 }
 
+/// Checks what a network is built for: at least 2 modalities of ≥ 1 channel each (`channels`),
+/// `classes ≥ 1` and, with LoRA, valid adapter settings.
+pub(crate) fn check_build(channels: &[i64], classes: i64, lora: Option<&LoraConfig>) -> Result<()> {
+    if channels.len() < 2 {
+        return Err(Error::invalid("channels", format!("{channels:?}"), "at least 2 modalities"));
+    }
+    if let Some((m, c)) = channels.iter().enumerate().find(|(_, c)| **c < 1) {
+        return Err(Error::invalid(
+            "channels",
+            format!("{channels:?}"),
+            format!("≥ 1 channel per modality (modality {m} has {c})"),
+        ));
+    }
+    if classes < 1 {
+        return Err(Error::invalid("classes", classes, "an integer ≥ 1"));
+    }
+    if let Some(l) = lora {
+        l.validate()?;
+    }
+    Ok(())
+}
+
 /// Which network to build.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -191,22 +213,7 @@ impl Default for ModelConfig {
 impl ModelConfig {
     /// Checks the configuration against the modalities' channel counts.
     pub fn validate(&self, channels: &[i64]) -> Result<()> {
-        if channels.len() < 2 {
-            return Err(Error::invalid("channels", format!("{channels:?}"), "at least 2 modalities"));
-        }
-        if let Some((m, c)) = channels.iter().enumerate().find(|(_, c)| **c < 1) {
-            return Err(Error::invalid(
-                "channels",
-                format!("{channels:?}"),
-                format!("≥ 1 channel per modality (modality {m} has {c})"),
-            ));
-        }
-        if self.classes < 1 {
-            return Err(Error::invalid("classes", self.classes, "an integer ≥ 1"));
-        }
-        if let Some(l) = &self.lora {
-            l.validate()?;
-        }
+        check_build(channels, self.classes, self.lora.as_ref())?;
         if self.backbone == BackboneKind::Cmx && self.output_head != OutputHead::Single {
             return Err(Error::invalid(
                 "output_head",

@@ -85,23 +85,60 @@ impl Adapter {
     }
 }
 
-fn effective(weight: &Tensor, adapter: &Option<Adapter>) -> Tensor {
-    match adapter {
-        None => weight.shallow_clone(),
-        Some(ad) => weight + ad.delta(&weight.size()),
-    }
-}
-
-/// A linear layer `y = x W'ᵀ + b` with an optional adapter.
+/// A layer's base weight (+ bias) and optional adapter; `Op` says how the layer applies its
+/// effective weight ([`LoraLinear`], [`LoraConv`]).
 #[derive(Debug)]
-pub struct LoraLinear {
-    /// `[out, in]`.
+pub struct LoraLayer<Op> {
+    /// `[out, in]` (linear) or `[out, in/groups, *k]` (convolution).
     pub weight: Tensor,
     /// `[out]`.
     pub bias: Option<Tensor>,
     /// The adapter, when LoRA is on.
     pub adapter: Option<Adapter>,
+    op: Op,
 }
+
+impl<Op> LoraLayer<Op> {
+    /// Creates `weight` of `shape` (`[out, …fan-in dimensions]`), then `bias` (`[out]`) when
+    /// `bias`, then with `lora` the adapter, under `p`.
+    fn new(
+        p: &nn::Path,
+        shape: &[i64],
+        bias: bool,
+        ws_init: Init,
+        bs_init: Init,
+        lora: Option<&LoraConfig>,
+        op: Op,
+    ) -> Self {
+        let weight = p.var("weight", shape, ws_init);
+        let bias = bias.then(|| p.var("bias", &[shape[0]], bs_init));
+        let fan_in = shape[1..].iter().product::<i64>();
+        let adapter = lora.map(|cfg| Adapter::new(p, shape[0], fan_in, cfg));
+        LoraLayer { weight, bias, adapter, op }
+    }
+
+    /// The effective weight `W + s·reshape(B·A)`.
+    pub fn effective_weight(&self) -> Tensor {
+        match &self.adapter {
+            None => self.weight.shallow_clone(),
+            Some(ad) => &self.weight + ad.delta(&self.weight.size()),
+        }
+    }
+
+    /// Folds the adapter into the base weight (see [`merge_lora`]).
+    pub fn merge(&self) {
+        if let Some(ad) = &self.adapter {
+            ad.merge_into(&self.weight);
+        }
+    }
+}
+
+/// How a [`LoraLinear`] applies its weight: `y = x W'ᵀ + b`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinearOp;
+
+/// A linear layer `y = x W'ᵀ + b` with an optional adapter; `weight` is `[out, in]`.
+pub type LoraLinear = LoraLayer<LinearOp>;
 
 /// Builds a [`LoraLinear`] with PyTorch's default initialisation; variables `weight`, `bias`,
 /// and with `lora` also `lora_a`/`lora_b`, under `p`.
@@ -126,25 +163,7 @@ pub fn linear_with<'a, P: Borrow<nn::Path<'a>>>(
     bs_init: Init,
     lora: Option<&LoraConfig>,
 ) -> LoraLinear {
-    let p = p.borrow();
-    let weight = p.var("weight", &[out_dim, in_dim], ws_init);
-    let bias = bias.then(|| p.var("bias", &[out_dim], bs_init));
-    let adapter = lora.map(|cfg| Adapter::new(p, out_dim, in_dim, cfg));
-    LoraLinear { weight, bias, adapter }
-}
-
-impl LoraLinear {
-    /// The effective weight `W + s·B·A`.
-    pub fn effective_weight(&self) -> Tensor {
-        effective(&self.weight, &self.adapter)
-    }
-
-    /// Folds the adapter into the base weight (see [`merge_lora`]).
-    pub fn merge(&self) {
-        if let Some(ad) = &self.adapter {
-            ad.merge_into(&self.weight);
-        }
-    }
+    LoraLayer::new(p.borrow(), &[out_dim, in_dim], bias, ws_init, bs_init, lora, LinearOp)
 }
 
 impl Module for LoraLinear {
@@ -176,15 +195,12 @@ impl ConvNdConfig {
     }
 }
 
-/// A 2-D or 3-D convolution with an optional adapter.
-#[derive(Debug)]
-pub struct LoraConv {
-    /// `[out, in/groups, *k]`.
-    pub weight: Tensor,
-    /// `[out]`.
-    pub bias: Option<Tensor>,
-    /// The adapter, when LoRA is on.
-    pub adapter: Option<Adapter>,
+/// A 2-D or 3-D convolution with an optional adapter; `weight` is `[out, in/groups, *k]`.
+pub type LoraConv = LoraLayer<ConvOp>;
+
+/// How a [`LoraConv`] applies its weight: stride, padding, dilation, groups, padding mode.
+#[derive(Debug, Clone)]
+pub struct ConvOp {
     stride: Vec<i64>,
     padding: Vec<i64>,
     dilation: Vec<i64>,
@@ -222,24 +238,28 @@ fn build_conv(
     let groups = cfg.groups.max(1);
     let mut shape = vec![out_dim, in_dim / groups];
     shape.extend_from_slice(ksize);
-    let weight = p.var("weight", &shape, ws_init);
-    let bias = cfg.bias.then(|| p.var("bias", &[out_dim], bs_init));
-    let fan_in = shape[1..].iter().product::<i64>();
-    let adapter = lora.map(|l| Adapter::new(p, out_dim, fan_in, l));
-    LoraConv {
-        weight,
-        bias,
-        adapter,
+    let op = ConvOp {
         stride: cfg.stride.clone(),
         padding: cfg.padding.clone(),
         dilation: cfg.dilation.clone(),
         groups,
         padding_mode: PaddingMode::Zeros,
         reversed_padding_twice: Vec::new(),
-    }
+    };
+    LoraLayer::new(p, &shape, cfg.bias, ws_init, bs_init, lora, op)
 }
 
-fn from_tch(dims: usize, k: i64, cfg: nn::ConvConfig) -> (Vec<i64>, ConvNdConfig) {
+/// A convolution over `dims` spatial dimensions from a `tch` [`nn::ConvConfig`]: kernel `k`,
+/// its stride, padding and dilation on every dimension, its initialisations and padding mode.
+fn from_tch(
+    dims: usize,
+    p: &nn::Path,
+    in_dim: i64,
+    out_dim: i64,
+    k: i64,
+    cfg: nn::ConvConfig,
+    lora: Option<&LoraConfig>,
+) -> LoraConv {
     let c = ConvNdConfig {
         stride: vec![cfg.stride; dims],
         padding: vec![cfg.padding; dims],
@@ -247,13 +267,10 @@ fn from_tch(dims: usize, k: i64, cfg: nn::ConvConfig) -> (Vec<i64>, ConvNdConfig
         groups: cfg.groups,
         bias: cfg.bias,
     };
-    (vec![k; dims], c)
-}
-
-fn with_padding_mode(mut conv: LoraConv, mode: PaddingMode) -> LoraConv {
-    if !matches!(mode, PaddingMode::Zeros) {
-        conv.padding_mode = mode;
-        conv.reversed_padding_twice = conv.padding.iter().rev().flat_map(|&p| [p, p]).collect();
+    let mut conv = build_conv(p, in_dim, out_dim, &vec![k; dims], &c, cfg.ws_init, cfg.bs_init, lora);
+    if !matches!(cfg.padding_mode, PaddingMode::Zeros) {
+        conv.op.padding_mode = cfg.padding_mode;
+        conv.op.reversed_padding_twice = conv.op.padding.iter().rev().flat_map(|&p| [p, p]).collect();
     }
     conv
 }
@@ -268,11 +285,7 @@ pub fn conv2d<'a, P: Borrow<nn::Path<'a>>>(
     cfg: nn::ConvConfig,
     lora: Option<&LoraConfig>,
 ) -> LoraConv {
-    let (ks, c) = from_tch(2, k, cfg);
-    with_padding_mode(
-        build_conv(p.borrow(), in_dim, out_dim, &ks, &c, cfg.ws_init, cfg.bs_init, lora),
-        cfg.padding_mode,
-    )
+    from_tch(2, p.borrow(), in_dim, out_dim, k, cfg, lora)
 }
 
 /// Builds a 3-D convolution from a `tch` [`nn::ConvConfig`], with an optional adapter.
@@ -284,52 +297,25 @@ pub fn conv3d<'a, P: Borrow<nn::Path<'a>>>(
     cfg: nn::ConvConfig,
     lora: Option<&LoraConfig>,
 ) -> LoraConv {
-    let (ks, c) = from_tch(3, k, cfg);
-    with_padding_mode(
-        build_conv(p.borrow(), in_dim, out_dim, &ks, &c, cfg.ws_init, cfg.bs_init, lora),
-        cfg.padding_mode,
-    )
-}
-
-impl LoraConv {
-    /// The effective weight `W + s·reshape(B·A)`.
-    pub fn effective_weight(&self) -> Tensor {
-        effective(&self.weight, &self.adapter)
-    }
-
-    /// Folds the adapter into the base weight (see [`merge_lora`]).
-    pub fn merge(&self) {
-        if let Some(ad) = &self.adapter {
-            ad.merge_into(&self.weight);
-        }
-    }
+    from_tch(3, p.borrow(), in_dim, out_dim, k, cfg, lora)
 }
 
 impl Module for LoraConv {
     fn forward(&self, xs: &Tensor) -> Tensor {
-        let w = self.effective_weight();
+        let (w, op) = (self.effective_weight(), &self.op);
         let zeros;
-        let (xs, padding): (Tensor, &[i64]) = match self.padding_mode {
-            PaddingMode::Zeros => (xs.shallow_clone(), &self.padding),
+        let (xs, padding): (Tensor, &[i64]) = match op.padding_mode {
+            PaddingMode::Zeros => (xs.shallow_clone(), &op.padding),
             mode => {
-                zeros = vec![0; self.padding.len()];
-                (mode.pad(xs, &self.reversed_padding_twice), &zeros)
+                zeros = vec![0; op.padding.len()];
+                (mode.pad(xs, &op.reversed_padding_twice), &zeros)
             }
         };
-        match self.stride.len() {
-            2 => xs.conv2d(&w, self.bias.as_ref(), &self.stride, padding, &self.dilation, self.groups),
-            3 => xs.conv3d(&w, self.bias.as_ref(), &self.stride, padding, &self.dilation, self.groups),
+        match op.stride.len() {
+            2 => xs.conv2d(&w, self.bias.as_ref(), &op.stride, padding, &op.dilation, op.groups),
+            3 => xs.conv3d(&w, self.bias.as_ref(), &op.stride, padding, &op.dilation, op.groups),
             // 1-D and other ranks go through the generic entry point.
-            _ => xs.convolution(
-                &w,
-                self.bias.as_ref(),
-                &self.stride,
-                padding,
-                &self.dilation,
-                false,
-                [0i64; 0],
-                self.groups,
-            ),
+            _ => xs.convolution(&w, self.bias.as_ref(), &op.stride, padding, &op.dilation, false, [0i64; 0], op.groups),
         }
     }
 }

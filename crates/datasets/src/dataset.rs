@@ -27,3 +27,35 @@ pub trait TileDataset: Send + Sync {
     /// Decodes tile `index` (normalised, as the model sees it).
     fn sample(&self, index: usize) -> Result<Sample>;
 }
+
+/// A view of another data set ([`crate::Subset`], [`crate::Normalized`]): its own tiles, the
+/// viewed set's modalities, classes and tile size. Every view is a [`TileDataset`].
+pub(crate) trait TileView: Send + Sync {
+    /// The viewed data set.
+    fn base(&self) -> &dyn TileDataset;
+    /// Number of tiles of the view.
+    fn view_len(&self) -> usize;
+    /// Decodes tile `index` of the view.
+    fn view_sample(&self, index: usize) -> Result<Sample>;
+}
+
+impl<V: TileView> TileDataset for V {
+    fn len(&self) -> usize {
+        self.view_len()
+    }
+    fn modalities(&self) -> &ModalitySet {
+        self.base().modalities()
+    }
+    fn num_classes(&self) -> usize {
+        self.base().num_classes()
+    }
+    fn class_names(&self) -> Vec<String> {
+        self.base().class_names()
+    }
+    fn tile_size(&self) -> (usize, usize) {
+        self.base().tile_size()
+    }
+    fn sample(&self, index: usize) -> Result<Sample> {
+        self.view_sample(index)
+    }
+}

@@ -17,19 +17,17 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use lssg_scenario::ModalitySet;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::DataSplits;
 use crate::error::{Error, Result};
-use crate::inspect::{SceneCensus, count_labels};
-use crate::sample::{IGNORE_INDEX, Sample};
+use crate::grid_reader::{GridParts, GridReader, GridScene, check_palette};
+use crate::sample::IGNORE_INDEX;
 use crate::scene_reader::{
     ModalitySlot, OffPalette, OfficialSplit, SceneAssignment, SceneInfo, SceneSource, StackPlan, modality_set,
-    same_grid_window,
 };
-use crate::tiff_io::{Raster, RasterData, read_stack};
+use crate::tiff_io::{RasterData, read_stack};
 
 /// Raw code (255 first mapped to 12) → class index.
 pub const LOOKUP: [u8; 13] = [255, 0, 1, 2, 1, 3, 4, 6, 6, 5, 6, 7, 255];
@@ -183,23 +181,14 @@ pub fn map_codes(codes: &[u8], class7: Class7) -> (Vec<u8>, u64, u64, Option<(us
     (labels, n7, off, first)
 }
 
-/// A decoded Hunan patch.
-#[derive(Debug)]
-pub struct HunanScene {
-    stacks: Vec<Raster>,
-    labels: Vec<u8>,
-    class7: u64,
-    off_palette: u64,
-    width: usize,
-}
+/// A decoded Hunan patch: the used stacks, the labels and the class-7 count.
+pub type HunanScene = GridScene;
 
 /// The Hunan reader.
 #[derive(Debug)]
 pub struct HunanReader {
     config: HunanConfig,
-    scenes: Vec<SceneInfo>,
-    plan: StackPlan<HunanStack>,
-    set: ModalitySet,
+    grid: GridParts<HunanStack>,
 }
 
 /// Opens the Hunan patches under `config.root`: lists `lc_{id}.tif` of each split directory
@@ -240,7 +229,8 @@ pub fn open(config: &HunanConfig) -> Result<Arc<HunanReader>> {
             Ok(SceneInfo { id: id.clone(), split: *split, width: l.width, height: l.height })
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(Arc::new(HunanReader { config: config.clone(), scenes, plan, set }))
+    let grid = GridParts { scenes, plan, set, class_names: &CLASS_NAMES, off_palette: config.off_palette };
+    Ok(Arc::new(HunanReader { config: config.clone(), grid }))
 }
 
 /// [`open`], then one tile view per split of `assignment`.
@@ -253,12 +243,20 @@ impl HunanReader {
     pub fn config(&self) -> &HunanConfig {
         &self.config
     }
+}
 
-    fn load_with(&self, index: usize, policy: OffPalette) -> Result<HunanScene> {
-        let info = self.scenes.get(index).ok_or(Error::IndexOutOfRange { index, len: self.scenes.len() })?;
+impl GridReader for HunanReader {
+    type Stack = HunanStack;
+
+    fn parts(&self) -> &GridParts<HunanStack> {
+        &self.grid
+    }
+
+    fn decode(&self, index: usize, policy: OffPalette) -> Result<HunanScene> {
+        let info = self.grid.info(index)?;
         let (root, split) = (&self.config.root, info.split.as_str());
-        let mut stacks = Vec::with_capacity(self.plan.stacks.len());
-        for (stack, bands) in &self.plan.stacks {
+        let mut stacks = Vec::with_capacity(self.grid.plan.stacks.len());
+        for (stack, bands) in &self.grid.plan.stacks {
             let p = stack.path(root, split, &info.id);
             let r = read_stack(&p, stack.bands(), bands)?;
             self.check_size(&p, &r, info)?;
@@ -274,56 +272,8 @@ impl HunanReader {
             });
         };
         let (labels, class7, off_palette, first) = map_codes(&codes, self.config.class7);
-        if let (OffPalette::Error, Some((i, c))) = (policy, first) {
-            return Err(Error::OffPalette {
-                path: lp,
-                count: off_palette,
-                example: format!("code {c}"),
-                x: i % info.width,
-                y: i / info.width,
-            });
-        }
-        Ok(HunanScene { stacks, labels, class7, off_palette, width: info.width })
-    }
-}
-
-impl SceneSource for HunanReader {
-    type Scene = HunanScene;
-
-    fn scenes(&self) -> &[SceneInfo] {
-        &self.scenes
-    }
-
-    fn modalities(&self) -> &ModalitySet {
-        &self.set
-    }
-
-    fn num_classes(&self) -> usize {
-        CLASS_NAMES.len()
-    }
-
-    fn class_names(&self) -> Vec<String> {
-        CLASS_NAMES.iter().map(|s| s.to_string()).collect()
-    }
-
-    fn load(&self, index: usize) -> Result<HunanScene> {
-        self.load_with(index, self.config.off_palette)
-    }
-
-    fn window(&self, scene: &HunanScene, y0: usize, x0: usize, h: usize, w: usize) -> Result<Sample> {
-        Ok(same_grid_window(&self.plan, &scene.stacks, &scene.labels, scene.width, (y0, x0, h, w)))
-    }
-
-    fn census(&self, index: usize) -> Result<SceneCensus> {
-        let scene = self.load_with(index, OffPalette::Ignore)?;
-        let (class_pixels, ignore_pixels) = count_labels(&scene.labels);
-        Ok(SceneCensus {
-            channel_means: self.plan.channel_means(&scene.stacks),
-            class_pixels,
-            ignore_pixels,
-            off_palette_pixels: scene.off_palette,
-            class7_pixels: Some(scene.class7),
-        })
+        check_palette(policy, lp, off_palette, first.map(|(i, c)| (i, format!("code {c}"))), info.width)?;
+        Ok(GridScene { stacks, labels, off_palette, class7: Some(class7), width: info.width })
     }
 }
 

@@ -16,6 +16,7 @@ pub mod synthetic;
 
 // Real data-set readers (docs/method.md §8).
 pub mod dstl;
+mod grid_reader;
 pub mod hunan;
 pub mod inspect;
 pub mod layouts;

@@ -18,7 +18,7 @@ use lssg_scenario::ModalitySet;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::TileDataset;
+use crate::dataset::{TileDataset, TileView};
 use crate::error::{Error, Result};
 use crate::sample::Sample;
 use crate::split::SplitIndices;
@@ -260,23 +260,14 @@ impl Normalized {
     }
 }
 
-impl TileDataset for Normalized {
-    fn len(&self) -> usize {
+impl TileView for Normalized {
+    fn base(&self) -> &dyn TileDataset {
+        self.inner.as_ref()
+    }
+    fn view_len(&self) -> usize {
         self.inner.len()
     }
-    fn modalities(&self) -> &ModalitySet {
-        self.inner.modalities()
-    }
-    fn num_classes(&self) -> usize {
-        self.inner.num_classes()
-    }
-    fn class_names(&self) -> Vec<String> {
-        self.inner.class_names()
-    }
-    fn tile_size(&self) -> (usize, usize) {
-        self.inner.tile_size()
-    }
-    fn sample(&self, index: usize) -> Result<Sample> {
+    fn view_sample(&self, index: usize) -> Result<Sample> {
         let mut s = self.inner.sample(index)?;
         for (m, a) in s.modalities.iter_mut().enumerate() {
             let plane = a.height * a.width;

@@ -19,19 +19,17 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use lssg_scenario::ModalitySet;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::DataSplits;
 use crate::error::{Error, Result};
-use crate::inspect::{SceneCensus, count_labels};
-use crate::sample::{IGNORE_INDEX, Sample};
+use crate::grid_reader::{GridParts, GridReader, GridScene, check_palette};
+use crate::sample::IGNORE_INDEX;
 use crate::scene_reader::{
     ModalitySlot, OffPalette, OfficialSplit, SceneAssignment, SceneInfo, SceneSource, StackPlan, modality_set,
-    same_grid_window,
 };
-use crate::tiff_io::{Raster, RasterData, SampleType, read_stack};
+use crate::tiff_io::{RasterData, SampleType, read_stack};
 
 /// The official training tiles (`a_b`); the other 14 tiles are the test set.
 pub const OFFICIAL_TRAIN: [&str; 24] = [
@@ -199,23 +197,15 @@ pub fn decode_colours(rgb: &[u8], width: usize, black_is_ignore: bool) -> Decode
 }
 
 /// A decoded Potsdam tile: the used stacks at native resolution and the labels.
-#[derive(Debug)]
-pub struct PotsdamScene {
-    stacks: Vec<Raster>,
-    labels: Vec<u8>,
-    off_palette: u64,
-    width: usize,
-}
+pub type PotsdamScene = GridScene;
 
 /// The Potsdam reader.
 #[derive(Debug)]
 pub struct PotsdamReader {
     config: PotsdamConfig,
-    scenes: Vec<SceneInfo>,
     /// `(a, b)` of each scene.
     ids: Vec<(u32, u32)>,
-    plan: StackPlan<PotsdamStack>,
-    set: ModalitySet,
+    grid: GridParts<PotsdamStack>,
 }
 
 /// Parses `top_potsdam_{a}_{b}_RGBIR.tif`.
@@ -247,12 +237,13 @@ pub fn open(config: &PotsdamConfig) -> Result<Arc<PotsdamReader>> {
             hint: "no Potsdam RGBIR tiles found".into(),
         });
     }
-    let reader = PotsdamReader { config: config.clone(), scenes: Vec::new(), ids, plan, set };
+    let grid = GridParts { scenes: Vec::new(), plan, set, class_names: &CLASS_NAMES, off_palette: config.off_palette };
+    let mut reader = PotsdamReader { config: config.clone(), ids, grid };
     let scenes = reader
         .ids
         .par_iter()
         .map(|&(a, b)| {
-            for (stack, _) in &reader.plan.stacks {
+            for (stack, _) in &reader.grid.plan.stacks {
                 let p = stack.path(&config.root, a, b);
                 if !p.is_file() {
                     let hint = match stack {
@@ -274,7 +265,8 @@ pub fn open(config: &PotsdamConfig) -> Result<Arc<PotsdamReader>> {
             Ok(SceneInfo { id, split, width: l.width, height: l.height })
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(Arc::new(PotsdamReader { scenes, ..reader }))
+    reader.grid.scenes = scenes;
+    Ok(Arc::new(reader))
 }
 
 /// [`open`], then one tile view per split of `assignment`.
@@ -297,13 +289,21 @@ impl PotsdamReader {
             }
         }
     }
+}
 
-    /// Decodes scene `index` with the off-palette policy `policy`.
-    fn load_with(&self, index: usize, policy: OffPalette) -> Result<PotsdamScene> {
-        let info = self.scenes.get(index).ok_or(Error::IndexOutOfRange { index, len: self.scenes.len() })?;
+impl GridReader for PotsdamReader {
+    type Stack = PotsdamStack;
+
+    fn parts(&self) -> &GridParts<PotsdamStack> {
+        &self.grid
+    }
+
+    fn decode(&self, index: usize, policy: OffPalette) -> Result<PotsdamScene> {
+        let info = self.grid.info(index)?;
         let (a, b) = self.ids[index];
         let root = &self.config.root;
         let stacks = self
+            .grid
             .plan
             .stacks
             .par_iter()
@@ -329,56 +329,9 @@ impl PotsdamReader {
         };
         let black = self.config.labels == PotsdamLabels::NoBoundary;
         let (labels, off_palette, first) = decode_colours(rgb, info.width, black);
-        if let (OffPalette::Error, Some((i, c))) = (policy, first) {
-            return Err(Error::OffPalette {
-                path: lp,
-                count: off_palette,
-                example: format!("rgb({}, {}, {})", c[0], c[1], c[2]),
-                x: i % info.width,
-                y: i / info.width,
-            });
-        }
-        Ok(PotsdamScene { stacks, labels, off_palette, width: info.width })
-    }
-}
-
-impl SceneSource for PotsdamReader {
-    type Scene = PotsdamScene;
-
-    fn scenes(&self) -> &[SceneInfo] {
-        &self.scenes
-    }
-
-    fn modalities(&self) -> &ModalitySet {
-        &self.set
-    }
-
-    fn num_classes(&self) -> usize {
-        CLASS_NAMES.len()
-    }
-
-    fn class_names(&self) -> Vec<String> {
-        CLASS_NAMES.iter().map(|s| s.to_string()).collect()
-    }
-
-    fn load(&self, index: usize) -> Result<PotsdamScene> {
-        self.load_with(index, self.config.off_palette)
-    }
-
-    fn window(&self, scene: &PotsdamScene, y0: usize, x0: usize, h: usize, w: usize) -> Result<Sample> {
-        Ok(same_grid_window(&self.plan, &scene.stacks, &scene.labels, scene.width, (y0, x0, h, w)))
-    }
-
-    fn census(&self, index: usize) -> Result<SceneCensus> {
-        let scene = self.load_with(index, OffPalette::Ignore)?;
-        let (class_pixels, ignore_pixels) = count_labels(&scene.labels);
-        Ok(SceneCensus {
-            channel_means: self.plan.channel_means(&scene.stacks),
-            class_pixels,
-            ignore_pixels,
-            off_palette_pixels: scene.off_palette,
-            class7_pixels: None,
-        })
+        let first = first.map(|(i, c)| (i, format!("rgb({}, {}, {})", c[0], c[1], c[2])));
+        check_palette(policy, lp, off_palette, first, info.width)?;
+        Ok(GridScene { stacks, labels, off_palette, class7: None, width: info.width })
     }
 }
 

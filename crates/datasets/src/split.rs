@@ -12,13 +12,12 @@ use std::hash::Hash;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use lssg_scenario::ModalitySet;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::TileDataset;
+use crate::dataset::{TileDataset, TileView};
 use crate::error::{Error, Result};
 use crate::sample::Sample;
 
@@ -345,23 +344,14 @@ impl Subset {
     }
 }
 
-impl TileDataset for Subset {
-    fn len(&self) -> usize {
+impl TileView for Subset {
+    fn base(&self) -> &dyn TileDataset {
+        self.inner.as_ref()
+    }
+    fn view_len(&self) -> usize {
         self.indices.len()
     }
-    fn modalities(&self) -> &ModalitySet {
-        self.inner.modalities()
-    }
-    fn num_classes(&self) -> usize {
-        self.inner.num_classes()
-    }
-    fn class_names(&self) -> Vec<String> {
-        self.inner.class_names()
-    }
-    fn tile_size(&self) -> (usize, usize) {
-        self.inner.tile_size()
-    }
-    fn sample(&self, index: usize) -> Result<Sample> {
+    fn view_sample(&self, index: usize) -> Result<Sample> {
         let &i = self.indices.get(index).ok_or(Error::IndexOutOfRange { index, len: self.indices.len() })?;
         self.inner.sample(i)
     }

@@ -64,7 +64,7 @@ use tch::Tensor;
 use tch::nn::init::{FanInOut, NonLinearity, NormalOrUniform};
 use tch::nn::{self, Init, Module, PaddingMode};
 
-use crate::config::{LoraConfig, OutputHead, Preset};
+use crate::config::{LoraConfig, OutputHead, Preset, check_build};
 use crate::error::{Error, Result};
 use crate::layers::gate;
 use crate::lora::torch_default_init;
@@ -126,44 +126,39 @@ impl CbcConfig {
     /// | small | 16 | 16/32/64/128 | 1/1/1/1 | 4 | 64 | 4 | 2 |
     /// | tiny | 8 | 8/16/32/64 | 1/1/1/1 | 2 | 32 | 4 | 2 |
     pub fn preset(preset: Preset) -> Self {
-        let paper = CbcConfig {
-            stem_width: 64,
-            planes: [64, 128, 256, 512],
-            blocks: [3, 4, 6, 3],
-            stem_depth_kernel: 3,
-            basic_dims: 8,
-            token_dim: 512,
-            mlp_dim: 512,
-            heads: 8,
-            depth: 1,
-            grid: 8,
-            dropout: 0.1,
-            output_head: OutputHead::Single,
-        };
         match preset {
-            Preset::Paper => paper,
-            Preset::Small => CbcConfig {
-                stem_width: 16,
-                planes: [16, 32, 64, 128],
-                blocks: [1, 1, 1, 1],
-                basic_dims: 4,
-                token_dim: 64,
-                mlp_dim: 64,
-                heads: 4,
-                grid: 2,
-                ..paper
+            Preset::Paper => CbcConfig {
+                stem_width: 64,
+                planes: [64, 128, 256, 512],
+                blocks: [3, 4, 6, 3],
+                stem_depth_kernel: 3,
+                basic_dims: 8,
+                token_dim: 512,
+                mlp_dim: 512,
+                heads: 8,
+                depth: 1,
+                grid: 8,
+                dropout: 0.1,
+                output_head: OutputHead::Single,
             },
-            Preset::Tiny => CbcConfig {
-                stem_width: 8,
-                planes: [8, 16, 32, 64],
-                blocks: [1, 1, 1, 1],
-                basic_dims: 2,
-                token_dim: 32,
-                mlp_dim: 32,
-                heads: 4,
-                grid: 2,
-                ..paper
-            },
+            Preset::Small => CbcConfig::narrow(16),
+            Preset::Tiny => CbcConfig::narrow(8),
+        }
+    }
+
+    /// `small` (w = 16) and `tiny` (w = 8): the paper preset with stem w, planes
+    /// w/2w/4w/8w, one bottleneck per stage, b = w/4, T = 4w, 4 heads and g = 2.
+    fn narrow(w: i64) -> Self {
+        CbcConfig {
+            stem_width: w,
+            planes: [w, 2 * w, 4 * w, 8 * w],
+            blocks: [1; 4],
+            basic_dims: w / 4,
+            token_dim: 4 * w,
+            mlp_dim: 4 * w,
+            heads: 4,
+            grid: 2,
+            ..CbcConfig::preset(Preset::Paper)
         }
     }
 
@@ -288,22 +283,7 @@ impl Cbc {
         slp: bool,
     ) -> Result<Self> {
         cfg.validate()?;
-        if channels.len() < 2 {
-            return Err(Error::invalid("channels", format!("{channels:?}"), "at least 2 modalities"));
-        }
-        if let Some((m, c)) = channels.iter().enumerate().find(|(_, c)| **c < 1) {
-            return Err(Error::invalid(
-                "channels",
-                format!("{channels:?}"),
-                format!("≥ 1 channel per modality (modality {m} has {c})"),
-            ));
-        }
-        if classes < 1 {
-            return Err(Error::invalid("classes", classes, "an integer ≥ 1"));
-        }
-        if let Some(l) = lora {
-            l.validate()?;
-        }
+        check_build(channels, classes, lora)?;
         let m = channels.len();
         let (b, t, g) = (cfg.basic_dims, cfg.token_dim, cfg.grid);
         let one = [1, 1, 1];
@@ -471,6 +451,18 @@ mod tests {
         assert!(serde_json::from_str::<CbcConfig>(r#"{"grids": 4}"#).is_err());
         let c: CbcConfig = serde_json::from_str(r#"{"grid": 4}"#).unwrap();
         assert_eq!((c.grid, c.token_dim), (4, 512));
+    }
+
+    #[test]
+    fn narrow_presets_have_the_documented_sizes() {
+        let sizes =
+            |c: CbcConfig| (c.stem_width, c.planes, c.blocks, c.basic_dims, c.token_dim, c.mlp_dim, c.heads, c.grid);
+        assert_eq!(sizes(CbcConfig::preset(Preset::Small)), (16, [16, 32, 64, 128], [1; 4], 4, 64, 64, 4, 2));
+        assert_eq!(sizes(CbcConfig::preset(Preset::Tiny)), (8, [8, 16, 32, 64], [1; 4], 2, 32, 32, 4, 2));
+        for p in Preset::ALL {
+            let c = CbcConfig::preset(p);
+            assert_eq!((c.stem_depth_kernel, c.depth, c.dropout, c.output_head), (3, 1, 0.1, OutputHead::Single));
+        }
     }
 
     #[test]

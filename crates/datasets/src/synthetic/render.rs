@@ -132,18 +132,16 @@ impl Renderer {
         let m = if kinds.contains(&ModalityKind::Sar) { self.misregistration } else { 0 };
         let stride = width + m;
         self.world.layout(x0, y0, height + m, stride, &mut scratch.world, &mut scratch.cells);
-        let cells = &scratch.cells;
+        let window = Window { x0, y0, height, width, stride, cells: &scratch.cells };
         let mut labels = Vec::with_capacity(height * width);
-        for r in 0..height {
-            labels.extend(cells[r * stride..r * stride + width].iter().map(|c| c.class));
-        }
+        window.for_each(0, |_, _, _, cell| labels.push(cell.class));
         let arrays = kinds
             .iter()
             .map(|&kind| {
                 let mut a = match kind {
-                    ModalityKind::Optical => self.optical(x0, y0, height, width, stride, cells, &mut scratch.clouds),
-                    ModalityKind::Sar => self.sar(x0, y0, height, width, stride, m, cells),
-                    ModalityKind::Height => self.height(x0, y0, height, width, stride, cells),
+                    ModalityKind::Optical => self.optical(&window, &mut scratch.clouds),
+                    ModalityKind::Sar => self.sar(&window, m),
+                    ModalityKind::Height => self.height(&window),
                 };
                 if self.coarse == Some(kind) && self.resolution > 1 {
                     block_average(&mut a, self.resolution);
@@ -154,17 +152,8 @@ impl Renderer {
         (arrays, labels)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn optical(
-        &self,
-        x0: i64,
-        y0: i64,
-        height: usize,
-        width: usize,
-        stride: usize,
-        cells: &[Cell],
-        clouds: &mut Vec<f32>,
-    ) -> ModalityArray {
+    fn optical(&self, window: &Window, clouds: &mut Vec<f32>) -> ModalityArray {
+        let (x0, y0, height, width) = (window.x0, window.y0, window.height, window.width);
         let mut a = ModalityArray::zeros(4, height, width);
         let plane = height * width;
         let sigma = OPTICAL_SIGMA * self.noise;
@@ -174,76 +163,70 @@ impl Renderer {
             clouds.resize(plane, 0.0);
             add_value_noise(self.cloud_seed, &CLOUD_OCTAVES, x0, y0, height, width, clouds);
         }
-        for r in 0..height {
-            let y = y0 + r as i64;
-            for c in 0..width {
-                let x = x0 + c as i64;
-                let cell = cells[r * stride + c];
-                let k = cell.class as usize;
-                let gain = 1.0 + OPTICAL_TONE[k] * cell.tone;
-                let alpha = if cloudy {
-                    ((clouds[r * width + c] - self.cloud_threshold) / CLOUD_EDGE).clamp(0.0, 1.0)
-                } else {
-                    0.0
-                };
-                // One hash per pixel: a 16-bit quarter (12 bits used) per band.
-                let h = pixel_hash(self.optical_noise, x, y);
-                for b in 0..4 {
-                    let v = OPTICAL[k][b] * gain + sigma * normal(h >> (16 * b));
-                    let v = v + alpha * (CLOUD[b] - v);
-                    a.data[b * plane + r * width + c] = v.clamp(0.0, 1.0);
-                }
+        window.for_each(0, |i, x, y, cell| {
+            let k = cell.class as usize;
+            let gain = 1.0 + OPTICAL_TONE[k] * cell.tone;
+            let alpha = if cloudy { ((clouds[i] - self.cloud_threshold) / CLOUD_EDGE).clamp(0.0, 1.0) } else { 0.0 };
+            // One hash per pixel: a 16-bit quarter (12 bits used) per band.
+            let h = pixel_hash(self.optical_noise, x, y);
+            for b in 0..4 {
+                let v = OPTICAL[k][b] * gain + sigma * normal(h >> (16 * b));
+                let v = v + alpha * (CLOUD[b] - v);
+                a.data[b * plane + i] = v.clamp(0.0, 1.0);
             }
-        }
+        });
         a
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn sar(
-        &self,
-        x0: i64,
-        y0: i64,
-        height: usize,
-        width: usize,
-        stride: usize,
-        m: usize,
-        cells: &[Cell],
-    ) -> ModalityArray {
-        let mut a = ModalityArray::zeros(2, height, width);
-        let plane = height * width;
+    /// SAR sees the world `m` pixels down and right of the window (misregistration).
+    fn sar(&self, window: &Window, m: usize) -> ModalityArray {
+        let mut a = ModalityArray::zeros(2, window.height, window.width);
+        let plane = window.height * window.width;
         let table = &self.speckle;
-        for r in 0..height {
-            let y = y0 + r as i64;
-            for c in 0..width {
-                let x = x0 + c as i64;
-                let cell = cells[(r + m) * stride + c + m];
-                let k = cell.class as usize;
-                // Speckle by inverse transform: one hash, 32 bits per band (12 used) index the
-                // quantiles of 10·log10(Gamma(L)/L).
-                let h = pixel_hash(self.sar_noise, x, y);
-                let i = r * width + c;
-                a.data[i] = SAR[k][0] + SAR_TONE[k] * cell.tone + table[(h & 0xfff) as usize];
-                a.data[plane + i] = SAR[k][1] + SAR_TONE[k] * cell.tone + table[((h >> 32) & 0xfff) as usize];
-            }
-        }
+        window.for_each(m, |i, x, y, cell| {
+            let k = cell.class as usize;
+            // Speckle by inverse transform: one hash, 32 bits per band (12 used) index the
+            // quantiles of 10·log10(Gamma(L)/L).
+            let h = pixel_hash(self.sar_noise, x, y);
+            a.data[i] = SAR[k][0] + SAR_TONE[k] * cell.tone + table[(h & 0xfff) as usize];
+            a.data[plane + i] = SAR[k][1] + SAR_TONE[k] * cell.tone + table[((h >> 32) & 0xfff) as usize];
+        });
         a
     }
 
-    fn height(&self, x0: i64, y0: i64, height: usize, width: usize, stride: usize, cells: &[Cell]) -> ModalityArray {
-        let mut a = ModalityArray::zeros(1, height, width);
+    fn height(&self, window: &Window) -> ModalityArray {
+        let mut a = ModalityArray::zeros(1, window.height, window.width);
         let sigma = HEIGHT_SIGMA * self.noise;
-        for r in 0..height {
-            let y = y0 + r as i64;
-            for c in 0..width {
-                let x = x0 + c as i64;
-                let cell = cells[r * stride + c];
-                // Buildings are flat-roofed; tree canopies and crops are rough.
-                let rough = if cell.class == BUILDING { 0.3 } else { 1.0 };
-                a.data[r * width + c] =
-                    cell.ground + cell.object + rough * sigma * normal(pixel_hash(self.height_noise, x, y));
+        window.for_each(0, |i, x, y, cell| {
+            // Buildings are flat-roofed; tree canopies and crops are rough.
+            let rough = if cell.class == BUILDING { 0.3 } else { 1.0 };
+            a.data[i] = cell.ground + cell.object + rough * sigma * normal(pixel_hash(self.height_noise, x, y));
+        });
+        a
+    }
+}
+
+/// A laid-out window of the world: its origin `(x0, y0)`, its size and its cells, rows
+/// `stride` cells apart.
+struct Window<'a> {
+    x0: i64,
+    y0: i64,
+    height: usize,
+    width: usize,
+    stride: usize,
+    cells: &'a [Cell],
+}
+
+impl Window<'_> {
+    /// Calls `f(i, x, y, cell)` for every pixel in row-major order: `i = r·width + c`, world
+    /// position `(x0 + c, y0 + r)` and the cell `shift` rows and columns further on.
+    fn for_each(&self, shift: usize, mut f: impl FnMut(usize, i64, i64, Cell)) {
+        for r in 0..self.height {
+            let y = self.y0 + r as i64;
+            for c in 0..self.width {
+                f(r * self.width + c, self.x0 + c as i64, y, self.cells[(r + shift) * self.stride + c + shift]);
             }
         }
-        a
     }
 }
 
