@@ -120,8 +120,11 @@ fn table(r: &InspectReport) -> String {
     total.extend(classes.iter().map(|c| t.class_pixels.get(c).copied().unwrap_or(0).to_string()));
     total.extend([t.ignore_pixels.to_string(), t.off_palette_pixels.to_string()]);
     rows.push(total);
-    let widths: Vec<usize> =
-        (0..rows[0].len()).map(|k| rows.iter().map(|r| r[k].chars().count()).max().unwrap_or(0)).collect();
+    // Rows may differ in length (a scene with other modalities than the first): never index blindly.
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|k| rows.iter().filter_map(|r| r.get(k)).map(|c| c.chars().count()).max().unwrap_or(0))
+        .collect();
     let mut s = String::new();
     for row in &rows {
         let cells: Vec<String> = row
