@@ -237,7 +237,14 @@ impl ModelConfig {
                     output_head: self.output_head,
                     ..crate::cbc::CbcConfig::preset(self.preset)
                 };
-                crate::cbc::build(p, &cfg, channels, self.classes, lora, self.backbone == BackboneKind::CbcSlp)
+                Ok(Box::new(crate::cbc::Cbc::new(
+                    p,
+                    &cfg,
+                    channels,
+                    self.classes,
+                    lora,
+                    self.backbone == BackboneKind::CbcSlp,
+                )?))
             }
         }
     }

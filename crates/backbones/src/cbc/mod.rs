@@ -421,19 +421,6 @@ impl SegmentationModel for Cbc {
     }
 }
 
-/// Builds CBC or CBC-SLP (`slp`) of sizes `cfg` (a preset plus the output head); the entry
-/// point of [`crate::config::ModelConfig::init`].
-pub fn build(
-    p: &nn::Path,
-    cfg: &CbcConfig,
-    channels: &[i64],
-    classes: i64,
-    lora: Option<&LoraConfig>,
-    slp: bool,
-) -> Result<Box<dyn SegmentationModel>> {
-    Ok(Box::new(Cbc::new(p, cfg, channels, classes, lora, slp)?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
