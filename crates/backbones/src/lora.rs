@@ -249,11 +249,12 @@ fn build_conv(
     LoraLayer::new(p, &shape, cfg.bias, ws_init, bs_init, lora, op)
 }
 
-/// A convolution over `dims` spatial dimensions from a `tch` [`nn::ConvConfig`]: kernel `k`,
-/// its stride, padding and dilation on every dimension, its initialisations and padding mode.
-fn from_tch(
+/// A convolution over `dims` spatial dimensions (2 or 3) from a `tch` [`nn::ConvConfig`]: kernel
+/// `k`, its stride, padding and dilation on every dimension, its initialisations (`ws_init`,
+/// `bs_init`) and padding mode, with an optional adapter.
+pub fn conv<'a, P: Borrow<nn::Path<'a>>>(
     dims: usize,
-    p: &nn::Path,
+    p: P,
     in_dim: i64,
     out_dim: i64,
     k: i64,
@@ -267,7 +268,7 @@ fn from_tch(
         groups: cfg.groups,
         bias: cfg.bias,
     };
-    let mut conv = build_conv(p, in_dim, out_dim, &vec![k; dims], &c, cfg.ws_init, cfg.bs_init, lora);
+    let mut conv = build_conv(p.borrow(), in_dim, out_dim, &vec![k; dims], &c, cfg.ws_init, cfg.bs_init, lora);
     if !matches!(cfg.padding_mode, PaddingMode::Zeros) {
         conv.op.padding_mode = cfg.padding_mode;
         conv.op.reversed_padding_twice = conv.op.padding.iter().rev().flat_map(|&p| [p, p]).collect();
@@ -275,29 +276,16 @@ fn from_tch(
     conv
 }
 
-/// Builds a 2-D convolution from a `tch` [`nn::ConvConfig`] (its `ws_init`/`bs_init` and padding
-/// mode are honoured), with an optional adapter.
+/// A 2-D [`conv`], the common case (CMX).
 pub fn conv2d<'a, P: Borrow<nn::Path<'a>>>(
     p: P,
-    in_dim: i64,
-    out_dim: i64,
+    i: i64,
+    o: i64,
     k: i64,
     cfg: nn::ConvConfig,
     lora: Option<&LoraConfig>,
 ) -> LoraConv {
-    from_tch(2, p.borrow(), in_dim, out_dim, k, cfg, lora)
-}
-
-/// Builds a 3-D convolution from a `tch` [`nn::ConvConfig`], with an optional adapter.
-pub fn conv3d<'a, P: Borrow<nn::Path<'a>>>(
-    p: P,
-    in_dim: i64,
-    out_dim: i64,
-    k: i64,
-    cfg: nn::ConvConfig,
-    lora: Option<&LoraConfig>,
-) -> LoraConv {
-    from_tch(3, p.borrow(), in_dim, out_dim, k, cfg, lora)
+    conv(2, p, i, o, k, cfg, lora)
 }
 
 impl Module for LoraConv {
@@ -413,7 +401,7 @@ mod tests {
     fn adapter_is_identity_at_init_and_merge_is_exact() {
         tch::manual_seed(0);
         let vs = nn::VarStore::new(Device::Cpu);
-        let c3 = conv3d(vs.root() / "c3", 4, 6, 1, nn::ConvConfig::default(), Some(&cfg()));
+        let c3 = conv(3, vs.root() / "c3", 4, 6, 1, nn::ConvConfig::default(), Some(&cfg()));
         let c2 = conv2d(
             vs.root() / "c2",
             4,

@@ -2,7 +2,7 @@
 //! `mmvit4_Missing.py`, class `EarlyFusionBlock`): concatenate the (masked) levels of all
 //! modalities along channels, then a 1×1×1 convolution → ReLU → InstanceNorm3d (no affine).
 //!
-//! The convolution is LoRA-capable ([`crate::lora::conv3d`]): these are the "six 1×1×1 fusion
+//! The convolution is LoRA-capable ([`crate::lora::conv`]): these are the "six 1×1×1 fusion
 //! convolutions" of the LoRA baseline (docs/method.md §5.5). Variables: `fusion{k}.conv.{weight,bias}`
 //! (+ `lora_a`, `lora_b`).
 //!
@@ -28,7 +28,7 @@ impl EarlyFusion {
         let total = channels * modalities as i64;
         let cfg =
             nn::ConvConfig { ws_init: kaiming_normal(), bs_init: torch_default_init(total), ..Default::default() };
-        EarlyFusion { conv: lora::conv3d(p / "conv", total, total, 1, cfg, lora) }
+        EarlyFusion { conv: lora::conv(3, p / "conv", total, total, 1, cfg, lora) }
     }
 
     /// # Shapes
