@@ -74,7 +74,11 @@ fn the_lssg_binary_binds_libtorch_blas_to_libtorch() {
         }
         let to = binding.split(" to ").nth(1).unwrap_or_default();
         println!("{}", line.trim());
-        assert!(to.contains("libtorch_cpu.so"), "libtorch_cpu's {} binds elsewhere: {line}", symbol.trim_end_matches('\''));
+        assert!(
+            to.contains("libtorch_cpu.so"),
+            "libtorch_cpu's {} binds elsewhere: {line}",
+            symbol.trim_end_matches('\'')
+        );
         seen += 1;
     }
     assert!(seen > 0, "no binding of libtorch_cpu's sgemm_ etc. in LD_DEBUG output:\n{log:.2000}");
