@@ -8,7 +8,16 @@
 // torch-sys directly, and `cargo:rustc-link-arg` applies only to that package's own targets;
 // hence one copy of this logic per linking crate, included from this file.
 
+//
+// Also: lssg-smoothing links Debian's static OpenBLAS for its LU solves. An executable
+// exports its own definitions of symbols that a shared library it links also defines, so
+// OpenBLAS's `sgemm_`, `dgemm_`, `dgetrf_`, … would interpose libtorch_cpu's own, and
+// libtorch's GEMMs would run in OpenBLAS (whose pthread pool fights libtorch's OpenMP).
+// `--exclude-libs` keeps the archive's symbols out of the dynamic symbol table; harmless
+// where the archive is not linked. Checked by tests/blas.rs.
+
 fn link_libtorch() {
+    println!("cargo:rustc-link-arg=-Wl,--exclude-libs,libopenblas.a");
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     let lib_dir = match std::env::var("DEP_TCH_LIBTORCH_LIB") {

@@ -17,3 +17,6 @@ mod data;
 
 // `lssg run | score | eval | config check`: the method end to end (docs/method.md §1–§6).
 mod run;
+
+// libtorch's BLAS symbols resolve to libtorch, not to lssg-smoothing's OpenBLAS.
+mod blas;
