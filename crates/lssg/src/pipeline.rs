@@ -104,7 +104,11 @@ pub fn run(config: &RunConfig, dir: &RunDir, reporter: &mut dyn Reporter) -> Res
     apply_run_settings(config);
     dir.prepare(config)?;
     let device = config.run.device.resolve()?;
-    dir.log(reporter, &format!("run directory {}, device {device:?}", dir.root().display()))?;
+    let threads = tch::get_num_threads();
+    dir.log(
+        reporter,
+        &format!("run directory {}, device {device:?}, {threads} libtorch threads", dir.root().display()),
+    )?;
     let data = open_data(config)?;
     let set = data.train.modalities();
     let summary = format!(
