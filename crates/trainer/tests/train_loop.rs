@@ -375,11 +375,12 @@ fn mismatched_model_and_data_are_rejected() {
     assert!(matches!(err, Err(Error::Shape { .. })));
 }
 
-/// Runs only where libtorch sees a CUDA device (returns at once elsewhere, e.g. in CI): training
+/// Runs only where libtorch sees a CUDA device (elsewhere, e.g. in CI, it says it skipped): training
 /// and evaluation on the GPU must agree with the CPU for the same weights and data.
 #[test]
 fn cuda_agrees_with_cpu() {
     if !tch::Cuda::is_available() {
+        println!("skipped: CUDA is not available");
         return;
     }
     let _guard = serial();
