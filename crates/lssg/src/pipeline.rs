@@ -15,7 +15,7 @@ use lssg_backbones::Weights;
 use lssg_datasets::DataSplits;
 use lssg_scenario::ProbabilitiesFile;
 use lssg_scoring::DistortionReport;
-use lssg_trainer::{EvalReport, FinetuneFrom, Network};
+use lssg_trainer::{EvalReport, FinetuneFrom, Method, Network};
 use tch::Device;
 
 use crate::config::RunConfig;
@@ -79,8 +79,9 @@ pub fn evaluate(
 ) -> Result<EvalReport> {
     let set = data.test.modalities();
     let list = set.parse_scenario_list(scenarios.unwrap_or(&config.eval.scenarios))?;
-    let model_config =
-        lssg_backbones::ModelConfig { lora: lora.then_some(config.finetune.lora), ..network.model.clone() };
+    // The network as the `lora` method trained it (adapters), or the plain one.
+    let method = if lora { Method::Lora } else { Method::Uniform };
+    let model_config = config.finetune.model_config(method, &network.model);
     let model = network.load(&model_config, Weights::Checkpoint(checkpoint))?;
     Ok(lssg_trainer::evaluate(
         model.net.as_ref(),
