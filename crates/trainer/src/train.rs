@@ -253,21 +253,18 @@ impl<'a> Loop<'a> {
         config: &'a TrainConfig,
         dir: &Path,
     ) -> Result<Self> {
-        let loader = |set: &Arc<dyn TileDataset>, batch_size, shuffle, seed| {
-            let c = LoaderConfig { batch_size, shuffle, seed, prefetch: config.prefetch, drop_last: false };
-            BatchLoader::new(Arc::clone(set), c)
+        let prefetch = config.prefetch;
+        let train = LoaderConfig {
+            batch_size: config.batch_size,
+            shuffle: config.shuffle,
+            seed: config.seed,
+            prefetch,
+            drop_last: config.drop_last,
         };
-        let train_loader = BatchLoader::new(
-            Arc::clone(&data.train),
-            LoaderConfig {
-                batch_size: config.batch_size,
-                shuffle: config.shuffle,
-                seed: config.seed,
-                prefetch: config.prefetch,
-                drop_last: config.drop_last,
-            },
-        )?;
-        let val_loader = loader(&data.val, config.val_batch_size(), false, 0)?;
+        let val =
+            LoaderConfig { batch_size: config.val_batch_size(), shuffle: false, seed: 0, prefetch, drop_last: false };
+        let train_loader = BatchLoader::new(Arc::clone(&data.train), train)?;
+        let val_loader = BatchLoader::new(Arc::clone(&data.val), val)?;
         let steps = train_loader.num_batches();
         if steps == 0 {
             return Err(Error::EmptySplit { split: "train", tiles: data.train.len(), batch_size: config.batch_size });
