@@ -63,6 +63,9 @@ pub enum Error {
         /// This method's scenarios.
         got: Vec<String>,
     },
+    /// A bench grid cannot be run as asked (a cell index, a failed cell, a process).
+    #[error("bench: {0}")]
+    Bench(String),
     /// Scenario error.
     #[error(transparent)]
     Scenario(#[from] lssg_scenario::Error),

@@ -4,6 +4,7 @@
 //! method logic lives here: each stage is one call into a library crate.
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod config;
 pub mod error;
 pub mod pipeline;

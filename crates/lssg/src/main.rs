@@ -28,6 +28,8 @@ enum Command {
     Data(commands::data::DataArgs),
     /// Pretrain, score, fine-tune every method and evaluate every scenario (resumable).
     Run(commands::run::RunArgs),
+    /// A grid of runs: data sets × models × methods × seeds × override axes (resumable).
+    Bench(commands::bench::BenchArgs),
     /// Score a pretrained checkpoint: latent distortion per scenario → probabilities file.
     Score(commands::score::ScoreArgs),
     /// Evaluate a checkpoint under every scenario (or a list) in one command.
@@ -43,6 +45,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Model(args) => commands::model::run(args),
         Command::Data(args) => commands::data::run(args, cli.quiet),
         Command::Run(args) => commands::run::run(args, cli.quiet),
+        Command::Bench(args) => commands::bench::run(args, cli.quiet),
         Command::Score(args) => commands::score::run(args, cli.quiet),
         Command::Eval(args) => commands::eval::run(args, cli.quiet),
         Command::Config(command) => commands::config::run(command),

@@ -100,10 +100,18 @@ pub fn apply_run_settings(config: &RunConfig) {
     }
 }
 
-/// Runs the whole pipeline in `dir`, resuming whatever an earlier run finished.
-pub fn run(config: &RunConfig, dir: &RunDir, reporter: &mut dyn Reporter) -> Result<RunResults> {
+/// The data and network of a run, opened once: the process-wide settings applied, the device
+/// resolved, and both described in the run log.
+pub struct Opened {
+    /// The data set's splits.
+    pub data: DataSplits,
+    /// The run's network on its device.
+    pub network: Network,
+}
+
+/// Applies `[run]`, resolves the device, opens the data and logs both into `dir`.
+pub fn open(config: &RunConfig, dir: &RunDir, reporter: &mut dyn Reporter) -> Result<Opened> {
     apply_run_settings(config);
-    dir.prepare(config)?;
     let device = config.run.device.resolve()?;
     let threads = tch::get_num_threads();
     dir.log(
@@ -122,64 +130,117 @@ pub fn run(config: &RunConfig, dir: &RunDir, reporter: &mut dyn Reporter) -> Res
     );
     dir.log(reporter, &summary)?;
     let network = network(config, &data, device);
+    Ok(Opened { data, network })
+}
 
-    // 1. Pretraining with uniform scenario dropout.
+/// What every method fine-tunes from: the pretrained weights and the scenario distribution.
+pub struct Pretrained {
+    /// The pretrained checkpoint.
+    pub checkpoint: PathBuf,
+    /// The stage's summary (its history is the learning curve).
+    pub summary: lssg_trainer::TrainSummary,
+    /// The probabilities file built from the pretrained network's scores.
+    pub probabilities: ProbabilitiesFile,
+    /// Where it is.
+    pub probabilities_path: PathBuf,
+}
+
+/// Stages 1 and 2 in `dir`: pretraining with uniform scenario dropout, then scoring and
+/// smoothing; each resumes or is skipped when an earlier call finished it.
+pub fn pretrain_and_score(
+    config: &RunConfig,
+    opened: &Opened,
+    dir: &RunDir,
+    reporter: &mut dyn Reporter,
+) -> Result<Pretrained> {
+    let Opened { data, network } = opened;
     dir.log_stage(reporter, &Stage::Pretrain, StageStatus::Running)?;
-    let pretrained =
-        lssg_trainer::pretrain(&network, &data, &config.pretrain, &dir.pretrain(), reporter.observer())?.checkpoint;
-
-    // 2. Scoring and smoothing.
+    let summary = lssg_trainer::pretrain(network, data, &config.pretrain, &dir.pretrain(), reporter.observer())?;
+    let checkpoint = summary.checkpoint.clone();
     let probabilities = if dir.probabilities().exists() {
         dir.log_stage(reporter, &Stage::Scoring, StageStatus::DoneEarlier)?;
         ProbabilitiesFile::read(&dir.probabilities())?
     } else {
         dir.log_stage(reporter, &Stage::Scoring, StageStatus::Running)?;
-        let (report, probabilities) = score(config, &data, &network, &pretrained, reporter)?;
+        let (report, probabilities) = score(config, data, network, &checkpoint, reporter)?;
         write_json(&dir.distortion(), &report)?;
         probabilities.write(&dir.probabilities())?;
         probabilities
     };
+    Ok(Pretrained { checkpoint, summary, probabilities, probabilities_path: dir.probabilities() })
+}
 
-    // 3. Fine-tuning, every method from the same pretrained weights.
+/// Stage 3 for one method in `dir`: fine-tuning from `pretrained` (resumable).
+pub fn finetune_method(
+    config: &RunConfig,
+    method: Method,
+    opened: &Opened,
+    pretrained: &Pretrained,
+    dir: &RunDir,
+    reporter: &mut dyn Reporter,
+) -> Result<lssg_trainer::TrainSummary> {
+    dir.log_stage(reporter, &Stage::Finetune(method), StageStatus::Running)?;
+    let from = FinetuneFrom {
+        pretrained: &pretrained.checkpoint,
+        probabilities: Some((&pretrained.probabilities, &pretrained.probabilities_path)),
+    };
+    Ok(lssg_trainer::finetune(
+        method,
+        &config.finetune,
+        &opened.network,
+        from,
+        &opened.data,
+        &dir.finetune(method),
+        reporter.observer(),
+    )?)
+}
+
+/// Stage 4 for one network: the evaluation of `checkpoint` (`name` = a method or `pretrained`)
+/// under every configured scenario, kept in `dir`'s `eval/<name>.json` and read back from there
+/// when an earlier call wrote it.
+pub fn evaluate_stage(
+    config: &RunConfig,
+    name: &str,
+    checkpoint: &Path,
+    lora: bool,
+    opened: &Opened,
+    dir: &RunDir,
+    reporter: &mut dyn Reporter,
+) -> Result<EvalReport> {
+    let path = dir.eval(name);
+    let stage = Stage::Eval(name.to_string());
+    if path.exists() {
+        dir.log_stage(reporter, &stage, StageStatus::DoneEarlier)?;
+        return read_json(&path);
+    }
+    dir.log_stage(reporter, &stage, StageStatus::Running)?;
+    let report = evaluate(config, &opened.data, &opened.network, checkpoint, lora, None, reporter)?;
+    write_json(&path, &report)?;
+    Ok(report)
+}
+
+/// Runs the whole pipeline in `dir`, resuming whatever an earlier run finished.
+pub fn run(config: &RunConfig, dir: &RunDir, reporter: &mut dyn Reporter) -> Result<RunResults> {
+    dir.prepare(config)?;
+    let opened = open(config, dir, reporter)?;
+    let pretrained = pretrain_and_score(config, &opened, dir, reporter)?;
+
     let mut checkpoints: Vec<(String, PathBuf, bool)> = Vec::new();
     if config.eval.include_pretrained {
-        checkpoints.push(("pretrained".into(), pretrained.clone(), false));
+        checkpoints.push(("pretrained".into(), pretrained.checkpoint.clone(), false));
     }
-    let probabilities_path = dir.probabilities();
-    let from = FinetuneFrom { pretrained: &pretrained, probabilities: Some((&probabilities, &probabilities_path)) };
     for &method in &config.finetune.methods {
-        dir.log_stage(reporter, &Stage::Finetune(method), StageStatus::Running)?;
-        let summary = lssg_trainer::finetune(
-            method,
-            &config.finetune,
-            &network,
-            from,
-            &data,
-            &dir.finetune(method),
-            reporter.observer(),
-        )?;
+        let summary = finetune_method(config, method, &opened, &pretrained, dir, reporter)?;
         checkpoints.push((method.name().to_string(), summary.checkpoint, method.uses_lora()));
     }
 
-    // 4. Evaluation under every scenario.
     let mut evaluations = Vec::new();
     for (name, checkpoint, lora) in &checkpoints {
-        let path = dir.eval(name);
-        let stage = Stage::Eval(name.clone());
-        let report: EvalReport = if path.exists() {
-            dir.log_stage(reporter, &stage, StageStatus::DoneEarlier)?;
-            read_json(&path)?
-        } else {
-            dir.log_stage(reporter, &stage, StageStatus::Running)?;
-            let r = evaluate(config, &data, &network, checkpoint, *lora, None, reporter)?;
-            write_json(&path, &r)?;
-            r
-        };
+        let report = evaluate_stage(config, name, checkpoint, *lora, &opened, dir, reporter)?;
         evaluations.push((name.clone(), report.scenarios.into_iter().map(|s| (s.scenario, s.metrics)).collect()));
     }
 
-    // 5. Results.
-    let results = RunResults::new(evaluations, data.test.num_classes() == 1)?;
+    let results = RunResults::new(evaluations, opened.data.test.num_classes() == 1)?;
     results.write(dir.root())?;
     dir.log(reporter, &format!("results written to {}", dir.root().join("results.md").display()))?;
     Ok(results)

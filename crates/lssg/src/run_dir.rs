@@ -74,10 +74,13 @@ impl RunDir {
         }
         let existing = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
         let previous = RunConfig::parse(&existing, &path.display().to_string(), &[])?;
-        // Where the run lives does not change its results.
+        // Where the run lives does not change what it computes, and neither does the thread
+        // count in any way a resume must refuse (`lssg bench --jobs N` divides the threads).
         let (mut a, mut b) = (previous, config.clone());
-        a.run.output_dir = PathBuf::new();
-        b.run.output_dir = PathBuf::new();
+        for c in [&mut a, &mut b] {
+            c.run.output_dir = PathBuf::new();
+            c.run.threads = None;
+        }
         if a == b {
             return Ok(());
         }

@@ -15,6 +15,7 @@ mod modality;
 mod probabilities;
 mod sampler;
 mod scenario;
+pub mod seed;
 
 pub use error::{Error, Result};
 pub use modality::{MAX_MODALITIES, Modality, ModalitySet};

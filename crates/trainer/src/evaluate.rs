@@ -18,7 +18,7 @@ use tch::{Device, Tensor};
 
 use crate::error::{Error, Result};
 use crate::loss::{LossConfig, output_loss};
-use crate::metrics::{Metrics, MetricsAccumulator};
+use crate::metrics::{Metrics, MetricsAccumulator, TileMetrics};
 use crate::observer::TrainObserver;
 use crate::tensors::check_labels;
 
@@ -31,6 +31,9 @@ pub struct ScenarioMetrics {
     pub mask: Vec<u8>,
     /// Metrics over the data set with this scenario for every sample.
     pub metrics: Metrics,
+    /// The same, tile by tile (absent in files written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tiles: Option<TileMetrics>,
 }
 
 /// Metrics of a model under each of several scenarios.
@@ -94,14 +97,14 @@ pub fn evaluate(
         return Err(Error::EmptySplit { split: "eval", tiles: dataset.len(), batch_size });
     }
     observer.evaluation_start(&names, total);
-    let runs =
-        run_scenarios(model, &loader, &list, None, device, |done, total| observer.evaluation_progress(done, total))?;
-    let (accs, samples) = (runs.metrics, runs.samples);
+    let progress = |done, total| observer.evaluation_progress(done, total);
+    let runs = run_scenarios(model, &loader, &list, None, true, device, progress)?;
+    let samples = runs.samples;
     let scenarios = list
         .iter()
         .zip(names)
-        .zip(accs)
-        .map(|((&s, scenario), metrics)| ScenarioMetrics { scenario, mask: s.mask_row(m), metrics })
+        .zip(runs.metrics.into_iter().zip(runs.tiles))
+        .map(|((&s, scenario), (metrics, tiles))| ScenarioMetrics { scenario, mask: s.mask_row(m), metrics, tiles })
         .collect::<Vec<_>>();
     Ok(EvalReport {
         modalities: set.names().iter().map(|n| n.to_string()).collect(),
@@ -118,13 +121,16 @@ pub(crate) struct ScenarioRuns {
     pub metrics: Vec<Metrics>,
     /// The mean loss over samples of each scenario (empty without a loss).
     pub mean_loss: Vec<f64>,
+    /// The per-tile metrics of each scenario, when asked for.
+    pub tiles: Vec<Option<TileMetrics>>,
     /// Samples seen.
     pub samples: usize,
 }
 
 /// Runs `model` in eval mode without gradients over one pass of `loader`, each batch once per
 /// scenario (the whole batch with that scenario's availability), accumulating metrics and, with
-/// `loss`, the loss per scenario, all on the device: no host synchronisation inside the loop.
+/// `loss`, the loss per scenario (and with `tiles` the per-tile metrics), all on the device: no
+/// host synchronisation inside the loop.
 /// `progress(done, total)` follows the batches. Validation (one scenario, with a loss) and
 /// evaluation (every scenario, no loss) are this one loop.
 pub(crate) fn run_scenarios(
@@ -132,6 +138,7 @@ pub(crate) fn run_scenarios(
     loader: &BatchLoader,
     scenarios: &[Scenario],
     loss: Option<&LossConfig>,
+    tiles: bool,
     device: Device,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<ScenarioRuns> {
@@ -141,7 +148,10 @@ pub(crate) fn run_scenarios(
     let class_names = dataset.class_names();
     let mut accs = scenarios
         .iter()
-        .map(|_| MetricsAccumulator::new(num_classes as i64, device)?.with_class_names(&class_names))
+        .map(|_| {
+            let acc = MetricsAccumulator::new(num_classes as i64, device)?.with_class_names(&class_names)?;
+            Ok(if tiles { acc.with_tiles() } else { acc })
+        })
         .collect::<Result<Vec<_>>>()?;
     let mut loss_sums: Vec<Tensor> = scenarios.iter().map(|_| Tensor::zeros([], (tch::Kind::Double, device))).collect();
     let (total, mut samples) = (loader.num_batches(), 0usize);
@@ -165,7 +175,12 @@ pub(crate) fn run_scenarios(
         Some(_) => loss_sums.iter().map(|l| l.double_value(&[]) / samples.max(1) as f64).collect(),
         None => Vec::new(),
     };
-    Ok(ScenarioRuns { metrics: accs.iter().map(MetricsAccumulator::finish).collect(), mean_loss, samples })
+    Ok(ScenarioRuns {
+        metrics: accs.iter().map(MetricsAccumulator::finish).collect(),
+        mean_loss,
+        tiles: accs.iter().map(MetricsAccumulator::finish_tiles).collect(),
+        samples,
+    })
 }
 
 fn fmt_opt(v: Option<f64>) -> String {
@@ -269,8 +284,8 @@ mod tests {
             samples: 2,
             seconds: 0.1,
             scenarios: vec![
-                ScenarioMetrics { scenario: "rgb".into(), mask: vec![1, 0], metrics: metrics(0.5) },
-                ScenarioMetrics { scenario: "rgb+sar".into(), mask: vec![1, 1], metrics: metrics(0.625) },
+                ScenarioMetrics { scenario: "rgb".into(), mask: vec![1, 0], metrics: metrics(0.5), tiles: None },
+                ScenarioMetrics { scenario: "rgb+sar".into(), mask: vec![1, 1], metrics: metrics(0.625), tiles: None },
             ],
         }
     }

@@ -12,11 +12,17 @@
 //!
 //! Both stages are resumable exactly as [`crate::train`] is: calling them again on the same
 //! directory continues after the last finished epoch, or returns at once when it is complete.
+//!
+//! Each stage draws from its own random streams ([`lssg_scenario::seed::stream`]): the
+//! initialisation from (init seed, stage[, method]) and the training loop (scenario draws,
+//! shuffling, dropout) from (train seed, stage[, method]), so no two methods replay the same
+//! draws (docs/method.md §5.8).
 
 use std::path::{Path, PathBuf};
 
 use lssg_backbones::{ArchitectureConfig, LoadedModel, LoraConfig, ModelConfig, Weights};
 use lssg_datasets::DataSplits;
+use lssg_scenario::seed::stream;
 use lssg_scenario::{ModalitySet, ProbabilitiesFile, SamplingStrategy};
 use serde::{Deserialize, Serialize};
 use tch::Device;
@@ -200,6 +206,16 @@ impl Network {
     pub fn load(&self, config: &ModelConfig, weights: Weights<'_>) -> Result<LoadedModel> {
         Ok(LoadedModel::new(config, &self.channels, self.device, self.init_seed, weights)?)
     }
+
+    /// This network with its initialisation on the stream `parts` of its init seed.
+    fn on_stream(&self, parts: &[&str]) -> Self {
+        Self { init_seed: stream(self.init_seed, parts), ..self.clone() }
+    }
+}
+
+/// `config` with its seed replaced by the stream `parts` of it.
+fn train_stream(config: &TrainConfig, parts: &[&str]) -> TrainConfig {
+    TrainConfig { seed: stream(config.seed, parts), ..config.clone() }
 }
 
 /// Pretrains `network` from random weights with uniform scenario dropout on `data.train`,
@@ -212,8 +228,9 @@ pub fn pretrain(
     dir: &Path,
     observer: &mut dyn TrainObserver,
 ) -> Result<TrainSummary> {
-    let model = network.load(&network.model, Weights::Random)?;
-    train(model.net.as_ref(), &model.vs, data, SamplingStrategy::Uniform, config, dir, observer)
+    const STAGE: &[&str] = &["pretrain"];
+    let model = network.on_stream(STAGE).load(&network.model, Weights::Random)?;
+    train(model.net.as_ref(), &model.vs, data, SamplingStrategy::Uniform, &train_stream(config, STAGE), dir, observer)
 }
 
 /// What to fine-tune from and with.
@@ -239,8 +256,10 @@ pub fn finetune(
 ) -> Result<TrainSummary> {
     config.validate()?;
     let strategy = config.strategy(method, data.train.modalities(), from.probabilities)?;
-    let model = network.load(&config.model_config(method, &network.model), Weights::Base(from.pretrained))?;
-    train(model.net.as_ref(), &model.vs, data, strategy, &config.train, dir, observer)
+    let stage = ["finetune", method.name()];
+    let model =
+        network.on_stream(&stage).load(&config.model_config(method, &network.model), Weights::Base(from.pretrained))?;
+    train(model.net.as_ref(), &model.vs, data, strategy, &train_stream(&config.train, &stage), dir, observer)
 }
 
 /// The directory of `method` under a run's `finetune/` directory.

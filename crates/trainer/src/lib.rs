@@ -21,7 +21,7 @@ pub use error::{Error, Result};
 pub use evaluate::{EvalReport, ScenarioMetrics, evaluate};
 pub use finetune::{FinetuneConfig, FinetuneFrom, LoraSampling, Method, Network, finetune, pretrain};
 pub use loss::{LossConfig, output_loss, segmentation_loss};
-pub use metrics::{MeanStd, Metrics, MetricsAccumulator, Monitor};
+pub use metrics::{MeanStd, Metrics, MetricsAccumulator, Monitor, TileMetrics};
 pub use observer::{EpochRecord, LogObserver, NoopObserver, StepEvent, TrainObserver};
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind};
 pub use run_dir::{BestEpoch, RunPaths};

@@ -149,6 +149,18 @@ pub struct MetricsAccumulator {
     jaccard: Vec<Tensor>,
     f1: Vec<Tensor>,
     counted: Vec<Tensor>,
+    /// Per-tile confusion matrices `[B, K²]` of each batch, when asked for.
+    tile_confusion: Option<Vec<Tensor>>,
+}
+
+/// Per-tile metrics of one evaluation, in the data set's order: what a paired bootstrap over
+/// test tiles resamples (docs/bench.md §4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TileMetrics {
+    /// Soft Jaccard of each tile; `None` for a tile without a valid pixel.
+    pub soft_jaccard: Vec<Option<f64>>,
+    /// Each tile's `K × K` confusion matrix, row-major (`[truth][prediction]`).
+    pub confusion: Vec<Vec<u64>>,
 }
 
 impl MetricsAccumulator {
@@ -170,7 +182,14 @@ impl MetricsAccumulator {
             jaccard: Vec::new(),
             f1: Vec::new(),
             counted: Vec::new(),
+            tile_confusion: None,
         })
+    }
+
+    /// Also keeps each tile's confusion matrix and soft Jaccard ([`Self::finish_tiles`]).
+    pub fn with_tiles(mut self) -> Self {
+        self.tile_confusion = Some(Vec::new());
+        self
     }
 
     /// Names the classes (see [`confusion_class_names`]).
@@ -212,6 +231,33 @@ impl MetricsAccumulator {
         let index = cell.masked_fill(&ignored, k * k).masked_fill(&out_of_range, k * k + 1).flatten(0, -1);
         let ones = Tensor::ones_like(&index);
         let _ = self.confusion.scatter_add_(0, &index, &ones);
+        if let Some(tiles) = &mut self.tile_confusion {
+            // One bin block per tile; ignored and out-of-range pixels go to the two extra bins.
+            let b = labels.size()[0];
+            let bins = k * k + 2;
+            let offset = Tensor::arange(b, (Kind::Int64, labels.device())).view([b, 1]) * bins;
+            let per_tile = index.view([b, -1]) + offset;
+            let counts = Tensor::zeros([b * bins], (Kind::Int64, labels.device()));
+            let counts = counts.scatter_add(0, &per_tile.flatten(0, -1), &ones);
+            tiles.push(counts.view([b, bins]).narrow(1, 0, k * k));
+        }
+    }
+
+    /// The per-tile values of an accumulator made [`Self::with_tiles`] (`None` otherwise).
+    pub fn finish_tiles(&self) -> Option<TileMetrics> {
+        let tiles = self.tile_confusion.as_ref()?;
+        let k2 = (self.k * self.k) as usize;
+        let (confusion, soft_jaccard) = if tiles.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            let counts =
+                Vec::<i64>::try_from(Tensor::cat(tiles, 0).to_device(Device::Cpu).flatten(0, -1)).expect("i64 vector");
+            let confusion = counts.chunks(k2).map(|c| c.iter().map(|&v| v as u64).collect()).collect();
+            let values = Vec::<f64>::try_from(Tensor::cat(&self.jaccard, 0).to_device(Device::Cpu)).expect("f64");
+            let counted = Vec::<bool>::try_from(Tensor::cat(&self.counted, 0).to_device(Device::Cpu)).expect("bool");
+            (confusion, values.into_iter().zip(counted).map(|(v, c)| c.then_some(v)).collect())
+        };
+        Some(TileMetrics { soft_jaccard, confusion })
     }
 
     /// Reduces everything (one transfer) into [`Metrics`].
@@ -360,6 +406,30 @@ mod tests {
         close("f1 bg", m.f1[0].unwrap(), 0.8);
         close("f1 pos", m.f1[1].unwrap(), 4.0 / 6.0);
         assert_eq!(m.value(Monitor::Miou), m.miou);
+    }
+
+    #[test]
+    fn tiles_split_the_binary_golden_per_image() {
+        // The three images of `binary_golden`, per tile: image 0 predicts (1, 0, 1, 0) on labels
+        // (1, 0, 1, 0) → [[2, 0], [0, 2]], J = 0.538462; image 1 on all-0 labels → [[2, 2], [0, 0]],
+        // J = 0.5; image 2 is all ignored → a zero matrix and no soft value.
+        let p: Vec<f32> = [0.8, 0.2, 0.6, 0.4].repeat(3).into_iter().map(logit).collect();
+        let logits = Tensor::from_slice(&p).view([3, 1, 2, 2]);
+        let labels = Tensor::from_slice(&[1i64, 0, 1, 0, 0, 0, 0, 0, 255, 255, 255, 255]).view([3, 2, 2]);
+        let mut acc = MetricsAccumulator::new(1, Device::Cpu).unwrap().with_tiles();
+        acc.update(&logits.narrow(0, 0, 2), &labels.narrow(0, 0, 2)).unwrap();
+        acc.update(&logits.narrow(0, 2, 1), &labels.narrow(0, 2, 1)).unwrap();
+        let tiles = acc.finish_tiles().expect("asked for tiles");
+        assert_eq!(tiles.confusion, vec![vec![2, 0, 0, 2], vec![2, 2, 0, 0], vec![0, 0, 0, 0]]);
+        assert_eq!(tiles.soft_jaccard.len(), 3);
+        close("tile 0", tiles.soft_jaccard[0].unwrap(), 0.538462);
+        close("tile 1", tiles.soft_jaccard[1].unwrap(), 0.5);
+        assert_eq!(tiles.soft_jaccard[2], None);
+        // The tiles sum to the data set's matrix.
+        let m = acc.finish();
+        let summed: Vec<u64> = (0..4).map(|c| tiles.confusion.iter().map(|t| t[c]).sum()).collect();
+        assert_eq!(summed, m.confusion.concat());
+        assert!(MetricsAccumulator::new(1, Device::Cpu).unwrap().finish_tiles().is_none());
     }
 
     #[test]

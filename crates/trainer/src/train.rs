@@ -489,7 +489,7 @@ pub(crate) fn validate_full(
     epoch: usize,
 ) -> Result<(f64, Metrics)> {
     observer.validation_start(epoch, loader.num_batches());
-    let runs = run_scenarios(model, loader, &[scenario], Some(loss), device, |done, total| {
+    let runs = run_scenarios(model, loader, &[scenario], Some(loss), false, device, |done, total| {
         observer.validation_progress(done, total)
     })?;
     let metrics = runs.metrics.into_iter().next().ok_or_else(|| Error::shape("validation scenarios", 1, 0))?;

@@ -1,5 +1,6 @@
 //! One module per subcommand: each resolves its arguments, calls the library and formats.
 
+pub mod bench;
 pub mod config;
 pub mod data;
 pub mod eval;

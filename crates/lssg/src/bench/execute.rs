@@ -1,0 +1,200 @@
+//! Running cells in this process (docs/bench.md §2): each cell under an exclusive lock on its
+//! directory, skipped when its `cell.json` exists, resumed through the `lssg run` machinery
+//! otherwise. A fine-tuning cell first makes sure its pretraining cell is finished — doing it
+//! itself, under that cell's lock, when nobody has — so no pretraining is ever trained twice,
+//! whichever order and however many processes run the cells.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use lssg_report::CELL_FILE;
+
+use crate::bench::file::BenchFile;
+use crate::bench::grid::{Cell, CellKind, Grid, PRETRAINED};
+use crate::bench::record::{CellOutput, cell_record};
+use crate::error::{Error, Result};
+use crate::pipeline::{self, Opened, Pretrained};
+use crate::reporter::Reporter;
+use crate::run_dir::{RunDir, write_json};
+
+/// A bench file expanded into its grid, with the directory its cells go to.
+#[derive(Debug, Clone)]
+pub struct Bench {
+    /// The bench file.
+    pub file: BenchFile,
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The output directory.
+    pub out: PathBuf,
+    /// Its cells.
+    pub grid: Grid,
+    /// libtorch threads of every cell run by this process (overrides `[run] threads`).
+    pub threads: Option<usize>,
+}
+
+/// Where a cell stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CellStatus {
+    /// Its `cell.json` exists.
+    Done,
+    /// Its directory exists but it has not finished (interrupted, failed, or running now).
+    Started,
+    /// Nothing of it exists.
+    Pending,
+}
+
+/// What running a cell did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CellOutcome {
+    /// It ran (or resumed) to the end now.
+    Ran,
+    /// It had finished earlier.
+    DoneEarlier,
+}
+
+impl Bench {
+    /// Reads the bench file at `path` and expands it; cells go under `out`.
+    pub fn open(path: &Path, out: &Path) -> Result<Self> {
+        let file = BenchFile::load(path)?;
+        let grid = Grid::expand(&file, path)?;
+        Ok(Self { file, path: path.to_path_buf(), out: out.to_path_buf(), grid, threads: None })
+    }
+
+    /// The run directory of `cell`.
+    pub fn dir(&self, cell: &Cell) -> PathBuf {
+        self.out.join(&cell.dir)
+    }
+
+    /// Where `cell` stands.
+    pub fn status(&self, cell: &Cell) -> CellStatus {
+        let dir = self.dir(cell);
+        if dir.join(CELL_FILE).exists() {
+            CellStatus::Done
+        } else if dir.exists() {
+            CellStatus::Started
+        } else {
+            CellStatus::Pending
+        }
+    }
+
+    /// Runs cell `index` (its pretraining cell first, when that has not finished).
+    pub fn run_cell(&self, index: usize, reporter: &mut dyn Reporter) -> Result<CellOutcome> {
+        let cell = self.cell(index)?;
+        if let CellKind::Method(_) = cell.kind {
+            self.run_cell(cell.pretrain, reporter)?;
+        }
+        let dir = RunDir::new(self.dir(cell));
+        let _lock = lock(dir.root(), reporter)?;
+        if dir.root().join(CELL_FILE).exists() {
+            return Ok(CellOutcome::DoneEarlier);
+        }
+        let started = Instant::now();
+        let config = self.config(cell);
+        dir.prepare(&config)?;
+        dir.log(reporter, &format!("bench cell {index}: {}", describe(cell)))?;
+        let opened = pipeline::open(&config, &dir, reporter)?;
+        let binary = opened.data.test.num_classes() == 1;
+        let record = match cell.kind {
+            CellKind::Pretrain => {
+                let pretrained = pipeline::pretrain_and_score(&config, &opened, &dir, reporter)?;
+                let eval = pipeline::evaluate_stage(
+                    &config,
+                    PRETRAINED,
+                    &pretrained.checkpoint,
+                    false,
+                    &opened,
+                    &dir,
+                    reporter,
+                )?;
+                let output = CellOutput {
+                    eval: &eval,
+                    eval_path: &dir.eval(PRETRAINED),
+                    stage: "pretrain".into(),
+                    history: &pretrained.summary.history,
+                    probabilities: Some(&pretrained.probabilities),
+                    binary,
+                };
+                cell_record(index, &cell.key, &output, started.elapsed().as_secs_f64())?
+            }
+            CellKind::Method(method) => {
+                let pretrained = self.pretrained(cell.pretrain, &opened, reporter)?;
+                let summary = pipeline::finetune_method(&config, method, &opened, &pretrained, &dir, reporter)?;
+                let name = method.name();
+                let eval = pipeline::evaluate_stage(
+                    &config,
+                    name,
+                    &summary.checkpoint,
+                    method.uses_lora(),
+                    &opened,
+                    &dir,
+                    reporter,
+                )?;
+                let output = CellOutput {
+                    eval: &eval,
+                    eval_path: &dir.eval(name),
+                    stage: format!("finetune/{name}"),
+                    history: &summary.history,
+                    probabilities: None,
+                    binary,
+                };
+                cell_record(index, &cell.key, &output, started.elapsed().as_secs_f64())?
+            }
+        };
+        write_json(&dir.root().join(CELL_FILE), &record)?;
+        dir.log(reporter, &format!("bench cell {index} finished"))?;
+        Ok(CellOutcome::Ran)
+    }
+
+    /// The finished pretraining of cell `index`, read back under its lock.
+    fn pretrained(&self, index: usize, opened: &Opened, reporter: &mut dyn Reporter) -> Result<Pretrained> {
+        let cell = self.cell(index)?;
+        let dir = RunDir::new(self.dir(cell));
+        let _lock = lock(dir.root(), reporter)?;
+        pipeline::pretrain_and_score(&self.config(cell), opened, &dir, reporter)
+    }
+
+    /// `cell`'s config, with this process' thread count and its directory.
+    fn config(&self, cell: &Cell) -> crate::config::RunConfig {
+        let mut config = cell.config.clone();
+        config.run.output_dir = self.dir(cell);
+        if self.threads.is_some() {
+            config.run.threads = self.threads;
+        }
+        config
+    }
+
+    fn cell(&self, index: usize) -> Result<&Cell> {
+        self.grid.cells.get(index).ok_or_else(|| {
+            Error::Bench(format!("cell {index} does not exist: the grid has {} cells", self.grid.cells.len()))
+        })
+    }
+}
+
+/// One line naming a cell: `pretrain synthetic cmx-tiny seed 0` or `guided … seed 0 lr=1e-3`.
+pub fn describe(cell: &Cell) -> String {
+    let k = &cell.key;
+    let what = match cell.kind {
+        CellKind::Pretrain => "pretrain".to_string(),
+        CellKind::Method(m) => m.name().to_string(),
+    };
+    let variant = if k.variant.is_empty() { String::new() } else { format!(" {}", k.variant) };
+    format!("{what} {} {} seed {}{variant}", k.dataset, k.model, k.seed)
+}
+
+/// Takes the exclusive lock of the cell directory `dir` (created if needed), waiting for
+/// another process that holds it; released when the file is dropped.
+fn lock(dir: &Path, reporter: &mut dyn Reporter) -> Result<File> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
+    let path = dir.join(".lock");
+    let file = File::create(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+    match file.try_lock() {
+        Ok(()) => return Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            reporter.info(&format!("waiting for {} (another process runs this cell)", dir.display()))
+        }
+        Err(std::fs::TryLockError::Error(source)) => return Err(Error::Io { path, source }),
+    }
+    file.lock().map_err(|source| Error::Io { path, source })?;
+    Ok(file)
+}

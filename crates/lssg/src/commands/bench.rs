@@ -1,0 +1,150 @@
+//! `lssg bench BENCH.toml [--out DIR] [--cells 0,3-5] [--list] [--jobs N] [--emit-slurm FILE]`:
+//! a grid of runs (docs/bench.md). Resolves the bench file, then lists, runs (here or in N
+//! processes) or writes the Slurm script; `lssg report DIR` aggregates what finished.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+
+use lssg::bench::jobs::{run_parallel, threads_per_job};
+use lssg::bench::{Bench, CellKind, CellOutcome, CellStatus, describe, slurm};
+use lssg::progress::ConsoleReporter;
+
+/// Arguments of `lssg bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// The bench file (TOML).
+    pub bench: PathBuf,
+    /// The output directory (default: `runs/<bench file stem>`); every cell has its run
+    /// directory under it. Running again skips finished cells and resumes interrupted ones.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Only these cells, e.g. `0,3-5` (see --list).
+    #[arg(long)]
+    pub cells: Option<String>,
+    /// Print the cells with their index and status, and run nothing.
+    #[arg(long)]
+    pub list: bool,
+    /// Run cells in N processes on this machine, the libtorch threads divided between them.
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// libtorch threads per cell (overrides `[run] threads`; with --jobs, default cores / N).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Write a Slurm array script for the grid to FILE, and run nothing.
+    #[arg(long, value_name = "FILE")]
+    pub emit_slurm: Option<PathBuf>,
+}
+
+/// Runs `lssg bench`.
+pub fn run(args: BenchArgs, quiet: bool) -> anyhow::Result<()> {
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from("runs").join(args.bench.file_stem().map_or("bench".into(), |s| s.to_string_lossy().into_owned()))
+    });
+    let mut bench = Bench::open(&args.bench, &out)?;
+    if args.threads == Some(0) || args.jobs == 0 {
+        bail!("--threads and --jobs must be at least 1");
+    }
+    bench.threads = args.threads;
+    let cells = match &args.cells {
+        Some(list) => bench.grid.select(list)?,
+        None => (0..bench.grid.cells.len()).collect(),
+    };
+    if args.list {
+        print_list(&bench, &cells);
+        return Ok(());
+    }
+    let exe = std::env::current_exe().context("locating the lssg binary")?;
+    if let Some(path) = &args.emit_slurm {
+        let script = slurm::emit(&bench, path, &exe)?;
+        println!(
+            "wrote {}: pretraining cells {}, fine-tuning cells {}\nsubmit: bash {0} [--wait]   (or: sbatch {0})",
+            script.path.display(),
+            script.pretrain,
+            script.methods
+        );
+        return Ok(());
+    }
+    if args.jobs > 1 {
+        let threads = args.threads.unwrap_or_else(|| threads_per_job(args.jobs));
+        let mut progress = |done: usize, total: usize, line: &str| {
+            if !quiet {
+                eprintln!("[{done}/{total}] {line}");
+            }
+        };
+        let summary = run_parallel(&bench, &cells, args.jobs, threads, &exe, &mut progress)?;
+        if !summary.failed.is_empty() || !summary.blocked.is_empty() {
+            let failed: Vec<String> =
+                summary.failed.iter().map(|(i, log)| format!("cell {i} (log {})", log.display())).collect();
+            bail!(
+                "{} cells failed: {}; {} not started because their pretraining failed",
+                failed.len(),
+                failed.join(", "),
+                summary.blocked.len()
+            );
+        }
+        println!(
+            "{} cells ran, {} done earlier; report: lssg report {}",
+            summary.ran.len(),
+            summary.done_earlier.len(),
+            out.display()
+        );
+        return Ok(());
+    }
+    let mut failures = Vec::new();
+    let (mut ran, mut earlier) = (0, 0);
+    for (n, &i) in cells.iter().enumerate() {
+        let cell = &bench.grid.cells[i];
+        if !quiet {
+            eprintln!("[{}/{}] cell {i}: {}", n + 1, cells.len(), describe(cell));
+        }
+        let mut reporter = ConsoleReporter::new(quiet);
+        match bench.run_cell(i, &mut reporter) {
+            Ok(CellOutcome::Ran) => ran += 1,
+            Ok(CellOutcome::DoneEarlier) => earlier += 1,
+            Err(e) => {
+                eprintln!("lssg: cell {i} ({}) failed: {e}", describe(cell));
+                failures.push(i);
+            }
+        }
+    }
+    if !failures.is_empty() {
+        bail!(
+            "{} of {} cells failed: {:?} (finished cells are kept; run again to retry)",
+            failures.len(),
+            cells.len(),
+            failures
+        );
+    }
+    println!("{ran} cells ran, {earlier} done earlier; report: lssg report {}", out.display());
+    Ok(())
+}
+
+fn print_list(bench: &Bench, cells: &[usize]) {
+    println!(
+        "{:>5}  {:<9}  {:<8}  {:<14}  {:<16}  {:>5}  {:<10}  {:<8}  dir",
+        "cell", "kind", "status", "dataset", "model", "seed", "method", "after"
+    );
+    for &i in cells {
+        let c = &bench.grid.cells[i];
+        let (kind, after) = match c.kind {
+            CellKind::Pretrain => ("pretrain", "-".to_string()),
+            CellKind::Method(_) => ("finetune", c.pretrain.to_string()),
+        };
+        let status = match bench.status(c) {
+            CellStatus::Done => "done",
+            CellStatus::Started => "started",
+            CellStatus::Pending => "pending",
+        };
+        let variant = if c.key.variant.is_empty() { String::new() } else { format!(" [{}]", c.key.variant) };
+        println!(
+            "{i:>5}  {kind:<9}  {status:<8}  {:<14}  {:<16}  {:>5}  {:<10}  {:<8}  {}{variant}",
+            c.key.dataset,
+            c.key.model,
+            c.key.seed,
+            c.key.method,
+            after,
+            c.dir.display()
+        );
+    }
+}
