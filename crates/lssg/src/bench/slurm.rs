@@ -98,7 +98,7 @@ if [ -z "${{SLURM_ARRAY_TASK_ID:-}}" ]; then
     // Every grid has at least one method (the bench file and [finetune] both require one).
     let _ = writeln!(
         t,
-        "    echo \"fine-tuning cells {methods}: job $(sbatch --parsable \"${{wait[@]}}\" --dependency=afterok:$pre --kill-on-invalid-dep=yes --array={methods}{throttle} \"$0\")\""
+        "    echo \"fine-tuning cells {methods}: after job $pre\"\n    post=$(sbatch --parsable \"${{wait[@]}}\" --dependency=afterok:$pre --kill-on-invalid-dep=yes --array={methods}{throttle} \"$0\")\n    echo \"fine-tuning cells {methods}: job ${{post%%;*}}${{wait:+, finished}}\""
     );
     let _ = writeln!(
         t,
