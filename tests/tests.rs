@@ -18,5 +18,11 @@ mod data;
 // `lssg run | score | eval | config check`: the method end to end (docs/method.md §1–§6).
 mod run;
 
+// `lssg bench`: grids of cells (docs/bench.md).
+mod bench;
+
+// `lssg bench --emit-slurm` on a real single-node Slurm (docs/bench.md §5).
+mod slurm;
+
 // libtorch's BLAS symbols resolve to libtorch, not to lssg-smoothing's OpenBLAS.
 mod blas;

@@ -2,6 +2,7 @@
 //! a grid of runs (docs/bench.md). Resolves the bench file, then lists, runs (here or in N
 //! processes) or writes the Slurm script; `lssg report DIR` aggregates what finished.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -51,8 +52,9 @@ pub fn run(args: BenchArgs, quiet: bool) -> anyhow::Result<()> {
         None => (0..bench.grid.cells.len()).collect(),
     };
     if args.list {
-        print_list(&bench, &cells);
-        return Ok(());
+        // Written through `writeln!` so that `--list | head` ends quietly (main treats a closed
+        // pipe as success).
+        return Ok(print_list(&bench, &cells, &mut std::io::stdout().lock())?);
     }
     let exe = std::env::current_exe().context("locating the lssg binary")?;
     if let Some(path) = &args.emit_slurm {
@@ -120,11 +122,12 @@ pub fn run(args: BenchArgs, quiet: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_list(bench: &Bench, cells: &[usize]) {
-    println!(
+fn print_list(bench: &Bench, cells: &[usize], out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(
+        out,
         "{:>5}  {:<9}  {:<8}  {:<14}  {:<16}  {:>5}  {:<10}  {:<8}  dir",
         "cell", "kind", "status", "dataset", "model", "seed", "method", "after"
-    );
+    )?;
     for &i in cells {
         let c = &bench.grid.cells[i];
         let (kind, after) = match c.kind {
@@ -137,7 +140,8 @@ fn print_list(bench: &Bench, cells: &[usize]) {
             CellStatus::Pending => "pending",
         };
         let variant = if c.key.variant.is_empty() { String::new() } else { format!(" [{}]", c.key.variant) };
-        println!(
+        writeln!(
+            out,
             "{i:>5}  {kind:<9}  {status:<8}  {:<14}  {:<16}  {:>5}  {:<10}  {:<8}  {}{variant}",
             c.key.dataset,
             c.key.model,
@@ -145,6 +149,7 @@ fn print_list(bench: &Bench, cells: &[usize]) {
             c.key.method,
             after,
             c.dir.display()
-        );
+        )?;
     }
+    Ok(())
 }
