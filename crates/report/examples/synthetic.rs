@@ -91,7 +91,7 @@ fn curve(rng: &mut SplitMix64, stage: &str, epochs: usize, start: f64, end_metri
             CurvePoint {
                 epoch,
                 train_loss,
-                val_loss: validated.then(|| train_loss * 1.1),
+                val_loss: validated.then_some(train_loss * 1.1),
                 val_metric: validated.then(|| end_metric * (1.0 - 0.5 * (-3.0 * t).exp()) + 0.01 * uniform(rng)),
             }
         })
@@ -120,7 +120,13 @@ fn cell(method: &str, seed: u64, index: usize) -> CellRecord {
     CellRecord {
         format: FORMAT,
         index,
-        key: CellKey { dataset: "synthetic".into(), model: "cmx-small".into(), variant: String::new(), seed, method: method.into() },
+        key: CellKey {
+            dataset: "synthetic".into(),
+            model: "cmx-small".into(),
+            variant: String::new(),
+            seed,
+            method: method.into(),
+        },
         primary_metric: "miou".into(),
         class_names: CLASSES.iter().map(|c| c.to_string()).collect(),
         scenarios,

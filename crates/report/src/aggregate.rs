@@ -201,7 +201,10 @@ fn group_report(key: GroupKey, cells: &[&CellRecord], config: &ReportConfig) -> 
     let evaluated: Vec<&&CellRecord> = cells.iter().filter(|c| !c.scenarios.is_empty()).collect();
     let primary = evaluated.first().map_or("miou", |c| c.primary_metric.as_str()).to_string();
     if let Some(c) = evaluated.iter().find(|c| c.primary_metric != primary) {
-        notes.push(format!("seed {} of {} names primary metric {}; {primary} is used", c.key.seed, c.key.method, c.primary_metric));
+        notes.push(format!(
+            "seed {} of {} names primary metric {}; {primary} is used",
+            c.key.seed, c.key.method, c.primary_metric
+        ));
     }
     let mut metrics: Vec<String> = config.metrics.clone();
     if let Some(i) = metrics.iter().position(|m| *m == primary) {
@@ -286,7 +289,8 @@ fn distribution_report(cells: &[&CellRecord], notes: &mut Vec<String>) -> Option
     let (mut seeds, mut distortion, mut probabilities) = (Vec::new(), Vec::new(), Vec::new());
     for (seed, d) in &with {
         if d.scenarios != scenarios {
-            notes.push(format!("the distribution of seed {seed} has other scenarios than seed {}; left out", with[0].0));
+            notes
+                .push(format!("the distribution of seed {seed} has other scenarios than seed {}; left out", with[0].0));
             continue;
         }
         seeds.push(*seed);

@@ -69,7 +69,7 @@ fn figure_html(p: &Plot, out: &mut String) {
     // the XML prolog is not allowed inside HTML
     let svg = p.svg.trim_start();
     let svg = if svg.starts_with("<?xml") { svg.split_once("?>").map_or(svg, |(_, rest)| rest) } else { svg };
-    let _ = write!(out, "<figure>{}<figcaption>{}</figcaption></figure>\n", svg.trim(), esc(&p.title));
+    let _ = writeln!(out, "<figure>{}<figcaption>{}</figcaption></figure>", svg.trim(), esc(&p.title));
 }
 
 /// The whole page.
@@ -82,10 +82,10 @@ pub fn render_html(report: &Report, plots: &[GroupPlots]) -> String {
          <title>lssg report</title><style>{CSS}</style></head><body>\n<h1>lssg report</h1>\n"
     );
     let c = &report.config;
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<p>{} cells included, {} files left out. Bootstrap: {} resamples, seed {}, {:.0}% percentile intervals. \
-         Metric values in percent, differences in percentage points.</p>\n",
+         Metric values in percent, differences in percentage points.</p>",
         report.cells.len(),
         report.problems.len(),
         c.bootstrap_resamples,
@@ -100,7 +100,7 @@ pub fn render_html(report: &Report, plots: &[GroupPlots]) -> String {
         method_tables(group).iter().for_each(|t| table_html(t, &mut out));
         let pair_tables = pair_tables(group, c.confidence);
         for (i, pair) in group.pairs.iter().enumerate() {
-            let _ = write!(out, "<h3>{} − {}</h3>\n", esc(&pair.a), esc(&pair.b));
+            let _ = writeln!(out, "<h3>{} − {}</h3>", esc(&pair.a), esc(&pair.b));
             if let Some(p) = gp.pairs.get(i) {
                 figure_html(p, &mut out);
             }

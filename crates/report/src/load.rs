@@ -180,7 +180,10 @@ fn read_cell(path: &Path) -> Result<CellRecord, CellError> {
 fn check_cell(cell: &CellRecord) -> Result<(), CellError> {
     let invalid = |field: String, message: String| CellError::Invalid { field, message };
     if !PRIMARY_METRICS.contains(&cell.primary_metric.as_str()) {
-        return Err(invalid("primary_metric".into(), format!("`{}` is not one of {PRIMARY_METRICS:?}", cell.primary_metric)));
+        return Err(invalid(
+            "primary_metric".into(),
+            format!("`{}` is not one of {PRIMARY_METRICS:?}", cell.primary_metric),
+        ));
     }
     let k = cell.class_names.len();
     let mut seen = HashSet::new();

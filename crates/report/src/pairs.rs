@@ -118,7 +118,9 @@ fn pair_report(
             None => unpaired.push((a.to_string(), x.key.seed)),
         }
     }
-    unpaired.extend(cb.iter().filter(|y| !ca.iter().any(|x| x.key.seed == y.key.seed)).map(|y| (b.to_string(), y.key.seed)));
+    unpaired.extend(
+        cb.iter().filter(|y| !ca.iter().any(|x| x.key.seed == y.key.seed)).map(|y| (b.to_string(), y.key.seed)),
+    );
     if !unpaired.is_empty() {
         let list: Vec<String> = unpaired.iter().map(|(m, s)| format!("{m} seed {s}")).collect();
         notes.push(format!("pair {a} − {b}: {} left out (no partner): {}", unpaired.len(), list.join(", ")));

@@ -41,7 +41,14 @@ impl Figure for DistributionFigure<'_> {
         let n = d.seeds.len();
         let label = self.group.key.label();
         let lw = label_width(&d.scenarios);
-        hbar_panel(&left, &format!("{label}: sampling probability ({n} seeds)"), "probability", &d.scenarios, &[probs], lw)?;
+        hbar_panel(
+            &left,
+            &format!("{label}: sampling probability ({n} seeds)"),
+            "probability",
+            &d.scenarios,
+            &[probs],
+            lw,
+        )?;
         hbar_panel(&right, "mean latent distortion", "distortion", &d.scenarios, &[dist], lw)
     }
 }
@@ -89,7 +96,12 @@ impl Figure for CurveFigure<'_> {
 }
 
 /// A panel of lines over epochs (an empty panel says so).
-fn line_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, caption: &str, y_desc: &str, lines: &[Line]) -> DrawResult<DB> {
+fn line_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    caption: &str,
+    y_desc: &str,
+    lines: &[Line],
+) -> DrawResult<DB> {
     let all: Vec<(f64, f64)> = lines.iter().flat_map(|l| l.2.iter().copied()).filter(|(_, y)| y.is_finite()).collect();
     if all.is_empty() {
         let style = (FAMILY, 16).into_font().color(&BLACK);

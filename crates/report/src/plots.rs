@@ -8,8 +8,8 @@
 use std::sync::OnceLock;
 
 use plotters::coord::Shift;
-use plotters::prelude::*;
 use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontStyle, register_font};
 use thiserror::Error;
@@ -116,8 +116,16 @@ pub(crate) fn method_color(method: &str, index: usize) -> RGBColor {
 
 /// The colour of the `i`-th seed's line.
 pub(crate) fn seed_color(i: usize) -> RGBColor {
-    const TAB10: [(u8, u8, u8); 8] =
-        [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194), (23, 190, 207)];
+    const TAB10: [(u8, u8, u8); 8] = [
+        (31, 119, 180),
+        (255, 127, 14),
+        (44, 160, 44),
+        (214, 39, 40),
+        (148, 103, 189),
+        (140, 86, 75),
+        (227, 119, 194),
+        (23, 190, 207),
+    ];
     let (r, g, b) = TAB10[i % TAB10.len()];
     RGBColor(r, g, b)
 }
@@ -151,7 +159,10 @@ fn value_range(series: &[BarSeries]) -> (f64, f64) {
 }
 
 /// Draws a legend strip: a swatch and a name per entry, left to right.
-pub(crate) fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, entries: &[(String, RGBColor)]) -> DrawResult<DB> {
+pub(crate) fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[(String, RGBColor)],
+) -> DrawResult<DB> {
     let style = (FAMILY, 15).into_font().color(&BLACK);
     let mut x = 20i32;
     for (name, color) in entries {
@@ -209,7 +220,12 @@ type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoor
 
 /// Writes the row labels right-aligned left of the y axis, centred on their rows (plotters'
 /// own tick labels fall on "nice" numbers, not on the rows).
-fn draw_row_labels<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart<'_, DB>, x: f64, labels: &[String]) -> DrawResult<DB> {
+fn draw_row_labels<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    chart: &Chart<'_, DB>,
+    x: f64,
+    labels: &[String],
+) -> DrawResult<DB> {
     let base = area.get_base_pixel();
     let style = (FAMILY, 14).into_font().color(&BLACK).pos(Pos::new(HPos::Right, VPos::Center));
     let n = labels.len();
@@ -221,7 +237,14 @@ fn draw_row_labels<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Ch
 }
 
 /// A horizontal whisker from `lo` to `hi` at `y` with end caps of half-height `cap`.
-fn whisker<DB: DrawingBackend>(chart: &mut Chart<'_, DB>, lo: f64, hi: f64, y: f64, cap: f64, color: &RGBColor) -> DrawResult<DB> {
+fn whisker<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    lo: f64,
+    hi: f64,
+    y: f64,
+    cap: f64,
+    color: &RGBColor,
+) -> DrawResult<DB> {
     let style = color.stroke_width(2);
     chart.draw_series(std::iter::once(PathElement::new(vec![(lo, y), (hi, y)], style)))?;
     for x in [lo, hi] {
@@ -288,8 +311,11 @@ impl Figure for PairForest<'_> {
         root.fill(&WHITE)?;
         let pair = &self.group.pairs[self.pair];
         let Some(table) = pair.metrics.iter().find(|t| t.metric == self.metric) else { return Ok(()) };
-        let labels: Vec<String> =
-            table.rows.iter().map(|r| if r.scenario == MEAN_ROW { "mean over scenarios".into() } else { r.scenario.clone() }).collect();
+        let labels: Vec<String> = table
+            .rows
+            .iter()
+            .map(|r| if r.scenario == MEAN_ROW { "mean over scenarios".into() } else { r.scenario.clone() })
+            .collect();
         let n = labels.len();
         let (mut lo, mut hi) = (0.0f64, 0.0f64);
         for r in &table.rows {
@@ -299,7 +325,14 @@ impl Figure for PairForest<'_> {
             }
         }
         let pad = ((hi - lo) * 0.08).max(0.1);
-            let caption = format!("{}: {} − {}, {} ({:.0}% CI over seeds)", self.group.key.label(), pair.a, pair.b, self.metric, self.confidence * 100.0);
+        let caption = format!(
+            "{}: {} − {}, {} ({:.0}% CI over seeds)",
+            self.group.key.label(),
+            pair.a,
+            pair.b,
+            self.metric,
+            self.confidence * 100.0
+        );
         let mut chart = ChartBuilder::on(root)
             .caption(caption, (FAMILY, 17))
             .margin(10)
@@ -317,7 +350,10 @@ impl Figure for PairForest<'_> {
             .draw()?;
         draw_row_labels(root, &chart, lo - pad, &labels)?;
         let zero = RGBColor(200, 0, 0);
-        chart.draw_series(std::iter::once(PathElement::new(vec![(0.0, -0.5), (0.0, n as f64 - 0.5)], zero.stroke_width(1))))?;
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(0.0, -0.5), (0.0, n as f64 - 0.5)],
+            zero.stroke_width(1),
+        )))?;
         let color = method_color(&pair.a, 0);
         for (i, r) in table.rows.iter().enumerate() {
             let y = (n - 1 - i) as f64;

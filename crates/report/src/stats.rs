@@ -253,7 +253,18 @@ pub fn probability_of_improvement(diffs: &[f64]) -> Option<f64> {
     if diffs.is_empty() {
         return None;
     }
-    let score: f64 = diffs.iter().map(|d| if *d > 0.0 { 1.0 } else if *d == 0.0 { 0.5 } else { 0.0 }).sum();
+    let score: f64 = diffs
+        .iter()
+        .map(|d| {
+            if *d > 0.0 {
+                1.0
+            } else if *d == 0.0 {
+                0.5
+            } else {
+                0.0
+            }
+        })
+        .sum();
     Some(score / diffs.len() as f64)
 }
 

@@ -143,7 +143,8 @@ impl CsvRows<'_> {
         for m in &group.methods {
             for t in &m.metrics {
                 for r in &t.rows {
-                    let row = |s: &mut Self, stat: &str, v: f64| s.row("method", &m.method, &r.scenario, &t.metric, stat, v);
+                    let row =
+                        |s: &mut Self, stat: &str, v: f64| s.row("method", &m.method, &r.scenario, &t.metric, stat, v);
                     r.mean.into_iter().for_each(|v| row(self, "mean", v));
                     r.std.into_iter().for_each(|v| row(self, "std", v));
                     row(self, "n", r.n as f64);
