@@ -31,7 +31,8 @@ pub fn pval(p: f64) -> String {
     } else if p < 0.001 {
         format!("{p:.1e}")
     } else {
-        format!("{p:.3}")
+        let decimals = (2 - p.log10().floor() as i32).max(0) as usize;
+        format!("{p:.decimals$}")
     }
 }
 
@@ -166,4 +167,17 @@ pub fn to_markdown(t: &Table) -> String {
     }
     s.push('\n');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn p_values_keep_three_significant_digits() {
+        assert_eq!(pval(0.0625), "0.0625");
+        assert_eq!(pval(0.375), "0.375");
+        assert_eq!(pval(1.0), "1.00");
+        assert_eq!(pval(0.0004), "4.0e-4");
+    }
 }
