@@ -2,7 +2,7 @@
 //! finishes and the only thing `lssg report` reads. It carries everything the report needs
 //! (summary metrics, per-tile values for the tile bootstrap, learning curves, the scenario
 //! distribution), so a report can be built from cells that ran anywhere, without libtorch.
-//! The format is described in docs/bench.md §3.
+//! The format and how the report checks it are described in docs/report.md §1.
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,337 @@
+//! The [`Report`]: everything the output files show, computed once from the loaded cells
+//! (docs/report.md §4). Metric values are in percent.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ConfigError, ReportConfig};
+use crate::load::{Loaded, Problem};
+use crate::pairs::{PairReport, pair_reports};
+use crate::record::{CellKey, CellRecord, CurvePoint};
+use crate::stats::{mean, sample_std};
+
+/// The name of the row holding the mean over scenarios.
+pub const MEAN_ROW: &str = "mean";
+
+/// Fractions in the cells, percent in the report.
+pub const PERCENT: f64 = 100.0;
+
+/// The method name of pretraining cells.
+pub const PRETRAINED: &str = "pretrained";
+
+/// Methods in the order tables and plots show them; others follow alphabetically.
+const METHOD_ORDER: [&str; 4] = [PRETRAINED, "uniform", "lora", "guided"];
+
+/// The whole report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// The settings it was computed with.
+    pub config: ReportConfig,
+    /// One entry per (dataset, model, variant).
+    pub groups: Vec<GroupReport>,
+    /// The cells included.
+    pub cells: Vec<IncludedCell>,
+    /// The cell files left out.
+    pub problems: Vec<Problem>,
+}
+
+/// A cell the report used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncludedCell {
+    /// Its key.
+    pub key: CellKey,
+    /// Its file.
+    pub path: PathBuf,
+}
+
+/// A configuration repeated over seeds and methods.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct GroupKey {
+    /// The data set.
+    pub dataset: String,
+    /// The model.
+    pub model: String,
+    /// The variant (`""` when none).
+    pub variant: String,
+}
+
+impl GroupKey {
+    /// `dataset / model / variant`, the variant left out when empty.
+    pub fn label(&self) -> String {
+        if self.variant.is_empty() {
+            format!("{} / {}", self.dataset, self.model)
+        } else {
+            format!("{} / {} / {}", self.dataset, self.model, self.variant)
+        }
+    }
+
+    /// A file-name-safe form of [`Self::label`].
+    pub fn slug(&self) -> String {
+        let raw = [self.dataset.as_str(), self.model.as_str(), self.variant.as_str()]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join("_");
+        slug(&raw)
+    }
+}
+
+/// Replaces everything but ASCII letters, digits, `-` and `_` with `-`.
+pub fn slug(raw: &str) -> String {
+    raw.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect()
+}
+
+/// The results of one group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupReport {
+    /// Which group.
+    pub key: GroupKey,
+    /// The cells' primary metric.
+    pub primary_metric: String,
+    /// The metrics reported, primary first.
+    pub metrics: Vec<String>,
+    /// The scenarios, canonical order.
+    pub scenarios: Vec<String>,
+    /// Per method, the summaries over seeds.
+    pub methods: Vec<MethodReport>,
+    /// The paired comparisons.
+    pub pairs: Vec<PairReport>,
+    /// The scenario distribution of the pretraining cells.
+    pub distribution: Option<DistributionReport>,
+    /// Learning curves per stage.
+    pub curves: Vec<StageCurves>,
+    /// Things left out and why.
+    pub notes: Vec<String>,
+}
+
+/// One method's summaries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MethodReport {
+    /// The method.
+    pub method: String,
+    /// The seeds of its cells.
+    pub seeds: Vec<u64>,
+    /// One table per reported metric.
+    pub metrics: Vec<MetricTable>,
+}
+
+/// A metric's rows: one per scenario, then [`MEAN_ROW`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricTable {
+    /// The metric.
+    pub metric: String,
+    /// The rows.
+    pub rows: Vec<SummaryRow>,
+}
+
+/// Mean ± std over seeds of one method × scenario × metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SummaryRow {
+    /// The scenario, or [`MEAN_ROW`].
+    pub scenario: String,
+    /// The seeds with a value.
+    pub seeds: Vec<u64>,
+    /// Their values, percent.
+    pub values: Vec<f64>,
+    /// The mean (`None` without values).
+    pub mean: Option<f64>,
+    /// The sample standard deviation.
+    pub std: Option<f64>,
+    /// The number of seeds.
+    pub n: usize,
+}
+
+/// The scenario scores of the pretraining cells.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DistributionReport {
+    /// Scenario names.
+    pub scenarios: Vec<String>,
+    /// The seeds.
+    pub seeds: Vec<u64>,
+    /// Distortion per seed × scenario.
+    pub distortion: Vec<Vec<f64>>,
+    /// Probabilities per seed × scenario.
+    pub probabilities: Vec<Vec<f64>>,
+    /// Mean and std over seeds of the distortion, per scenario.
+    pub distortion_mean: Vec<f64>,
+    /// See `distortion_mean`.
+    pub distortion_std: Vec<f64>,
+    /// Mean and std over seeds of the probabilities, per scenario.
+    pub probability_mean: Vec<f64>,
+    /// See `probability_mean`.
+    pub probability_std: Vec<f64>,
+}
+
+/// A stage's learning curves, one per seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageCurves {
+    /// `pretrain` or `finetune/<method>`.
+    pub stage: String,
+    /// Per seed (validation metric in percent).
+    pub seeds: Vec<(u64, Vec<CurvePoint>)>,
+}
+
+/// Builds the report of `loaded` under `config`.
+pub fn build_report(loaded: &Loaded, config: &ReportConfig) -> Result<Report, ConfigError> {
+    config.validate()?;
+    let mut groups: BTreeMap<GroupKey, Vec<&CellRecord>> = BTreeMap::new();
+    for cell in &loaded.cells {
+        let k = &cell.key;
+        let key = GroupKey { dataset: k.dataset.clone(), model: k.model.clone(), variant: k.variant.clone() };
+        groups.entry(key).or_default().push(cell);
+    }
+    let groups = groups.into_iter().map(|(key, cells)| group_report(key, &cells, config)).collect();
+    let cells = loaded
+        .cells
+        .iter()
+        .zip(&loaded.paths)
+        .map(|(c, p)| IncludedCell { key: c.key.clone(), path: p.clone() })
+        .collect();
+    Ok(Report { config: config.clone(), groups, cells, problems: loaded.problems.clone() })
+}
+
+/// The cells of one group by method, each method's cells sorted by seed.
+pub(crate) type ByMethod<'a> = BTreeMap<String, Vec<&'a CellRecord>>;
+
+fn group_report(key: GroupKey, cells: &[&CellRecord], config: &ReportConfig) -> GroupReport {
+    let mut notes = Vec::new();
+    let evaluated: Vec<&&CellRecord> = cells.iter().filter(|c| !c.scenarios.is_empty()).collect();
+    let primary = evaluated.first().map_or("miou", |c| c.primary_metric.as_str()).to_string();
+    if let Some(c) = evaluated.iter().find(|c| c.primary_metric != primary) {
+        notes.push(format!(
+            "seed {} of {} names primary metric {}; {primary} is used",
+            c.key.seed, c.key.method, c.primary_metric
+        ));
+    }
+    let mut metrics: Vec<String> = config.metrics.clone();
+    if let Some(i) = metrics.iter().position(|m| *m == primary) {
+        let m = metrics.remove(i);
+        metrics.insert(0, m);
+    }
+    let scenarios: Vec<String> =
+        evaluated.first().map(|c| c.scenarios.iter().map(|s| s.scenario.clone()).collect()).unwrap_or_default();
+    let mut by_method: ByMethod = BTreeMap::new();
+    for c in &evaluated {
+        by_method.entry(c.key.method.clone()).or_default().push(c);
+    }
+    let methods = ordered_methods(by_method.keys())
+        .into_iter()
+        .map(|m| method_report(&m, &by_method[&m], &scenarios, &metrics))
+        .collect();
+    let pairs = pair_reports(&by_method, &scenarios, &metrics, config, &mut notes);
+    let distribution = distribution_report(cells, &mut notes);
+    let curves = stage_curves(cells);
+    GroupReport { key, primary_metric: primary, metrics, scenarios, methods, pairs, distribution, curves, notes }
+}
+
+/// `methods` in [`METHOD_ORDER`], then the rest alphabetically.
+pub fn ordered_methods<'a>(methods: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let mut all: Vec<String> = methods.cloned().collect();
+    all.sort_by_key(|m| (METHOD_ORDER.iter().position(|o| o == m).unwrap_or(METHOD_ORDER.len()), m.clone()));
+    all
+}
+
+/// The value of `metric` for `cell` in percent: under `scenario`, or for [`MEAN_ROW`] the mean
+/// over `scenarios` (defined only when every scenario has the metric).
+pub(crate) fn cell_value(cell: &CellRecord, scenario: &str, metric: &str, scenarios: &[String]) -> Option<f64> {
+    let one = |name: &str| {
+        cell.scenarios.iter().find(|s| s.scenario == name).and_then(|s| s.metrics.get(metric)).map(|v| v * PERCENT)
+    };
+    if scenario != MEAN_ROW {
+        return one(scenario);
+    }
+    let values: Option<Vec<f64>> = scenarios.iter().map(|s| one(s)).collect();
+    values.and_then(|v| mean(&v))
+}
+
+/// The scenario names followed by [`MEAN_ROW`].
+pub(crate) fn rows_of(scenarios: &[String]) -> impl Iterator<Item = &str> {
+    scenarios.iter().map(String::as_str).chain(std::iter::once(MEAN_ROW))
+}
+
+fn method_report(method: &str, cells: &[&CellRecord], scenarios: &[String], metrics: &[String]) -> MethodReport {
+    let tables = metrics
+        .iter()
+        .map(|metric| MetricTable {
+            metric: metric.clone(),
+            rows: rows_of(scenarios)
+                .map(|scenario| {
+                    let (seeds, values): (Vec<u64>, Vec<f64>) = cells
+                        .iter()
+                        .filter_map(|c| cell_value(c, scenario, metric, scenarios).map(|v| (c.key.seed, v)))
+                        .unzip();
+                    SummaryRow {
+                        scenario: scenario.to_string(),
+                        mean: mean(&values),
+                        std: sample_std(&values),
+                        n: values.len(),
+                        seeds,
+                        values,
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    MethodReport { method: method.to_string(), seeds: cells.iter().map(|c| c.key.seed).collect(), metrics: tables }
+}
+
+fn distribution_report(cells: &[&CellRecord], notes: &mut Vec<String>) -> Option<DistributionReport> {
+    let with: Vec<(u64, &crate::record::Distribution)> = cells
+        .iter()
+        .filter(|c| c.key.method == PRETRAINED)
+        .filter_map(|c| c.distribution.as_ref().map(|d| (c.key.seed, d)))
+        .collect();
+    let (_, first) = with.first()?;
+    let scenarios = first.scenarios.clone();
+    let (mut seeds, mut distortion, mut probabilities) = (Vec::new(), Vec::new(), Vec::new());
+    for (seed, d) in &with {
+        if d.scenarios != scenarios {
+            notes
+                .push(format!("the distribution of seed {seed} has other scenarios than seed {}; left out", with[0].0));
+            continue;
+        }
+        seeds.push(*seed);
+        distortion.push(d.distortion.clone());
+        probabilities.push(d.probabilities.clone());
+    }
+    let column = |rows: &[Vec<f64>], j: usize| rows.iter().map(|r| r[j]).collect::<Vec<f64>>();
+    let summary = |rows: &[Vec<f64>], f: fn(&[f64]) -> Option<f64>| -> Vec<f64> {
+        (0..scenarios.len()).map(|j| f(&column(rows, j)).unwrap_or(f64::NAN)).collect()
+    };
+    Some(DistributionReport {
+        distortion_mean: summary(&distortion, mean),
+        distortion_std: summary(&distortion, sample_std),
+        probability_mean: summary(&probabilities, mean),
+        probability_std: summary(&probabilities, sample_std),
+        scenarios,
+        seeds,
+        distortion,
+        probabilities,
+    })
+}
+
+fn stage_curves(cells: &[&CellRecord]) -> Vec<StageCurves> {
+    let mut stages: BTreeMap<String, Vec<(u64, Vec<CurvePoint>)>> = BTreeMap::new();
+    for cell in cells {
+        for curve in &cell.curves {
+            let points = curve
+                .points
+                .iter()
+                .map(|p| CurvePoint { val_metric: p.val_metric.map(|v| v * PERCENT), ..p.clone() })
+                .collect();
+            stages.entry(curve.stage.clone()).or_default().push((cell.key.seed, points));
+        }
+    }
+    stages
+        .into_iter()
+        .map(|(stage, mut seeds)| {
+            seeds.sort_by_key(|(s, _)| *s);
+            // a stage is trained once per seed; a second copy would be drawn on top of the first
+            seeds.dedup_by_key(|(s, _)| *s);
+            StageCurves { stage, seeds }
+        })
+        .collect()
+}

@@ -1,0 +1,399 @@
+//! The report's figures (docs/report.md §5), each drawn twice from one description: as SVG
+//! (inlined in the HTML) and as PNG. Text in the PNGs is rasterised with the embedded DejaVu
+//! Sans, so rendering never depends on the fonts of the machine.
+//!
+//! Scenarios are laid out on the vertical axis (horizontal bars, forest plots): their names
+//! (`optical+sar+height`) then read left to right at any count.
+
+use std::sync::OnceLock;
+
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::{FontStyle, register_font};
+use thiserror::Error;
+
+use crate::aggregate::{GroupReport, MEAN_ROW};
+
+/// DejaVu Sans (assets/DejaVuSans-LICENSE: Bitstream Vera licence, DejaVu changes public domain).
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+
+/// The font family every text style names.
+const FAMILY: &str = "sans-serif";
+
+/// A figure in both formats.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plot {
+    /// File stem, unique within a report.
+    pub name: String,
+    /// A one-line description.
+    pub title: String,
+    /// The PNG file's bytes.
+    pub png: Vec<u8>,
+    /// The SVG document.
+    pub svg: String,
+}
+
+/// A figure that could not be drawn.
+#[derive(Debug, Error)]
+pub enum PlotError {
+    /// The embedded font was refused by the rasteriser.
+    #[error("the embedded font could not be registered")]
+    Font,
+    /// Drawing or encoding failed.
+    #[error("plot {name}: {message}")]
+    Draw {
+        /// The plot's name.
+        name: String,
+        /// The backend's message.
+        message: String,
+    },
+}
+
+type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+/// A figure drawable on any backend.
+pub(crate) trait Figure {
+    /// Width and height in pixels.
+    fn size(&self) -> (u32, u32);
+    /// Draws onto the whole of `root`.
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB>;
+}
+
+fn ensure_font() -> Result<(), PlotError> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
+    if ok { Ok(()) } else { Err(PlotError::Font) }
+}
+
+/// Draws `figure` as SVG and PNG.
+pub(crate) fn render(name: String, title: String, figure: &impl Figure) -> Result<Plot, PlotError> {
+    ensure_font()?;
+    let fail = |message: String| PlotError::Draw { name: name.clone(), message };
+    let (w, h) = figure.size();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
+        figure.draw(&root).map_err(|e| fail(e.to_string()))?;
+        root.present().map_err(|e| fail(e.to_string()))?;
+    }
+    let mut rgb = vec![0u8; w as usize * h as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
+        figure.draw(&root).map_err(|e| fail(e.to_string()))?;
+        root.present().map_err(|e| fail(e.to_string()))?;
+    }
+    let png = encode_png(&rgb, w, h).map_err(|e| fail(e.to_string()))?;
+    Ok(Plot { name, title, png, svg })
+}
+
+fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, png::EncodingError> {
+    let mut out = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut out, w, h);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header()?;
+        writer.write_image_data(rgb)?;
+    }
+    Ok(out)
+}
+
+/// The colour of a method (fixed for the common ones, so every plot agrees).
+pub(crate) fn method_color(method: &str, index: usize) -> RGBColor {
+    match method {
+        "pretrained" => RGBColor(140, 140, 140),
+        "uniform" => RGBColor(31, 119, 180),
+        "lora" => RGBColor(255, 127, 14),
+        "guided" => RGBColor(44, 160, 44),
+        _ => {
+            let c = Palette99::pick(index + 4).to_rgba();
+            RGBColor(c.0, c.1, c.2)
+        }
+    }
+}
+
+/// The colour of the `i`-th seed's line.
+pub(crate) fn seed_color(i: usize) -> RGBColor {
+    const TAB10: [(u8, u8, u8); 8] = [
+        (31, 119, 180),
+        (255, 127, 14),
+        (44, 160, 44),
+        (214, 39, 40),
+        (148, 103, 189),
+        (140, 86, 75),
+        (227, 119, 194),
+        (23, 190, 207),
+    ];
+    let (r, g, b) = TAB10[i % TAB10.len()];
+    RGBColor(r, g, b)
+}
+
+/// One bar series of a horizontal bar panel: value and error per row (NaN = no bar).
+pub(crate) struct BarSeries {
+    pub(crate) name: String,
+    pub(crate) color: RGBColor,
+    pub(crate) values: Vec<(f64, f64)>,
+}
+
+/// Width of the scenario label column, from the longest label.
+pub(crate) fn label_width(labels: &[String]) -> u32 {
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(4) as u32;
+    (longest * 8 + 20).clamp(60, 260)
+}
+
+/// The value range of a panel: includes 0, every value ± error, with a little room.
+fn value_range(series: &[BarSeries]) -> (f64, f64) {
+    let (mut lo, mut hi) = (0.0f64, 0.0f64);
+    for (v, e) in series.iter().flat_map(|s| &s.values).filter(|(v, _)| v.is_finite()) {
+        let e = if e.is_finite() { *e } else { 0.0 };
+        lo = lo.min(v - e);
+        hi = hi.max(v + e);
+    }
+    if hi - lo < 1e-12 {
+        hi = lo + 1.0;
+    }
+    let pad = (hi - lo) * 0.05;
+    (if lo < 0.0 { lo - pad } else { lo }, hi + pad)
+}
+
+/// Draws a legend strip: a swatch and a name per entry, left to right.
+pub(crate) fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[(String, RGBColor)],
+) -> DrawResult<DB> {
+    let style = (FAMILY, 15).into_font().color(&BLACK);
+    let mut x = 20i32;
+    for (name, color) in entries {
+        area.draw(&Rectangle::new([(x, 12), (x + 14, 26)], color.filled()))?;
+        area.draw(&Text::new(name.clone(), (x + 20, 11), style.clone()))?;
+        x += 20 + 9 * name.chars().count() as i32 + 28;
+    }
+    Ok(())
+}
+
+/// A panel of horizontal bars with error whiskers, rows top to bottom in `labels` order,
+/// each row holding one bar per series.
+pub(crate) fn hbar_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    caption: &str,
+    x_desc: &str,
+    labels: &[String],
+    series: &[BarSeries],
+    label_area: u32,
+) -> DrawResult<DB> {
+    let n = labels.len();
+    let (lo, hi) = value_range(series);
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, (FAMILY, 17))
+        .margin(8)
+        .margin_right(20)
+        .x_label_area_size(42)
+        .y_label_area_size(label_area)
+        .build_cartesian_2d(lo..hi, -0.5..n as f64 - 0.5)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(0)
+        .label_style((FAMILY, 14))
+        .axis_desc_style((FAMILY, 14))
+        .x_desc(x_desc)
+        .draw()?;
+    draw_row_labels(area, &chart, lo, labels)?;
+    let m = series.len().max(1) as f64;
+    let band = 0.8 / m;
+    for (k, s) in series.iter().enumerate() {
+        for (i, (v, e)) in s.values.iter().enumerate().filter(|(_, (v, _))| v.is_finite()) {
+            let centre = (n - 1 - i) as f64 + 0.4 - band * (k as f64 + 0.5);
+            let (y0, y1) = (centre - band * 0.42, centre + band * 0.42);
+            chart.draw_series(std::iter::once(Rectangle::new([(0.0, y0), (*v, y1)], s.color.mix(0.85).filled())))?;
+            if e.is_finite() && *e > 0.0 {
+                whisker(&mut chart, v - e, v + e, centre, band * 0.25, &BLACK)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Writes the row labels right-aligned left of the y axis, centred on their rows (plotters'
+/// own tick labels fall on "nice" numbers, not on the rows).
+fn draw_row_labels<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    chart: &Chart<'_, DB>,
+    x: f64,
+    labels: &[String],
+) -> DrawResult<DB> {
+    let base = area.get_base_pixel();
+    let style = (FAMILY, 14).into_font().color(&BLACK).pos(Pos::new(HPos::Right, VPos::Center));
+    let n = labels.len();
+    for (i, label) in labels.iter().enumerate() {
+        let (px, py) = chart.backend_coord(&(x, (n - 1 - i) as f64));
+        area.draw(&Text::new(label.clone(), (px - base.0 - 8, py - base.1), style.clone()))?;
+    }
+    Ok(())
+}
+
+/// A horizontal whisker from `lo` to `hi` at `y` with end caps of half-height `cap`.
+fn whisker<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    lo: f64,
+    hi: f64,
+    y: f64,
+    cap: f64,
+    color: &RGBColor,
+) -> DrawResult<DB> {
+    let style = color.stroke_width(2);
+    chart.draw_series(std::iter::once(PathElement::new(vec![(lo, y), (hi, y)], style)))?;
+    for x in [lo, hi] {
+        chart.draw_series(std::iter::once(PathElement::new(vec![(x, y - cap), (x, y + cap)], style)))?;
+    }
+    Ok(())
+}
+
+/// (a) Per-scenario bars by method with ±std whiskers, for `metric`.
+struct MethodBars<'a> {
+    group: &'a GroupReport,
+    metric: &'a str,
+}
+
+impl Figure for MethodBars<'_> {
+    fn size(&self) -> (u32, u32) {
+        let rows = self.group.scenarios.len() as u32 + 1;
+        let methods = self.group.methods.len().max(1) as u32;
+        (960, 130 + rows * (methods * 13 + 18))
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+        root.fill(&WHITE)?;
+        let (legend, main) = root.split_vertically(40);
+        let labels: Vec<String> =
+            self.group.scenarios.iter().cloned().chain(std::iter::once("mean over scenarios".to_string())).collect();
+        let series: Vec<BarSeries> = self
+            .group
+            .methods
+            .iter()
+            .enumerate()
+            .map(|(i, m)| BarSeries {
+                name: m.method.clone(),
+                color: method_color(&m.method, i),
+                values: m
+                    .metrics
+                    .iter()
+                    .find(|t| t.metric == self.metric)
+                    .map(|t| t.rows.iter().map(|r| (r.mean.unwrap_or(f64::NAN), r.std.unwrap_or(0.0))).collect())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        let entries: Vec<(String, RGBColor)> = series.iter().map(|s| (s.name.clone(), s.color)).collect();
+        draw_legend(&legend, &entries)?;
+        let caption = format!("{}: {} (mean ± std over seeds)", self.group.key.label(), self.metric);
+        hbar_panel(&main, &caption, &format!("{} (%)", self.metric), &labels, &series, label_width(&labels))
+    }
+}
+
+/// (b) A forest plot of one pair: mean difference per scenario with its seed-bootstrap CI.
+struct PairForest<'a> {
+    group: &'a GroupReport,
+    pair: usize,
+    metric: &'a str,
+    confidence: f64,
+}
+
+impl Figure for PairForest<'_> {
+    fn size(&self) -> (u32, u32) {
+        (960, 110 + (self.group.scenarios.len() as u32 + 1) * 34)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+        root.fill(&WHITE)?;
+        let pair = &self.group.pairs[self.pair];
+        let Some(table) = pair.metrics.iter().find(|t| t.metric == self.metric) else { return Ok(()) };
+        let labels: Vec<String> = table
+            .rows
+            .iter()
+            .map(|r| if r.scenario == MEAN_ROW { "mean over scenarios".into() } else { r.scenario.clone() })
+            .collect();
+        let n = labels.len();
+        let (mut lo, mut hi) = (0.0f64, 0.0f64);
+        for r in &table.rows {
+            for v in r.seed_ci.iter().flat_map(|c| [c.lo, c.hi]).chain(r.mean_diff) {
+                lo = lo.min(v);
+                hi = hi.max(v);
+            }
+        }
+        let pad = ((hi - lo) * 0.08).max(0.1);
+        let caption = format!(
+            "{}: {} − {}, {} ({:.0}% CI over seeds)",
+            self.group.key.label(),
+            pair.a,
+            pair.b,
+            self.metric,
+            self.confidence * 100.0
+        );
+        let mut chart = ChartBuilder::on(root)
+            .caption(caption, (FAMILY, 17))
+            .margin(10)
+            .margin_right(24)
+            .x_label_area_size(42)
+            .y_label_area_size(label_width(&labels))
+            .build_cartesian_2d((lo - pad)..(hi + pad), -0.5..n as f64 - 0.5)?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(0)
+            .label_style((FAMILY, 14))
+            .axis_desc_style((FAMILY, 14))
+            .x_desc(format!("difference in {} (percentage points)", self.metric))
+            .draw()?;
+        draw_row_labels(root, &chart, lo - pad, &labels)?;
+        let zero = RGBColor(200, 0, 0);
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(0.0, -0.5), (0.0, n as f64 - 0.5)],
+            zero.stroke_width(1),
+        )))?;
+        let color = method_color(&pair.a, 0);
+        for (i, r) in table.rows.iter().enumerate() {
+            let y = (n - 1 - i) as f64;
+            if let Some(ci) = r.seed_ci {
+                whisker(&mut chart, ci.lo, ci.hi, y, 0.18, &BLACK)?;
+            }
+            if let Some(m) = r.mean_diff {
+                chart.draw_series(std::iter::once(Circle::new((m, y), 6, color.filled())))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// (a) for every reported metric of the group; the primary metric's plot first.
+pub fn method_plots(group: &GroupReport) -> Result<Vec<Plot>, PlotError> {
+    if group.methods.is_empty() || group.scenarios.is_empty() {
+        return Ok(Vec::new());
+    }
+    group
+        .metrics
+        .iter()
+        .take(1)
+        .map(|metric| {
+            let name = format!("{}_bars_{metric}", group.key.slug());
+            let title = format!("{}: {metric} per scenario and method", group.key.label());
+            render(name, title, &MethodBars { group, metric })
+        })
+        .collect()
+}
+
+/// (b) one forest plot per pair, for the primary metric, whiskers the `confidence` intervals.
+pub fn pair_plots(group: &GroupReport, confidence: f64) -> Result<Vec<Plot>, PlotError> {
+    let metric = group.metrics.first().map_or("miou", String::as_str);
+    (0..group.pairs.len())
+        .map(|pair| {
+            let p = &group.pairs[pair];
+            let name = crate::aggregate::slug(&format!("{}_diff_{}-{}_{metric}", group.key.slug(), p.a, p.b));
+            let title = format!("{}: {} − {} in {metric}", group.key.label(), p.a, p.b);
+            render(name, title, &PairForest { group, pair, metric, confidence })
+        })
+        .collect()
+}

@@ -1,0 +1,183 @@
+//! The report's tables as plain rows of text, rendered to Markdown here and to HTML by
+//! `html.rs`, so both files always show the same numbers (docs/report.md §6).
+
+use crate::aggregate::{GroupReport, MEAN_ROW};
+use crate::pairs::{PairReport, PairRow};
+use crate::stats::Interval;
+
+/// A captioned table of text cells.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    /// One line above the table.
+    pub caption: String,
+    /// Column headers.
+    pub header: Vec<String>,
+    /// Rows, each as long as `header`.
+    pub rows: Vec<Vec<String>>,
+}
+
+/// `12.34`, or `–` for no value.
+pub fn num(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v.is_finite() => format!("{v:.2}"),
+        _ => "–".into(),
+    }
+}
+
+/// A p-value with three significant digits, small ones in exponent notation.
+pub fn pval(p: f64) -> String {
+    if !p.is_finite() {
+        "–".into()
+    } else if p < 0.001 {
+        format!("{p:.1e}")
+    } else {
+        let decimals = (2 - p.log10().floor() as i32).max(0) as usize;
+        format!("{p:.decimals$}")
+    }
+}
+
+/// `[lo, hi]`, or `–`.
+pub fn interval(ci: Option<Interval>) -> String {
+    ci.map_or("–".into(), |c| format!("[{:.2}, {:.2}]", c.lo, c.hi))
+}
+
+/// A row label: the scenario, or "mean over scenarios".
+pub fn row_label(scenario: &str) -> String {
+    if scenario == MEAN_ROW { "mean over scenarios".into() } else { scenario.into() }
+}
+
+/// Per metric, a scenario × method table of "mean ± std (n)".
+pub fn method_tables(group: &GroupReport) -> Vec<Table> {
+    group
+        .metrics
+        .iter()
+        .map(|metric| {
+            let mut header = vec!["scenario".to_string()];
+            header.extend(group.methods.iter().map(|m| m.method.clone()));
+            let rows = rows_with_mean(group)
+                .map(|scenario| {
+                    let mut row = vec![row_label(scenario)];
+                    for m in &group.methods {
+                        let cell = m
+                            .metrics
+                            .iter()
+                            .find(|t| t.metric == *metric)
+                            .and_then(|t| t.rows.iter().find(|r| r.scenario == scenario))
+                            .map_or("–".into(), |r| format!("{} ± {} ({})", num(r.mean), num(r.std), r.n));
+                        row.push(cell);
+                    }
+                    row
+                })
+                .collect();
+            Table { caption: format!("{} (%), mean ± std over seeds (n seeds)", metric), header, rows }
+        })
+        .collect()
+}
+
+fn rows_with_mean(group: &GroupReport) -> impl Iterator<Item = &str> {
+    group.scenarios.iter().map(String::as_str).chain(std::iter::once(MEAN_ROW))
+}
+
+/// The header of a pair table.
+const PAIR_HEADER: [&str; 7] = [
+    "scenario",
+    "mean diff [seed-bootstrap CI]",
+    "p Wilcoxon",
+    "p sign",
+    "P(improve)",
+    "W/T/L",
+    "tile-bootstrap CI per seed",
+];
+
+/// Per pair and metric, a scenario table of the paired statistics.
+pub fn pair_tables(group: &GroupReport, confidence: f64) -> Vec<(usize, Table)> {
+    let mut out = Vec::new();
+    for (i, pair) in group.pairs.iter().enumerate() {
+        for table in &pair.metrics {
+            let rows = table.rows.iter().map(pair_cells).collect();
+            let caption = pair_caption(pair, &table.metric, confidence);
+            out.push((i, Table { caption, header: PAIR_HEADER.iter().map(|h| h.to_string()).collect(), rows }));
+        }
+    }
+    out
+}
+
+fn pair_caption(pair: &PairReport, metric: &str, confidence: f64) -> String {
+    let mut c = format!(
+        "{} − {}, {metric} (percentage points), {} paired seeds, {:.0}% intervals",
+        pair.a,
+        pair.b,
+        pair.seeds.len(),
+        confidence * 100.0
+    );
+    if !pair.unpaired.is_empty() {
+        c.push_str(&format!("; {} seed(s) without a partner left out", pair.unpaired.len()));
+    }
+    c
+}
+
+fn pair_cells(r: &PairRow) -> Vec<String> {
+    let tiles: Vec<String> = r.tile_ci.iter().map(|t| format!("{}: {}", t.seed, interval(t.interval))).collect();
+    vec![
+        row_label(&r.scenario),
+        format!("{} {}", num(r.mean_diff), interval(r.seed_ci)),
+        pval(r.wilcoxon_p),
+        pval(r.sign_p),
+        num(r.p_improve),
+        format!("{}/{}/{}", r.wins, r.ties, r.losses),
+        if tiles.is_empty() { "–".into() } else { tiles.join("; ") },
+    ]
+}
+
+/// The distribution of the pretraining cells: scenario × (probability, distortion).
+pub fn distribution_table(group: &GroupReport) -> Option<Table> {
+    let d = group.distribution.as_ref()?;
+    let rows = d
+        .scenarios
+        .iter()
+        .enumerate()
+        .map(|(j, s)| {
+            vec![
+                s.clone(),
+                format!("{:.3} ± {:.3}", d.probability_mean[j], d.probability_std[j]),
+                format!("{:.4} ± {:.4}", d.distortion_mean[j], d.distortion_std[j]),
+            ]
+        })
+        .collect();
+    Some(Table {
+        caption: format!("scenario distribution of the pretraining cells, mean ± std over {} seeds", d.seeds.len()),
+        header: vec!["scenario".into(), "probability".into(), "distortion".into()],
+        rows,
+    })
+}
+
+/// Escapes `|` so a cell cannot break a Markdown table.
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+/// The table in GitHub-flavoured Markdown.
+pub fn to_markdown(t: &Table) -> String {
+    let mut s = format!("*{}*\n\n", t.caption);
+    let line = |cells: &[String]| format!("| {} |\n", cells.iter().map(|c| md_cell(c)).collect::<Vec<_>>().join(" | "));
+    s.push_str(&line(&t.header));
+    s.push_str(&format!("|{}\n", " --- |".repeat(t.header.len())));
+    for row in &t.rows {
+        s.push_str(&line(row));
+    }
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn p_values_keep_three_significant_digits() {
+        assert_eq!(pval(0.0625), "0.0625");
+        assert_eq!(pval(0.375), "0.375");
+        assert_eq!(pval(1.0), "1.00");
+        assert_eq!(pval(0.0004), "4.0e-4");
+    }
+}

@@ -1,0 +1,233 @@
+//! Paired bootstrap over test tiles for one seed (docs/report.md §2.5): how much of a
+//! difference between two methods could come from which tiles happen to be in the test split.
+//! One resample draws tile indices with replacement and applies them to both methods and every
+//! scenario, so the scenario differences and their mean are resampled jointly.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::metric;
+use crate::record::CellRecord;
+use crate::stats::{Interval, SplitMix64, percentile_interval};
+
+/// A metric the tile bootstrap can recompute from per-tile data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TileMetric {
+    /// mIoU of the summed confusion matrices of the drawn tiles.
+    Miou,
+    /// Pixel accuracy of the summed confusion matrices.
+    Accuracy,
+    /// Mean of the drawn tiles' defined soft Jaccard values.
+    SoftJaccard,
+}
+
+impl TileMetric {
+    /// The metric of a summary metric name, `None` for one without per-tile data (`soft_f1`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "miou" => Some(Self::Miou),
+            "accuracy" => Some(Self::Accuracy),
+            "soft_jaccard" => Some(Self::SoftJaccard),
+            _ => None,
+        }
+    }
+}
+
+/// Why two cells cannot be paired tile by tile.
+#[derive(Debug, Error, PartialEq)]
+pub enum TileError {
+    /// The cells evaluated different scenarios (or in another order).
+    #[error("scenario {index}: `{a}` in one cell, `{b}` in the other")]
+    Scenarios {
+        /// Position in the scenario list.
+        index: usize,
+        /// The first cell's scenario there.
+        a: String,
+        /// The second cell's.
+        b: String,
+    },
+    /// The cells' scenario lists have different lengths.
+    #[error("{a} scenarios in one cell, {b} in the other")]
+    ScenarioCount {
+        /// The first cell's count.
+        a: usize,
+        /// The second's.
+        b: usize,
+    },
+    /// A scenario's tile count or class count differs, or the cells have no tiles.
+    #[error("scenario `{scenario}`: {what}")]
+    Tiles {
+        /// The scenario.
+        scenario: String,
+        /// What is inconsistent.
+        what: String,
+    },
+}
+
+/// The tile bootstrap of `a − b` for one seed, as fractions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TileBootstrap {
+    /// Scenario names, in the cells' order.
+    pub scenarios: Vec<String>,
+    /// The difference on all tiles, per scenario.
+    pub observed: Vec<f64>,
+    /// Its mean over scenarios.
+    pub observed_mean: f64,
+    /// The percentile interval per scenario (`None` where no resample had a defined value).
+    pub intervals: Vec<Option<Interval>>,
+    /// The interval of the mean over scenarios.
+    pub mean_interval: Option<Interval>,
+}
+
+/// Per-tile data of one method under one scenario, flattened for the hot loop.
+struct Series {
+    /// `tiles × k²` confusion counts (mIoU, accuracy).
+    confusion: Vec<u64>,
+    /// Per-tile soft Jaccard, NaN where undefined.
+    soft: Vec<f64>,
+}
+
+/// Buffers one worker reuses across resamples.
+struct Scratch {
+    counts: Vec<u32>,
+    summed: Vec<u64>,
+}
+
+/// Paired tile bootstrap of `metric(a) − metric(b)` per scenario and for the mean over
+/// scenarios: `resamples` resamples, resample `r` drawing its tiles with
+/// [`SplitMix64::stream`]`(seed, r)`, and central `confidence` percentile intervals.
+pub fn tile_bootstrap(
+    a: &CellRecord,
+    b: &CellRecord,
+    metric: TileMetric,
+    resamples: usize,
+    seed: u64,
+    confidence: f64,
+) -> Result<TileBootstrap, TileError> {
+    let (k, tiles) = check_pairable(a, b)?;
+    let series = |c: &CellRecord| -> Vec<Series> {
+        c.scenarios
+            .iter()
+            .map(|s| Series {
+                confusion: s.tiles.confusion.iter().flatten().copied().collect(),
+                soft: s.tiles.soft_jaccard.iter().map(|v| v.unwrap_or(f64::NAN)).collect(),
+            })
+            .collect()
+    };
+    let (sa, sb) = (series(a), series(b));
+    let n_scen = sa.len();
+    let width = n_scen + 1;
+    let new_scratch = || Scratch { counts: vec![0; tiles], summed: vec![0; k * k] };
+
+    let observed_row = {
+        let mut scratch = new_scratch();
+        scratch.counts.fill(1);
+        let mut row = vec![0.0; width];
+        differences(&sa, &sb, metric, k, &mut scratch, &mut row);
+        row
+    };
+    let mut table = vec![0.0; resamples * width];
+    table.par_chunks_mut(width).enumerate().for_each_init(new_scratch, |scratch, (r, row)| {
+        let mut rng = SplitMix64::stream(seed, r as u64);
+        scratch.counts.fill(0);
+        for _ in 0..tiles {
+            scratch.counts[rng.below(tiles)] += 1;
+        }
+        differences(&sa, &sb, metric, k, scratch, row);
+    });
+
+    let mut column = Vec::with_capacity(resamples);
+    let mut interval_of = |j: usize| {
+        column.clear();
+        column.extend(table.chunks(width).map(|row| row[j]));
+        percentile_interval(&mut column, confidence)
+    };
+    let intervals = (0..n_scen).map(&mut interval_of).collect();
+    let mean_interval = interval_of(n_scen);
+    Ok(TileBootstrap {
+        scenarios: a.scenarios.iter().map(|s| s.scenario.clone()).collect(),
+        observed: observed_row[..n_scen].to_vec(),
+        observed_mean: observed_row[n_scen],
+        intervals,
+        mean_interval,
+    })
+}
+
+/// Checks that the cells share scenarios, tiles and classes; returns (K, tile count).
+fn check_pairable(a: &CellRecord, b: &CellRecord) -> Result<(usize, usize), TileError> {
+    if a.scenarios.len() != b.scenarios.len() {
+        return Err(TileError::ScenarioCount { a: a.scenarios.len(), b: b.scenarios.len() });
+    }
+    let k = a.class_names.len();
+    let mut tiles = None;
+    for (index, (x, y)) in a.scenarios.iter().zip(&b.scenarios).enumerate() {
+        if x.scenario != y.scenario {
+            return Err(TileError::Scenarios { index, a: x.scenario.clone(), b: y.scenario.clone() });
+        }
+        let tiles_error = |what: String| TileError::Tiles { scenario: x.scenario.clone(), what };
+        if b.class_names.len() != k {
+            return Err(tiles_error(format!("{k} classes against {}", b.class_names.len())));
+        }
+        let n = x.tiles.confusion.len();
+        for t in [&x.tiles, &y.tiles] {
+            if t.confusion.len() != n || t.soft_jaccard.len() != n {
+                return Err(tiles_error(format!("tile counts differ ({n} against {})", t.confusion.len())));
+            }
+            if let Some(bad) = t.confusion.iter().find(|m| m.len() != k * k) {
+                return Err(tiles_error(format!("a confusion matrix of {} entries, K² = {}", bad.len(), k * k)));
+            }
+        }
+        if *tiles.get_or_insert(n) != n {
+            return Err(tiles_error("tile counts differ between scenarios".into()));
+        }
+    }
+    match tiles {
+        Some(n) if n > 0 => Ok((k, n)),
+        _ => Err(TileError::Tiles { scenario: String::new(), what: "no tiles".into() }),
+    }
+}
+
+/// Writes `metric(a) − metric(b)` per scenario and then their mean into `row`, the tiles
+/// weighted by `scratch.counts` (NaN where either side is undefined).
+fn differences(a: &[Series], b: &[Series], metric: TileMetric, k: usize, scratch: &mut Scratch, row: &mut [f64]) {
+    let mut sum = 0.0;
+    for (s, (x, y)) in a.iter().zip(b).enumerate() {
+        let d = value(x, metric, k, scratch) - value(y, metric, k, scratch);
+        row[s] = d;
+        sum += d;
+    }
+    row[a.len()] = sum / a.len() as f64;
+}
+
+/// One method's metric over the tiles weighted by `scratch.counts`.
+fn value(series: &Series, metric: TileMetric, k: usize, scratch: &mut Scratch) -> f64 {
+    let kk = k * k;
+    match metric {
+        TileMetric::SoftJaccard => {
+            let (mut sum, mut n) = (0.0, 0u64);
+            for (v, &c) in series.soft.iter().zip(&scratch.counts) {
+                if c > 0 && !v.is_nan() {
+                    sum += v * f64::from(c);
+                    n += u64::from(c);
+                }
+            }
+            if n == 0 { f64::NAN } else { sum / n as f64 }
+        }
+        TileMetric::Miou | TileMetric::Accuracy => {
+            scratch.summed.fill(0);
+            for (m, &c) in series.confusion.chunks_exact(kk).zip(&scratch.counts) {
+                if c > 0 {
+                    for (acc, v) in scratch.summed.iter_mut().zip(m) {
+                        *acc += v * u64::from(c);
+                    }
+                }
+            }
+            if metric == TileMetric::Miou {
+                metric::miou(&scratch.summed, k)
+            } else {
+                metric::accuracy(&scratch.summed, k)
+            }
+        }
+    }
+}
