@@ -30,6 +30,8 @@ enum Command {
     Run(commands::run::RunArgs),
     /// A grid of runs: data sets × models × methods × seeds × override axes (resumable).
     Bench(commands::bench::BenchArgs),
+    /// Aggregate finished bench cells: statistics over seeds and tiles, plots, report.html.
+    Report(commands::report::ReportArgs),
     /// Score a pretrained checkpoint: latent distortion per scenario → probabilities file.
     Score(commands::score::ScoreArgs),
     /// Evaluate a checkpoint under every scenario (or a list) in one command.
@@ -46,6 +48,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(args) => commands::data::run(args, cli.quiet),
         Command::Run(args) => commands::run::run(args, cli.quiet),
         Command::Bench(args) => commands::bench::run(args, cli.quiet),
+        Command::Report(args) => commands::report::run(args, cli.quiet),
         Command::Score(args) => commands::score::run(args, cli.quiet),
         Command::Eval(args) => commands::eval::run(args, cli.quiet),
         Command::Config(command) => commands::config::run(command),

@@ -22,7 +22,8 @@ pub const PERCENT: f64 = 100.0;
 pub const PRETRAINED: &str = "pretrained";
 
 /// Methods in the order tables and plots show them; others follow alphabetically.
-const METHOD_ORDER: [&str; 4] = [PRETRAINED, "uniform", "lora", "guided"];
+// The order of `lssg run`'s tables.
+const METHOD_ORDER: [&str; 6] = [PRETRAINED, "uniform", "guided", "lora", "full-only", "fixed"];
 
 /// The whole report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -18,6 +18,9 @@ use crate::pipeline::{self, Opened, Pretrained};
 use crate::reporter::Reporter;
 use crate::run_dir::{RunDir, write_json};
 
+/// The report settings a bench leaves in its output directory.
+pub const REPORT_CONFIG: &str = "report.toml";
+
 /// A bench file expanded into its grid, with the directory its cells go to.
 #[derive(Debug, Clone)]
 pub struct Bench {
@@ -59,6 +62,18 @@ impl Bench {
         let file = BenchFile::load(path)?;
         let grid = Grid::expand(&file, path)?;
         Ok(Self { file, path: path.to_path_buf(), out: out.to_path_buf(), grid, threads: None })
+    }
+
+    /// Writes the bench's `[report]` settings to `<out>/report.toml`, where `lssg report`
+    /// finds them (unchanged files are left alone: many Slurm tasks call this at once).
+    pub fn write_report_config(&self) -> Result<()> {
+        let path = self.out.join(REPORT_CONFIG);
+        let text = toml::to_string_pretty(&self.file.report)
+            .map_err(|e| Error::Bench(format!("serialising [report]: {e}")))?;
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            lssg_scenario::io::write_atomic(&path, text.as_bytes())?;
+        }
+        Ok(())
     }
 
     /// The run directory of `cell`.

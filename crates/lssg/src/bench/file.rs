@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use lssg_report::ReportConfig;
 use lssg_trainer::Method;
 use serde::{Deserialize, Serialize};
 
@@ -15,10 +16,9 @@ use crate::error::{Error, Result};
 pub struct BenchFile {
     /// `[bench]`: the grid.
     pub bench: GridSpec,
-    /// `[report]`: what `lssg report` computes (pairs, bootstrap): an
-    /// `lssg_report::ReportConfig`, checked by [`BenchFile::report_config`].
+    /// `[report]`: what `lssg report` computes (pairs, bootstrap).
     #[serde(default)]
-    pub report: toml::Table,
+    pub report: ReportConfig,
     /// `[slurm]`: the resources of `--emit-slurm`'s array tasks.
     #[serde(default)]
     pub slurm: SlurmSpec,
@@ -186,6 +186,9 @@ impl BenchFile {
             if !m.keys.contains_key("backbone") {
                 return bad(format!("bench.models[{i}]: `backbone` is required"));
             }
+        }
+        if let Err(e) = self.report.validate() {
+            return bad(format!("[report] {e}"));
         }
         let s = &self.slurm;
         if s.cpus_per_task == 0 || s.max_parallel == 0 {

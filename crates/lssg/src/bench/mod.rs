@@ -11,6 +11,6 @@ pub mod jobs;
 pub mod record;
 pub mod slurm;
 
-pub use execute::{Bench, CellOutcome, CellStatus, describe};
+pub use execute::{Bench, CellOutcome, CellStatus, REPORT_CONFIG, describe};
 pub use file::BenchFile;
 pub use grid::{Cell, CellKind, Grid};

@@ -57,6 +57,7 @@ pub fn run(args: BenchArgs, quiet: bool) -> anyhow::Result<()> {
         return Ok(print_list(&bench, &cells, &mut std::io::stdout().lock())?);
     }
     let exe = std::env::current_exe().context("locating the lssg binary")?;
+    bench.write_report_config()?;
     if let Some(path) = &args.emit_slurm {
         let script = slurm::emit(&bench, path, &exe)?;
         println!(
