@@ -134,6 +134,34 @@ fn grid_shares_pretraining_skips_finished_cells_and_jobs_agree() {
     assert_contains!(bench(&b, &["--jobs", "2"]), "10 cells ran, 0 done earlier");
     assert!(b.join("logs/cell-0.log").is_file());
     assert_eq!(records(&b), recs, "--jobs 2 differs from one process");
+
+    report_reads_the_grid_and_names_a_corrupt_cell(&a);
+}
+
+/// `lssg report` on the finished tiny grid: the bench's `[report]` settings are used, the
+/// tables and the HTML are written, and a corrupt cell file is named and left out without
+/// changing the numbers.
+fn report_reads_the_grid_and_names_a_corrupt_cell(dir: &Path) {
+    let stdout = ok(&["--quiet", "report", dir.to_str().unwrap()]);
+    assert_contains!(stdout, "| scenario | pretrained | uniform | guided |");
+    let out = dir.join("report");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert_contains!(md, "10 cells included, 0 files left out. Bootstrap: 200 resamples");
+    assert_contains!(md, "guided − uniform");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<svg") && !html.contains("src=") && !html.contains("href="));
+    let csv = std::fs::read_to_string(out.join("report.csv")).unwrap();
+
+    let corrupt = dir.join("cells/extra/cell.json");
+    std::fs::create_dir_all(corrupt.parent().unwrap()).unwrap();
+    std::fs::write(&corrupt, "{\"format\": 1, \"index\": ").unwrap();
+    let again = crate::util::run_in(None, &["--quiet", "report", dir.to_str().unwrap()]);
+    assert!(again.status.success());
+    assert_contains!(String::from_utf8_lossy(&again.stderr), corrupt.display().to_string());
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert_contains!(md, "10 cells included, 1 files left out");
+    assert_eq!(std::fs::read_to_string(out.join("report.csv")).unwrap(), csv, "a corrupt file changed the numbers");
+    std::fs::remove_file(&corrupt).unwrap();
 }
 
 #[test]

@@ -179,10 +179,25 @@ pub struct StageCurves {
 pub fn build_report(loaded: &Loaded, config: &ReportConfig) -> Result<Report, ConfigError> {
     config.validate()?;
     let mut groups: BTreeMap<GroupKey, Vec<&CellRecord>> = BTreeMap::new();
-    for cell in &loaded.cells {
-        let k = &cell.key;
-        let key = GroupKey { dataset: k.dataset.clone(), model: k.model.clone(), variant: k.variant.clone() };
-        groups.entry(key).or_default().push(cell);
+    let group_of = |k: &CellKey| GroupKey { dataset: k.dataset.clone(), model: k.model.clone(), variant: k.variant.clone() };
+    for cell in loaded.cells.iter().filter(|c| c.key.method != PRETRAINED) {
+        groups.entry(group_of(&cell.key)).or_default().push(cell);
+    }
+    // A pretraining cell serves every group whose variant contains its own (the other axes
+    // only fine-tune, docs/report.md §4); alone, it makes a group of its own.
+    let method_groups: Vec<GroupKey> = groups.keys().cloned().collect();
+    for cell in loaded.cells.iter().filter(|c| c.key.method == PRETRAINED) {
+        let own = group_of(&cell.key);
+        let served: Vec<&GroupKey> = method_groups
+            .iter()
+            .filter(|g| g.dataset == own.dataset && g.model == own.model && variant_contains(&g.variant, &own.variant))
+            .collect();
+        if served.is_empty() {
+            groups.entry(own).or_default().push(cell);
+        }
+        for g in served {
+            groups.entry(g.clone()).or_default().push(cell);
+        }
     }
     let groups = groups.into_iter().map(|(key, cells)| group_report(key, &cells, config)).collect();
     let cells = loaded
@@ -192,6 +207,12 @@ pub fn build_report(loaded: &Loaded, config: &ReportConfig) -> Result<Report, Co
         .map(|(c, p)| IncludedCell { key: c.key.clone(), path: p.clone() })
         .collect();
     Ok(Report { config: config.clone(), groups, cells, problems: loaded.problems.clone() })
+}
+
+/// Whether every `axis=value` part of `inner` (comma-separated) is one of `outer`'s.
+fn variant_contains(outer: &str, inner: &str) -> bool {
+    let parts: Vec<&str> = outer.split(',').filter(|p| !p.is_empty()).collect();
+    inner.split(',').filter(|p| !p.is_empty()).all(|p| parts.contains(&p))
 }
 
 /// The cells of one group by method, each method's cells sorted by seed.
@@ -335,4 +356,20 @@ fn stage_curves(cells: &[&CellRecord]) -> Vec<StageCurves> {
             StageCurves { stage, seeds }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::variant_contains;
+
+    #[test]
+    fn a_pretraining_variant_serves_the_variants_that_contain_it() {
+        assert!(variant_contains("ftlr=1e-3", ""));
+        assert!(variant_contains("plr=1,ftlr=2", "plr=1"));
+        assert!(variant_contains("plr=1,ftlr=2", "ftlr=2,plr=1"));
+        assert!(!variant_contains("plr=2,ftlr=2", "plr=1"));
+        assert!(!variant_contains("", "plr=1"));
+        // Whole parts, not substrings.
+        assert!(!variant_contains("plr=10", "plr=1"));
+    }
 }

@@ -41,7 +41,7 @@ fn means_and_stds_per_method() {
     assert_eq!(r.groups.len(), 1);
     let g = &r.groups[0];
     assert_eq!(g.metrics[0], "miou", "the primary metric leads");
-    assert_eq!(g.methods.iter().map(|m| m.method.as_str()).collect::<Vec<_>>(), ["uniform", "lora", "guided"]);
+    assert_eq!(g.methods.iter().map(|m| m.method.as_str()).collect::<Vec<_>>(), ["uniform", "guided", "lora"]);
     // guided: 50, 52, 54, 56, 58 -> mean 54, sample std sqrt(40 / 4)
     let row = summary(g, "guided", "miou", "optical");
     assert!(close(row.mean.unwrap(), 54.0) && close(row.std.unwrap(), 10f64.sqrt()) && row.n == 5);
