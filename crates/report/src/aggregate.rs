@@ -179,7 +179,8 @@ pub struct StageCurves {
 pub fn build_report(loaded: &Loaded, config: &ReportConfig) -> Result<Report, ConfigError> {
     config.validate()?;
     let mut groups: BTreeMap<GroupKey, Vec<&CellRecord>> = BTreeMap::new();
-    let group_of = |k: &CellKey| GroupKey { dataset: k.dataset.clone(), model: k.model.clone(), variant: k.variant.clone() };
+    let group_of =
+        |k: &CellKey| GroupKey { dataset: k.dataset.clone(), model: k.model.clone(), variant: k.variant.clone() };
     for cell in loaded.cells.iter().filter(|c| c.key.method != PRETRAINED) {
         groups.entry(group_of(&cell.key)).or_default().push(cell);
     }

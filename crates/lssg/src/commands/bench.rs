@@ -86,13 +86,8 @@ pub fn run(args: BenchArgs, quiet: bool) -> anyhow::Result<()> {
                 summary.blocked.len()
             );
         }
-        println!(
-            "{} cells ran, {} done earlier; report: lssg report {}",
-            summary.ran.len(),
-            summary.done_earlier.len(),
-            out.display()
-        );
-        return Ok(());
+        println!("{} cells ran, {} done earlier", summary.ran.len(), summary.done_earlier.len());
+        return finish(&args, &out, quiet);
     }
     let mut failures = Vec::new();
     let (mut ran, mut earlier) = (0, 0);
@@ -119,8 +114,17 @@ pub fn run(args: BenchArgs, quiet: bool) -> anyhow::Result<()> {
             failures
         );
     }
-    println!("{ran} cells ran, {earlier} done earlier; report: lssg report {}", out.display());
-    Ok(())
+    println!("{ran} cells ran, {earlier} done earlier");
+    finish(&args, &out, quiet)
+}
+
+/// After the whole grid ran, its report (`lssg report DIR`); after some cells, the hint.
+fn finish(args: &BenchArgs, out: &std::path::Path, quiet: bool) -> anyhow::Result<()> {
+    if args.cells.is_some() {
+        println!("report of the finished cells: lssg report {}", out.display());
+        return Ok(());
+    }
+    super::report::run(super::report::ReportArgs { dir: out.to_path_buf(), out: None, config: None }, quiet)
 }
 
 fn print_list(bench: &Bench, cells: &[usize], out: &mut dyn Write) -> std::io::Result<()> {
