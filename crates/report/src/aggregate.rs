@@ -348,6 +348,13 @@ fn stage_curves(cells: &[&CellRecord]) -> Vec<StageCurves> {
             stages.entry(curve.stage.clone()).or_default().push((cell.key.seed, points));
         }
     }
+    let mut stages: Vec<(String, Vec<(u64, Vec<CurvePoint>)>)> = stages.into_iter().collect();
+    // Pretraining first, then the fine-tuning stages in the tables' method order.
+    let rank = |stage: &str| {
+        let method = stage.strip_prefix("finetune/").unwrap_or(PRETRAINED);
+        METHOD_ORDER.iter().position(|m| *m == method).unwrap_or(METHOD_ORDER.len())
+    };
+    stages.sort_by(|a, b| (rank(&a.0), &a.0).cmp(&(rank(&b.0), &b.0)));
     stages
         .into_iter()
         .map(|(stage, mut seeds)| {

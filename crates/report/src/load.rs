@@ -299,5 +299,6 @@ fn drop_inconsistent(parsed: Vec<(PathBuf, CellRecord)>, problems: &mut Vec<Prob
 
 /// `dataset/model/variant/method/seed`, for messages.
 pub fn key_label(key: &CellKey) -> String {
-    format!("{}/{}/{}/{}/seed {}", key.dataset, key.model, key.variant, key.method, key.seed)
+    let variant = if key.variant.is_empty() { String::new() } else { format!("{}/", key.variant) };
+    format!("{}/{}/{variant}{}/seed {}", key.dataset, key.model, key.method, key.seed)
 }

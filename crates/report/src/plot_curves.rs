@@ -126,7 +126,9 @@ fn line_panel<DB: DrawingBackend>(
         .axis_desc_style((FAMILY, 14))
         .x_desc("epoch")
         .y_desc(y_desc)
-        .x_label_formatter(&|x| format!("{x:.0}"))
+        // One label per whole epoch: plotters' default ticks fall between epochs on short runs.
+        .x_labels(((x1 - x0).round() as usize + 1).min(12))
+        .x_label_formatter(&|x| if (x - x.round()).abs() < 1e-6 { format!("{x:.0}") } else { String::new() })
         .draw()?;
     for (_, color, pts) in lines {
         chart.draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))?;
