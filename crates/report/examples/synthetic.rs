@@ -93,6 +93,7 @@ fn curve(rng: &mut SplitMix64, stage: &str, epochs: usize, start: f64, end_metri
                 train_loss,
                 val_loss: validated.then_some(train_loss * 1.1),
                 val_metric: validated.then(|| end_metric * (1.0 - 0.5 * (-3.0 * t).exp()) + 0.01 * uniform(rng)),
+                sampling: None,
             }
         })
         .collect();
@@ -112,6 +113,10 @@ fn cell(method: &str, seed: u64, index: usize) -> CellRecord {
             scenarios: SCENARIOS.iter().map(|(s, _)| s.to_string()).collect(),
             distortion,
             probabilities: weights.iter().map(|w| w / total).collect(),
+            distortion_ci: None,
+            probabilities_ci: None,
+            task_increase: None,
+            task_probabilities: None,
         };
         (vec![curve(&mut rng, "pretrain", 30, 2.0, 0.7)], Some(distribution))
     } else {

@@ -26,7 +26,7 @@ pub use aggregate::{GroupKey, GroupReport, MEAN_ROW, MethodReport, Report, build
 pub use config::{ConfigError, ReportConfig};
 pub use load::{LoadError, Loaded, Problem, load_cells};
 pub use pairs::{PairReport, PairRow};
-pub use record::{CELL_FILE, CellKey, CellRecord, Curve, CurvePoint, Distribution, ScenarioRecord, TileRecord};
+pub use record::{Band, CELL_FILE, CellKey, CellRecord, Curve, CurvePoint, Distribution, ScenarioRecord, TileRecord};
 pub use stats::Interval;
 pub use tile_bootstrap::{TileBootstrap, TileMetric, tile_bootstrap};
 pub use write::{WriteError, write_report};

@@ -103,6 +103,10 @@ pub struct CurvePoint {
     pub val_loss: Option<f64>,
     /// Validation value of the primary metric (fraction), when validated.
     pub val_metric: Option<f64>,
+    /// The scenario distribution the epoch sampled from, canonical order (methods whose
+    /// distribution changes during training, e.g. `guided-adaptive`; absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<Vec<f64>>,
 }
 
 /// The scenario scores and the sampling distribution built from them.
@@ -115,4 +119,28 @@ pub struct Distribution {
     pub distortion: Vec<f64>,
     /// The guided sampling probabilities.
     pub probabilities: Vec<f64>,
+    /// 95 % bootstrap interval over the scored samples of each distortion (absent in records
+    /// written before scoring kept per-sample values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distortion_ci: Option<Band>,
+    /// The interval of each probability under the same resamples (smoothing rerun per resample).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probabilities_ci: Option<Band>,
+    /// The task-aware score of each scenario: the mean increase of the task loss over the
+    /// full scenario's (docs/method.md §3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_increase: Option<Vec<f64>>,
+    /// The sampling distribution smoothed from `task_increase` (what `guided-task` samples).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_probabilities: Option<Vec<f64>>,
+}
+
+/// A lower and an upper bound per scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Band {
+    /// Lower bounds, canonical order.
+    pub lo: Vec<f64>,
+    /// Upper bounds, canonical order.
+    pub hi: Vec<f64>,
 }

@@ -64,12 +64,17 @@ pub fn cell_record(index: usize, key: &CellKey, output: &CellOutput<'_>, seconds
             train_loss: r.train_loss,
             val_loss: r.val_loss,
             val_metric: r.val.as_ref().map(|v| if binary { v.soft_jaccard.mean } else { v.miou }),
+            sampling: None,
         })
         .collect();
     let distribution = probabilities.map(|p| Distribution {
         scenarios: p.scenario_names.clone(),
         distortion: p.D_sh.clone(),
         probabilities: p.final_probs.clone(),
+        distortion_ci: None,
+        probabilities_ci: None,
+        task_increase: None,
+        task_probabilities: None,
     });
     Ok(CellRecord {
         format: lssg_report::record::FORMAT,

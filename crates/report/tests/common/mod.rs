@@ -49,6 +49,7 @@ pub fn cell(method: &str, seed: u64, miou: [f64; 2], tile: &TileRecord) -> CellR
                 train_loss: 1.0 / e as f64,
                 val_loss: None,
                 val_metric: Some(0.1 * e as f64),
+                sampling: None,
             })
             .collect(),
     }];
@@ -74,6 +75,10 @@ pub fn pretrained(seed: u64, probabilities: [f64; 2]) -> CellRecord {
         scenarios: SCENARIOS.iter().map(|s| s.to_string()).collect(),
         distortion: vec![0.5, 0.25],
         probabilities: probabilities.to_vec(),
+        distortion_ci: None,
+        probabilities_ci: None,
+        task_increase: None,
+        task_probabilities: None,
     });
     c
 }
