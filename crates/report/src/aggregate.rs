@@ -348,7 +348,7 @@ fn stage_curves(cells: &[&CellRecord]) -> Vec<StageCurves> {
             stages.entry(curve.stage.clone()).or_default().push((cell.key.seed, points));
         }
     }
-    let mut stages: Vec<(String, Vec<(u64, Vec<CurvePoint>)>)> = stages.into_iter().collect();
+    let mut stages: Vec<_> = stages.into_iter().collect();
     // Pretraining first, then the fine-tuning stages in the tables' method order.
     let rank = |stage: &str| {
         let method = stage.strip_prefix("finetune/").unwrap_or(PRETRAINED);
