@@ -65,6 +65,19 @@ pub struct ProbabilitiesFile {
     /// [ours] `scores` (reference) or `masks`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub descriptor: Option<String>,
+    /// [ours] The score smoothed: absent for the latent distortion, `task` for the task-loss
+    /// increase (docs/method.md §3.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<String>,
+    /// [ours] 95 % bootstrap interval of each `D_sh` entry, `[lower, upper]` (docs/method.md §3.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub D_sh_interval: Option<[Vec<f64>; 2]>,
+    /// [ours] The interval of each `final_probs` entry under the same resamples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_probs_interval: Option<[Vec<f64>; 2]>,
+    /// [ours] The resamples those intervals come from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap_resamples: Option<usize>,
 }
 
 /// Checks that `p` has `expected` finite, non-negative entries summing to 1 ± `tolerance`.
@@ -199,6 +212,10 @@ mod tests {
             num_samples: 3,
             preference: None,
             descriptor: None,
+            score: None,
+            D_sh_interval: None,
+            final_probs_interval: None,
+            bootstrap_resamples: None,
         }
     }
 

@@ -17,11 +17,15 @@ pub struct ScoringConfig {
     /// Largest number of (sample, scenario) inputs in one forward; bounds memory. A forward
     /// holds at least one scenario of the whole batch, so below `batch_size` it is `batch_size`.
     pub max_forward: usize,
+    /// Bootstrap resamples of the score intervals (docs/method.md §3.5); 0 = none.
+    pub bootstrap_resamples: usize,
+    /// Seed of those resamples.
+    pub bootstrap_seed: u64,
 }
 
 impl Default for ScoringConfig {
     fn default() -> Self {
-        Self { batch_size: 4, max_samples: None, max_forward: 64 }
+        Self { batch_size: 4, max_samples: None, max_forward: 64, bootstrap_resamples: 1000, bootstrap_seed: 0 }
     }
 }
 

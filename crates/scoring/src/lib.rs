@@ -6,16 +6,33 @@
 //! probabilities file that guided fine-tuning samples from.
 #![deny(missing_docs)]
 
+mod bootstrap;
 mod config;
 mod distortion;
 mod error;
+mod npy;
+mod scores;
+mod task;
 
+pub use bootstrap::{ScoreIntervals, score_intervals};
 pub use config::ScoringConfig;
 pub use distortion::{DistortionReport, measure_distortion, measure_distortion_naive};
 pub use error::{Error, Result};
+pub use npy::write_npy_f32;
+pub use scores::{PerSampleScores, measure_scores};
+pub use task::per_sample_loss;
 
 use lssg_scenario::{ModalitySet, ProbabilitiesFile};
 use lssg_smoothing::SmoothingConfig;
+
+/// Which score a distribution is built from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScoreKind {
+    /// The latent distortion D (the paper's).
+    Latent,
+    /// The task-loss increase T (docs/method.md §3.4).
+    Task,
+}
 
 /// Smooths measured distortions into the probabilities file (docs/method.md §4), recording which
 /// backbone and checkpoint they came from.
@@ -26,6 +43,34 @@ pub fn probabilities(
     backbone: &str,
     checkpoint: &str,
 ) -> Result<ProbabilitiesFile> {
-    let smoothed = lssg_smoothing::smooth(&report.distortion, set, smoothing)?;
-    Ok(smoothed.to_probabilities_file(set, smoothing, &report.hook_point, backbone, checkpoint, report.num_samples))
+    probabilities_of(ScoreKind::Latent, report, set, smoothing, backbone, checkpoint)
+}
+
+/// The probabilities file of score `kind` of `report`, with its bootstrap intervals when the
+/// report has them. Task scores are clamped at 0 first (docs/method.md §3.4) and marked
+/// `"score": "task"`.
+pub fn probabilities_of(
+    kind: ScoreKind,
+    report: &DistortionReport,
+    set: &ModalitySet,
+    smoothing: &SmoothingConfig,
+    backbone: &str,
+    checkpoint: &str,
+) -> Result<ProbabilitiesFile> {
+    let (scores, intervals) = match kind {
+        ScoreKind::Latent => (report.distortion.clone(), &report.intervals),
+        ScoreKind::Task => (report.task_increase.iter().map(|t| t.max(0.0)).collect(), &report.task_intervals),
+    };
+    let smoothed = lssg_smoothing::smooth(&scores, set, smoothing)?;
+    let mut file =
+        smoothed.to_probabilities_file(set, smoothing, &report.hook_point, backbone, checkpoint, report.num_samples);
+    if kind == ScoreKind::Task {
+        file.score = Some("task".into());
+    }
+    if let Some(ci) = intervals {
+        file.D_sh_interval = Some(ci.distortion.clone());
+        file.final_probs_interval = Some(ci.probabilities.clone());
+        file.bootstrap_resamples = Some(ci.resamples);
+    }
+    Ok(file)
 }

@@ -78,7 +78,7 @@ fn batched_matches_naive(backbone: BackboneKind) {
     let names = data.modalities().scenario_names();
     assert_eq!(naive.len(), 7);
     for (batch_size, max_forward) in [(4, 8), (4, 16), (4, 3), (1, 64), (5, 64)] {
-        let config = ScoringConfig { batch_size, max_samples: None, max_forward };
+        let config = ScoringConfig { batch_size, max_samples: None, max_forward, ..Default::default() };
         let mut calls = Vec::new();
         let report =
             measure_distortion(net.as_ref(), data.clone(), &config, Device::Cpu, &mut |d, t| calls.push((d, t)))
@@ -112,7 +112,11 @@ fn full_scenario_is_exactly_zero_and_the_others_positive() {
     let data = dataset();
     let vs = nn::VarStore::new(Device::Cpu);
     let net = model(&vs, BackboneKind::Cmx, data.as_ref());
-    let report = measure(net.as_ref(), &data, &ScoringConfig { batch_size: 4, max_samples: None, max_forward: 8 });
+    let report = measure(
+        net.as_ref(),
+        &data,
+        &ScoringConfig { batch_size: 4, max_samples: None, max_forward: 8, ..Default::default() },
+    );
     let names = &report.scenario_names;
     assert_eq!(names.last().map(String::as_str), Some("optical+sar+height"));
     let (full, partial) = report.distortion.split_last().unwrap();
@@ -136,7 +140,7 @@ fn max_samples_limits_the_samples_scored() {
     let net = model(&vs, BackboneKind::Cmx, data.as_ref());
     let names = data.modalities().scenario_names();
     // 3 samples at batch size 2: batches 2 + 1.
-    let config = ScoringConfig { batch_size: 2, max_samples: Some(3), max_forward: 6 };
+    let config = ScoringConfig { batch_size: 2, max_samples: Some(3), max_forward: 6, ..Default::default() };
     let mut calls = Vec::new();
     let report =
         measure_distortion(net.as_ref(), data.clone(), &config, Device::Cpu, &mut |d, t| calls.push((d, t))).unwrap();
@@ -186,7 +190,11 @@ fn probabilities_file_from_a_measured_report() {
     let data = dataset();
     let vs = nn::VarStore::new(Device::Cpu);
     let net = model(&vs, BackboneKind::Cmx, data.as_ref());
-    let report = measure(net.as_ref(), &data, &ScoringConfig { batch_size: 4, max_samples: Some(5), max_forward: 64 });
+    let report = measure(
+        net.as_ref(),
+        &data,
+        &ScoringConfig { batch_size: 4, max_samples: Some(5), max_forward: 64, ..Default::default() },
+    );
     let set = data.modalities();
     let file =
         lssg_scoring::probabilities(&report, set, &SmoothingConfig::default(), "cmx", "runs/x/pretrain.safetensors")

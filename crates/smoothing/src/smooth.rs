@@ -150,6 +150,10 @@ impl Smoothed {
             num_samples,
             preference: Some(config.preference.as_str().to_string()),
             descriptor: Some(config.descriptor.as_str().to_string()),
+            score: None,
+            D_sh_interval: None,
+            final_probs_interval: None,
+            bootstrap_resamples: None,
         }
     }
 }
