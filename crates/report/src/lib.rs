@@ -6,6 +6,7 @@
 
 pub mod aggregate;
 pub mod config;
+pub mod csv;
 pub mod diagnostic;
 pub mod distribution;
 pub mod html;
@@ -13,8 +14,13 @@ pub mod load;
 pub mod metric;
 pub mod pairs;
 pub mod plot_curves;
+pub mod plot_diagnostic;
+pub mod plot_panels;
+pub mod plot_scores;
+pub mod plot_trajectory;
 pub mod plots;
 pub mod record;
+pub mod score_tables;
 pub mod stats;
 pub mod tables;
 pub mod tile_bootstrap;
