@@ -102,6 +102,11 @@ impl Figure for ScatterFigure<'_> {
                 })
             })
             .collect();
+        if seeds.len() > 1 {
+            // the anchor of each label: the centre of the scenario's points
+            let cross = |(_, a, b): &(String, f64, f64)| Cross::new((*a, *b), 4, BLACK.stroke_width(1));
+            chart.draw_series(anchors.iter().map(cross))?;
+        }
         let markers: Vec<(i32, i32)> = all.iter().map(|p| chart.backend_coord(&(p.2, p.3))).collect();
         place_labels(root, &chart, &anchors, &markers)
     }

@@ -109,7 +109,8 @@ impl<'a> DistributionFigure<'a> {
 impl Figure for DistributionFigure<'_> {
     fn size(&self) -> (u32, u32) {
         let per_row = if self.d.task_probability_mean.is_some() { 40 } else { 30 };
-        (PANEL * self.panels(), 150 + self.d.scenarios.len() as u32 * per_row)
+        let panel = if self.panels() == 3 { PANEL - 60 } else { PANEL };
+        (panel * self.panels(), 150 + self.d.scenarios.len() as u32 * per_row)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {

@@ -54,10 +54,11 @@ impl Figure for TrajectoryFigure<'_> {
         } else {
             format!("mean over {} seeds, thin lines: single seeds", t.seeds.len())
         };
-        let caption = format!("{}: sampling distribution of {} ({seeds})", self.group.key.label(), t.stage);
+        let title = format!("{}: sampling distribution of {} ({seeds})", self.group.key.label(), t.stage);
+        root.draw(&Text::new(title, (16, 10), (FAMILY, 17).into_font().color(&BLACK)))?;
         let mut chart = ChartBuilder::on(&main)
-            .caption(caption, (FAMILY, 17))
             .margin(10)
+            .margin_top(40)
             .margin_right(16)
             .x_label_area_size(42)
             .y_label_area_size(64)
