@@ -306,8 +306,11 @@ fn method_report(method: &str, cells: &[&CellRecord], scenarios: &[String], metr
     MethodReport { method: method.to_string(), seeds: cells.iter().map(|c| c.key.seed).collect(), metrics: tables }
 }
 
+/// A stage's curve points per seed.
+type SeedCurves = Vec<(u64, Vec<CurvePoint>)>;
+
 fn stage_curves(cells: &[&CellRecord]) -> Vec<StageCurves> {
-    let mut stages: BTreeMap<String, Vec<(u64, Vec<CurvePoint>)>> = BTreeMap::new();
+    let mut stages: BTreeMap<String, SeedCurves> = BTreeMap::new();
     for cell in cells {
         for curve in &cell.curves {
             let points = curve
@@ -318,7 +321,7 @@ fn stage_curves(cells: &[&CellRecord]) -> Vec<StageCurves> {
             stages.entry(curve.stage.clone()).or_default().push((cell.key.seed, points));
         }
     }
-    let mut stages: Vec<(String, Vec<(u64, Vec<CurvePoint>)>)> = stages.into_iter().collect();
+    let mut stages: Vec<(String, SeedCurves)> = stages.into_iter().collect();
     // Pretraining first, then the fine-tuning stages in the tables' method order.
     let rank = |stage: &str| {
         let method = stage.strip_prefix("finetune/").unwrap_or(PRETRAINED);
