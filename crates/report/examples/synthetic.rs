@@ -1,6 +1,7 @@
-//! Writes a realistic synthetic benchmark (pretrained + uniform, lora, guided; 5 seeds; the 7
-//! scenarios of three modalities; 7 classes; 16 test tiles) and renders its report, to look at
-//! the plots and the HTML without running a benchmark:
+//! Writes a realistic synthetic benchmark (pretrained + uniform, guided, guided-adaptive,
+//! guided-task, lora; 5 seeds; the 7 scenarios of three modalities; 7 classes; 16 test tiles;
+//! score intervals, task-aware scores and per-epoch sampling distributions) and renders its
+//! report, to look at the plots and the HTML without running a benchmark:
 //!
 //! `cargo run -p lssg-report --example synthetic -- [DIR]` (default `/tmp/lssg-report-demo`)
 //! writes `DIR/cells/**/cell.json` and `DIR/report/`.
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 use lssg_report::record::FORMAT;
 use lssg_report::stats::SplitMix64;
 use lssg_report::{
-    CellKey, CellRecord, Curve, CurvePoint, Distribution, ReportConfig, ScenarioRecord, TileRecord, metric,
+    Band, CellKey, CellRecord, Curve, CurvePoint, Distribution, ReportConfig, ScenarioRecord, TileRecord, metric,
 };
 
 const SCENARIOS: [(&str, f64); 7] = [
@@ -25,6 +26,9 @@ const SCENARIOS: [(&str, f64); 7] = [
 ];
 const CLASSES: [&str; 7] = ["background", "building", "road", "water", "forest", "field", "bare soil"];
 const TILES: usize = 16;
+const METHODS: [&str; 6] = ["pretrained", "uniform", "lora", "guided", "guided-adaptive", "guided-task"];
+/// Fine-tuning epochs.
+const EPOCHS: usize = 10;
 
 fn uniform(rng: &mut SplitMix64) -> f64 {
     (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
@@ -37,6 +41,8 @@ fn quality(method: &str, q: f64, seed_noise: f64) -> f64 {
         "pretrained" => -0.06,
         "uniform" => 0.0,
         "lora" => -0.012,
+        "guided-adaptive" => 0.008 + 0.045 * (0.8 - q).max(0.0),
+        "guided-task" => 0.004 + 0.05 * (0.8 - q).max(0.0),
         _ => 0.006 + 0.04 * (0.8 - q).max(0.0),
     };
     (q + offset + seed_noise).clamp(0.05, 0.98)
@@ -82,7 +88,68 @@ fn scenario_record(rng: &mut SplitMix64, name: &str, q: f64) -> ScenarioRecord {
     ScenarioRecord { scenario: name.into(), metrics, tiles: TileRecord { soft_jaccard: soft, confusion } }
 }
 
-fn curve(rng: &mut SplitMix64, stage: &str, epochs: usize, start: f64, end_metric: f64) -> Curve {
+/// The guided smoothing: 70 % proportional to the (non-negative) score, 30 % uniform.
+fn smooth(scores: &[f64]) -> Vec<f64> {
+    let total: f64 = scores.iter().map(|s| s.max(0.0)).sum();
+    let n = scores.len() as f64;
+    scores.iter().map(|s| 0.7 * s.max(0.0) / total.max(1e-12) + 0.3 / n).collect()
+}
+
+/// The scoring result of seed `seed`'s pretrained network: distortion (0 for the full
+/// scenario) with bootstrap intervals, and the task-aware scores.
+fn scores(seed: u64) -> Distribution {
+    let mut rng = SplitMix64::stream(seed, 1000);
+    let full = SCENARIOS[SCENARIOS.len() - 1].1;
+    let distortion: Vec<f64> =
+        SCENARIOS.iter().map(|(_, q)| 0.9 * (full - q) * (0.85 + 0.3 * uniform(&mut rng))).collect();
+    let task: Vec<f64> = SCENARIOS
+        .iter()
+        .map(|(_, q)| {
+            if *q == full { 0.0 } else { 1.6 * (full - q) * (0.7 + 0.6 * uniform(&mut rng)) - 0.03 * uniform(&mut rng) }
+        })
+        .collect();
+    let probabilities = smooth(&distortion);
+    let spread = |v: &[f64], rel: f64, rng: &mut SplitMix64| Band {
+        lo: v.iter().map(|x| x * (1.0 - rel * (0.6 + 0.8 * uniform(rng)))).collect(),
+        hi: v.iter().map(|x| x * (1.0 + rel * (0.6 + 0.8 * uniform(rng)))).collect(),
+    };
+    Distribution {
+        scenarios: SCENARIOS.iter().map(|(s, _)| s.to_string()).collect(),
+        distortion_ci: Some(spread(&distortion, 0.07, &mut rng)),
+        probabilities_ci: Some(spread(&probabilities, 0.05, &mut rng)),
+        task_probabilities: Some(smooth(&task)),
+        task_increase: Some(task),
+        distortion,
+        probabilities,
+    }
+}
+
+/// The distribution `method` samples at `epoch`: `guided-adaptive` drifts from the guided
+/// distribution towards a re-scored one, `guided-task` keeps the task-aware one; others none.
+fn sampling(method: &str, seed: u64, epoch: usize, rng: &mut SplitMix64) -> Option<Vec<f64>> {
+    let d = scores(seed);
+    match method {
+        "guided-task" => d.task_probabilities,
+        "guided-adaptive" => {
+            let a = 0.65 * (epoch - 1) as f64 / (EPOCHS - 1) as f64;
+            // training lowers the distortion of the hard scenarios most: the re-scored
+            // distribution is flatter than the initial one
+            let target = smooth(&d.distortion.iter().map(|x| x.sqrt()).collect::<Vec<_>>());
+            let raw: Vec<f64> = d
+                .probabilities
+                .iter()
+                .zip(&target)
+                .map(|(p, t)| ((1.0 - a) * p + a * t) * (1.0 + 0.08 * (uniform(rng) - 0.5)))
+                .collect();
+            let total: f64 = raw.iter().sum();
+            Some(raw.iter().map(|p| p / total).collect())
+        }
+        _ => None,
+    }
+}
+
+fn curve(rng: &mut SplitMix64, stage: &str, seed: u64, epochs: usize, start: f64, end_metric: f64) -> Curve {
+    let method = stage.strip_prefix("finetune/").unwrap_or("");
     let points = (1..=epochs)
         .map(|epoch| {
             let t = epoch as f64 / epochs as f64;
@@ -93,7 +160,7 @@ fn curve(rng: &mut SplitMix64, stage: &str, epochs: usize, start: f64, end_metri
                 train_loss,
                 val_loss: validated.then_some(train_loss * 1.1),
                 val_metric: validated.then(|| end_metric * (1.0 - 0.5 * (-3.0 * t).exp()) + 0.01 * uniform(rng)),
-                sampling: None,
+                sampling: sampling(method, seed, epoch, rng),
             }
         })
         .collect();
@@ -106,21 +173,9 @@ fn cell(method: &str, seed: u64, index: usize) -> CellRecord {
     let scenarios =
         SCENARIOS.iter().map(|(name, q)| scenario_record(&mut rng, name, quality(method, *q, seed_noise))).collect();
     let (curves, distribution) = if method == "pretrained" {
-        let distortion: Vec<f64> = SCENARIOS.iter().map(|(_, q)| (1.0 - q) * (0.9 + 0.2 * uniform(&mut rng))).collect();
-        let weights: Vec<f64> = distortion.iter().map(|d| (3.0 * d).exp()).collect();
-        let total: f64 = weights.iter().sum();
-        let distribution = Distribution {
-            scenarios: SCENARIOS.iter().map(|(s, _)| s.to_string()).collect(),
-            distortion,
-            probabilities: weights.iter().map(|w| w / total).collect(),
-            distortion_ci: None,
-            probabilities_ci: None,
-            task_increase: None,
-            task_probabilities: None,
-        };
-        (vec![curve(&mut rng, "pretrain", 30, 2.0, 0.7)], Some(distribution))
+        (vec![curve(&mut rng, "pretrain", seed, 30, 2.0, 0.7)], Some(scores(seed)))
     } else {
-        (vec![curve(&mut rng, &format!("finetune/{method}"), 10, 0.8, 0.75)], None)
+        (vec![curve(&mut rng, &format!("finetune/{method}"), seed, EPOCHS, 0.8, 0.75)], None)
     };
     CellRecord {
         format: FORMAT,
@@ -145,7 +200,7 @@ fn cell(method: &str, seed: u64, index: usize) -> CellRecord {
 fn write_cells(dir: &Path) -> Result<usize, Box<dyn std::error::Error>> {
     let mut index = 0;
     for seed in 0..5u64 {
-        for method in ["pretrained", "uniform", "lora", "guided"] {
+        for method in METHODS {
             let c = cell(method, seed, index);
             let path = dir.join(format!("seed{seed}/{method}/cell.json"));
             lssg_scenario::io::write_atomic(&path, &serde_json::to_vec_pretty(&c)?)?;
@@ -158,7 +213,9 @@ fn write_cells(dir: &Path) -> Result<usize, Box<dyn std::error::Error>> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = std::env::args().nth(1).map_or_else(|| PathBuf::from("/tmp/lssg-report-demo"), PathBuf::from);
     let n = write_cells(&root.join("cells"))?;
-    let summary = lssg_report::report(&root.join("cells"), &root.join("report"), &ReportConfig::default())?;
+    let pairs = ["guided-adaptive", "guided-task"].map(|m| (m.to_string(), "uniform".to_string())).to_vec();
+    let config = ReportConfig { pairs, ..ReportConfig::default() };
+    let summary = lssg_report::report(&root.join("cells"), &root.join("report"), &config)?;
     println!("{n} cells written, {} used, {} problems", summary.cells, summary.problems.len());
     for p in &summary.written {
         println!("{}", p.display());

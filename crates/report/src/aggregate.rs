@@ -7,10 +7,14 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, ReportConfig};
+use crate::diagnostic::{DiagnosticReport, diagnostic_report};
+pub use crate::distribution::DistributionReport;
+use crate::distribution::distribution_report;
 use crate::load::{Loaded, Problem};
 use crate::pairs::{PairReport, pair_reports};
 use crate::record::{CellKey, CellRecord, CurvePoint};
 use crate::stats::{mean, sample_std};
+use crate::trajectory::{Trajectory, trajectories};
 
 /// The name of the row holding the mean over scenarios.
 pub const MEAN_ROW: &str = "mean";
@@ -23,7 +27,8 @@ pub const PRETRAINED: &str = "pretrained";
 
 /// Methods in the order tables and plots show them; others follow alphabetically.
 // The order of `lssg run`'s tables.
-const METHOD_ORDER: [&str; 6] = [PRETRAINED, "uniform", "guided", "lora", "full-only", "fixed"];
+const METHOD_ORDER: [&str; 8] =
+    [PRETRAINED, "uniform", "guided", "guided-adaptive", "guided-task", "lora", "full-only", "fixed"];
 
 /// The whole report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,6 +109,12 @@ pub struct GroupReport {
     pub distribution: Option<DistributionReport>,
     /// Learning curves per stage.
     pub curves: Vec<StageCurves>,
+    /// The scoring diagnostic of the pretraining cells (docs/report.md §8).
+    #[serde(default)]
+    pub diagnostic: Option<DiagnosticReport>,
+    /// The sampling distributions of the stages that recorded them per epoch (§9).
+    #[serde(default)]
+    pub trajectories: Vec<Trajectory>,
     /// Things left out and why.
     pub notes: Vec<String>,
 }
@@ -143,27 +154,6 @@ pub struct SummaryRow {
     pub std: Option<f64>,
     /// The number of seeds.
     pub n: usize,
-}
-
-/// The scenario scores of the pretraining cells.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DistributionReport {
-    /// Scenario names.
-    pub scenarios: Vec<String>,
-    /// The seeds.
-    pub seeds: Vec<u64>,
-    /// Distortion per seed × scenario.
-    pub distortion: Vec<Vec<f64>>,
-    /// Probabilities per seed × scenario.
-    pub probabilities: Vec<Vec<f64>>,
-    /// Mean and std over seeds of the distortion, per scenario.
-    pub distortion_mean: Vec<f64>,
-    /// See `distortion_mean`.
-    pub distortion_std: Vec<f64>,
-    /// Mean and std over seeds of the probabilities, per scenario.
-    pub probability_mean: Vec<f64>,
-    /// See `probability_mean`.
-    pub probability_std: Vec<f64>,
 }
 
 /// A stage's learning curves, one per seed.
@@ -247,7 +237,22 @@ fn group_report(key: GroupKey, cells: &[&CellRecord], config: &ReportConfig) -> 
     let pairs = pair_reports(&by_method, &scenarios, &metrics, config, &mut notes);
     let distribution = distribution_report(cells, &mut notes);
     let curves = stage_curves(cells);
-    GroupReport { key, primary_metric: primary, metrics, scenarios, methods, pairs, distribution, curves, notes }
+    let diagnostic = diagnostic_report(cells);
+    let scored = distribution.as_ref().map(|d| d.scenarios.as_slice());
+    let trajectories = trajectories(&curves, &scenarios, scored, &mut notes);
+    GroupReport {
+        key,
+        primary_metric: primary,
+        metrics,
+        scenarios,
+        methods,
+        pairs,
+        distribution,
+        curves,
+        diagnostic,
+        trajectories,
+        notes,
+    }
 }
 
 /// `methods` in [`METHOD_ORDER`], then the rest alphabetically.
@@ -301,43 +306,11 @@ fn method_report(method: &str, cells: &[&CellRecord], scenarios: &[String], metr
     MethodReport { method: method.to_string(), seeds: cells.iter().map(|c| c.key.seed).collect(), metrics: tables }
 }
 
-fn distribution_report(cells: &[&CellRecord], notes: &mut Vec<String>) -> Option<DistributionReport> {
-    let with: Vec<(u64, &crate::record::Distribution)> = cells
-        .iter()
-        .filter(|c| c.key.method == PRETRAINED)
-        .filter_map(|c| c.distribution.as_ref().map(|d| (c.key.seed, d)))
-        .collect();
-    let (_, first) = with.first()?;
-    let scenarios = first.scenarios.clone();
-    let (mut seeds, mut distortion, mut probabilities) = (Vec::new(), Vec::new(), Vec::new());
-    for (seed, d) in &with {
-        if d.scenarios != scenarios {
-            notes
-                .push(format!("the distribution of seed {seed} has other scenarios than seed {}; left out", with[0].0));
-            continue;
-        }
-        seeds.push(*seed);
-        distortion.push(d.distortion.clone());
-        probabilities.push(d.probabilities.clone());
-    }
-    let column = |rows: &[Vec<f64>], j: usize| rows.iter().map(|r| r[j]).collect::<Vec<f64>>();
-    let summary = |rows: &[Vec<f64>], f: fn(&[f64]) -> Option<f64>| -> Vec<f64> {
-        (0..scenarios.len()).map(|j| f(&column(rows, j)).unwrap_or(f64::NAN)).collect()
-    };
-    Some(DistributionReport {
-        distortion_mean: summary(&distortion, mean),
-        distortion_std: summary(&distortion, sample_std),
-        probability_mean: summary(&probabilities, mean),
-        probability_std: summary(&probabilities, sample_std),
-        scenarios,
-        seeds,
-        distortion,
-        probabilities,
-    })
-}
+/// A stage's curve points per seed.
+type SeedCurves = Vec<(u64, Vec<CurvePoint>)>;
 
 fn stage_curves(cells: &[&CellRecord]) -> Vec<StageCurves> {
-    let mut stages: BTreeMap<String, Vec<(u64, Vec<CurvePoint>)>> = BTreeMap::new();
+    let mut stages: BTreeMap<String, SeedCurves> = BTreeMap::new();
     for cell in cells {
         for curve in &cell.curves {
             let points = curve
@@ -348,7 +321,7 @@ fn stage_curves(cells: &[&CellRecord]) -> Vec<StageCurves> {
             stages.entry(curve.stage.clone()).or_default().push((cell.key.seed, points));
         }
     }
-    let mut stages: Vec<_> = stages.into_iter().collect();
+    let mut stages: Vec<(String, SeedCurves)> = stages.into_iter().collect();
     // Pretraining first, then the fine-tuning stages in the tables' method order.
     let rank = |stage: &str| {
         let method = stage.strip_prefix("finetune/").unwrap_or(PRETRAINED);

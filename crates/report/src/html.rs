@@ -3,10 +3,11 @@
 
 use std::fmt::Write as _;
 
-use crate::aggregate::{MEAN_ROW, Report};
+use crate::aggregate::{GroupReport, MEAN_ROW, Report};
 use crate::load::key_label;
 use crate::plots::Plot;
-use crate::tables::{Table, distribution_table, method_tables, pair_tables, row_label};
+use crate::score_tables::{diagnostic_table, distribution_table, interval_tables};
+use crate::tables::{Table, method_tables, pair_tables, row_label};
 
 /// The figures of one group, by section.
 #[derive(Debug, Default)]
@@ -15,10 +16,16 @@ pub struct GroupPlots {
     pub methods: Vec<Plot>,
     /// One per pair.
     pub pairs: Vec<Plot>,
-    /// The scenario distribution.
+    /// The scenario scores.
     pub distribution: Option<Plot>,
+    /// The bootstrap intervals of the scores per seed (several seeds with intervals).
+    pub intervals: Option<Plot>,
+    /// One scatter plot per pair of scores of the scoring diagnostic.
+    pub diagnostic: Vec<Plot>,
     /// One per stage.
     pub curves: Vec<Plot>,
+    /// One per stage that recorded its sampling distribution per epoch.
+    pub trajectories: Vec<Plot>,
 }
 
 const CSS: &str = "
@@ -35,6 +42,8 @@ td.wide { text-align: left; font-size: 12px; color: #555; max-width: 360px; }
 tr.mean td { font-weight: 600; background: #fafafa; }
 caption { caption-side: top; text-align: left; font-style: italic; padding-bottom: 4px; }
 figure { margin: 10px 0 26px; }
+div.row { display: flex; flex-wrap: wrap; gap: 12px; }
+div.row figure { flex: 0 1 560px; margin: 10px 0 16px; }
 figure svg { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: 13px; color: #555; }
 .notes li, .problems li { font-size: 14px; }
@@ -47,7 +56,7 @@ pub fn esc(s: &str) -> String {
 }
 
 fn table_html(t: &Table, out: &mut String) {
-    let wide = t.header.len() == 7;
+    let wide = t.header.last().is_some_and(|h| h.starts_with("tile-bootstrap"));
     let _ = write!(out, "<table><caption>{}</caption><tr>", esc(&t.caption));
     for h in &t.header {
         let _ = write!(out, "<th>{}</th>", esc(h));
@@ -72,6 +81,51 @@ fn figure_html(p: &Plot, out: &mut String) {
     let _ = writeln!(out, "<figure>{}<figcaption>{}</figcaption></figure>", svg.trim(), esc(&p.title));
 }
 
+/// One group's section: methods, pairs, scores, diagnostic, curves, trajectories, notes.
+fn group_html(group: &GroupReport, gp: &GroupPlots, confidence: f64, out: &mut String) {
+    let _ = write!(out, "<h2>{}</h2>\n<h3>Methods</h3>\n", esc(&group.key.label()));
+    gp.methods.iter().for_each(|p| figure_html(p, out));
+    method_tables(group).iter().for_each(|t| table_html(t, out));
+    let pair_tables = pair_tables(group, confidence);
+    for (i, pair) in group.pairs.iter().enumerate() {
+        let _ = writeln!(out, "<h3>{} − {}</h3>", esc(&pair.a), esc(&pair.b));
+        if let Some(p) = gp.pairs.get(i) {
+            figure_html(p, out);
+        }
+        pair_tables.iter().filter(|(j, _)| *j == i).for_each(|(_, t)| table_html(t, out));
+    }
+    if let Some(t) = distribution_table(group) {
+        out.push_str("<h3>Scenario scores and distributions</h3>\n");
+        gp.distribution.iter().chain(&gp.intervals).for_each(|p| figure_html(p, out));
+        table_html(&t, out);
+        interval_tables(group).iter().for_each(|t| table_html(t, out));
+    }
+    if let Some(t) = diagnostic_table(group) {
+        out.push_str("<h3>Scoring diagnostic</h3>\n");
+        if !gp.diagnostic.is_empty() {
+            out.push_str("<div class=\"row\">");
+            gp.diagnostic.iter().for_each(|p| figure_html(p, out));
+            out.push_str("</div>\n");
+        }
+        table_html(&t, out);
+    }
+    if !gp.curves.is_empty() {
+        out.push_str("<h3>Learning curves</h3>\n");
+        gp.curves.iter().for_each(|p| figure_html(p, out));
+    }
+    if !gp.trajectories.is_empty() {
+        out.push_str("<h3>Sampling distributions during training</h3>\n");
+        gp.trajectories.iter().for_each(|p| figure_html(p, out));
+    }
+    if !group.notes.is_empty() {
+        out.push_str("<h3>Notes</h3>\n<ul class=\"notes\">");
+        group.notes.iter().for_each(|n| {
+            let _ = write!(out, "<li>{}</li>", esc(n));
+        });
+        out.push_str("</ul>\n");
+    }
+}
+
 /// The whole page.
 pub fn render_html(report: &Report, plots: &[GroupPlots]) -> String {
     let mut out = String::new();
@@ -94,36 +148,7 @@ pub fn render_html(report: &Report, plots: &[GroupPlots]) -> String {
     );
     let empty = GroupPlots::default();
     for (g, group) in report.groups.iter().enumerate() {
-        let gp = plots.get(g).unwrap_or(&empty);
-        let _ = write!(out, "<h2>{}</h2>\n<h3>Methods</h3>\n", esc(&group.key.label()));
-        gp.methods.iter().for_each(|p| figure_html(p, &mut out));
-        method_tables(group).iter().for_each(|t| table_html(t, &mut out));
-        let pair_tables = pair_tables(group, c.confidence);
-        for (i, pair) in group.pairs.iter().enumerate() {
-            let _ = writeln!(out, "<h3>{} − {}</h3>", esc(&pair.a), esc(&pair.b));
-            if let Some(p) = gp.pairs.get(i) {
-                figure_html(p, &mut out);
-            }
-            pair_tables.iter().filter(|(j, _)| *j == i).for_each(|(_, t)| table_html(t, &mut out));
-        }
-        if let Some(t) = distribution_table(group) {
-            out.push_str("<h3>Scenario distribution</h3>\n");
-            if let Some(p) = &gp.distribution {
-                figure_html(p, &mut out);
-            }
-            table_html(&t, &mut out);
-        }
-        if !gp.curves.is_empty() {
-            out.push_str("<h3>Learning curves</h3>\n");
-            gp.curves.iter().for_each(|p| figure_html(p, &mut out));
-        }
-        if !group.notes.is_empty() {
-            out.push_str("<h3>Notes</h3>\n<ul class=\"notes\">");
-            group.notes.iter().for_each(|n| {
-                let _ = write!(out, "<li>{}</li>", esc(n));
-            });
-            out.push_str("</ul>\n");
-        }
+        group_html(group, plots.get(g).unwrap_or(&empty), c.confidence, &mut out);
     }
     out.push_str("<h2>Files left out</h2>\n");
     if report.problems.is_empty() {

@@ -6,16 +6,25 @@
 
 pub mod aggregate;
 pub mod config;
+pub mod csv;
+pub mod diagnostic;
+pub mod distribution;
 pub mod html;
 pub mod load;
 pub mod metric;
 pub mod pairs;
 pub mod plot_curves;
+pub mod plot_diagnostic;
+pub mod plot_panels;
+pub mod plot_scores;
+pub mod plot_trajectory;
 pub mod plots;
 pub mod record;
+pub mod score_tables;
 pub mod stats;
 pub mod tables;
 pub mod tile_bootstrap;
+pub mod trajectory;
 pub mod write;
 
 use std::path::{Path, PathBuf};
@@ -24,11 +33,16 @@ use thiserror::Error;
 
 pub use aggregate::{GroupKey, GroupReport, MEAN_ROW, MethodReport, Report, build_report};
 pub use config::{ConfigError, ReportConfig};
+pub use diagnostic::{
+    Correlation, CorrelationSummary, Diagnostic, DiagnosticReport, SCORE_PAIRS, Score, diagnose, spearman,
+};
+pub use distribution::DistributionReport;
 pub use load::{LoadError, Loaded, Problem, load_cells};
 pub use pairs::{PairReport, PairRow};
 pub use record::{Band, CELL_FILE, CellKey, CellRecord, Curve, CurvePoint, Distribution, ScenarioRecord, TileRecord};
 pub use stats::Interval;
 pub use tile_bootstrap::{TileBootstrap, TileMetric, tile_bootstrap};
+pub use trajectory::{EpochSampling, SeedTrajectory, Trajectory};
 pub use write::{WriteError, write_report};
 
 /// Why no report was written.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::record::{CELL_FILE, CellKey, CellRecord, FORMAT};
+use crate::record::{CELL_FILE, CellKey, CellRecord, Distribution, FORMAT};
 
 /// The metric names a cell's `primary_metric` may take.
 pub const PRIMARY_METRICS: [&str; 2] = ["miou", "soft_jaccard"];
@@ -215,11 +215,52 @@ fn check_cell(cell: &CellRecord) -> Result<(), CellError> {
             return Err(invalid(format!("curves[{i}].points[{p}].train_loss"), "not finite".into()));
         }
     }
-    if let Some(d) = &cell.distribution
-        && (d.distortion.len() != d.scenarios.len() || d.probabilities.len() != d.scenarios.len())
-    {
-        let (n, a, b) = (d.scenarios.len(), d.distortion.len(), d.probabilities.len());
-        return Err(invalid("distribution".into(), format!("{n} scenarios, {a} distortions, {b} probabilities")));
+    for (i, c) in cell.curves.iter().enumerate() {
+        let first = c.points.iter().find_map(|p| p.sampling.as_ref().map(Vec::len));
+        for (p, s) in c.points.iter().enumerate().filter_map(|(p, pt)| pt.sampling.as_ref().map(|s| (p, s))) {
+            let field = format!("curves[{i}].points[{p}].sampling");
+            if Some(s.len()) != first {
+                return Err(invalid(
+                    field,
+                    format!("{} values, the curve's first distribution has {first:?}", s.len()),
+                ));
+            }
+            if let Some(v) = s.iter().find(|v| !v.is_finite()) {
+                return Err(invalid(field, format!("{v} is not finite")));
+            }
+        }
+    }
+    match &cell.distribution {
+        Some(d) => check_distribution(d),
+        None => Ok(()),
+    }
+}
+
+/// The scores of a distribution: every per-scenario list as long as `scenarios`, every value
+/// finite (docs/report.md §1, §7).
+fn check_distribution(d: &Distribution) -> Result<(), CellError> {
+    let n = d.scenarios.len();
+    let field = |name: &str| format!("distribution.{name}");
+    let mut lists: Vec<(String, &[f64])> =
+        vec![(field("distortion"), &d.distortion), (field("probabilities"), &d.probabilities)];
+    for (name, band) in [("distortion_ci", &d.distortion_ci), ("probabilities_ci", &d.probabilities_ci)] {
+        if let Some(b) = band {
+            lists.push((field(&format!("{name}.lo")), &b.lo));
+            lists.push((field(&format!("{name}.hi")), &b.hi));
+        }
+    }
+    for (name, list) in [("task_increase", &d.task_increase), ("task_probabilities", &d.task_probabilities)] {
+        if let Some(l) = list {
+            lists.push((field(name), l));
+        }
+    }
+    for (name, list) in lists {
+        if list.len() != n {
+            return Err(CellError::Invalid { field: name, message: format!("{} values, {n} scenarios", list.len()) });
+        }
+        if let Some(v) = list.iter().find(|v| !v.is_finite()) {
+            return Err(CellError::Invalid { field: name, message: format!("{v} is not finite") });
+        }
     }
     Ok(())
 }

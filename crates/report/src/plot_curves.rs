@@ -1,57 +1,11 @@
-//! The report's figures of the pretraining side (docs/report.md §5): the scenario
-//! distribution of the guided sampler and the learning curves of every stage.
+//! The learning curves of every stage (docs/report.md §5).
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::aggregate::{GroupReport, StageCurves, slug};
-use crate::plots::{BarSeries, Figure, Plot, PlotError, draw_legend, hbar_panel, label_width, render, seed_color};
-
-type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
-
-const FAMILY: &str = "sans-serif";
-
-/// (c) Sampling probabilities and distortion per scenario, mean ± std over seeds.
-struct DistributionFigure<'a> {
-    group: &'a GroupReport,
-}
-
-impl Figure for DistributionFigure<'_> {
-    fn size(&self) -> (u32, u32) {
-        let rows = self.group.distribution.as_ref().map_or(1, |d| d.scenarios.len()) as u32;
-        (1100, 120 + rows * 30)
-    }
-
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
-        root.fill(&WHITE)?;
-        let Some(d) = &self.group.distribution else { return Ok(()) };
-        let pairs = |m: &[f64], s: &[f64]| m.iter().zip(s).map(|(a, b)| (*a, *b)).collect::<Vec<_>>();
-        let probs = BarSeries {
-            name: "probability".into(),
-            color: RGBColor(44, 160, 44),
-            values: pairs(&d.probability_mean, &d.probability_std),
-        };
-        let dist = BarSeries {
-            name: "distortion".into(),
-            color: RGBColor(148, 103, 189),
-            values: pairs(&d.distortion_mean, &d.distortion_std),
-        };
-        let (w, _) = root.dim_in_pixel();
-        let (left, right) = root.split_horizontally(w / 2);
-        let n = d.seeds.len();
-        let label = self.group.key.label();
-        let lw = label_width(&d.scenarios);
-        hbar_panel(
-            &left,
-            &format!("{label}: sampling probability ({n} seeds)"),
-            "probability",
-            &d.scenarios,
-            &[probs],
-            lw,
-        )?;
-        hbar_panel(&right, "mean latent distortion", "distortion", &d.scenarios, &[dist], lw)
-    }
-}
+use crate::plot_panels::{DrawResult, FAMILY, draw_legend, seed_color};
+use crate::plots::{Figure, Plot, PlotError, render};
 
 /// (d) One stage's learning curves: training loss and validation metric, a line per seed.
 struct CurveFigure<'a> {
@@ -137,16 +91,6 @@ fn line_panel<DB: DrawingBackend>(
         }
     }
     Ok(())
-}
-
-/// (c) for a group whose pretraining cells carry a distribution.
-pub fn distribution_plot(group: &GroupReport) -> Result<Option<Plot>, PlotError> {
-    if group.distribution.as_ref().is_none_or(|d| d.seeds.is_empty()) {
-        return Ok(None);
-    }
-    let name = format!("{}_distribution", group.key.slug());
-    let title = format!("{}: scenario distribution", group.key.label());
-    render(name, title, &DistributionFigure { group }).map(Some)
 }
 
 /// (d) one figure per stage.

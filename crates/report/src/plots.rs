@@ -8,19 +8,17 @@
 use std::sync::OnceLock;
 
 use plotters::coord::Shift;
-use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontStyle, register_font};
 use thiserror::Error;
 
 use crate::aggregate::{GroupReport, MEAN_ROW};
+use crate::plot_panels::{
+    Bar, BarSeries, DrawResult, FAMILY, draw_legend, draw_row_labels, hbar_panel, label_width, whisker,
+};
 
 /// DejaVu Sans (assets/DejaVuSans-LICENSE: Bitstream Vera licence, DejaVu changes public domain).
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
-
-/// The font family every text style names.
-const FAMILY: &str = "sans-serif";
 
 /// A figure in both formats.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,8 +48,6 @@ pub enum PlotError {
         message: String,
     },
 }
-
-type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
 /// A figure drawable on any backend.
 pub(crate) trait Figure {
@@ -107,150 +103,13 @@ pub(crate) fn method_color(method: &str, index: usize) -> RGBColor {
         "uniform" => RGBColor(31, 119, 180),
         "lora" => RGBColor(255, 127, 14),
         "guided" => RGBColor(44, 160, 44),
+        "guided-adaptive" => RGBColor(0, 100, 55),
+        "guided-task" => RGBColor(188, 189, 34),
         _ => {
             let c = Palette99::pick(index + 4).to_rgba();
             RGBColor(c.0, c.1, c.2)
         }
     }
-}
-
-/// The colour of the `i`-th seed's line.
-pub(crate) fn seed_color(i: usize) -> RGBColor {
-    const TAB10: [(u8, u8, u8); 8] = [
-        (31, 119, 180),
-        (255, 127, 14),
-        (44, 160, 44),
-        (214, 39, 40),
-        (148, 103, 189),
-        (140, 86, 75),
-        (227, 119, 194),
-        (23, 190, 207),
-    ];
-    let (r, g, b) = TAB10[i % TAB10.len()];
-    RGBColor(r, g, b)
-}
-
-/// One bar series of a horizontal bar panel: value and error per row (NaN = no bar).
-pub(crate) struct BarSeries {
-    pub(crate) name: String,
-    pub(crate) color: RGBColor,
-    pub(crate) values: Vec<(f64, f64)>,
-}
-
-/// Width of the scenario label column, from the longest label.
-pub(crate) fn label_width(labels: &[String]) -> u32 {
-    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(4) as u32;
-    (longest * 8 + 20).clamp(60, 260)
-}
-
-/// The value range of a panel: includes 0, every value ± error, with a little room.
-fn value_range(series: &[BarSeries]) -> (f64, f64) {
-    let (mut lo, mut hi) = (0.0f64, 0.0f64);
-    for (v, e) in series.iter().flat_map(|s| &s.values).filter(|(v, _)| v.is_finite()) {
-        let e = if e.is_finite() { *e } else { 0.0 };
-        lo = lo.min(v - e);
-        hi = hi.max(v + e);
-    }
-    if hi - lo < 1e-12 {
-        hi = lo + 1.0;
-    }
-    let pad = (hi - lo) * 0.05;
-    (if lo < 0.0 { lo - pad } else { lo }, hi + pad)
-}
-
-/// Draws a legend strip: a swatch and a name per entry, left to right.
-pub(crate) fn draw_legend<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    entries: &[(String, RGBColor)],
-) -> DrawResult<DB> {
-    let style = (FAMILY, 15).into_font().color(&BLACK);
-    let mut x = 20i32;
-    for (name, color) in entries {
-        area.draw(&Rectangle::new([(x, 12), (x + 14, 26)], color.filled()))?;
-        area.draw(&Text::new(name.clone(), (x + 20, 11), style.clone()))?;
-        x += 20 + 9 * name.chars().count() as i32 + 28;
-    }
-    Ok(())
-}
-
-/// A panel of horizontal bars with error whiskers, rows top to bottom in `labels` order,
-/// each row holding one bar per series.
-pub(crate) fn hbar_panel<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    caption: &str,
-    x_desc: &str,
-    labels: &[String],
-    series: &[BarSeries],
-    label_area: u32,
-) -> DrawResult<DB> {
-    let n = labels.len();
-    let (lo, hi) = value_range(series);
-    let mut chart = ChartBuilder::on(area)
-        .caption(caption, (FAMILY, 17))
-        .margin(8)
-        .margin_right(20)
-        .x_label_area_size(42)
-        .y_label_area_size(label_area)
-        .build_cartesian_2d(lo..hi, -0.5..n as f64 - 0.5)?;
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .y_labels(0)
-        .label_style((FAMILY, 14))
-        .axis_desc_style((FAMILY, 14))
-        .x_desc(x_desc)
-        .draw()?;
-    draw_row_labels(area, &chart, lo, labels)?;
-    let m = series.len().max(1) as f64;
-    let band = 0.8 / m;
-    for (k, s) in series.iter().enumerate() {
-        for (i, (v, e)) in s.values.iter().enumerate().filter(|(_, (v, _))| v.is_finite()) {
-            let centre = (n - 1 - i) as f64 + 0.4 - band * (k as f64 + 0.5);
-            let (y0, y1) = (centre - band * 0.42, centre + band * 0.42);
-            chart.draw_series(std::iter::once(Rectangle::new([(0.0, y0), (*v, y1)], s.color.mix(0.85).filled())))?;
-            if e.is_finite() && *e > 0.0 {
-                whisker(&mut chart, v - e, v + e, centre, band * 0.25, &BLACK)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
-
-/// Writes the row labels right-aligned left of the y axis, centred on their rows (plotters'
-/// own tick labels fall on "nice" numbers, not on the rows).
-fn draw_row_labels<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    chart: &Chart<'_, DB>,
-    x: f64,
-    labels: &[String],
-) -> DrawResult<DB> {
-    let base = area.get_base_pixel();
-    let style = (FAMILY, 14).into_font().color(&BLACK).pos(Pos::new(HPos::Right, VPos::Center));
-    let n = labels.len();
-    for (i, label) in labels.iter().enumerate() {
-        let (px, py) = chart.backend_coord(&(x, (n - 1 - i) as f64));
-        area.draw(&Text::new(label.clone(), (px - base.0 - 8, py - base.1), style.clone()))?;
-    }
-    Ok(())
-}
-
-/// A horizontal whisker from `lo` to `hi` at `y` with end caps of half-height `cap`.
-fn whisker<DB: DrawingBackend>(
-    chart: &mut Chart<'_, DB>,
-    lo: f64,
-    hi: f64,
-    y: f64,
-    cap: f64,
-    color: &RGBColor,
-) -> DrawResult<DB> {
-    let style = color.stroke_width(2);
-    chart.draw_series(std::iter::once(PathElement::new(vec![(lo, y), (hi, y)], style)))?;
-    for x in [lo, hi] {
-        chart.draw_series(std::iter::once(PathElement::new(vec![(x, y - cap), (x, y + cap)], style)))?;
-    }
-    Ok(())
 }
 
 /// (a) Per-scenario bars by method with ±std whiskers, for `metric`.
@@ -283,7 +142,9 @@ impl Figure for MethodBars<'_> {
                     .metrics
                     .iter()
                     .find(|t| t.metric == self.metric)
-                    .map(|t| t.rows.iter().map(|r| (r.mean.unwrap_or(f64::NAN), r.std.unwrap_or(0.0))).collect())
+                    .map(|t| {
+                        t.rows.iter().map(|r| Bar::std(r.mean.unwrap_or(f64::NAN), r.std.unwrap_or(0.0))).collect()
+                    })
                     .unwrap_or_default(),
             })
             .collect();

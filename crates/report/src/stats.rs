@@ -139,7 +139,7 @@ pub fn paired_bootstrap_ci(a: &[f64], b: &[f64], resamples: usize, seed: u64, co
 }
 
 /// Ranks of `values` (1-based), ties given their average rank, and the tie group sizes.
-fn average_ranks(values: &[f64]) -> (Vec<f64>, Vec<usize>) {
+pub(crate) fn average_ranks(values: &[f64]) -> (Vec<f64>, Vec<usize>) {
     let mut order: Vec<usize> = (0..values.len()).collect();
     order.sort_by(|&i, &j| values[i].total_cmp(&values[j]));
     let mut ranks = vec![0.0; values.len()];

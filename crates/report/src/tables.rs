@@ -129,28 +129,6 @@ fn pair_cells(r: &PairRow) -> Vec<String> {
     ]
 }
 
-/// The distribution of the pretraining cells: scenario × (probability, distortion).
-pub fn distribution_table(group: &GroupReport) -> Option<Table> {
-    let d = group.distribution.as_ref()?;
-    let rows = d
-        .scenarios
-        .iter()
-        .enumerate()
-        .map(|(j, s)| {
-            vec![
-                s.clone(),
-                format!("{:.3} ± {:.3}", d.probability_mean[j], d.probability_std[j]),
-                format!("{:.4} ± {:.4}", d.distortion_mean[j], d.distortion_std[j]),
-            ]
-        })
-        .collect();
-    Some(Table {
-        caption: format!("scenario distribution of the pretraining cells, mean ± std over {} seeds", d.seeds.len()),
-        header: vec!["scenario".into(), "probability".into(), "distortion".into()],
-        rows,
-    })
-}
-
 /// Escapes `|` so a cell cannot break a Markdown table.
 fn md_cell(s: &str) -> String {
     s.replace('|', "\\|")

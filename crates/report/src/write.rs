@@ -7,11 +7,16 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use crate::aggregate::{GroupReport, Report};
+use crate::aggregate::Report;
+pub use crate::csv::render_csv;
 use crate::html::{GroupPlots, render_html};
-use crate::plot_curves::{curve_plots, distribution_plot};
+use crate::plot_curves::curve_plots;
+use crate::plot_diagnostic::diagnostic_plots;
+use crate::plot_scores::{distribution_plot, interval_plot};
+use crate::plot_trajectory::trajectory_plots;
 use crate::plots::{Plot, PlotError, method_plots, pair_plots};
-use crate::tables::{distribution_table, method_tables, pair_tables, to_markdown};
+use crate::score_tables::{diagnostic_table, distribution_table, interval_tables};
+use crate::tables::{method_tables, pair_tables, to_markdown};
 
 /// Why the report could not be written.
 #[derive(Debug, Error)]
@@ -51,7 +56,10 @@ pub fn draw_plots(report: &Report) -> Result<Vec<GroupPlots>, WriteError> {
                 methods: method_plots(g)?,
                 pairs: pair_plots(g, report.config.confidence)?,
                 distribution: distribution_plot(g)?,
+                intervals: interval_plot(g)?,
+                diagnostic: diagnostic_plots(g)?,
                 curves: curve_plots(g)?,
+                trajectories: trajectory_plots(g)?,
             })
         })
         .collect()
@@ -73,7 +81,14 @@ pub fn write_report(report: &Report, out_dir: &Path) -> Result<Vec<PathBuf>, Wri
 }
 
 fn all_plots(g: &GroupPlots) -> impl Iterator<Item = &Plot> {
-    g.methods.iter().chain(&g.pairs).chain(&g.distribution).chain(&g.curves)
+    g.methods
+        .iter()
+        .chain(&g.pairs)
+        .chain(&g.distribution)
+        .chain(&g.intervals)
+        .chain(&g.diagnostic)
+        .chain(&g.curves)
+        .chain(&g.trajectories)
 }
 
 /// `report.md`: per group the method and pair tables, links to the PNGs, then the problems.
@@ -98,7 +113,8 @@ pub fn render_markdown(report: &Report, plots: &[GroupPlots]) -> String {
         for (_, t) in pair_tables(group, c.confidence) {
             s.push_str(&to_markdown(&t));
         }
-        if let Some(t) = distribution_table(group) {
+        let scores = distribution_table(group).into_iter().chain(interval_tables(group)).chain(diagnostic_table(group));
+        for t in scores {
             s.push_str(&to_markdown(&t));
         }
         for p in plots.get(g).into_iter().flat_map(all_plots) {
@@ -117,97 +133,4 @@ pub fn render_markdown(report: &Report, plots: &[GroupPlots]) -> String {
         let _ = writeln!(s, "- `{}`: {}", p.path.display(), p.message);
     }
     s
-}
-
-/// Quotes a CSV field when it needs it (RFC 4180).
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
-}
-
-/// Collects the long-format rows of one group.
-struct CsvRows<'a> {
-    group: &'a GroupReport,
-    out: &'a mut String,
-}
-
-impl CsvRows<'_> {
-    fn row(&mut self, kind: &str, name: &str, scenario: &str, metric: &str, statistic: &str, value: f64) {
-        let k = &self.group.key;
-        let fields = [k.dataset.as_str(), &k.model, &k.variant, kind, name, scenario, metric, statistic];
-        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-        let _ = writeln!(self.out, "{},{value}", line.join(","));
-    }
-
-    fn methods(&mut self) {
-        let group = self.group;
-        for m in &group.methods {
-            for t in &m.metrics {
-                for r in &t.rows {
-                    let row =
-                        |s: &mut Self, stat: &str, v: f64| s.row("method", &m.method, &r.scenario, &t.metric, stat, v);
-                    r.mean.into_iter().for_each(|v| row(self, "mean", v));
-                    r.std.into_iter().for_each(|v| row(self, "std", v));
-                    row(self, "n", r.n as f64);
-                    for (seed, v) in r.seeds.iter().zip(&r.values) {
-                        row(self, &format!("seed:{seed}"), *v);
-                    }
-                }
-            }
-        }
-    }
-
-    fn pairs(&mut self) {
-        let group = self.group;
-        for p in &group.pairs {
-            let name = format!("{}-{}", p.a, p.b);
-            for t in &p.metrics {
-                for r in &t.rows {
-                    let row = |s: &mut Self, stat: &str, v: f64| s.row("pair", &name, &r.scenario, &t.metric, stat, v);
-                    r.mean_diff.into_iter().for_each(|v| row(self, "mean_diff", v));
-                    if let Some(ci) = r.seed_ci {
-                        row(self, "seed_ci_lo", ci.lo);
-                        row(self, "seed_ci_hi", ci.hi);
-                    }
-                    row(self, "wilcoxon_p", r.wilcoxon_p);
-                    row(self, "sign_p", r.sign_p);
-                    r.p_improve.into_iter().for_each(|v| row(self, "p_improve", v));
-                    row(self, "wins", r.wins as f64);
-                    row(self, "ties", r.ties as f64);
-                    row(self, "losses", r.losses as f64);
-                    for (seed, d) in r.seeds.iter().zip(&r.diffs) {
-                        row(self, &format!("diff:{seed}"), *d);
-                    }
-                    for tci in &r.tile_ci {
-                        row(self, &format!("tile_observed:{}", tci.seed), tci.observed);
-                        if let Some(ci) = tci.interval {
-                            row(self, &format!("tile_ci_lo:{}", tci.seed), ci.lo);
-                            row(self, &format!("tile_ci_hi:{}", tci.seed), ci.hi);
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    fn distribution(&mut self) {
-        let Some(d) = &self.group.distribution else { return };
-        for (j, s) in d.scenarios.iter().enumerate() {
-            self.row("distribution", "pretrained", s, "probability", "mean", d.probability_mean[j]);
-            self.row("distribution", "pretrained", s, "probability", "std", d.probability_std[j]);
-            self.row("distribution", "pretrained", s, "distortion", "mean", d.distortion_mean[j]);
-            self.row("distribution", "pretrained", s, "distortion", "std", d.distortion_std[j]);
-        }
-    }
-}
-
-/// `report.csv`: one value per line, `dataset,model,variant,kind,name,scenario,metric,statistic,value`.
-pub fn render_csv(report: &Report) -> String {
-    let mut out = String::from("dataset,model,variant,kind,name,scenario,metric,statistic,value\n");
-    for group in &report.groups {
-        let mut rows = CsvRows { group, out: &mut out };
-        rows.methods();
-        rows.pairs();
-        rows.distribution();
-    }
-    out
 }

@@ -212,7 +212,7 @@ fn distributions_and_curves_are_collected() {
     assert_eq!(d.seeds, [0, 1]);
     assert!(close(d.probability_mean[0], 0.65) && close(d.probability_std[0], 0.05f64.hypot(0.05)));
     let stages: Vec<&str> = g.curves.iter().map(|c| c.stage.as_str()).collect();
-    assert_eq!(stages, ["finetune/guided", "finetune/lora", "finetune/uniform", "pretrain"]);
+    assert_eq!(stages, ["pretrain", "finetune/uniform", "finetune/guided", "finetune/lora"]);
     let pts = &g.curves[0].seeds[0].1;
     assert!(close(pts[2].val_metric.unwrap(), 30.0), "validation metric in percent");
 }

@@ -24,23 +24,47 @@ pub fn tiles(errors: &[u64], soft: &[f64]) -> TileRecord {
     TileRecord { soft_jaccard: soft.iter().map(|v| Some(*v)).collect(), confusion }
 }
 
+/// The evaluation under `name` with summary mIoU `m`, other metrics derived from it.
+pub fn scenario(name: &str, m: f64, tile: &TileRecord) -> ScenarioRecord {
+    ScenarioRecord {
+        scenario: name.to_string(),
+        metrics: BTreeMap::from([
+            ("miou".to_string(), m),
+            ("soft_jaccard".to_string(), m - 0.1),
+            ("soft_f1".to_string(), m + 0.1),
+            ("accuracy".to_string(), m + 0.2),
+        ]),
+        tiles: tile.clone(),
+    }
+}
+
+/// A cell evaluated under `scenarios` (name, mIoU as a fraction) on the plain tiles.
+pub fn cell_with(method: &str, seed: u64, scenarios: &[(&str, f64)]) -> CellRecord {
+    let mut c = cell(method, seed, [0.0, 0.0], &plain_tiles());
+    c.scenarios = scenarios.iter().map(|(s, m)| scenario(s, *m, &plain_tiles())).collect();
+    c
+}
+
+/// A distribution over `names` with the given distortion, guided probabilities ∝ distortion
+/// + 0.1, and none of the optional scores.
+pub fn scored(names: &[&str], distortion: &[f64]) -> Distribution {
+    let raw: Vec<f64> = distortion.iter().map(|d| d + 0.1).collect();
+    let total: f64 = raw.iter().sum();
+    Distribution {
+        scenarios: names.iter().map(|s| s.to_string()).collect(),
+        distortion: distortion.to_vec(),
+        probabilities: raw.iter().map(|r| r / total).collect(),
+        distortion_ci: None,
+        probabilities_ci: None,
+        task_increase: None,
+        task_probabilities: None,
+    }
+}
+
 /// A cell whose summary mIoU per scenario is `miou` (fractions), other metrics derived from it,
 /// with the given per-tile data for every scenario.
 pub fn cell(method: &str, seed: u64, miou: [f64; 2], tile: &TileRecord) -> CellRecord {
-    let scenarios = SCENARIOS
-        .iter()
-        .zip(miou)
-        .map(|(s, m)| ScenarioRecord {
-            scenario: s.to_string(),
-            metrics: BTreeMap::from([
-                ("miou".to_string(), m),
-                ("soft_jaccard".to_string(), m - 0.1),
-                ("soft_f1".to_string(), m + 0.1),
-                ("accuracy".to_string(), m + 0.2),
-            ]),
-            tiles: tile.clone(),
-        })
-        .collect();
+    let scenarios = SCENARIOS.iter().zip(miou).map(|(s, m)| scenario(s, m, tile)).collect();
     let curves = vec![Curve {
         stage: format!("finetune/{method}"),
         points: (1..=3)
