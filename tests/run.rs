@@ -42,6 +42,11 @@ fn run_writes_every_stage_and_resumes_to_identical_results() {
         "eval/lora.json",
         "eval/full-only.json",
         "eval/fixed.json",
+        "eval/guided-adaptive.json",
+        "eval/guided-task.json",
+        "scoring/probabilities-task.json",
+        "scoring/latent_per_sample.npy",
+        "scoring/task_per_sample.npy",
         "results.md",
         "results.json",
         "results.csv",
@@ -50,7 +55,10 @@ fn run_writes_every_stage_and_resumes_to_identical_results() {
     }
     let results = read_json(&a.join("results.json"));
     let methods: Vec<&str> = results["methods"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
-    assert_eq!(methods, ["pretrained", "uniform", "guided", "lora", "full-only", "fixed"]);
+    assert_eq!(
+        methods,
+        ["pretrained", "uniform", "guided", "lora", "full-only", "fixed", "guided-adaptive", "guided-task"]
+    );
     let scenarios = results["scenarios"].as_array().unwrap();
     assert_eq!(scenarios.len(), 7);
     assert_eq!(scenarios[6], "optical+sar+height");
@@ -73,6 +81,30 @@ fn run_writes_every_stage_and_resumes_to_identical_results() {
     assert!(d[..6].iter().all(|&x| x > 0.0), "{d:?}");
     let probs: Vec<f64> = p["final_probs"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
     assert!(probs[..6].iter().all(|&x| x > probs[6]), "{probs:?}");
+
+    // The scores' bootstrap intervals bracket them; the task-score file says what it is.
+    let lo_hi = &p["D_sh_interval"];
+    for k in 0..7 {
+        let (lo, hi) = (lo_hi[0][k].as_f64().unwrap(), lo_hi[1][k].as_f64().unwrap());
+        assert!(lo <= d[k] + 1e-12 && d[k] <= hi + 1e-12, "scenario {k}: {lo} {} {hi}", d[k]);
+    }
+    assert_eq!(read_json(&a.join("scoring/probabilities-task.json"))["score"], "task");
+    // A NumPy array [training tiles, 7 scenarios] of float32.
+    let npy = std::fs::read(a.join("scoring/task_per_sample.npy")).unwrap();
+    let header_len = 10 + u16::from_le_bytes([npy[8], npy[9]]) as usize;
+    let header = String::from_utf8_lossy(&npy[10..header_len]).into_owned();
+    let rows: usize = header.split("'shape': (").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
+    assert!(header.contains(", 7)") && rows > 10, "{header}");
+    assert_eq!(npy.len(), header_len + rows * 7 * 4);
+    // guided-adaptive records the distribution of every epoch.
+    let adaptive = std::fs::read_to_string(a.join("finetune/guided-adaptive/metrics.jsonl")).unwrap();
+    assert_contains!(adaptive, "\"sampling\"");
+    // `lssg score --diagnose` ranks the scores against the checkpoint's metric drop.
+    let checkpoint = a.join("pretrain/checkpoint/last.safetensors").display().to_string();
+    let diagnosis = ok(&["--quiet", "score", &fixture(), "--checkpoint", &checkpoint, "--diagnose"]);
+    assert_contains!(diagnosis, "| sar+height |");
+    assert_contains!(diagnosis, "Spearman ρ (miou");
+    assert_eq!(diagnosis.lines().filter(|l| l.starts_with("- ")).count(), 3, "{diagnosis}");
 
     // Running again redoes no finished work and gives the same results.
     let log_len = std::fs::read_to_string(a.join("run.log")).unwrap().len();

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use lssg_backbones::Weights;
 use lssg_datasets::DataSplits;
 use lssg_scenario::ProbabilitiesFile;
-use lssg_scoring::DistortionReport;
+use lssg_scoring::{DistortionReport, PerSampleScores, ScoreKind, probabilities_of, score_intervals};
 use lssg_trainer::{EvalReport, FinetuneFrom, Method, Network};
 use tch::Device;
 
@@ -38,32 +38,49 @@ pub fn network(config: &RunConfig, data: &DataSplits, device: Device) -> Network
     Network::for_data(&config.model, data, config.run.seed, device)
 }
 
-/// Scores the pretrained `checkpoint` on the training split: the distortion report and the
-/// probabilities file built from it.
+/// What scoring a pretrained network gives (docs/method.md §3, §4).
+pub struct Scored {
+    /// Mean scores per scenario, with their intervals.
+    pub report: DistortionReport,
+    /// Every sample's scores.
+    pub per_sample: PerSampleScores,
+    /// The distribution of the latent distortion (what `guided` samples).
+    pub probabilities: ProbabilitiesFile,
+    /// The distribution of the task-loss increase (what `guided-task` samples).
+    pub task_probabilities: ProbabilitiesFile,
+}
+
+/// Scores the pretrained `checkpoint` on the training split: both scores per sample, their
+/// means with bootstrap intervals (`[scoring] bootstrap_resamples`), and the probabilities
+/// files built from them.
 pub fn score(
     config: &RunConfig,
     data: &DataSplits,
     network: &Network,
     checkpoint: &Path,
     reporter: &mut dyn Reporter,
-) -> Result<(DistortionReport, ProbabilitiesFile)> {
+) -> Result<Scored> {
     let model = network.load(&network.model, Weights::Checkpoint(checkpoint))?;
     let mut progress = |done: usize, total: usize| reporter.progress("scoring", done, total);
-    let report = lssg_scoring::measure_distortion(
+    let (mut report, per_sample) = lssg_scoring::measure_scores(
         model.net.as_ref(),
         data.train.clone(),
         &config.scoring,
         network.device,
         &mut progress,
     )?;
-    let probabilities = lssg_scoring::probabilities(
-        &report,
-        data.train.modalities(),
-        &config.smoothing,
-        network.model.backbone.as_str(),
-        &checkpoint.display().to_string(),
-    )?;
-    Ok((report, probabilities))
+    let set = data.train.modalities();
+    let (s, sm) = (&config.scoring, &config.smoothing);
+    if s.bootstrap_resamples > 0 {
+        let intervals =
+            |rows: &[Vec<f64>]| score_intervals(rows, set, sm, s.bootstrap_resamples, s.bootstrap_seed, 0.95);
+        report.intervals = Some(intervals(&per_sample.latent)?);
+        report.task_intervals = Some(intervals(&per_sample.task)?);
+    }
+    let (backbone, ckpt) = (network.model.backbone.as_str(), checkpoint.display().to_string());
+    let probabilities = probabilities_of(ScoreKind::Latent, &report, set, sm, backbone, &ckpt)?;
+    let task_probabilities = probabilities_of(ScoreKind::Task, &report, set, sm, backbone, &ckpt)?;
+    Ok(Scored { report, per_sample, probabilities, task_probabilities })
 }
 
 /// Evaluates `checkpoint` (with LoRA adapters when `lora`) under `scenarios` (the config's
@@ -133,16 +150,20 @@ pub fn open(config: &RunConfig, dir: &RunDir, reporter: &mut dyn Reporter) -> Re
     Ok(Opened { data, network })
 }
 
-/// What every method fine-tunes from: the pretrained weights and the scenario distribution.
+/// What every method fine-tunes from: the pretrained weights and the scenario distributions.
 pub struct Pretrained {
     /// The pretrained checkpoint.
     pub checkpoint: PathBuf,
     /// The stage's summary (its history is the learning curve).
     pub summary: lssg_trainer::TrainSummary,
-    /// The probabilities file built from the pretrained network's scores.
+    /// The probabilities file built from the pretrained network's latent distortions.
     pub probabilities: ProbabilitiesFile,
     /// Where it is.
     pub probabilities_path: PathBuf,
+    /// The probabilities file built from its task-loss increases.
+    pub task_probabilities: ProbabilitiesFile,
+    /// Where that is.
+    pub task_probabilities_path: PathBuf,
 }
 
 /// Stages 1 and 2 in `dir`: pretraining with uniform scenario dropout, then scoring and
@@ -157,17 +178,31 @@ pub fn pretrain_and_score(
     dir.log_stage(reporter, &Stage::Pretrain, StageStatus::Running)?;
     let summary = lssg_trainer::pretrain(network, data, &config.pretrain, &dir.pretrain(), reporter.observer())?;
     let checkpoint = summary.checkpoint.clone();
-    let probabilities = if dir.probabilities().exists() {
+    // The task-score file is written last: with it, scoring is complete.
+    let (probabilities, task_probabilities) = if dir.task_probabilities().exists() {
         dir.log_stage(reporter, &Stage::Scoring, StageStatus::DoneEarlier)?;
-        ProbabilitiesFile::read(&dir.probabilities())?
+        (ProbabilitiesFile::read(&dir.probabilities())?, ProbabilitiesFile::read(&dir.task_probabilities())?)
     } else {
         dir.log_stage(reporter, &Stage::Scoring, StageStatus::Running)?;
-        let (report, probabilities) = score(config, data, network, &checkpoint, reporter)?;
-        write_json(&dir.distortion(), &report)?;
-        probabilities.write(&dir.probabilities())?;
-        probabilities
+        let scored = score(config, data, network, &checkpoint, reporter)?;
+        write_json(&dir.distortion(), &scored.report)?;
+        let npy = |path: PathBuf, rows: &[Vec<f64>]| {
+            lssg_scoring::write_npy_f32(&path, rows).map_err(|source| Error::Io { path, source })
+        };
+        npy(dir.latent_per_sample(), &scored.per_sample.latent)?;
+        npy(dir.task_per_sample(), &scored.per_sample.task)?;
+        scored.probabilities.write(&dir.probabilities())?;
+        scored.task_probabilities.write(&dir.task_probabilities())?;
+        (scored.probabilities, scored.task_probabilities)
     };
-    Ok(Pretrained { checkpoint, summary, probabilities, probabilities_path: dir.probabilities() })
+    Ok(Pretrained {
+        checkpoint,
+        summary,
+        probabilities,
+        probabilities_path: dir.probabilities(),
+        task_probabilities,
+        task_probabilities_path: dir.task_probabilities(),
+    })
 }
 
 /// Stage 3 for one method in `dir`: fine-tuning from `pretrained` (resumable).
@@ -183,6 +218,8 @@ pub fn finetune_method(
     let from = FinetuneFrom {
         pretrained: &pretrained.checkpoint,
         probabilities: Some((&pretrained.probabilities, &pretrained.probabilities_path)),
+        task_probabilities: Some((&pretrained.task_probabilities, &pretrained.task_probabilities_path)),
+        rescoring: Some((&config.scoring, &config.smoothing)),
     };
     Ok(lssg_trainer::finetune(
         method,
@@ -247,11 +284,7 @@ pub fn run(config: &RunConfig, dir: &RunDir, reporter: &mut dyn Reporter) -> Res
 }
 
 /// `lssg score`: opens the data and device of `config` and scores `checkpoint`.
-pub fn score_checkpoint(
-    config: &RunConfig,
-    checkpoint: &Path,
-    reporter: &mut dyn Reporter,
-) -> Result<(DistortionReport, ProbabilitiesFile)> {
+pub fn score_checkpoint(config: &RunConfig, checkpoint: &Path, reporter: &mut dyn Reporter) -> Result<Scored> {
     apply_run_settings(config);
     let device = config.run.device.resolve()?;
     let data = open_data(config)?;

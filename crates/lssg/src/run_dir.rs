@@ -4,7 +4,8 @@
 //! ```text
 //! <dir>/config.toml  run.log
 //! <dir>/pretrain/    checkpoint/… metrics.jsonl
-//! <dir>/scoring/     distortion.json probabilities.json
+//! <dir>/scoring/     distortion.json probabilities.json probabilities-task.json
+//!                    latent_per_sample.npy task_per_sample.npy
 //! <dir>/finetune/<method>/  checkpoint/… metrics.jsonl
 //! <dir>/eval/<method>.json
 //! <dir>/results.{md,json,csv}
@@ -54,6 +55,18 @@ impl RunDir {
     /// `scoring/probabilities.json`.
     pub fn probabilities(&self) -> PathBuf {
         self.root.join("scoring").join("probabilities.json")
+    }
+    /// `scoring/probabilities-task.json`: the task-score distribution (docs/method.md §3.4).
+    pub fn task_probabilities(&self) -> PathBuf {
+        self.root.join("scoring").join("probabilities-task.json")
+    }
+    /// `scoring/latent_per_sample.npy`: d_k(x), float32 `[N, S]`.
+    pub fn latent_per_sample(&self) -> PathBuf {
+        self.root.join("scoring").join("latent_per_sample.npy")
+    }
+    /// `scoring/task_per_sample.npy`: t_k(x), float32 `[N, S]`.
+    pub fn task_per_sample(&self) -> PathBuf {
+        self.root.join("scoring").join("task_per_sample.npy")
     }
     /// A fine-tuning method's directory.
     pub fn finetune(&self, method: Method) -> PathBuf {

@@ -50,16 +50,7 @@ impl ScenarioSampler {
         let cumulative = match &strategy {
             SamplingStrategy::Weighted { probabilities } => {
                 validate_distribution("probabilities", probabilities, scenarios.len(), PROBABILITY_TOLERANCE)?;
-                let mut acc = 0.0;
-                let mut c: Vec<f64> = probabilities
-                    .iter()
-                    .map(|p| {
-                        acc += p;
-                        acc
-                    })
-                    .collect();
-                *c.last_mut().expect("validated non-empty") = 1.0;
-                c
+                cumulative(probabilities)
             }
             SamplingStrategy::Fixed { scenario } => {
                 if !scenarios.contains(scenario) {
@@ -113,6 +104,32 @@ impl ScenarioSampler {
     pub fn sample_n(&mut self, n: usize) -> Vec<Scenario> {
         (0..n).map(|_| self.sample()).collect()
     }
+
+    /// Replaces the strategy by weighted sampling from `probabilities` (validated as in
+    /// [`ScenarioSampler::new`]), keeping the random state: the draws continue the same stream.
+    pub fn reweight(&mut self, probabilities: Vec<f64>) -> Result<()> {
+        validate_distribution("probabilities", &probabilities, self.scenarios.len(), PROBABILITY_TOLERANCE)?;
+        self.cumulative = cumulative(&probabilities);
+        self.strategy = SamplingStrategy::Weighted { probabilities };
+        Ok(())
+    }
+}
+
+/// The running sums of a validated (non-empty) distribution, the last forced to 1 so that every
+/// draw u < 1 finds a scenario.
+fn cumulative(probabilities: &[f64]) -> Vec<f64> {
+    let mut acc = 0.0;
+    let mut c: Vec<f64> = probabilities
+        .iter()
+        .map(|p| {
+            acc += p;
+            acc
+        })
+        .collect();
+    if let Some(last) = c.last_mut() {
+        *last = 1.0;
+    }
+    c
 }
 
 #[cfg(test)]
@@ -121,6 +138,17 @@ mod tests {
 
     fn set() -> ModalitySet {
         ModalitySet::from_names(["rgb", "nir", "swir"], 3).unwrap()
+    }
+
+    #[test]
+    fn reweight_keeps_the_random_stream() {
+        let p = vec![0.1, 0.2, 0.1, 0.2, 0.1, 0.2, 0.1];
+        let mut a = ScenarioSampler::new(&set(), SamplingStrategy::Uniform, 5).unwrap();
+        let mut b = ScenarioSampler::new(&set(), SamplingStrategy::Weighted { probabilities: p.clone() }, 5).unwrap();
+        a.reweight(p.clone()).unwrap();
+        assert_eq!(a.sample_n(200), b.sample_n(200));
+        assert_eq!(a.probabilities(), p);
+        assert!(a.reweight(vec![0.5, 0.5]).is_err());
     }
 
     #[test]

@@ -61,8 +61,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Default::default()
     };
     let from = FinetuneFrom {
-        pretrained: &pretrained.checkpoint,
         probabilities: Some((&probabilities, Path::new("(in memory)"))),
+        ..FinetuneFrom::weights(&pretrained.checkpoint)
     };
     let guided =
         finetune(Method::Guided, &config, &network, from, &data, &work.path().join("guided"), &mut NoopObserver)?;

@@ -147,6 +147,15 @@ pub enum Error {
     /// A scenario or sampler error.
     #[error(transparent)]
     Scenario(#[from] lssg_scenario::Error),
+    /// `guided-adaptive` was asked for without the scoring and smoothing settings it re-scores with.
+    #[error("guided-adaptive needs the scoring and smoothing settings (FinetuneFrom::rescoring)")]
+    MissingRescoring,
+    /// Re-scoring during `guided-adaptive` fine-tuning failed.
+    #[error("re-scoring for guided-adaptive: {0}")]
+    Scoring(#[from] lssg_scoring::Error),
+    /// Smoothing re-scored distortions failed.
+    #[error("smoothing re-scored distortions: {0}")]
+    Smoothing(#[from] lssg_smoothing::Error),
 }
 
 impl Error {

@@ -9,6 +9,8 @@
 //! | `lora`      | uniform, or guided (`lora_sampling`)   | base frozen, LoRA adapters train   |
 //! | `full-only` | always every modality                  | every parameter trains             |
 //! | `fixed`     | always `fixed_scenario`                | every parameter trains             |
+//! | `guided-adaptive` | guided, re-scored during training (§5.9) | every parameter trains     |
+//! | `guided-task` | the task-score probabilities file     | every parameter trains             |
 //!
 //! Both stages are resumable exactly as [`crate::train`] is: calling them again on the same
 //! directory continues after the last finished epoch, or returns at once when it is complete.
@@ -24,12 +26,15 @@ use lssg_backbones::{ArchitectureConfig, LoadedModel, LoraConfig, ModelConfig, W
 use lssg_datasets::DataSplits;
 use lssg_scenario::seed::stream;
 use lssg_scenario::{ModalitySet, ProbabilitiesFile, SamplingStrategy};
+use lssg_scoring::ScoringConfig;
+use lssg_smoothing::SmoothingConfig;
 use serde::{Deserialize, Serialize};
 use tch::Device;
 
+use crate::adaptive::Rescorer;
 use crate::error::{Error, Result};
 use crate::observer::TrainObserver;
-use crate::train::{TrainConfig, TrainSummary, train};
+use crate::train::{Sampling, TrainConfig, TrainSummary, train};
 
 /// A fine-tuning method (docs/method.md §1, §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -45,11 +50,24 @@ pub enum Method {
     FullOnly,
     /// All parameters, always `finetune.fixed_scenario`.
     Fixed,
+    /// All parameters, guided scenarios re-scored with the current weights every
+    /// `finetune.rescore_every` epochs (docs/method.md §5.9).
+    GuidedAdaptive,
+    /// All parameters, scenarios drawn from the task-score probabilities file (docs/method.md §3.4).
+    GuidedTask,
 }
 
 impl Method {
     /// Every method, in the order of the table above.
-    pub const ALL: [Method; 5] = [Method::Uniform, Method::Guided, Method::Lora, Method::FullOnly, Method::Fixed];
+    pub const ALL: [Method; 7] = [
+        Method::Uniform,
+        Method::Guided,
+        Method::Lora,
+        Method::FullOnly,
+        Method::Fixed,
+        Method::GuidedAdaptive,
+        Method::GuidedTask,
+    ];
 
     /// The method's name in configs, files and tables.
     pub fn name(self) -> &'static str {
@@ -59,6 +77,8 @@ impl Method {
             Self::Lora => "lora",
             Self::FullOnly => "full-only",
             Self::Fixed => "fixed",
+            Self::GuidedAdaptive => "guided-adaptive",
+            Self::GuidedTask => "guided-task",
         }
     }
 
@@ -99,6 +119,12 @@ pub struct FinetuneConfig {
     pub lora_sampling: LoraSampling,
     /// The training loop of every method.
     pub train: TrainConfig,
+    /// `guided-adaptive`: epochs between re-scorings (docs/method.md §5.9).
+    pub rescore_every: usize,
+    /// `guided-adaptive`: training tiles scored each time.
+    pub rescore_samples: usize,
+    /// `guided-adaptive`: weight of the previous distribution, in [0, 1).
+    pub rescore_momentum: f64,
 }
 
 impl Default for FinetuneConfig {
@@ -109,6 +135,9 @@ impl Default for FinetuneConfig {
             lora: LoraConfig::default(),
             lora_sampling: LoraSampling::Uniform,
             train: TrainConfig::default(),
+            rescore_every: 1,
+            rescore_samples: 64,
+            rescore_momentum: 0.0,
         }
     }
 }
@@ -140,13 +169,26 @@ impl FinetuneConfig {
                 expected: "a scenario such as \"rgb+nir\" when finetune.methods has \"fixed\"",
             });
         }
+        let bad = |field, value: String, expected| Err(Error::InvalidConfig { field, value, expected });
+        if self.rescore_every == 0 {
+            return bad("finetune.rescore_every", "0".into(), "at least 1 (epochs between re-scorings)");
+        }
+        if self.rescore_samples == 0 {
+            return bad("finetune.rescore_samples", "0".into(), "at least 1 training tile");
+        }
+        if !(0.0..1.0).contains(&self.rescore_momentum) {
+            return bad("finetune.rescore_momentum", self.rescore_momentum.to_string(), "in [0, 1)");
+        }
         self.lora.validate()?;
         self.train.validate()
     }
 
     /// Whether `method` draws from the guided distribution (and so needs the probabilities file).
     pub fn needs_probabilities(&self, method: Method) -> bool {
-        matches!((method, self.lora_sampling), (Method::Guided, _) | (Method::Lora, LoraSampling::Guided))
+        matches!(
+            (method, self.lora_sampling),
+            (Method::Guided | Method::GuidedAdaptive | Method::GuidedTask, _) | (Method::Lora, LoraSampling::Guided)
+        )
     }
 
     /// The scenario sampler of `method` over `set`. `probabilities` is the probabilities file
@@ -163,7 +205,9 @@ impl FinetuneConfig {
             return Ok(SamplingStrategy::Weighted { probabilities });
         }
         Ok(match method {
-            Method::Uniform | Method::Lora | Method::Guided => SamplingStrategy::Uniform,
+            Method::Uniform | Method::Lora | Method::Guided | Method::GuidedAdaptive | Method::GuidedTask => {
+                SamplingStrategy::Uniform
+            }
             Method::FullOnly => SamplingStrategy::FullOnly,
             Method::Fixed => {
                 let text = self.fixed_scenario.as_deref().unwrap_or_default();
@@ -240,6 +284,17 @@ pub struct FinetuneFrom<'a> {
     pub pretrained: &'a Path,
     /// The probabilities file and its path, for methods that sample from it.
     pub probabilities: Option<(&'a ProbabilitiesFile, &'a Path)>,
+    /// The task-score probabilities file and its path (`guided-task`).
+    pub task_probabilities: Option<(&'a ProbabilitiesFile, &'a Path)>,
+    /// How `guided-adaptive` re-scores: the scoring and smoothing settings of the run.
+    pub rescoring: Option<(&'a ScoringConfig, &'a SmoothingConfig)>,
+}
+
+impl<'a> FinetuneFrom<'a> {
+    /// From `pretrained` weights alone (methods that need no probabilities file).
+    pub fn weights(pretrained: &'a Path) -> Self {
+        Self { pretrained, probabilities: None, task_probabilities: None, rescoring: None }
+    }
 }
 
 /// Fine-tunes `network` with `method` from `from.pretrained` on `data` in `dir` (resumable):
@@ -255,11 +310,28 @@ pub fn finetune(
     observer: &mut dyn TrainObserver,
 ) -> Result<TrainSummary> {
     config.validate()?;
-    let strategy = config.strategy(method, data.train.modalities(), from.probabilities)?;
+    let probabilities = if method == Method::GuidedTask { from.task_probabilities } else { from.probabilities };
+    let strategy = config.strategy(method, data.train.modalities(), probabilities)?;
     let stage = ["finetune", method.name()];
     let model =
         network.on_stream(&stage).load(&config.model_config(method, &network.model), Weights::Base(from.pretrained))?;
-    train(model.net.as_ref(), &model.vs, data, strategy, &train_stream(&config.train, &stage), dir, observer)
+    let train_config = train_stream(&config.train, &stage);
+    if method != Method::GuidedAdaptive {
+        return train(model.net.as_ref(), &model.vs, data, strategy, &train_config, dir, observer);
+    }
+    let (scoring, smoothing) = from.rescoring.ok_or(Error::MissingRescoring)?;
+    let mut rescorer = Rescorer {
+        every: config.rescore_every,
+        samples: config.rescore_samples,
+        momentum: config.rescore_momentum,
+        scoring: scoring.clone(),
+        smoothing: smoothing.clone(),
+        train: data.train.clone(),
+        device: network.device,
+        seed: train_config.seed,
+    };
+    let sampling = Sampling { strategy, hook: Some(&mut rescorer) };
+    train(model.net.as_ref(), &model.vs, data, sampling, &train_config, dir, observer)
 }
 
 /// The directory of `method` under a run's `finetune/` directory.

@@ -4,6 +4,7 @@
 //! per-scenario evaluation.
 #![deny(missing_docs)]
 
+pub mod adaptive;
 mod checkpoint;
 mod error;
 pub mod evaluate;
@@ -27,4 +28,4 @@ pub use optim::{Optimizer, OptimizerConfig, OptimizerKind};
 pub use run_dir::{BestEpoch, RunPaths};
 pub use schedule::{SchedulerConfig, StepOrder};
 pub use tensors::check_labels;
-pub use train::{Keep, TrainConfig, TrainSummary, train};
+pub use train::{Keep, Sampling, TrainConfig, TrainSummary, train};

@@ -52,6 +52,10 @@ pub struct EpochRecord {
     pub val: Option<Metrics>,
     /// Whether this epoch became the best so far by the monitored metric.
     pub best: bool,
+    /// The scenario distribution the epoch sampled from, when it can change during training
+    /// (`guided-adaptive`, docs/method.md §5.9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<Vec<f64>>,
 }
 
 /// Receives progress events. All methods default to doing nothing.

@@ -50,6 +50,10 @@ pub(crate) struct RunState {
     pub best: Option<BestEpoch>,
     /// The configuration the run was started with (compared on resume).
     pub config: TrainConfig,
+    /// The strategy the run started with, when the sampler's may have changed since
+    /// (`guided-adaptive`); compared on resume instead of the sampler's current one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_strategy: Option<SamplingStrategy>,
 }
 
 /// The files of a run directory.
@@ -122,7 +126,7 @@ pub(crate) fn check_resume(
             });
         }
     }
-    if state.sampler.strategy() != strategy {
+    if state.initial_strategy.as_ref().unwrap_or(state.sampler.strategy()) != strategy {
         let json = |s: &SamplingStrategy| serde_json::to_string(s).unwrap_or_default();
         return Err(Error::ResumeMismatch {
             path: path.to_path_buf(),
@@ -208,6 +212,7 @@ mod tests {
             sampler,
             best: None,
             config: Default::default(),
+            initial_strategy: None,
         };
         let mut json = serde_json::to_value(&state).unwrap();
         json["loader_seed"] = 0.into();

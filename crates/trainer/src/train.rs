@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use tch::Device;
 use tch::nn::VarStore;
 
+use crate::adaptive::EpochHook;
 use crate::checkpoint;
 use crate::error::{Error, Result};
 use crate::evaluate::run_scenarios;
@@ -362,6 +363,7 @@ impl<'a> Loop<'a> {
         &self,
         number: usize,
         sampler: &ScenarioSampler,
+        initial: Option<&SamplingStrategy>,
         best: Option<BestEpoch>,
         history: &[EpochRecord],
     ) -> Result<()> {
@@ -373,32 +375,51 @@ impl<'a> Loop<'a> {
             sampler: sampler.clone(),
             best,
             config: self.config.clone(),
+            initial_strategy: initial.cloned(),
         };
         checkpoint::write_json(&self.paths.state(), &state)?;
         prune(&self.paths, number, self.config.keep_epochs)
     }
 }
 
+/// How a run draws its scenarios: a strategy, and optionally a hook that may change the
+/// sampler between epochs (`guided-adaptive`, [`crate::adaptive`]).
+pub struct Sampling<'a> {
+    /// The strategy the run starts with (compared on resume).
+    pub strategy: SamplingStrategy,
+    /// Called before every epoch.
+    pub hook: Option<&'a mut dyn EpochHook>,
+}
+
+impl From<SamplingStrategy> for Sampling<'_> {
+    fn from(strategy: SamplingStrategy) -> Self {
+        Self { strategy, hook: None }
+    }
+}
+
 /// Trains `net`, whose variables live in `vs`, on `data.train`, validating on `data.val` with
-/// every modality, drawing each sample's scenario with `strategy`, in run directory `dir`;
-/// resumes an interrupted run found there. Everything runs on the device of `vs`.
+/// every modality, drawing each sample's scenario as `sampling` says (a [`SamplingStrategy`]
+/// converts), in run directory `dir`; resumes an interrupted run found there. Everything runs
+/// on the device of `vs`.
 ///
 /// The caller initialises the weights (e.g. loads pretrained ones, see [`crate::finetune`])
 /// before the first call; a resumed call overwrites them from the checkpoint. On return, `vs`
 /// holds the kept weights (`config.keep`: last or best).
-pub fn train(
+pub fn train<'a>(
     net: &dyn SegmentationModel,
     vs: &VarStore,
     data: &DataSplits,
-    strategy: SamplingStrategy,
+    sampling: impl Into<Sampling<'a>>,
     config: &TrainConfig,
     dir: &Path,
     observer: &mut dyn TrainObserver,
 ) -> Result<TrainSummary> {
+    let Sampling { strategy, mut hook } = sampling.into();
     config.validate()?;
     check_data(net, data.train.as_ref(), data.val.as_ref())?;
     let mut optimizer = Optimizer::new(vs, &config.optimizer)?;
     let paths = RunPaths::new(dir);
+    let initial = hook.is_some().then(|| strategy.clone());
     let Start { mut sampler, epoch: start, mut best, mut history } =
         start_or_resume(&paths, vs, &mut optimizer, data.train.as_ref(), strategy, config)?;
     let run = Loop::new(net, vs, data, config, dir)?;
@@ -408,6 +429,11 @@ pub fn train(
     }
     for epoch in start..config.epochs {
         let started = Instant::now();
+        let mut sampling = None;
+        if let Some(hook) = hook.as_mut() {
+            hook.before_epoch(epoch, net, &mut sampler)?;
+            sampling = Some(sampler.probabilities());
+        }
         let trained = run.train_epoch(epoch, &mut sampler, &mut optimizer, observer)?;
         let number = epoch + 1;
         let validated = run.validate(number, observer)?;
@@ -434,9 +460,10 @@ pub fn train(
             val_loss,
             val,
             best: improved,
+            sampling,
         };
         history.push(record.clone());
-        run.commit(number, &sampler, best, &history)?;
+        run.commit(number, &sampler, initial.as_ref(), best, &history)?;
         observer.epoch_end(&record);
     }
     finish(&paths, vs, config, start, best, history, optimizer.num_parameters())

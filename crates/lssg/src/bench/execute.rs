@@ -122,12 +122,15 @@ impl Bench {
                     &dir,
                     reporter,
                 )?;
+                let scores: lssg_scoring::DistortionReport = crate::run_dir::read_json(&dir.distortion())?;
                 let output = CellOutput {
                     eval: &eval,
                     eval_path: &dir.eval(PRETRAINED),
                     stage: "pretrain".into(),
                     history: &pretrained.summary.history,
                     probabilities: Some(&pretrained.probabilities),
+                    scores: Some(&scores),
+                    task_probabilities: Some(&pretrained.task_probabilities),
                     binary,
                 };
                 cell_record(index, &cell.key, &output, started.elapsed().as_secs_f64())?
@@ -151,6 +154,8 @@ impl Bench {
                     stage: format!("finetune/{name}"),
                     history: &summary.history,
                     probabilities: None,
+                    scores: None,
+                    task_probabilities: None,
                     binary,
                 };
                 cell_record(index, &cell.key, &output, started.elapsed().as_secs_f64())?

@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use lssg_report::{CellKey, CellRecord, Curve, CurvePoint, Distribution, ScenarioRecord, TileRecord};
+use lssg_report::{Band, CellKey, CellRecord, Curve, CurvePoint, Distribution, ScenarioRecord, TileRecord};
 use lssg_scenario::ProbabilitiesFile;
+use lssg_scoring::DistortionReport;
 use lssg_trainer::{EpochRecord, EvalReport};
 
 use crate::error::{Error, Result};
@@ -23,13 +24,17 @@ pub struct CellOutput<'a> {
     pub history: &'a [EpochRecord],
     /// The scenario distribution (pretraining cells).
     pub probabilities: Option<&'a ProbabilitiesFile>,
+    /// The mean scores behind it, task scores included (pretraining cells).
+    pub scores: Option<&'a DistortionReport>,
+    /// The distribution of the task scores (pretraining cells).
+    pub task_probabilities: Option<&'a ProbabilitiesFile>,
     /// Whether the task is binary (one logit; soft Jaccard leads the tables).
     pub binary: bool,
 }
 
 /// The record of cell `index` at `key` from `output`, whose own work took `seconds`.
 pub fn cell_record(index: usize, key: &CellKey, output: &CellOutput<'_>, seconds: f64) -> Result<CellRecord> {
-    let CellOutput { eval, eval_path, stage, history, probabilities, binary } = output;
+    let CellOutput { eval, eval_path, stage, history, probabilities, scores, task_probabilities, binary } = output;
     let binary = *binary;
     let primary = if binary { "soft_jaccard" } else { "miou" };
     let scenarios = eval
@@ -64,17 +69,17 @@ pub fn cell_record(index: usize, key: &CellKey, output: &CellOutput<'_>, seconds
             train_loss: r.train_loss,
             val_loss: r.val_loss,
             val_metric: r.val.as_ref().map(|v| if binary { v.soft_jaccard.mean } else { v.miou }),
-            sampling: None,
+            sampling: r.sampling.clone(),
         })
         .collect();
     let distribution = probabilities.map(|p| Distribution {
         scenarios: p.scenario_names.clone(),
         distortion: p.D_sh.clone(),
         probabilities: p.final_probs.clone(),
-        distortion_ci: None,
-        probabilities_ci: None,
-        task_increase: None,
-        task_probabilities: None,
+        distortion_ci: p.D_sh_interval.clone().map(|[lo, hi]| Band { lo, hi }),
+        probabilities_ci: p.final_probs_interval.clone().map(|[lo, hi]| Band { lo, hi }),
+        task_increase: scores.map(|r| r.task_increase.clone()).filter(|t| !t.is_empty()),
+        task_probabilities: task_probabilities.map(|t| t.final_probs.clone()),
     });
     Ok(CellRecord {
         format: lssg_report::record::FORMAT,
@@ -87,4 +92,48 @@ pub fn cell_record(index: usize, key: &CellKey, output: &CellOutput<'_>, seconds
         distribution,
         seconds,
     })
+}
+
+/// The scoring diagnostic of one scored and evaluated checkpoint (`lssg score --diagnose`), as
+/// a markdown table: the three per-scenario vectors and the Spearman ρ of each pair.
+pub fn diagnose(eval: &EvalReport, scored: &crate::pipeline::Scored) -> Result<String> {
+    let binary = eval.scenarios.first().is_some_and(|s| s.metrics.iou.len() == 2 && eval.class_names.len() == 2);
+    let output = CellOutput {
+        eval,
+        eval_path: Path::new("(evaluation)"),
+        stage: "pretrain".into(),
+        history: &[],
+        probabilities: Some(&scored.probabilities),
+        scores: Some(&scored.report),
+        task_probabilities: Some(&scored.task_probabilities),
+        binary,
+    };
+    let key = CellKey {
+        dataset: String::new(),
+        model: String::new(),
+        variant: String::new(),
+        seed: 0,
+        method: "pretrained".into(),
+    };
+    let record = cell_record(0, &key, &output, 0.0)?;
+    let d = lssg_report::diagnose(&record)
+        .ok_or_else(|| Error::Bench("the diagnostic needs every scenario scored and evaluated".into()))?;
+    let mut out = String::from(
+        "| scenario | latent distortion | task-loss increase | metric drop (pp) |\n|---|---:|---:|---:|\n",
+    );
+    for (i, name) in d.scenarios.iter().enumerate() {
+        let cell = |v: Option<&[f64]>| v.map_or("—".to_string(), |v| format!("{:.4}", v[i]));
+        out.push_str(&format!(
+            "| {name} | {:.4} | {} | {} |\n",
+            d.distortion[i],
+            cell(d.task_increase.as_deref()),
+            cell(d.metric_drop.as_deref())
+        ));
+    }
+    out.push_str(&format!("\nSpearman ρ ({}; the full scenario left out):\n", d.primary_metric));
+    for c in &d.correlations {
+        let rho = c.rho.map_or("undefined (a constant or missing vector)".to_string(), |r| format!("{r:+.3}"));
+        out.push_str(&format!("- {} vs {}: {rho}\n", c.x.label(), c.y.label()));
+    }
+    Ok(out)
 }

@@ -130,7 +130,7 @@ fn finish(args: &BenchArgs, out: &std::path::Path, quiet: bool) -> anyhow::Resul
 fn print_list(bench: &Bench, cells: &[usize], out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:>5}  {:<9}  {:<8}  {:<14}  {:<16}  {:>5}  {:<10}  {:<8}  dir",
+        "{:>5}  {:<9}  {:<8}  {:<14}  {:<16}  {:>5}  {:<16}  {:<8}  dir",
         "cell", "kind", "status", "dataset", "model", "seed", "method", "after"
     )?;
     for &i in cells {
@@ -147,7 +147,7 @@ fn print_list(bench: &Bench, cells: &[usize], out: &mut dyn Write) -> std::io::R
         let variant = if c.key.variant.is_empty() { String::new() } else { format!(" [{}]", c.key.variant) };
         writeln!(
             out,
-            "{i:>5}  {kind:<9}  {status:<8}  {:<14}  {:<16}  {:>5}  {:<10}  {:<8}  {}{variant}",
+            "{i:>5}  {kind:<9}  {status:<8}  {:<14}  {:<16}  {:>5}  {:<16}  {:<8}  {}{variant}",
             c.key.dataset,
             c.key.model,
             c.key.seed,

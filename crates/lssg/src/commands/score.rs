@@ -1,5 +1,7 @@
-//! `lssg score CONFIG --checkpoint CKPT [--out FILE]`: latent distortion of every scenario on
-//! the training split, smoothed into the probabilities file (docs/method.md §3, §4).
+//! `lssg score CONFIG --checkpoint CKPT [--out FILE] [--diagnose]`: latent distortion and task
+//! scores of every scenario on the training split with their intervals, smoothed into the
+//! probabilities file (docs/method.md §3, §4); `--diagnose` also evaluates the checkpoint under
+//! every scenario and prints how the scores rank against its metric drop (docs/report.md §8).
 
 use std::path::PathBuf;
 
@@ -19,6 +21,10 @@ pub struct ScoreArgs {
     /// Write the probabilities file here (atomically) instead of printing it.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Also evaluate the checkpoint on the test split under every scenario and print the
+    /// Spearman correlations of latent distortion, task-loss increase and metric drop.
+    #[arg(long)]
+    pub diagnose: bool,
     /// Override a config value (repeatable).
     #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
     pub overrides: Vec<String>,
@@ -28,9 +34,17 @@ pub struct ScoreArgs {
 pub fn run(args: ScoreArgs, quiet: bool) -> anyhow::Result<()> {
     let config = RunConfig::load(&args.config, &args.overrides)?;
     let mut reporter = ConsoleReporter::new(quiet);
-    let (report, file) = lssg::pipeline::score_checkpoint(&config, &args.checkpoint, &mut reporter)
+    let scored = lssg::pipeline::score_checkpoint(&config, &args.checkpoint, &mut reporter)
         .with_context(|| format!("score {}", args.checkpoint.display()))?;
+    let diagnosis = if args.diagnose {
+        let eval = lssg::pipeline::evaluate_checkpoint(&config, &args.checkpoint, false, Some("all"), &mut reporter)
+            .with_context(|| format!("evaluate {}", args.checkpoint.display()))?;
+        Some(lssg::bench::record::diagnose(&eval, &scored)?)
+    } else {
+        None
+    };
     drop(reporter);
+    let (report, file) = (&scored.report, &scored.probabilities);
     match &args.out {
         Some(out) => {
             file.write(out)?;
@@ -41,7 +55,11 @@ pub fn run(args: ScoreArgs, quiet: bool) -> anyhow::Result<()> {
                 report.num_samples
             );
         }
-        None => println!("{}", serde_json::to_string_pretty(&file)?),
+        None if diagnosis.is_none() => println!("{}", serde_json::to_string_pretty(file)?),
+        None => {}
+    }
+    if let Some(table) = diagnosis {
+        println!("{table}");
     }
     Ok(())
 }
