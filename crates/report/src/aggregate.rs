@@ -19,6 +19,9 @@ use crate::trajectory::{Trajectory, trajectories};
 /// The name of the row holding the mean over scenarios.
 pub const MEAN_ROW: &str = "mean";
 
+/// The row of each seed's worst scenario (the lowest value over scenarios, whichever it is).
+pub const WORST_ROW: &str = "worst";
+
 /// Fractions in the cells, percent in the report.
 pub const PERCENT: f64 = 100.0;
 
@@ -268,16 +271,19 @@ pub(crate) fn cell_value(cell: &CellRecord, scenario: &str, metric: &str, scenar
     let one = |name: &str| {
         cell.scenarios.iter().find(|s| s.scenario == name).and_then(|s| s.metrics.get(metric)).map(|v| v * PERCENT)
     };
-    if scenario != MEAN_ROW {
+    if scenario != MEAN_ROW && scenario != WORST_ROW {
         return one(scenario);
     }
     let values: Option<Vec<f64>> = scenarios.iter().map(|s| one(s)).collect();
+    if scenario == WORST_ROW {
+        return values.filter(|v| !v.is_empty()).map(|v| v.into_iter().fold(f64::INFINITY, f64::min));
+    }
     values.and_then(|v| mean(&v))
 }
 
-/// The scenario names followed by [`MEAN_ROW`].
+/// The scenario names followed by [`MEAN_ROW`] and [`WORST_ROW`].
 pub(crate) fn rows_of(scenarios: &[String]) -> impl Iterator<Item = &str> {
-    scenarios.iter().map(String::as_str).chain(std::iter::once(MEAN_ROW))
+    scenarios.iter().map(String::as_str).chain([MEAN_ROW, WORST_ROW])
 }
 
 fn method_report(method: &str, cells: &[&CellRecord], scenarios: &[String], metrics: &[String]) -> MethodReport {

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::aggregate::{GroupReport, MEAN_ROW, Report};
+use crate::aggregate::{GroupReport, MEAN_ROW, Report, WORST_ROW};
 use crate::load::key_label;
 use crate::plots::Plot;
 use crate::score_tables::{diagnostic_table, distribution_table, interval_tables};
@@ -63,7 +63,7 @@ fn table_html(t: &Table, out: &mut String) {
     }
     out.push_str("</tr>\n");
     for row in &t.rows {
-        let mean = row.first().is_some_and(|c| *c == row_label(MEAN_ROW));
+        let mean = row.first().is_some_and(|c| *c == row_label(MEAN_ROW) || *c == row_label(WORST_ROW));
         out.push_str(if mean { "<tr class=\"mean\">" } else { "<tr>" });
         for (i, c) in row.iter().enumerate() {
             let class = if wide && i + 1 == row.len() { " class=\"wide\"" } else { "" };

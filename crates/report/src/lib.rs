@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-pub use aggregate::{GroupKey, GroupReport, MEAN_ROW, MethodReport, Report, build_report};
+pub use aggregate::{GroupKey, GroupReport, MEAN_ROW, MethodReport, Report, WORST_ROW, build_report};
 pub use config::{ConfigError, ReportConfig};
 pub use diagnostic::{
     Correlation, CorrelationSummary, Diagnostic, DiagnosticReport, SCORE_PAIRS, Score, diagnose, spearman,

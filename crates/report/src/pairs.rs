@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::aggregate::{ByMethod, MEAN_ROW, PERCENT, cell_value, rows_of};
+use crate::aggregate::{ByMethod, MEAN_ROW, PERCENT, WORST_ROW, cell_value, rows_of};
 use crate::config::{DEFAULT_PAIRS, ReportConfig};
 use crate::record::CellRecord;
 use crate::stats::{self, Interval};
@@ -188,6 +188,8 @@ fn pair_row(
         .filter_map(|(seed, t)| {
             let (observed, interval) = if scenario == MEAN_ROW {
                 (t.observed_mean, t.mean_interval)
+            } else if scenario == WORST_ROW {
+                (t.observed_worst, t.worst_interval)
             } else {
                 let i = t.scenarios.iter().position(|s| s == scenario)?;
                 (t.observed[i], t.intervals[i])

@@ -12,7 +12,7 @@ use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 use thiserror::Error;
 
-use crate::aggregate::{GroupReport, MEAN_ROW};
+use crate::aggregate::GroupReport;
 use crate::plot_panels::{
     Bar, BarSeries, DrawResult, FAMILY, draw_legend, draw_row_labels, hbar_panel, label_width, whisker,
 };
@@ -172,11 +172,7 @@ impl Figure for PairForest<'_> {
         root.fill(&WHITE)?;
         let pair = &self.group.pairs[self.pair];
         let Some(table) = pair.metrics.iter().find(|t| t.metric == self.metric) else { return Ok(()) };
-        let labels: Vec<String> = table
-            .rows
-            .iter()
-            .map(|r| if r.scenario == MEAN_ROW { "mean over scenarios".into() } else { r.scenario.clone() })
-            .collect();
+        let labels: Vec<String> = table.rows.iter().map(|r| crate::tables::row_label(&r.scenario)).collect();
         let n = labels.len();
         let (mut lo, mut hi) = (0.0f64, 0.0f64);
         for r in &table.rows {

@@ -1,7 +1,7 @@
 //! The report's tables as plain rows of text, rendered to Markdown here and to HTML by
 //! `html.rs`, so both files always show the same numbers (docs/report.md §6).
 
-use crate::aggregate::{GroupReport, MEAN_ROW};
+use crate::aggregate::{GroupReport, MEAN_ROW, WORST_ROW};
 use crate::pairs::{PairReport, PairRow};
 use crate::stats::Interval;
 
@@ -43,7 +43,11 @@ pub fn interval(ci: Option<Interval>) -> String {
 
 /// A row label: the scenario, or "mean over scenarios".
 pub fn row_label(scenario: &str) -> String {
-    if scenario == MEAN_ROW { "mean over scenarios".into() } else { scenario.into() }
+    match scenario {
+        MEAN_ROW => "mean over scenarios".into(),
+        WORST_ROW => "worst scenario".into(),
+        _ => scenario.into(),
+    }
 }
 
 /// Per metric, a scenario × method table of "mean ± std (n)".
@@ -75,7 +79,7 @@ pub fn method_tables(group: &GroupReport) -> Vec<Table> {
 }
 
 fn rows_with_mean(group: &GroupReport) -> impl Iterator<Item = &str> {
-    group.scenarios.iter().map(String::as_str).chain(std::iter::once(MEAN_ROW))
+    group.scenarios.iter().map(String::as_str).chain([MEAN_ROW, WORST_ROW])
 }
 
 /// The header of a pair table.

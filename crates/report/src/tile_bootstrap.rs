@@ -1,4 +1,4 @@
-//! Paired bootstrap over test tiles for one seed (docs/report.md §2.5): how much of a
+//! Paired bootstrap over test tiles for one seed (docs/report.md §2.5; the worst-scenario row in §4): how much of a
 //! difference between two methods could come from which tiles happen to be in the test split.
 //! One resample draws tile indices with replacement and applies them to both methods and every
 //! scenario, so the scenario differences and their mean are resampled jointly.
@@ -78,6 +78,12 @@ pub struct TileBootstrap {
     pub intervals: Vec<Option<Interval>>,
     /// The interval of the mean over scenarios.
     pub mean_interval: Option<Interval>,
+    /// The difference of the worst scenarios (each method's lowest value, whichever scenario).
+    #[serde(default)]
+    pub observed_worst: f64,
+    /// Its interval.
+    #[serde(default)]
+    pub worst_interval: Option<Interval>,
 }
 
 /// Per-tile data of one method under one scenario, flattened for the hot loop.
@@ -117,7 +123,7 @@ pub fn tile_bootstrap(
     };
     let (sa, sb) = (series(a), series(b));
     let n_scen = sa.len();
-    let width = n_scen + 1;
+    let width = n_scen + 2;
     let new_scratch = || Scratch { counts: vec![0; tiles], summed: vec![0; k * k] };
 
     let observed_row = {
@@ -145,12 +151,15 @@ pub fn tile_bootstrap(
     };
     let intervals = (0..n_scen).map(&mut interval_of).collect();
     let mean_interval = interval_of(n_scen);
+    let worst_interval = interval_of(n_scen + 1);
     Ok(TileBootstrap {
         scenarios: a.scenarios.iter().map(|s| s.scenario.clone()).collect(),
         observed: observed_row[..n_scen].to_vec(),
         observed_mean: observed_row[n_scen],
         intervals,
         mean_interval,
+        observed_worst: observed_row[n_scen + 1],
+        worst_interval,
     })
 }
 
@@ -188,16 +197,21 @@ fn check_pairable(a: &CellRecord, b: &CellRecord) -> Result<(usize, usize), Tile
     }
 }
 
-/// Writes `metric(a) − metric(b)` per scenario and then their mean into `row`, the tiles
-/// weighted by `scratch.counts` (NaN where either side is undefined).
+/// Writes `metric(a) − metric(b)` per scenario, then their mean, then the difference of the
+/// two methods' worst scenarios into `row`, the tiles weighted by `scratch.counts` (NaN where
+/// either side is undefined).
 fn differences(a: &[Series], b: &[Series], metric: TileMetric, k: usize, scratch: &mut Scratch, row: &mut [f64]) {
-    let mut sum = 0.0;
+    let (mut sum, mut worst_a, mut worst_b) = (0.0, f64::INFINITY, f64::INFINITY);
     for (s, (x, y)) in a.iter().zip(b).enumerate() {
-        let d = value(x, metric, k, scratch) - value(y, metric, k, scratch);
-        row[s] = d;
-        sum += d;
+        let (va, vb) = (value(x, metric, k, scratch), value(y, metric, k, scratch));
+        row[s] = va - vb;
+        sum += va - vb;
+        // NaN propagates: a worst scenario is undefined when any scenario is.
+        worst_a = if va.is_nan() || worst_a.is_nan() { f64::NAN } else { worst_a.min(va) };
+        worst_b = if vb.is_nan() || worst_b.is_nan() { f64::NAN } else { worst_b.min(vb) };
     }
     row[a.len()] = sum / a.len() as f64;
+    row[a.len() + 1] = worst_a - worst_b;
 }
 
 /// One method's metric over the tiles weighted by `scratch.counts`.

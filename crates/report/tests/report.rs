@@ -5,8 +5,8 @@ mod common;
 use common::*;
 use lssg_report::aggregate::SummaryRow;
 use lssg_report::{
-    GroupReport, LoadError, MEAN_ROW, PairRow, Report, ReportConfig, TileMetric, build_report, load_cells, report,
-    tile_bootstrap,
+    GroupReport, LoadError, MEAN_ROW, PairRow, Report, ReportConfig, TileMetric, WORST_ROW, build_report, load_cells,
+    report, tile_bootstrap,
 };
 
 fn close(a: f64, b: f64) -> bool {
@@ -51,6 +51,9 @@ fn means_and_stds_per_method() {
     // the mean over scenarios per seed, then over seeds: guided (54 + 62.2) / 2
     let row = summary(g, "guided", "miou", MEAN_ROW);
     assert!(close(row.mean.unwrap(), (54.0 + 62.2) / 2.0), "{:?}", row.mean);
+    // each seed's worst scenario is optical here (below optical+sar): guided's mean 54 again
+    let row = summary(g, "guided", "miou", WORST_ROW);
+    assert!(close(row.mean.unwrap(), 54.0) && close(row.std.unwrap(), 10f64.sqrt()), "{:?}", row.mean);
     // other metrics are read from their own fields (soft_jaccard = miou − 10 pp here)
     assert!(close(summary(g, "guided", "soft_jaccard", "optical").mean.unwrap(), 44.0));
 }
@@ -111,6 +114,8 @@ fn tile_bootstrap_of_a_method_better_on_every_tile_is_strictly_positive() {
         assert!(t.intervals.iter().all(|i| i.unwrap().lo > 0.0), "{metric:?}: {:?}", t.intervals);
         assert!(t.mean_interval.unwrap().lo > 0.0);
         assert!(t.mean_interval.unwrap().contains(t.observed_mean));
+        // better on every tile of every scenario: its worst scenario is better too
+        assert!(t.worst_interval.unwrap().lo > 0.0 && t.observed_worst > 0.0, "{metric:?}");
         assert_eq!(t, tile_bootstrap(&a, &b, metric, 500, 3, 0.95).unwrap(), "deterministic");
     }
     // and the reverse pair is strictly negative
@@ -120,7 +125,7 @@ fn tile_bootstrap_of_a_method_better_on_every_tile_is_strictly_positive() {
     assert!(
         same.intervals
             .iter()
-            .chain([&same.mean_interval])
+            .chain([&same.mean_interval, &same.worst_interval])
             .all(|i| *i == Some(lssg_report::Interval { lo: 0.0, hi: 0.0 }))
     );
 }
