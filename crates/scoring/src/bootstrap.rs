@@ -122,8 +122,8 @@ mod tests {
         }
         // The full scenario's values are all 0: its interval is [0, 0] and always covers.
         assert_eq!(covered[2], repetitions);
-        for k in 0..2 {
-            let rate = covered[k] as f64 / repetitions as f64;
+        for (k, &hits) in covered.iter().enumerate().take(2) {
+            let rate = hits as f64 / repetitions as f64;
             // Percentile intervals of a skewed mean undercover slightly at n = 60; the binomial
             // standard error of the rate is 1.3 points.
             assert!((0.89..=0.985).contains(&rate), "scenario {k}: coverage {rate}");

@@ -78,7 +78,7 @@ impl Rescorer {
 
 impl EpochHook for Rescorer {
     fn before_epoch(&mut self, epoch: usize, net: &dyn SegmentationModel, sampler: &mut ScenarioSampler) -> Result<()> {
-        if epoch == 0 || epoch % self.every != 0 {
+        if epoch == 0 || !epoch.is_multiple_of(self.every) {
             return Ok(());
         }
         let subset: Arc<dyn TileDataset> = Arc::new(Subset::new(self.train.clone(), self.subset(epoch))?);

@@ -325,7 +325,7 @@ pub fn finetune(
         samples: config.rescore_samples,
         momentum: config.rescore_momentum,
         scoring: scoring.clone(),
-        smoothing: smoothing.clone(),
+        smoothing: *smoothing,
         train: data.train.clone(),
         device: network.device,
         seed: train_config.seed,
