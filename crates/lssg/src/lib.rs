@@ -8,6 +8,7 @@ pub mod bench;
 pub mod config;
 pub mod error;
 pub mod pipeline;
+pub mod predict;
 pub mod progress;
 pub mod reporter;
 pub mod results;

@@ -1,0 +1,42 @@
+//! A test model: the masked modalities concatenated and one convolution (pointwise with a 1×1
+//! kernel, fully convolutional with a 3×3 one).
+
+use lssg_backbones::model::check_inputs;
+use lssg_backbones::{ModelOutput, SegmentationModel};
+use tch::{Device, Tensor, nn};
+
+/// Concatenates the masked modalities and applies one convolution.
+#[derive(Debug)]
+pub struct ConvModel {
+    conv: nn::Conv2D,
+    channels: Vec<i64>,
+    classes: i64,
+    _vs: nn::VarStore,
+}
+
+impl ConvModel {
+    pub fn new(channels: Vec<i64>, classes: i64, kernel: i64) -> Self {
+        tch::manual_seed(7);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let cfg = nn::ConvConfig { padding: kernel / 2, ..Default::default() };
+        let conv = nn::conv2d(vs.root(), channels.iter().sum(), classes, kernel, cfg);
+        Self { conv, channels, classes, _vs: vs }
+    }
+}
+
+impl SegmentationModel for ConvModel {
+    fn forward_t(&self, inputs: &[Tensor], availability: &Tensor, _train: bool) -> lssg_backbones::Result<ModelOutput> {
+        check_inputs(&self.channels, inputs, availability)?;
+        let masked: Vec<Tensor> =
+            inputs.iter().enumerate().map(|(m, x)| x * availability.narrow(1, m as i64, 1).view([-1, 1, 1, 1])).collect();
+        let logits = Tensor::cat(&masked, 1).apply(&self.conv);
+        Ok(ModelOutput::new(logits.shallow_clone(), logits))
+    }
+    fn hook_point(&self) -> &str {
+        "conv"
+    }
+    fn num_classes(&self) -> i64 {
+        self.classes
+    }
+}
+
