@@ -46,6 +46,9 @@ pub struct PredictRequest {
     pub overrides: Vec<String>,
     /// A scene id of the configured data set.
     pub scene: Option<String>,
+    /// Where to look the scene id up (default: the configured data root); the normalisation
+    /// still comes from the training data.
+    pub scene_root: Option<PathBuf>,
     /// `name=path` rasters, one per modality.
     pub modalities: Vec<(String, PathBuf)>,
     /// The available modalities (`rgb,dsm`, a scenario name such as `rgb+dsm`, or an index).
@@ -132,20 +135,40 @@ pub fn parse_available(set: &ModalitySet, text: &str) -> Result<Scenario> {
 fn resolve_inputs(req: &PredictRequest, data: &DataConfig, set: &ModalitySet) -> Result<Vec<Option<ModalityInput>>> {
     let mut inputs: Vec<Option<ModalityInput>> = vec![None; set.len()];
     if let Some(id) = &req.scene {
-        inputs = scene_inputs(data, id, set.len())?;
+        inputs = scene_inputs(data, req.scene_root.as_deref(), id, set.len())?;
     }
-    for (name, path) in &req.modalities {
+    for (name, spec) in &req.modalities {
+        let (path, bands) = split_bands(spec);
         let m = set.index_of(name).ok_or_else(|| {
-            invalid(format!("--modality {name}={}: unknown modality `{name}` (known: {})", path.display(), set.names().join(", ")))
+            let known = set.names().join(", ");
+            invalid(format!("--modality {name}={}: unknown modality `{name}` (known: {known})", spec.display()))
         })?;
-        inputs[m] = Some(ModalityInput::new(path));
+        inputs[m] = Some(ModalityInput { path, bands });
     }
     Ok(inputs)
 }
 
+/// `path.tif:1,2,3` → the path and 1-based bands; a suffix that is not a band list is part of
+/// the path.
+pub fn split_bands(spec: &std::path::Path) -> (PathBuf, Option<Vec<usize>>) {
+    let text = spec.to_string_lossy();
+    if let Some((path, list)) = text.rsplit_once(':') {
+        let bands: Option<Vec<usize>> = list.split(',').map(|b| b.trim().parse::<usize>().ok()).collect();
+        if let Some(bands) = bands.filter(|b| !b.is_empty()) {
+            return (PathBuf::from(path), Some(bands));
+        }
+    }
+    (spec.to_path_buf(), None)
+}
+
 /// The rasters of scene `id` in the configured data set's layout (Potsdam so far); a modality
 /// whose file is missing gets none (an error later only if it is available).
-fn scene_inputs(data: &DataConfig, id: &str, modalities: usize) -> Result<Vec<Option<ModalityInput>>> {
+fn scene_inputs(
+    data: &DataConfig,
+    root: Option<&std::path::Path>,
+    id: &str,
+    modalities: usize,
+) -> Result<Vec<Option<ModalityInput>>> {
     let DataConfig::Potsdam(c) = data else {
         return Err(invalid(format!(
             "--scene {id}: scene ids are supported for Potsdam-layout data so far; use --modality name=path"
@@ -161,7 +184,7 @@ fn scene_inputs(data: &DataConfig, id: &str, modalities: usize) -> Result<Vec<Op
         if slot.bands.iter().any(|sb| sb.stack != stack) {
             return Err(invalid(format!("modality `{}` mixes stacks; give it with --modality", slot.name)));
         }
-        let path = stack.path(&c.reader.root, a, b);
+        let path = stack.path(root.unwrap_or(&c.reader.root), a, b);
         let bands = slot.bands.iter().map(|sb| sb.band + 1).collect();
         out.push(path.exists().then_some(ModalityInput { path, bands: Some(bands) }));
     }

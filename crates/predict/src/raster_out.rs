@@ -65,6 +65,13 @@ pub fn default_palette(n: usize) -> Vec<[u8; 3]> {
         .collect()
 }
 
+/// GDAL's `.aux.xml` sidecar of `path`.
+fn sidecar(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".aux.xml");
+    PathBuf::from(s)
+}
+
 fn write_error(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Write { path: path.to_path_buf(), message: e.to_string() }
 }
@@ -99,10 +106,11 @@ fn describe_labels(ds: &Dataset, spec: &OutputSpec) -> Result<()> {
     band.set_color_interpretation(ColorInterpretation::PaletteIndex).map_err(|e| write_error(target, e))?;
     let names: Vec<CString> =
         spec.class_names.iter().map(|n| CString::new(n.replace('\0', " ")).unwrap_or_default()).collect();
-    let mut ptrs: Vec<*mut std::ffi::c_char> = names.iter().map(|n| n.as_ptr() as *mut _).collect();
-    ptrs.push(std::ptr::null_mut());
-    // SAFETY: the band handle is valid while `ds` lives; GDAL copies the NULL-terminated list.
-    let rv = unsafe { gdal_sys::GDALSetRasterCategoryNames(band.c_rasterband(), ptrs.as_mut_ptr()) };
+    let mut ptrs: Vec<*const std::ffi::c_char> = names.iter().map(|n| n.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    // SAFETY: the band handle is valid while `ds` lives; GDAL copies the NULL-terminated list,
+    // whose strings `names` keeps alive for the call.
+    let rv = unsafe { gdal_sys::GDALSetRasterCategoryNames(band.c_rasterband(), ptrs.as_ptr() as _) };
     if rv != gdal_sys::CPLErr::CE_None {
         return Err(write_error(target, "cannot set the category names"));
     }
@@ -170,12 +178,22 @@ impl RasterWriter {
             let cog = ds.create_copy(&driver, &cog_tmp, &options).map_err(|e| write_error(&self.spec.labels, e));
             drop(ds);
             let _ = std::fs::remove_file(&self.labels_tmp);
+            let _ = std::fs::remove_file(sidecar(&self.labels_tmp));
             self.labels_tmp = cog_tmp;
             drop(cog?);
         } else {
             drop(ds);
         }
-        let rename = |tmp: &Path, target: &Path| std::fs::rename(tmp, target).map_err(|e| write_error(target, e));
+        // GDAL keeps what TIFF tags cannot hold (the category names) in a `.aux.xml` sidecar.
+        let rename = |tmp: &Path, target: &Path| -> Result<()> {
+            let (tmp_aux, aux) = (sidecar(tmp), sidecar(target));
+            if tmp_aux.exists() {
+                std::fs::rename(&tmp_aux, &aux).map_err(|e| write_error(&aux, e))?;
+            } else if aux.exists() {
+                std::fs::remove_file(&aux).map_err(|e| write_error(&aux, e))?;
+            }
+            std::fs::rename(tmp, target).map_err(|e| write_error(target, e))
+        };
         if let (Some(tmp), Some(target)) = (&self.probs_tmp, &self.spec.probs) {
             rename(tmp, target)?;
         }
@@ -190,12 +208,16 @@ impl Drop for RasterWriter {
     fn drop(&mut self) {
         self.labels.take();
         self.probs.take();
+        let remove = |p: &Path| {
+            let _ = std::fs::remove_file(p);
+            let _ = std::fs::remove_file(sidecar(p));
+        };
         if !self.labels_tmp.as_os_str().is_empty() {
-            let _ = std::fs::remove_file(&self.labels_tmp);
-            let _ = std::fs::remove_file(self.labels_tmp.with_extension("cog.tif"));
+            remove(&self.labels_tmp);
+            remove(&self.labels_tmp.with_extension("cog.tif"));
         }
         if let Some(tmp) = &self.probs_tmp {
-            let _ = std::fs::remove_file(tmp);
+            remove(tmp);
         }
     }
 }

@@ -34,7 +34,12 @@ pub struct PredictArgs {
     /// A scene id of the configured data set (a Potsdam tile id such as `2_10`).
     #[arg(long)]
     pub scene: Option<String>,
-    /// One raster per modality, `name=path` (repeatable; overrides the scene's file).
+    /// Look the scene id up under this data root instead of the configured one (the
+    /// normalisation still comes from the training data).
+    #[arg(long, requires = "scene")]
+    pub scene_root: Option<PathBuf>,
+    /// One raster per modality, `name=path` or `name=path:1,2,3` for a band subset (1-based;
+    /// repeatable; overrides the scene's file).
     #[arg(long = "modality", value_name = "NAME=PATH")]
     pub modalities: Vec<String>,
     /// The available modalities: `rgb,dsm`, a scenario such as `rgb+dsm`, `all`, or an index.
@@ -91,6 +96,7 @@ fn request(args: PredictArgs) -> anyhow::Result<PredictRequest> {
         model,
         overrides: args.overrides,
         scene: args.scene,
+        scene_root: args.scene_root,
         modalities,
         available: args.available,
         labels: args.out,

@@ -16,10 +16,20 @@ pub struct ConvModel {
 
 impl ConvModel {
     pub fn new(channels: Vec<i64>, classes: i64, kernel: i64) -> Self {
-        tch::manual_seed(7);
         let vs = nn::VarStore::new(Device::Cpu);
         let cfg = nn::ConvConfig { padding: kernel / 2, ..Default::default() };
-        let conv = nn::conv2d(vs.root(), channels.iter().sum(), classes, kernel, cfg);
+        let inputs: i64 = channels.iter().sum();
+        let mut conv = nn::conv2d(vs.root(), inputs, classes, kernel, cfg);
+        // Deterministic weights (tests run in parallel, so libtorch's global seed is no help).
+        let n = classes * inputs * kernel * kernel;
+        let w: Vec<f32> = (0..n).map(|i| ((i * 37 % 17) as f32 - 8.0) / 8.0).collect();
+        let b: Vec<f32> = (0..classes).map(|i| i as f32 * 0.1 - 0.2).collect();
+        tch::no_grad(|| {
+            conv.ws.copy_(&Tensor::from_slice(&w).view([classes, inputs, kernel, kernel]));
+            if let Some(bs) = conv.bs.as_mut() {
+                bs.copy_(&Tensor::from_slice(&b));
+            }
+        });
         Self { conv, channels, classes, _vs: vs }
     }
 }
