@@ -106,11 +106,8 @@ fn resolve_model(source: &ModelSource, overrides: &[String]) -> Result<(RunConfi
                 (dir.join("finetune").join(m.name()), config.finetune.train.keep, m.uses_lora())
             };
             let paths = lssg_trainer::RunPaths::new(&train_dir);
-            let checkpoint = if keep == lssg_trainer::Keep::Best && paths.best().exists() {
-                paths.best()
-            } else {
-                paths.last()
-            };
+            let checkpoint =
+                if keep == lssg_trainer::Keep::Best && paths.best().exists() { paths.best() } else { paths.last() };
             if !checkpoint.exists() {
                 return Err(invalid(format!(
                     "{}: no weights of `{method}` in this run directory (has the run finished that stage?)",
@@ -218,7 +215,8 @@ pub fn predict(req: &PredictRequest, progress: &mut dyn FnMut(usize, usize)) -> 
     };
     let network = Network::for_data(&config.model, &data, config.run.seed, device);
     let method = if lora { Method::Lora } else { Method::Uniform };
-    let model = network.load(&config.finetune.model_config(method, &network.model), Weights::Checkpoint(&checkpoint))?;
+    let model =
+        network.load(&config.finetune.model_config(method, &network.model), Weights::Checkpoint(&checkpoint))?;
     let mut class_names = data.train.class_names();
     if class_names.len() == 1 {
         // A binary model's labels are 0 = not the class, 1 = the class.

@@ -137,7 +137,11 @@ impl StripAccumulator {
     pub fn add(&mut self, y0: usize, x0: usize, probs: &[f32]) -> Result<()> {
         let t = self.tile;
         if probs.len() != self.classes * t * t {
-            return Err(Error::Shape { what: "tile probabilities".into(), expected: self.classes * t * t, got: probs.len() });
+            return Err(Error::Shape {
+                what: "tile probabilities".into(),
+                expected: self.classes * t * t,
+                got: probs.len(),
+            });
         }
         let in_strip = y0 >= self.top && y0 < self.height && y0 + t.min(self.height - y0) <= self.top + t;
         if !in_strip || x0 >= self.width {
@@ -204,7 +208,7 @@ mod tests {
     fn windows_are_positive_symmetric_and_peak_in_the_centre() {
         for kind in [BlendWindow::Hann, BlendWindow::Gaussian] {
             let w = kind.weights_1d(64);
-            assert!(w.iter().all(|&v| v >= MIN_WEIGHT && v <= 1.0));
+            assert!(w.iter().all(|&v| (MIN_WEIGHT..=1.0).contains(&v)));
             assert!((0..32).all(|i| (w[i] - w[63 - i]).abs() < 1e-6));
             assert!(w[31] > w[10] && w[10] > w[0]);
         }

@@ -6,8 +6,8 @@
 #![deny(missing_docs)]
 
 pub mod blend;
-pub mod files;
 mod error;
+pub mod files;
 pub mod plan;
 pub mod predict;
 pub mod preview;
@@ -20,7 +20,7 @@ pub use error::{Error, Result};
 pub use files::{SceneJob, predict_files};
 pub use plan::TilePlan;
 pub use predict::{PredictOptions, PredictSummary, RowSink, Tee, predict_scene};
-pub use raster_in::{GdalScene, GeoInfo, ModalityInput};
 pub use preview::PreviewSink;
+pub use raster_in::{GdalScene, GeoInfo, ModalityInput};
 pub use raster_out::{OutputSpec, RasterWriter, default_palette};
 pub use source::{MemoryScene, Normalization, RowSource};

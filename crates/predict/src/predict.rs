@@ -95,7 +95,11 @@ pub fn predict_scene(
         return Err(Error::Modality(format!("modality {m} is available but the scene has no data for it")));
     }
     if norm.offset.len() != channels.len() {
-        return Err(Error::Shape { what: "normalisation modalities".into(), expected: channels.len(), got: norm.offset.len() });
+        return Err(Error::Shape {
+            what: "normalisation modalities".into(),
+            expected: channels.len(),
+            got: norm.offset.len(),
+        });
     }
     let (h, w) = (source.height(), source.width());
     let plan = TilePlan::new(h, w, options.tile, options.overlap)?;

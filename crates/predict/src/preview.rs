@@ -87,7 +87,7 @@ impl RowSink for PreviewSink {
         let labels = rows.labels();
         for r in 0..rows.rows {
             let y = rows.y0 + r;
-            if y % self.step != 0 {
+            if !y.is_multiple_of(self.step) {
                 continue;
             }
             let dst = (y / self.step) * self.width;

@@ -141,15 +141,8 @@ impl RasterWriter {
     pub fn create(spec: OutputSpec, geo: &GeoInfo, classes: usize) -> Result<Self> {
         let labels_tmp = lssg_scenario::io::temp_path(&spec.labels);
         let labels = create_tiff::<u8>(&labels_tmp, &spec.labels, geo, 1)?;
-        let mut writer = Self {
-            width: geo.width,
-            classes,
-            labels_tmp,
-            labels: Some(labels),
-            probs_tmp: None,
-            probs: None,
-            spec,
-        };
+        let mut writer =
+            Self { width: geo.width, classes, labels_tmp, labels: Some(labels), probs_tmp: None, probs: None, spec };
         if let Some(ds) = &writer.labels {
             describe_labels(ds, &writer.spec)?;
         }

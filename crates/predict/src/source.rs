@@ -37,7 +37,11 @@ impl MemoryScene {
             if let Some(d) = d
                 && d.len() != c * height * width
             {
-                return Err(Error::Shape { what: format!("modality {m} buffer"), expected: c * height * width, got: d.len() });
+                return Err(Error::Shape {
+                    what: format!("modality {m} buffer"),
+                    expected: c * height * width,
+                    got: d.len(),
+                });
             }
         }
         if data.len() != channels.len() {
@@ -112,7 +116,11 @@ impl Normalization {
     pub fn apply(&self, m: usize, data: &mut [f32], plane: usize) -> Result<()> {
         let (o, k) = (&self.offset[m], &self.scale[m]);
         if data.len() != o.len() * plane {
-            return Err(Error::Shape { what: format!("modality {m} rows"), expected: o.len() * plane, got: data.len() });
+            return Err(Error::Shape {
+                what: format!("modality {m} rows"),
+                expected: o.len() * plane,
+                got: data.len(),
+            });
         }
         for (c, chunk) in data.chunks_exact_mut(plane.max(1)).enumerate() {
             for v in chunk {

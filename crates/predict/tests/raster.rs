@@ -127,7 +127,11 @@ fn labels_keep_the_grid_palette_and_class_names() {
     let p0 = probs.rasterband(1).unwrap().read_as::<f32>((0, 0), (W, H), (W, H), None).unwrap();
     assert!(p0.data().iter().all(|&p| (0.0..=1.0).contains(&p)));
     assert!(std::fs::metadata(f.root.join("preview.png")).unwrap().len() > 100);
-    let leftovers: Vec<_> = std::fs::read_dir(&f.root).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().contains(".tmp-")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(&f.root)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -154,7 +158,8 @@ fn vrt_input_and_a_coarser_raster_give_the_expected_maps() {
 }
 
 fn assert_no_output(root: &Path, name: &str) {
-    let names: Vec<String> = std::fs::read_dir(root).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> =
+        std::fs::read_dir(root).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     assert!(!names.iter().any(|n| n.contains(name)), "{names:?}");
 }
 
@@ -171,7 +176,13 @@ fn input_errors_name_the_file_and_leave_no_output() {
     assert!(err.to_string().contains("rgb.tif"), "{err}");
     // CRS.
     let other = f.root.join("dsm-4326.tif");
-    write_tiff(&other, 1, (W, H), 1.0, Some(&gdal::spatial_ref::SpatialRef::from_epsg(32632).unwrap().to_wkt().unwrap()));
+    write_tiff(
+        &other,
+        1,
+        (W, H),
+        1.0,
+        Some(&gdal::spatial_ref::SpatialRef::from_epsg(32632).unwrap().to_wkt().unwrap()),
+    );
     let err = run(vec![Some(ModalityInput::new(&f.rgb)), Some(ModalityInput::new(&other))], full);
     assert!(matches!(&err, Error::Mismatch { what, .. } if what.starts_with("CRS")), "{err}");
     // Footprint: the same size at twice the pixel size.
@@ -200,7 +211,11 @@ fn input_errors_name_the_file_and_leave_no_output() {
     let err = run(vec![Some(ModalityInput::new(&f.rgb)), None], full);
     assert!(matches!(&err, Error::MissingInput(m) if m == "dsm"), "{err}");
     let only_rgb = Scenario::from_mask(1, 2).unwrap();
-    let ok = predict_files(&model(), &job(vec![Some(ModalityInput::new(&f.rgb)), None], f.root.join("rgb-only.tif"), only_rgb), &mut |_, _| {});
+    let ok = predict_files(
+        &model(),
+        &job(vec![Some(ModalityInput::new(&f.rgb)), None], f.root.join("rgb-only.tif"), only_rgb),
+        &mut |_, _| {},
+    );
     assert!(ok.is_ok(), "{ok:?}");
     assert_no_output(&f.root, "out.tif");
 }
