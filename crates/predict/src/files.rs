@@ -36,6 +36,18 @@ pub struct SceneJob {
     pub preview: Option<PathBuf>,
 }
 
+/// GDAL's block cache defaults to 5 % of the machine's memory and holds written blocks until
+/// it is full: cap it at [`GDAL_CACHE_BYTES`] unless `GDAL_CACHEMAX` is set (docs/predict.md §6).
+fn limit_gdal_cache() {
+    if std::env::var_os("GDAL_CACHEMAX").is_none() {
+        // SAFETY: a plain setter of a process-wide GDAL setting.
+        unsafe { gdal_sys::GDALSetCacheMax64(GDAL_CACHE_BYTES) };
+    }
+}
+
+/// The GDAL block cache `predict_files` allows itself (64 MiB).
+pub const GDAL_CACHE_BYTES: i64 = 64 << 20;
+
 /// Predicts `job`'s scene with `model` and writes its outputs; `progress(done, total)` after each
 /// row of tiles. On any error no output file is left behind.
 pub fn predict_files(
@@ -61,6 +73,7 @@ pub fn predict_files(
             None => return Err(Error::MissingInput(job.names[m].clone())),
         }
     }
+    limit_gdal_cache();
     let mut scene = GdalScene::open(&job.names, &job.channels, &inputs)?;
     let geo = scene.geo().clone();
     let classes = model.num_classes().max(1) as usize;
