@@ -1,0 +1,107 @@
+//! `lssg predict` end to end (docs/predict.md §8): a short run on Potsdam-layout synthetic data,
+//! then whole-scene prediction of a larger scene under several `--available` settings, and every
+//! command-line error with exit status 2 and no output file.
+
+use std::path::Path;
+
+use crate::util::{fails, ok};
+
+const CONFIG: &str = r#"
+[run]
+seed = 0
+device = "cpu"
+threads = 1
+[data]
+kind = "potsdam"
+[data.reader]
+root = "ROOT"
+tile_size = 64
+stride = 64
+[data.split]
+method = "official"
+val_fraction = 0.1
+[model]
+backbone = "cmx"
+preset = "tiny"
+[pretrain]
+epochs = 1
+batch_size = 8
+[scoring]
+batch_size = 8
+max_samples = 8
+[finetune]
+methods = ["guided"]
+[finetune.train]
+epochs = 1
+batch_size = 8
+[eval]
+scenarios = "all"
+batch_size = 16
+"#;
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn predict_whole_scenes_under_several_scenarios_and_report_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, big, run) = (dir.path().join("data"), dir.path().join("big"), dir.path().join("run"));
+    ok(&["data", "synth", "--layout", "potsdam", "--tiles", "6", "--size", "128", "--out", s(&data)]);
+    ok(&["data", "synth", "--layout", "potsdam", "--tiles", "1", "--size", "300", "--seed", "7", "--out", s(&big)]);
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, CONFIG.replace("ROOT", s(&data))).unwrap();
+    ok(&["run", s(&config), "--out", s(&run), "--quiet"]);
+
+    let scene = ["predict", "--run", s(&run), "--method", "guided", "--scene", "2_10", "--scene-root", s(&big)];
+    for available in ["all", "rgb,dsm", "ir", "2"] {
+        let out = dir.path().join(format!("labels-{available}.tif"));
+        let mut args = scene.to_vec();
+        args.extend(["--available", available, "--out", s(&out), "--overlap", "16", "--quiet"]);
+        let stdout = ok(&args);
+        assert_contains!(stdout, s(&out));
+        let geo = lssg_predict::GdalScene::open(&["l".into()], &[1], &[Some(lssg_predict::ModalityInput::new(&out))])
+            .unwrap()
+            .geo()
+            .clone();
+        assert_eq!((geo.width, geo.height), (300, 300), "{available}");
+    }
+
+    let rgbir = big.join("4_Ortho_RGBIR/top_potsdam_2_10_RGBIR.tif");
+    let dsm_small = data.join("1_DSM/dsm_potsdam_02_10.tif");
+    let junk = dir.path().join("junk.tif");
+    std::fs::write(&junk, b"not a raster").unwrap();
+    let out = dir.path().join("never.tif");
+    let base = ["predict", "--run", s(&run), "--quiet"];
+    let fail = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        if !extra.contains(&"--out") {
+            args.extend(["--out", s(&out)]);
+        }
+        let err = fails(&args);
+        assert!(!out.exists(), "no output after {extra:?}");
+        err
+    };
+    let rgb = format!("rgb={}:1,2,3", s(&rgbir));
+    assert_contains!(
+        fail(&["--modality", &format!("nir={}", s(&rgbir)), "--available", "rgb"]),
+        "unknown modality `nir`"
+    );
+    assert_contains!(fail(&["--modality", &rgb, "--available", " , "]), "names no modality");
+    assert_contains!(fail(&["--modality", &rgb, "--available", "rgb,lidar"]), "lidar");
+    assert_contains!(fail(&["--modality", &format!("rgb={}", s(&rgbir)), "--available", "rgb"]), "4 band(s)");
+    assert_contains!(fail(&["--modality", &format!("rgb={}", s(&junk)), "--available", "rgb"]), "junk.tif");
+    let dsm = format!("dsm={}", s(&dsm_small));
+    assert_contains!(
+        fail(&["--modality", &rgb, "--modality", &dsm, "--available", "rgb,dsm"]),
+        "dsm_potsdam_02_10.tif"
+    );
+    assert_contains!(fail(&["--modality", &rgb, "--available", "rgb,dsm"]), "`dsm`");
+    let unwritable = junk.join("labels.tif");
+    assert_contains!(fail(&["--modality", &rgb, "--available", "rgb", "--out", s(&unwritable)]), "labels.tif");
+    // An unavailable modality's file may be missing.
+    let rgb_only = dir.path().join("rgb-only.tif");
+    ok(&["predict", "--run", s(&run), "--modality", &rgb, "--available", "rgb", "--out", s(&rgb_only), "--quiet"]);
+    assert!(rgb_only.exists());
+}
