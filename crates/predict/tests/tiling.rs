@@ -163,3 +163,59 @@ fn available_modality_without_data_and_bad_options_are_errors() {
     assert!(matches!(err, Err(lssg_predict::Error::Config { .. })), "{err:?}");
     assert!(rows.is_empty(), "nothing is emitted before the checks");
 }
+
+/// A tall scene that counts what is read and checks that rows arrive in order.
+struct CountingScene {
+    height: usize,
+    width: usize,
+    max_rows: usize,
+    reads: usize,
+}
+
+impl lssg_predict::RowSource for CountingScene {
+    fn height(&self) -> usize {
+        self.height
+    }
+    fn width(&self) -> usize {
+        self.width
+    }
+    fn channels(&self) -> &[usize] {
+        &CHANNELS
+    }
+    fn has(&self, _m: usize) -> bool {
+        true
+    }
+    fn read_rows(&mut self, m: usize, y0: usize, rows: usize) -> lssg_predict::Result<Vec<f32>> {
+        self.max_rows = self.max_rows.max(rows);
+        self.reads += 1;
+        Ok((0..CHANNELS[m] * rows * self.width).map(|i| ((i + y0) % 13) as f32 * 0.1).collect())
+    }
+}
+
+/// Counts emitted rows without keeping them.
+struct CountingSink {
+    next: usize,
+    max_rows: usize,
+}
+
+impl lssg_predict::RowSink for CountingSink {
+    fn write_rows(&mut self, rows: &FinishedRows) -> lssg_predict::Result<()> {
+        assert_eq!(rows.y0, self.next);
+        self.next += rows.rows;
+        self.max_rows = self.max_rows.max(rows.rows);
+        Ok(())
+    }
+}
+
+#[test]
+fn memory_is_bounded_by_one_strip_of_tile_rows() {
+    // 20 000 rows: reads and emitted blocks never exceed one tile of rows, whatever the height.
+    let model = ConvModel::new(vec![3, 1], 2, 1);
+    let mut scene = CountingScene { height: 20_000, width: 40, max_rows: 0, reads: 0 };
+    let mut sink = CountingSink { next: 0, max_rows: 0 };
+    let options = PredictOptions { tile: 32, overlap: 8, batch: 8, ..Default::default() };
+    let s = predict_scene(&model, &mut scene, &norm(), Scenario::full(2), &options, &mut sink, &mut |_, _| {}).unwrap();
+    assert_eq!(sink.next, 20_000);
+    assert!(scene.max_rows <= 32 && sink.max_rows <= 32, "{} / {}", scene.max_rows, sink.max_rows);
+    assert_eq!(scene.reads, 2 * s.tile_rows, "each strip read once per modality");
+}
