@@ -240,3 +240,32 @@ fn cog_output_is_readable_with_the_same_labels() {
     assert_eq!(ds.geo_transform().unwrap(), GT);
     assert_no_output(&f.root, ".tmp-");
 }
+
+#[test]
+fn jpeg2000_input_gives_the_same_map_as_geotiff() {
+    let f = fixture();
+    // A 16-bit RGB GeoTIFF and its lossless JPEG 2000 copy.
+    let tif = f.root.join("rgb16.tif");
+    let driver = DriverManager::get_driver_by_name("GTiff").unwrap();
+    let mut ds =
+        driver.create_with_band_type_with_options::<u16, _>(&tif, W, H, 3, &RasterCreationOptions::new()).unwrap();
+    ds.set_geo_transform(&GT).unwrap();
+    ds.set_projection(&utm33()).unwrap();
+    for b in 1..=3 {
+        let data: Vec<u16> = (0..W * H).map(|i| ((i % W) * 13 + (i / W) * 7 + b * 100) as u16 % 2048).collect();
+        ds.rasterband(b).unwrap().write((0, 0), (W, H), &mut Buffer::new((W, H), data)).unwrap();
+    }
+    drop(ds);
+    let jp2 = f.root.join("rgb16.jp2");
+    let jp2_driver = DriverManager::get_driver_by_name("JP2OpenJPEG").expect("GDAL has the OpenJPEG driver");
+    let options: RasterCreationOptions = ["REVERSIBLE=YES", "QUALITY=100"].into_iter().collect();
+    Dataset::open(&tif).unwrap().create_copy(&jp2_driver, &jp2, &options).unwrap();
+    let run = |rgb: &Path, out: &str| {
+        let inputs = vec![Some(ModalityInput::new(rgb)), Some(ModalityInput::new(&f.dsm))];
+        predict_files(&model(), &job(inputs, f.root.join(out), Scenario::full(2)), &mut |_, _| {}).unwrap();
+        read_labels(&f.root.join(out))
+    };
+    assert_eq!(run(&tif, "from-tif.tif"), run(&jp2, "from-jp2.tif"));
+    let back = Dataset::open(f.root.join("from-jp2.tif")).unwrap();
+    assert_eq!(back.geo_transform().unwrap(), GT);
+}
