@@ -72,6 +72,9 @@ pub struct FinishedRows {
     pub classes: usize,
     /// `[classes, rows, width]`.
     pub probs: Vec<f32>,
+    /// `[rows, width]`: pixels without any input data (every channel of every available
+    /// modality no-data), written as the label no-data value; empty when none is known.
+    pub nodata: Vec<bool>,
 }
 
 impl FinishedRows {
@@ -193,7 +196,7 @@ impl StripAccumulator {
             s.copy_within(n.., 0);
             s[strip - n..].fill(0.0);
         }
-        let out = FinishedRows { y0: self.top, rows, width: w, classes: self.classes, probs };
+        let out = FinishedRows { y0: self.top, rows, width: w, classes: self.classes, probs, nodata: Vec::new() };
         self.top = upto;
         Ok(out)
     }
@@ -267,7 +270,8 @@ mod tests {
 
     #[test]
     fn binary_labels_threshold_at_one_half() {
-        let rows = FinishedRows { y0: 0, rows: 1, width: 3, classes: 1, probs: vec![0.2, 0.5, 0.9] };
+        let rows =
+            FinishedRows { y0: 0, rows: 1, width: 3, classes: 1, probs: vec![0.2, 0.5, 0.9], nodata: Vec::new() };
         assert_eq!(rows.labels(), [0, 1, 1]);
     }
 }

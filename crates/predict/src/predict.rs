@@ -108,9 +108,11 @@ pub fn predict_scene(
     for (i, &y0) in plan.rows.iter().enumerate() {
         let rows = plan.tile_rows(i);
         let mut strips = Vec::with_capacity(channels.len());
+        let mut nodata = vec![true; rows * w];
         for m in 0..channels.len() {
             if scenario.contains(m) {
                 let mut data = source.read_rows(m, y0, rows)?;
+                mark_data(&data, rows * w, &mut nodata);
                 norm.apply(m, &mut data, rows * w)?;
                 strips.push(Some(data));
             } else {
@@ -125,10 +127,27 @@ pub fn predict_scene(
                 acc.add(y0, x0, p)?;
             }
         }
-        sink.write_rows(&acc.finish(plan.finished_after(i))?)?;
+        // The finished rows start at this strip's first row (docs/predict.md §2).
+        let mut done = acc.finish(plan.finished_after(i))?;
+        if nodata.iter().any(|&n| n) {
+            nodata.truncate(done.rows * w);
+            done.nodata = nodata;
+        }
+        sink.write_rows(&done)?;
         progress(i + 1, plan.rows.len());
     }
     Ok(PredictSummary { height: h, width: w, tiles: plan.len(), tile_rows: plan.rows.len(), classes })
+}
+
+/// Clears `nodata` at every pixel where `data` (`[C, plane]` raw values) has a finite value.
+fn mark_data(data: &[f32], plane: usize, nodata: &mut [bool]) {
+    for chunk in data.chunks_exact(plane.max(1)) {
+        for (n, v) in nodata.iter_mut().zip(chunk) {
+            if v.is_finite() {
+                *n = false;
+            }
+        }
+    }
 }
 
 /// One strip of normalised rows: `data[m]` is `[C_m, rows, width]`, `None` when unavailable.

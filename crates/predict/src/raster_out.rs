@@ -220,7 +220,10 @@ impl RowSink for RasterWriter {
         if rows.width != self.width || rows.classes != self.classes {
             return Err(Error::Shape { what: "finished rows width".into(), expected: self.width, got: rows.width });
         }
-        let labels = rows.labels();
+        let mut labels = rows.labels();
+        if let Some(nd) = self.spec.nodata {
+            labels.iter_mut().zip(&rows.nodata).filter(|(_, n)| **n).for_each(|(l, _)| *l = nd);
+        }
         let target = self.spec.labels.clone();
         let ds = self.labels.as_ref().ok_or_else(|| write_error(&target, "already finished"))?;
         let mut band = ds.rasterband(1).map_err(|e| write_error(&target, e))?;

@@ -269,3 +269,26 @@ fn jpeg2000_input_gives_the_same_map_as_geotiff() {
     let back = Dataset::open(f.root.join("from-jp2.tif")).unwrap();
     assert_eq!(back.geo_transform().unwrap(), GT);
 }
+
+#[test]
+fn pixels_without_any_input_data_are_written_as_nodata() {
+    let f = fixture();
+    // Rows 0..10 of both rasters are no-data; in rows 10..20 only the DSM is.
+    let blank = |path: &Path, bands: usize, rows: usize| {
+        let ds = Dataset::open_ex(
+            path,
+            gdal::DatasetOptions { open_flags: gdal::GdalOpenFlags::GDAL_OF_UPDATE, ..Default::default() },
+        )
+        .unwrap();
+        for b in 1..=bands {
+            let mut band = ds.rasterband(b).unwrap();
+            band.write((0, 0), (W, rows), &mut Buffer::new((W, rows), vec![-9999.0f32; W * rows])).unwrap();
+        }
+    };
+    blank(&f.rgb, 3, 10);
+    blank(&f.dsm, 1, 20);
+    predict_files(&model(), &job(inputs(&f), f.root.join("nd.tif"), Scenario::full(2)), &mut |_, _| {}).unwrap();
+    let labels = read_labels(&f.root.join("nd.tif"));
+    assert!(labels[..10 * W].iter().all(|&l| l == 255));
+    assert!(labels[10 * W..].iter().all(|&l| l < 4));
+}
