@@ -105,3 +105,22 @@ fn predict_whole_scenes_under_several_scenarios_and_report_errors() {
     ok(&["predict", "--run", s(&run), "--modality", &rgb, "--available", "rgb", "--out", s(&rgb_only), "--quiet"]);
     assert!(rgb_only.exists());
 }
+
+#[test]
+fn predict_a_hunan_patch_by_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, run) = (dir.path().join("data"), dir.path().join("run"));
+    ok(&["data", "synth", "--layout", "hunan", "--tiles", "6", "--size", "64", "--out", s(&data)]);
+    let config = dir.path().join("config.toml");
+    let text = CONFIG.replace("kind = \"potsdam\"", "kind = \"hunan\"").replace("stride = 64\n", "");
+    std::fs::write(&config, text.replace("ROOT", s(&data))).unwrap();
+    ok(&["run", s(&config), "--out", s(&run), "--quiet"]);
+    for available in ["all", "s1", "topo,s2"] {
+        let out = dir.path().join(format!("{available}.tif"));
+        ok(&["predict", "--run", s(&run), "--scene", "00002", "--available", available, "--out", s(&out), "--quiet"]);
+        assert!(out.exists(), "{available}");
+    }
+    let out = dir.path().join("x.tif");
+    let err = fails(&["predict", "--run", s(&run), "--scene", "99999", "--out", s(&out)]);
+    assert_contains!(err, "no Hunan patch");
+}
