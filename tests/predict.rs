@@ -100,6 +100,17 @@ fn predict_whole_scenes_under_several_scenarios_and_report_errors() {
     assert_contains!(fail(&["--modality", &rgb, "--available", "rgb,dsm"]), "`dsm`");
     let unwritable = junk.join("labels.tif");
     assert_contains!(fail(&["--modality", &rgb, "--available", "rgb", "--out", s(&unwritable)]), "labels.tif");
+    // The same network given as a config and a checkpoint gives the same map.
+    let (by_run, by_ckpt) = (dir.path().join("by-run.tif"), dir.path().join("by-ckpt.tif"));
+    let ckpt = run.join("finetune/guided/checkpoint/last.safetensors");
+    let common = ["--modality", &rgb, "--available", "rgb", "--quiet"];
+    let mut a = vec!["predict", "--run", s(&run), "--out", s(&by_run)];
+    a.extend(common);
+    ok(&a);
+    let mut b = vec!["predict", "--config", s(&config), "--checkpoint", s(&ckpt), "--out", s(&by_ckpt)];
+    b.extend(common);
+    ok(&b);
+    assert_eq!(std::fs::read(&by_run).unwrap(), std::fs::read(&by_ckpt).unwrap());
     // An unavailable modality's file may be missing.
     let rgb_only = dir.path().join("rgb-only.tif");
     ok(&["predict", "--run", s(&run), "--modality", &rgb, "--available", "rgb", "--out", s(&rgb_only), "--quiet"]);
