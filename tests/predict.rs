@@ -43,6 +43,19 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// A GDAL VRT of `size`² stacking RGBIR bands 1–4 and DSM band 1 (five bands).
+fn stacked_vrt(rgbir: &Path, dsm: &Path, size: usize) -> String {
+    let band = |i: usize, file: &Path, b: usize| {
+        format!(
+            "<VRTRasterBand dataType=\"Float32\" band=\"{i}\"><SimpleSource><SourceFilename relativeToVRT=\"0\">{}\
+             </SourceFilename><SourceBand>{b}</SourceBand></SimpleSource></VRTRasterBand>",
+            file.display()
+        )
+    };
+    let bands: Vec<String> = (1..=4).map(|b| band(b, rgbir, b)).chain(std::iter::once(band(5, dsm, 1))).collect();
+    format!("<VRTDataset rasterXSize=\"{size}\" rasterYSize=\"{size}\">{}</VRTDataset>", bands.concat())
+}
+
 #[test]
 fn predict_whole_scenes_under_several_scenarios_and_report_errors() {
     let dir = tempfile::tempdir().unwrap();
@@ -68,6 +81,29 @@ fn predict_whole_scenes_under_several_scenarios_and_report_errors() {
     }
 
     let rgbir = big.join("4_Ortho_RGBIR/top_potsdam_2_10_RGBIR.tif");
+    // One raster holding every modality's bands in model order (rgb 3, ir 1, dsm 1) gives the
+    // same map as the scene id.
+    let stacked = dir.path().join("stacked.vrt");
+    std::fs::write(&stacked, stacked_vrt(&rgbir, &big.join("1_DSM/dsm_potsdam_02_10.tif"), 300)).unwrap();
+    let by_path = dir.path().join("by-path.tif");
+    ok(&[
+        "predict",
+        "--run",
+        s(&run),
+        "--method",
+        "guided",
+        "--scene",
+        s(&stacked),
+        "--available",
+        "rgb,dsm",
+        "--out",
+        s(&by_path),
+        "--overlap",
+        "16",
+        "--quiet",
+    ]);
+    let by_id = std::fs::read(dir.path().join("labels-rgb,dsm.tif")).unwrap();
+    assert_eq!(std::fs::read(&by_path).unwrap(), by_id, "--scene PATH vs --scene ID");
     let dsm_small = data.join("1_DSM/dsm_potsdam_02_10.tif");
     let junk = dir.path().join("junk.tif");
     std::fs::write(&junk, b"not a raster").unwrap();
@@ -83,6 +119,8 @@ fn predict_whole_scenes_under_several_scenarios_and_report_errors() {
         assert!(!out.exists(), "no output after {extra:?}");
         err
     };
+    assert_contains!(fail(&["--scene", s(&rgbir), "--available", "rgb"]), "4 band(s)");
+    assert_contains!(fail(&["--scene", "gone.tif", "--available", "rgb"]), "gone.tif");
     let rgb = format!("rgb={}:1,2,3", s(&rgbir));
     assert_contains!(
         fail(&["--modality", &format!("nir={}", s(&rgbir)), "--available", "rgb"]),
@@ -134,4 +172,42 @@ fn predict_a_hunan_patch_by_id() {
     let out = dir.path().join("x.tif");
     let err = fails(&["predict", "--run", s(&run), "--scene", "99999", "--out", s(&out)]);
     assert_contains!(err, "no Hunan patch");
+}
+
+#[test]
+fn predict_a_dstl_image_by_id_on_the_three_band_grid() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, run) = (dir.path().join("data"), dir.path().join("run"));
+    ok(&["data", "synth", "--layout", "dstl", "--tiles", "4", "--size", "128", "--out", s(&data)]);
+    let config = dir.path().join("config.toml");
+    let text = CONFIG
+        .replace("kind = \"potsdam\"", "kind = \"dstl\"")
+        .replace("method = \"official\"", "method = \"kfold\"\nfolds = 4\nfold = 0")
+        .replace("[data.split]", "[data.reader.target]\nkind = \"binary\"\nclass = 6\n[data.split]");
+    std::fs::write(&config, text.replace("ROOT", s(&data))).unwrap();
+    ok(&["run", s(&config), "--out", s(&run), "--quiet"]);
+    // The 16-band stacks are 32² and 5² here: every map is on the 128² three-band grid, also
+    // when rgb is unavailable.
+    for available in ["all", "nir", "nir,swir"] {
+        let out = dir.path().join(format!("dstl-{available}.tif"));
+        ok(&[
+            "predict",
+            "--run",
+            s(&run),
+            "--scene",
+            "6010_0_0",
+            "--available",
+            available,
+            "--out",
+            s(&out),
+            "--quiet",
+        ]);
+        let geo = lssg_predict::GdalScene::open(&["l".into()], &[1], &[Some(lssg_predict::ModalityInput::new(&out))])
+            .unwrap()
+            .geo()
+            .clone();
+        assert_eq!((geo.width, geo.height), (128, 128), "{available}");
+    }
+    let out = dir.path().join("x.tif");
+    assert_contains!(fails(&["predict", "--run", s(&run), "--scene", "6999_9_9", "--out", s(&out)]), "no DSTL image");
 }

@@ -13,5 +13,6 @@ pub mod progress;
 pub mod reporter;
 pub mod results;
 pub mod run_dir;
+pub mod scene_inputs;
 
 pub use error::{Error, Result};

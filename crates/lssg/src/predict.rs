@@ -1,17 +1,15 @@
 //! `lssg predict`: segment one whole scene with whatever sensors are available
 //! (docs/predict.md §8). Resolves the model (a run directory and method, or a config and a
 //! checkpoint), the training normalisation (the data set's cached statistics), the scene's
-//! rasters (per-modality paths or a data-set scene id) and the scenario, then calls
+//! rasters (`crate::scene_inputs`) and the scenario, then calls
 //! [`lssg_predict::predict_files`].
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use lssg_backbones::{DeviceSpec, Weights};
 use lssg_datasets::DataConfig;
-use lssg_datasets::hunan::HunanStack;
-use lssg_datasets::scene_reader::ModalitySlot;
 use lssg_predict::raster_out::default_palette;
-use lssg_predict::{BlendWindow, ModalityInput, Normalization, OutputSpec, PredictOptions, PredictSummary, SceneJob};
+use lssg_predict::{BlendWindow, Normalization, OutputSpec, PredictOptions, PredictSummary, SceneJob};
 use lssg_scenario::{ModalitySet, Scenario};
 use lssg_trainer::{Method, Network};
 
@@ -46,7 +44,7 @@ pub struct PredictRequest {
     pub model: ModelSource,
     /// `--set` overrides of the configuration.
     pub overrides: Vec<String>,
-    /// A scene id of the configured data set.
+    /// A scene id of the configured data set, or a raster holding every modality's bands.
     pub scene: Option<String>,
     /// Where to look the scene id up (default: the configured data root); the normalisation
     /// still comes from the training data.
@@ -130,89 +128,6 @@ pub fn parse_available(set: &ModalitySet, text: &str) -> Result<Scenario> {
     Ok(set.parse_scenario(&joined)?)
 }
 
-/// The per-modality rasters of `--modality name=path` or of a scene id.
-fn resolve_inputs(req: &PredictRequest, data: &DataConfig, set: &ModalitySet) -> Result<Vec<Option<ModalityInput>>> {
-    let mut inputs: Vec<Option<ModalityInput>> = vec![None; set.len()];
-    if let Some(id) = &req.scene {
-        inputs = scene_inputs(data, req.scene_root.as_deref(), id)?;
-        if inputs.len() != set.len() {
-            return Err(invalid(format!("--scene {id}: {} modality slots for {} modalities", inputs.len(), set.len())));
-        }
-    }
-    for (name, spec) in &req.modalities {
-        let (path, bands) = split_bands(spec);
-        let m = set.index_of(name).ok_or_else(|| {
-            let known = set.names().join(", ");
-            invalid(format!("--modality {name}={}: unknown modality `{name}` (known: {known})", spec.display()))
-        })?;
-        inputs[m] = Some(ModalityInput { path, bands });
-    }
-    Ok(inputs)
-}
-
-/// `path.tif:1,2,3` → the path and 1-based bands; a suffix that is not a band list is part of
-/// the path.
-pub fn split_bands(spec: &Path) -> (PathBuf, Option<Vec<usize>>) {
-    let text = spec.to_string_lossy();
-    if let Some((path, list)) = text.rsplit_once(':') {
-        let bands: Option<Vec<usize>> = list.split(',').map(|b| b.trim().parse::<usize>().ok()).collect();
-        if let Some(bands) = bands.filter(|b| !b.is_empty()) {
-            return (PathBuf::from(path), Some(bands));
-        }
-    }
-    (spec.to_path_buf(), None)
-}
-
-/// The rasters of scene `id` in the configured data set's layout (a Potsdam tile id `a_b`, a
-/// Hunan patch id); a modality whose file is missing gets none (an error later only if it is
-/// available). `root` replaces the configured data root.
-fn scene_inputs(data: &DataConfig, root: Option<&Path>, id: &str) -> Result<Vec<Option<ModalityInput>>> {
-    match data {
-        DataConfig::Potsdam(c) => {
-            let (a, b) = id
-                .split_once('_')
-                .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
-                .ok_or_else(|| invalid(format!("--scene {id:?}: a Potsdam tile id is `a_b`, e.g. 2_10")))?;
-            let root = root.unwrap_or(&c.reader.root);
-            slot_inputs(&c.reader.modalities, |stack| stack.path(root, a, b))
-        }
-        DataConfig::Hunan(c) => {
-            let root = root.unwrap_or(&c.reader.root);
-            // The patch lives in one of the split directories.
-            let split = ["train", "val", "test"]
-                .into_iter()
-                .find(|split| HunanStack::ALL.iter().any(|s| s.path(root, split, id).exists()))
-                .ok_or_else(|| {
-                    invalid(format!("--scene {id:?}: no Hunan patch with this id under {}", root.display()))
-                })?;
-            slot_inputs(&c.reader.modalities, |stack| stack.path(root, split, id))
-        }
-        _ => Err(invalid(format!(
-            "--scene {id}: scene ids are supported for Potsdam- and Hunan-layout data; use --modality name=path"
-        ))),
-    }
-}
-
-/// One input per slot: the file `path_of(stack)` with the slot's bands (1-based).
-fn slot_inputs<K: Copy + PartialEq>(
-    slots: &[ModalitySlot<K>],
-    path_of: impl Fn(K) -> PathBuf,
-) -> Result<Vec<Option<ModalityInput>>> {
-    let mut out = Vec::with_capacity(slots.len());
-    for slot in slots {
-        let Some(first) = slot.bands.first() else {
-            return Err(invalid(format!("modality `{}` has no bands", slot.name)));
-        };
-        if slot.bands.iter().any(|sb| sb.stack != first.stack) {
-            return Err(invalid(format!("modality `{}` mixes stacks; give it with --modality", slot.name)));
-        }
-        let path = path_of(first.stack);
-        let bands = slot.bands.iter().map(|sb| sb.band + 1).collect();
-        out.push(path.exists().then_some(ModalityInput { path, bands: Some(bands) }));
-    }
-    Ok(out)
-}
-
 fn tile_size(data: &DataConfig) -> usize {
     match data {
         DataConfig::Synthetic(c) => c.generator.tile_size,
@@ -233,7 +148,13 @@ pub fn predict(req: &PredictRequest, progress: &mut dyn FnMut(usize, usize)) -> 
     })?;
     let set = data.train.modalities().clone();
     let scenario = parse_available(&set, &req.available)?;
-    let inputs = resolve_inputs(req, &config.data, &set)?;
+    let scene = crate::scene_inputs::resolve(
+        &config.data,
+        &set,
+        req.scene.as_deref(),
+        req.scene_root.as_deref(),
+        &req.modalities,
+    )?;
     let norm = match &stats {
         Some(s) => Normalization::from_stats(s, &lssg_datasets::normalize_config(&config.data)),
         None => Normalization::identity(&set.channels()),
@@ -261,7 +182,8 @@ pub fn predict(req: &PredictRequest, progress: &mut dyn FnMut(usize, usize)) -> 
     let job = SceneJob {
         names: set.names().iter().map(|s| s.to_string()).collect(),
         channels: set.channels(),
-        inputs,
+        inputs: scene.inputs,
+        grid: scene.grid,
         scenario,
         norm,
         options,

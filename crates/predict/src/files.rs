@@ -11,7 +11,7 @@ use lssg_scenario::Scenario;
 use crate::error::{Error, Result};
 use crate::predict::{PredictOptions, PredictSummary, RowSink, Tee, predict_scene};
 use crate::preview::PreviewSink;
-use crate::raster_in::{GdalScene, ModalityInput};
+use crate::raster_in::{GdalScene, ModalityInput, SceneGrid};
 use crate::raster_out::{OutputSpec, RasterWriter};
 use crate::source::Normalization;
 
@@ -24,6 +24,9 @@ pub struct SceneJob {
     pub channels: Vec<usize>,
     /// A raster per modality (`None`: no file; fine for an unavailable modality).
     pub inputs: Vec<Option<ModalityInput>>,
+    /// The grid reference and footprint rule (default: the first available modality's grid,
+    /// footprints checked).
+    pub grid: SceneGrid,
     /// The available modalities.
     pub scenario: Scenario,
     /// The training normalisation.
@@ -74,7 +77,7 @@ pub fn predict_files(
         }
     }
     limit_gdal_cache();
-    let mut scene = GdalScene::open(&job.names, &job.channels, &inputs)?;
+    let mut scene = GdalScene::open_with(&job.names, &job.channels, &inputs, &job.grid)?;
     let geo = scene.geo().clone();
     let classes = model.num_classes().max(1) as usize;
     let mut writer = RasterWriter::create(job.output.clone(), &geo, classes)?;

@@ -13,6 +13,7 @@ pub mod predict;
 pub mod preview;
 pub mod raster_in;
 pub mod raster_out;
+mod resample;
 pub mod source;
 
 pub use blend::{BlendWindow, FinishedRows, StripAccumulator};
@@ -21,6 +22,6 @@ pub use files::{SceneJob, predict_files};
 pub use plan::TilePlan;
 pub use predict::{PredictOptions, PredictSummary, RowSink, Tee, predict_scene};
 pub use preview::PreviewSink;
-pub use raster_in::{GdalScene, GeoInfo, ModalityInput};
+pub use raster_in::{Footprint, GdalScene, GeoInfo, ModalityInput, SceneGrid};
 pub use raster_out::{OutputSpec, RasterWriter, default_palette};
 pub use source::{MemoryScene, Normalization, RowSource};

@@ -1,8 +1,9 @@
 //! Raster input through GDAL (docs/predict.md §5): one file per modality (GeoTIFF, COG,
 //! JPEG 2000, VRT, anything GDAL opens), an optional band subset, windowed reads of row blocks,
-//! and bilinear resampling of coarser or finer rasters to the grid of the first given modality.
-//! Every raster must cover the same ground: same CRS and footprint when georeferenced, the same
-//! size otherwise.
+//! a modality assembled from the bands of several files, and bilinear resampling of coarser or
+//! finer rasters to one grid (the first given modality's, or a named reference raster's). Every
+//! raster must cover the same ground: same CRS and footprint when georeferenced, the same size
+//! otherwise, unless the data-set layout guarantees it ([`Footprint::Assumed`]).
 
 use std::path::{Path, PathBuf};
 
@@ -10,26 +11,65 @@ use gdal::Dataset;
 use gdal::spatial_ref::SpatialRef;
 
 use crate::error::{Error, Result};
+use crate::resample::{resample_into, source_coord};
 use crate::source::RowSource;
 
 /// GDAL's geotransform of a raster without georeferencing.
 const NO_GEOTRANSFORM: [f64; 6] = [0.0, 1.0, 0.0, 0.0, 0.0, 1.0];
 
 /// One modality's raster: a path and, optionally, which of its bands (1-based, GDAL's numbering)
-/// form the modality's channels, in order.
+/// form the modality's channels, in order; `then` holds further files whose bands follow (a
+/// modality assembled from several files, e.g. DSTL's `nir` from M bands 7–8 and A band 1),
+/// each resampled to the grid on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModalityInput {
     /// The file (or VRT, or `/vsi…` path).
     pub path: PathBuf,
     /// The bands to use; all of them when `None`.
     pub bands: Option<Vec<usize>>,
+    /// Further files whose bands follow these, in order.
+    pub then: Vec<ModalityInput>,
 }
 
 impl ModalityInput {
     /// Every band of `path`.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), bands: None }
+        Self { path: path.into(), bands: None, then: Vec::new() }
     }
+
+    /// Bands `bands` (1-based) of `path`.
+    pub fn bands(path: impl Into<PathBuf>, bands: Vec<usize>) -> Self {
+        Self { path: path.into(), bands: Some(bands), then: Vec::new() }
+    }
+
+    /// This input and every file in `then`, flattened, in band order.
+    fn parts(&self) -> Vec<(&Path, Option<&[usize]>)> {
+        let mut out = vec![(self.path.as_path(), self.bands.as_deref())];
+        out.extend(self.then.iter().flat_map(ModalityInput::parts));
+        out
+    }
+}
+
+/// How the rasters of one scene are checked for covering the same ground.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Footprint {
+    /// Same CRS and footprint when georeferenced, same size otherwise (files given by path).
+    #[default]
+    Checked,
+    /// The data-set layout guarantees one footprint (DSTL's 3-band and 16-band files of one
+    /// image: different sizes, no georeferencing); rasters are resampled without a check.
+    Assumed,
+}
+
+/// How [`GdalScene::open_with`] builds the grid.
+#[derive(Debug, Clone, Default)]
+pub struct SceneGrid {
+    /// The footprint check.
+    pub footprint: Footprint,
+    /// A raster that defines the grid (opened for its size and georeferencing only), instead of
+    /// the first given modality: DSTL's 3-band file, the label grid of training, whether or not
+    /// `rgb` is available.
+    pub reference: Option<PathBuf>,
 }
 
 /// The grid a prediction is written on: the first given modality's.
@@ -49,7 +89,7 @@ pub struct GeoInfo {
     pub nodata: Option<f64>,
 }
 
-/// An opened modality raster.
+/// One opened file of a modality and the bands taken from it.
 struct Opened {
     path: PathBuf,
     ds: Dataset,
@@ -62,7 +102,7 @@ struct Opened {
 pub struct GdalScene {
     grid: GeoInfo,
     channels: Vec<usize>,
-    inputs: Vec<Option<Opened>>,
+    inputs: Vec<Option<Vec<Opened>>>,
 }
 
 impl std::fmt::Debug for GdalScene {
@@ -75,17 +115,31 @@ fn read_error(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Read { path: path.to_path_buf(), message: e.to_string() }
 }
 
-/// Opens `input` as modality `name` of `channels` channels and checks its band count.
-fn open_one(name: &str, channels: usize, input: &ModalityInput) -> Result<Opened> {
-    let path = &input.path;
+/// Opens every file of `input` as modality `name` of `channels` channels and checks the band
+/// count over all of them.
+fn open_modality(name: &str, channels: usize, input: &ModalityInput) -> Result<Vec<Opened>> {
+    let parts =
+        input.parts().into_iter().map(|(path, bands)| open_part(name, path, bands)).collect::<Result<Vec<_>>>()?;
+    let got: usize = parts.iter().map(|p| p.bands.len()).sum();
+    if got != channels {
+        let path = input.path.clone();
+        return Err(Error::Bands { path, modality: name.into(), expected: channels, got });
+    }
+    Ok(parts)
+}
+
+/// The number of bands of the raster at `path`.
+pub fn band_count(path: &Path) -> Result<usize> {
+    Ok(Dataset::open(path).map_err(|e| read_error(path, e))?.raster_count())
+}
+
+/// Opens `path` and checks the requested bands exist.
+fn open_part(name: &str, path: &Path, bands: Option<&[usize]>) -> Result<Opened> {
     let ds = Dataset::open(path).map_err(|e| read_error(path, e))?;
     let count = ds.raster_count();
-    let bands = input.bands.clone().unwrap_or_else(|| (1..=count).collect());
+    let bands = bands.map_or_else(|| (1..=count).collect(), <[usize]>::to_vec);
     if let Some(&bad) = bands.iter().find(|&&b| b == 0 || b > count) {
         return Err(read_error(path, format!("band {bad} requested for `{name}`, the file has bands 1..={count}")));
-    }
-    if bands.len() != channels {
-        return Err(Error::Bands { path: path.clone(), modality: name.into(), expected: channels, got: bands.len() });
     }
     let mut nodata = Vec::with_capacity(bands.len());
     for &b in &bands {
@@ -95,7 +149,7 @@ fn open_one(name: &str, channels: usize, input: &ModalityInput) -> Result<Opened
     if size.0 == 0 || size.1 == 0 {
         return Err(read_error(path, "the raster is empty"));
     }
-    Ok(Opened { path: path.clone(), ds, bands, nodata, size })
+    Ok(Opened { path: path.to_path_buf(), ds, bands, nodata, size })
 }
 
 fn geo_of(o: &Opened) -> GeoInfo {
@@ -151,41 +205,51 @@ fn short(wkt: &str) -> String {
 
 impl GdalScene {
     /// Opens the rasters of the modalities `names` (`channels[m]` channels each); `inputs[m]` is
-    /// `None` for a modality without a file. The first given modality defines the grid.
+    /// `None` for a modality without a file. The first given modality defines the grid, and
+    /// every raster's footprint is checked against it.
     pub fn open(names: &[String], channels: &[usize], inputs: &[Option<ModalityInput>]) -> Result<Self> {
+        Self::open_with(names, channels, inputs, &SceneGrid::default())
+    }
+
+    /// [`GdalScene::open`] with a grid reference and footprint rule.
+    pub fn open_with(
+        names: &[String],
+        channels: &[usize],
+        inputs: &[Option<ModalityInput>],
+        how: &SceneGrid,
+    ) -> Result<Self> {
         if names.len() != channels.len() || inputs.len() != channels.len() {
             return Err(Error::Shape { what: "modality inputs".into(), expected: channels.len(), got: inputs.len() });
         }
+        let mut grid = match &how.reference {
+            Some(path) => Some(geo_of(&open_part("the grid reference", path, Some(&[1]))?)),
+            None => None,
+        };
         let mut opened = Vec::with_capacity(inputs.len());
-        let mut grid: Option<GeoInfo> = None;
         for (m, input) in inputs.iter().enumerate() {
             let Some(input) = input else {
                 opened.push(None);
                 continue;
             };
-            let o = open_one(&names[m], channels[m], input)?;
-            let geo = geo_of(&o);
-            match &grid {
-                None => grid = Some(geo),
-                Some(g) => check_footprint(g, &geo)?,
+            let parts = open_modality(&names[m], channels[m], input)?;
+            for part in &parts {
+                let geo = geo_of(part);
+                match &grid {
+                    None => grid = Some(geo),
+                    Some(g) if how.footprint == Footprint::Checked => check_footprint(g, &geo)?,
+                    Some(_) => {}
+                }
             }
-            opened.push(Some(o));
+            opened.push(Some(parts));
         }
         let grid = grid.ok_or_else(|| Error::Modality("no raster was given for any modality".into()))?;
         Ok(Self { grid, channels: channels.to_vec(), inputs: opened })
     }
 
-    /// The grid of the prediction (the first given modality's).
+    /// The grid of the prediction.
     pub fn geo(&self) -> &GeoInfo {
         &self.grid
     }
-}
-
-/// Source coordinate of destination pixel `i` when `src` pixels map onto `dst` (pixel centres
-/// aligned), clamped to the source.
-fn source_coord(i: usize, src: usize, dst: usize) -> f64 {
-    let s = (i as f64 + 0.5) * src as f64 / dst as f64 - 0.5;
-    s.clamp(0.0, (src - 1) as f64)
 }
 
 impl Opened {
@@ -221,38 +285,6 @@ impl Opened {
     }
 }
 
-/// Bilinear interpolation of `block` (source rows from `r0`, `sw` wide) onto destination rows
-/// `[y0, y0 + rows)` of a `width × height` grid, appended to `out`.
-fn resample_into(
-    block: &[f32],
-    (sw, sh): (usize, usize),
-    r0: usize,
-    (y0, rows): (usize, usize),
-    (width, height): (usize, usize),
-    out: &mut Vec<f32>,
-) {
-    let block_rows = block.len() / sw;
-    let xs: Vec<(usize, usize, f32)> = (0..width)
-        .map(|x| {
-            let fx = source_coord(x, sw, width);
-            let i = fx.floor() as usize;
-            (i, (i + 1).min(sw - 1), (fx - i as f64) as f32)
-        })
-        .collect();
-    for y in y0..y0 + rows {
-        let fy = source_coord(y, sh, height);
-        let i = fy.floor() as usize;
-        let (a, b) = ((i - r0).min(block_rows - 1), ((i + 1).min(sh - 1) - r0).min(block_rows - 1));
-        let ty = (fy - i as f64) as f32;
-        let (ra, rb) = (&block[a * sw..(a + 1) * sw], &block[b * sw..(b + 1) * sw]);
-        out.extend(xs.iter().map(|&(i0, i1, tx)| {
-            let top = ra[i0] + (ra[i1] - ra[i0]) * tx;
-            let bottom = rb[i0] + (rb[i1] - rb[i0]) * tx;
-            top + (bottom - top) * ty
-        }));
-    }
-}
-
 impl RowSource for GdalScene {
     fn height(&self) -> usize {
         self.grid.height
@@ -267,38 +299,14 @@ impl RowSource for GdalScene {
         self.inputs.get(m).is_some_and(Option::is_some)
     }
     fn read_rows(&mut self, m: usize, y0: usize, rows: usize) -> Result<Vec<f32>> {
-        let Some(Some(o)) = self.inputs.get(m) else {
+        let Some(Some(parts)) = self.inputs.get(m) else {
             return Err(Error::Modality(format!("modality {m} has no raster")));
         };
-        o.read_rows(y0, rows, self.grid.width, self.grid.height)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn source_coordinates_align_pixel_centres() {
-        // 2× upsampling: destination 0 and 1 sit at source −0.25 (clamped) and 0.25.
-        assert_eq!(source_coord(0, 5, 10), 0.0);
-        assert!((source_coord(1, 5, 10) - 0.25).abs() < 1e-12);
-        assert!((source_coord(9, 5, 10) - 4.0).abs() < 1e-12);
-        assert_eq!(source_coord(3, 10, 10), 3.0);
-    }
-
-    #[test]
-    fn bilinear_of_a_ramp_is_a_ramp() {
-        // A horizontal ramp 0..4 over 5 columns, 2 rows, upsampled to 10 × 4.
-        let block: Vec<f32> = (0..2).flat_map(|_| (0..5).map(|x| x as f32)).collect();
-        let mut out = Vec::new();
-        resample_into(&block, (5, 2), 0, (0, 4), (10, 4), &mut out);
-        assert_eq!(out.len(), 40);
-        for row in out.chunks(10) {
-            for (x, &v) in row.iter().enumerate() {
-                let want = source_coord(x, 5, 10) as f32;
-                assert!((v - want).abs() < 1e-6, "x {x}: {v} vs {want}");
-            }
+        // Band-major blocks, so the files' blocks concatenate in band order.
+        let mut out = Vec::with_capacity(self.channels[m] * rows * self.grid.width);
+        for part in parts {
+            out.extend(part.read_rows(y0, rows, self.grid.width, self.grid.height)?);
         }
+        Ok(out)
     }
 }

@@ -11,7 +11,10 @@ use common::ConvModel;
 use gdal::raster::{Buffer, RasterCreationOptions};
 use gdal::{Dataset, DriverManager, Metadata};
 use lssg_predict::raster_out::default_palette;
-use lssg_predict::{Error, ModalityInput, Normalization, OutputSpec, PredictOptions, SceneJob, predict_files};
+use lssg_predict::{
+    Error, Footprint, GdalScene, ModalityInput, Normalization, OutputSpec, PredictOptions, SceneGrid, SceneJob,
+    predict_files,
+};
 use lssg_scenario::Scenario;
 
 const H: usize = 90;
@@ -63,6 +66,7 @@ fn job(inputs: Vec<Option<ModalityInput>>, labels: PathBuf, scenario: Scenario) 
         names: vec!["rgb".into(), "dsm".into()],
         channels: vec![3, 1],
         inputs,
+        grid: SceneGrid::default(),
         scenario,
         norm: Normalization::identity(&[3, 1]),
         options: PredictOptions { tile: 32, overlap: 8, batch: 4, ..Default::default() },
@@ -152,7 +156,7 @@ fn vrt_input_and_a_coarser_raster_give_the_expected_maps() {
     let s = predict_files(&model(), &job(mixed, f.root.join("c.tif"), Scenario::full(2)), &mut |_, _| {}).unwrap();
     assert_eq!((s.height, s.width), (H, W));
     // A band subset: the first band of the RGB file as a 1-channel DSM.
-    let subset = ModalityInput { path: f.rgb.clone(), bands: Some(vec![1]) };
+    let subset = ModalityInput::bands(f.rgb.clone(), vec![1]);
     let sub = vec![Some(ModalityInput::new(&f.rgb)), Some(subset)];
     predict_files(&model(), &job(sub, f.root.join("d.tif"), Scenario::full(2)), &mut |_, _| {}).unwrap();
 }
@@ -291,4 +295,37 @@ fn pixels_without_any_input_data_are_written_as_nodata() {
     let labels = read_labels(&f.root.join("nd.tif"));
     assert!(labels[..10 * W].iter().all(|&l| l == 255));
     assert!(labels[10 * W..].iter().all(|&l| l < 4));
+}
+
+#[test]
+fn a_modality_from_several_files_and_an_assumed_footprint() {
+    let f = fixture();
+    predict_files(&model(), &job(inputs(&f), f.root.join("one.tif"), Scenario::full(2)), &mut |_, _| {}).unwrap();
+    // RGB bands 1–2 from one file and band 3 from a second (the same file, named differently):
+    // the bands concatenate in order, so the map is the same.
+    let twin = f.root.join("rgb-twin.tif");
+    std::fs::copy(&f.rgb, &twin).unwrap();
+    let mut split = ModalityInput::bands(f.rgb.clone(), vec![1, 2]);
+    split.then.push(ModalityInput::bands(twin, vec![3]));
+    let parts = vec![Some(split.clone()), Some(ModalityInput::new(&f.dsm))];
+    predict_files(&model(), &job(parts, f.root.join("two.tif"), Scenario::full(2)), &mut |_, _| {}).unwrap();
+    assert_eq!(read_labels(&f.root.join("one.tif")), read_labels(&f.root.join("two.tif")));
+    // Too few bands over all the files is a band-count error naming the modality.
+    let mut short = ModalityInput::bands(f.rgb.clone(), vec![1]);
+    short.then.push(ModalityInput::bands(f.rgb.clone(), vec![3]));
+    let err = GdalScene::open(&["rgb".into()], &[3], &[Some(short)]).unwrap_err().to_string();
+    assert!(err.contains("`rgb` has 2 band(s)"), "{err}");
+    // Without georeferencing, a DSM of another size is refused when checked and resampled onto
+    // the reference grid when the layout guarantees the footprint.
+    let (plain, small) = (f.root.join("plain.tif"), f.root.join("small.tif"));
+    write_tiff(&plain, 3, (W, H), 1.0, None);
+    write_tiff(&small, 1, (W / 4, H / 4), 1.0, None);
+    let names = ["rgb".to_string(), "dsm".to_string()];
+    let dsm_only = [None, Some(ModalityInput::new(&small))];
+    let both = [Some(ModalityInput::new(&plain)), Some(ModalityInput::new(&small))];
+    let err = GdalScene::open(&names, &[3, 1], &both).unwrap_err().to_string();
+    assert!(err.contains("sizes must be equal"), "{err}");
+    let assumed = SceneGrid { footprint: Footprint::Assumed, reference: Some(plain.clone()) };
+    let scene = GdalScene::open_with(&names, &[3, 1], &dsm_only, &assumed).unwrap();
+    assert_eq!((scene.geo().width, scene.geo().height), (W, H));
 }

@@ -1,5 +1,5 @@
 //! `lssg predict (--run RUN_DIR [--method guided] | --config CONFIG --checkpoint CKPT)
-//! (--scene ID | --modality name=path …) --available rgb,dsm --out labels.tif [--probs P]
+//! (--scene ID_OR_PATH | --modality name=path …) --available rgb,dsm --out labels.tif [--probs P]
 //! [--preview P] [--cog] [--tile 224 --overlap 32 --batch 16 --blend hann --device D]`:
 //! segments one whole scene with whatever sensors are available (docs/predict.md §8).
 
@@ -31,8 +31,10 @@ pub struct PredictArgs {
     /// The checkpoint holds LoRA adapters (with --config).
     #[arg(long)]
     pub lora: bool,
-    /// A scene id of the configured data set (a Potsdam tile id such as `2_10`).
-    #[arg(long)]
+    /// A scene id of the configured data set (a DSTL image id such as `6120_2_2`, a Potsdam tile
+    /// id such as `2_10`, a Hunan patch id), or a path to one raster holding every modality's
+    /// bands in model order.
+    #[arg(long, value_name = "ID_OR_PATH")]
     pub scene: Option<String>,
     /// Look the scene id up under this data root instead of the configured one (the
     /// normalisation still comes from the training data).
@@ -84,7 +86,7 @@ fn request(args: PredictArgs) -> anyhow::Result<PredictRequest> {
         _ => bail!("give either --run RUN_DIR [--method M] or --config CONFIG --checkpoint CKPT"),
     };
     if args.scene.is_none() && args.modalities.is_empty() {
-        bail!("give the scene: --scene ID or --modality name=path (repeatable)");
+        bail!("give the scene: --scene ID_OR_PATH or --modality name=path (repeatable)");
     }
     let mut modalities = Vec::new();
     for m in &args.modalities {
