@@ -18,6 +18,9 @@ mod data;
 // `lssg run | score | eval | config check`: the method end to end (docs/method.md §1–§6).
 mod run;
 
+// `lssg predict`: whole scenes under missing modalities (docs/predict.md §8).
+mod predict;
+
 // `lssg bench`: grids of cells (docs/bench.md).
 mod bench;
 

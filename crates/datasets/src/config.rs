@@ -133,6 +133,12 @@ impl DataSplits {
 /// Opens the data set `config` describes: splits it, computes (or loads) the training
 /// statistics and wraps every split in the normalisation.
 pub fn open(config: &DataConfig) -> Result<DataSplits> {
+    Ok(open_with_stats(config)?.0)
+}
+
+/// [`open`], also returning the training statistics the splits are normalised with (`None`
+/// when normalisation is off): what `lssg predict` applies to whole scenes.
+pub fn open_with_stats(config: &DataConfig) -> Result<(DataSplits, Option<ChannelStats>)> {
     match config {
         DataConfig::Synthetic(c) => open_synthetic(c),
         DataConfig::Dstl(c) => {
@@ -153,6 +159,16 @@ pub fn open(config: &DataConfig) -> Result<DataSplits> {
     }
 }
 
+/// The normalisation settings of `config` (any kind).
+pub fn normalize_config(config: &DataConfig) -> NormalizeConfig {
+    match config {
+        DataConfig::Synthetic(c) => c.normalize,
+        DataConfig::Dstl(c) => c.normalize,
+        DataConfig::Potsdam(c) => c.normalize,
+        DataConfig::Hunan(c) => c.normalize,
+    }
+}
+
 fn identity<T: Serialize>(reader: &T) -> String {
     serde_json::to_string(reader).unwrap_or_default()
 }
@@ -170,7 +186,7 @@ fn open_real<S: SceneSource, R>(
     root: &Path,
     (tile_size, stride, cache): (usize, usize, usize),
     c: &RealDataConfig<R>,
-) -> Result<DataSplits> {
+) -> Result<(DataSplits, Option<ChannelStats>)> {
     let scenes = source.scenes().to_vec();
     let scenes = scenes.as_slice();
     let has_official = scenes.iter().any(|s| s.split != OfficialSplit::Unassigned);
@@ -215,10 +231,10 @@ fn open_real<S: SceneSource, R>(
         let sub = |l: &[usize]| -> Result<Arc<dyn TileDataset>> { Ok(Arc::new(Subset::new(all.clone(), l.to_vec())?)) };
         (DataSplits { train: sub(&idx.train)?, val: sub(&idx.val)?, test: sub(&idx.test)? }, key)
     };
-    normalize_splits(splits, &c.normalize, Some(&stats_path), &key)
+    normalize_splits_with_stats(splits, &c.normalize, Some(&stats_path), &key)
 }
 
-fn open_synthetic(c: &SyntheticDataConfig) -> Result<DataSplits> {
+fn open_synthetic(c: &SyntheticDataConfig) -> Result<(DataSplits, Option<ChannelStats>)> {
     let raw: Arc<dyn TileDataset> = Arc::new(SyntheticDataset::new(c.generator.clone())?);
     if c.split.method == SplitMethod::Official {
         return Err(split_error(
@@ -232,7 +248,8 @@ fn open_synthetic(c: &SyntheticDataConfig) -> Result<DataSplits> {
         |list: &[usize]| -> Result<Arc<dyn TileDataset>> { Ok(Arc::new(Subset::new(raw.clone(), list.to_vec())?)) };
     let splits = DataSplits { train: sub(&indices.train)?, val: sub(&indices.val)?, test: sub(&indices.test)? };
     let identity = serde_json::to_string(&c.generator).unwrap_or_default();
-    normalize_splits(splits, &c.normalize, c.stats.as_deref(), &stats_key(&format!("synthetic {identity}"), &indices))
+    let key = stats_key(&format!("synthetic {identity}"), &indices);
+    normalize_splits_with_stats(splits, &c.normalize, c.stats.as_deref(), &key)
 }
 
 /// Normalises three raw splits with the statistics of `raw.train`: loaded from (or added to)
@@ -244,8 +261,18 @@ pub fn normalize_splits(
     stats_path: Option<&Path>,
     key: &str,
 ) -> Result<DataSplits> {
+    Ok(normalize_splits_with_stats(raw, normalize, stats_path, key)?.0)
+}
+
+/// [`normalize_splits`], also returning the statistics (`None` when normalisation is off).
+pub fn normalize_splits_with_stats(
+    raw: DataSplits,
+    normalize: &NormalizeConfig,
+    stats_path: Option<&Path>,
+    key: &str,
+) -> Result<(DataSplits, Option<ChannelStats>)> {
     if !normalize.mean && !normalize.std {
-        return Ok(raw);
+        return Ok((raw, None));
     }
     let DataSplits { train, val, test } = raw;
     let stats: ChannelStats = match stats_path {
@@ -255,7 +282,8 @@ pub fn normalize_splits(
     let wrap = |d: Arc<dyn TileDataset>| -> Result<Arc<dyn TileDataset>> {
         Ok(Arc::new(Normalized::new(d, &stats, normalize)?))
     };
-    Ok(DataSplits { train: wrap(train)?, val: wrap(val)?, test: wrap(test)? })
+    let splits = DataSplits { train: wrap(train)?, val: wrap(val)?, test: wrap(test)? };
+    Ok((splits, Some(stats)))
 }
 
 /// The tile indices `open` uses for a synthetic configuration (for reports and tests).

@@ -28,7 +28,7 @@ pub use dataset::TileDataset;
 pub use error::{Error, Result};
 pub use sample::{Batch, IGNORE_INDEX, ModalityArray, Sample};
 
-pub use config::{DataConfig, DataSplits, SyntheticDataConfig, open};
+pub use config::{DataConfig, DataSplits, SyntheticDataConfig, normalize_config, open, open_with_stats};
 pub use loader::{BatchLoader, Batches, LoaderConfig};
 pub use normalize::{ChannelStats, NormalizeConfig, Normalized};
 pub use split::{SplitConfig, SplitIndices, Subset};

@@ -95,4 +95,7 @@ pub enum Error {
     /// A libtorch operation failed.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
+    /// `lssg predict` failed (input, model or output).
+    #[error(transparent)]
+    Predict(#[from] lssg_predict::Error),
 }

@@ -8,9 +8,11 @@ pub mod bench;
 pub mod config;
 pub mod error;
 pub mod pipeline;
+pub mod predict;
 pub mod progress;
 pub mod reporter;
 pub mod results;
 pub mod run_dir;
+pub mod scene_inputs;
 
 pub use error::{Error, Result};

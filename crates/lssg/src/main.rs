@@ -36,6 +36,8 @@ enum Command {
     Score(commands::score::ScoreArgs),
     /// Evaluate a checkpoint under every scenario (or a list) in one command.
     Eval(commands::eval::EvalArgs),
+    /// Segment one whole scene with whatever sensors are available (docs/predict.md).
+    Predict(commands::predict::PredictArgs),
     /// Run configurations.
     #[command(subcommand)]
     Config(commands::config::ConfigCommand),
@@ -51,6 +53,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(args) => commands::report::run(args, cli.quiet),
         Command::Score(args) => commands::score::run(args, cli.quiet),
         Command::Eval(args) => commands::eval::run(args, cli.quiet),
+        Command::Predict(args) => commands::predict::run(args, cli.quiet),
         Command::Config(command) => commands::config::run(command),
     }
 }
