@@ -27,9 +27,9 @@ use tch::{Device, Kind, Tensor, nn};
 const CPU: (Kind, Device) = (Kind::Float, Device::Cpu);
 
 fn python() -> PathBuf {
-    let home = std::env::var_os("LSSG_HOME").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/lssg")
-    });
+    let home = std::env::var_os("LSSG_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/lssg"));
     let py = home.join("venv/bin/python");
     assert!(
         py.exists(),
@@ -45,8 +45,11 @@ fn script() -> PathBuf {
 
 /// Gives every 1-D variable values a fresh build would not have (running variances stay positive).
 fn perturb_vectors(vs: &nn::VarStore) {
+    // Sorted: `variables()` is a HashMap, and the draws must not depend on its order.
+    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
     tch::no_grad(|| {
-        for (name, var) in vs.variables() {
+        for (name, var) in vars {
             if var.dim() != 1 {
                 continue;
             }
@@ -86,7 +89,9 @@ fn check(preset: Preset, channels: &[i64], classes: i64, size: i64) -> serde_jso
     checkpoint::save(&vs, &dir.path().join("model.safetensors")).unwrap();
     let names: Vec<String> = (0..inputs.len()).map(|i| format!("input_{i}")).collect();
     let mut io: Vec<(&str, &Tensor)> = names.iter().map(String::as_str).zip(&inputs).collect();
-    io.extend([("availability", &availability), ("logits", &out.logits), ("latent", &out.latent)]);
+    // safetensors needs contiguous tensors; the logits come out of a resize, the latent of a batch norm.
+    let (logits, latent) = (out.logits.contiguous(), out.latent.contiguous());
+    io.extend([("availability", &availability), ("logits", &logits), ("latent", &latent)]);
     Tensor::write_safetensors(&io, dir.path().join("io.safetensors")).unwrap();
     let meta = serde_json::json!({ "preset": preset.as_str(), "channels": channels, "classes": classes });
     std::fs::write(dir.path().join("meta.json"), meta.to_string()).unwrap();
