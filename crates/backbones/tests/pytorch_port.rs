@@ -128,3 +128,29 @@ fn small_matches_lssg() {
 fn paper_matches_lssg() {
     check(Preset::Paper, &[3, 3, 3], 1, 64);
 }
+
+/// `benches/pytorch/loops.py` (docs/pytorch.md §3) runs every loop and reports samples/s as JSON.
+#[test]
+fn loops_report_every_loop() {
+    let loops = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../benches/pytorch/loops.py");
+    let args = ["--preset", "tiny", "--batch", "2", "--size", "32", "--channels", "3,2", "--classes", "2"];
+    let run = Command::new(python())
+        .arg(loops)
+        .args(args)
+        .args(["--threads", "1", "--steps", "1", "--warmup", "0", "--json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "loops.py failed ({}):\n{stdout}\n{}",
+        run.status,
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(report["scenarios"], 3);
+    for name in ["train", "score_batched", "score_batch1", "eval"] {
+        let rate = report["loops"][name]["samples_per_s"].as_f64().unwrap_or(0.0);
+        assert!(rate.is_finite() && rate > 0.0, "{name}: {stdout}");
+    }
+}
