@@ -104,7 +104,10 @@ impl GradScaler {
             for g in grads.iter().filter(|g| g.defined()) {
                 let mut g = g.shallow_clone();
                 g.f_internal_amp_non_finite_check_and_unscale(&mut found, &inv_scale).map_err(|e| {
-                    Error::Unsupported { what: "_amp_foreach_non_finite_check_and_unscale_".into(), reason: e.to_string() }
+                    Error::Unsupported {
+                        what: "_amp_foreach_non_finite_check_and_unscale_".into(),
+                        reason: e.to_string(),
+                    }
                 })?;
             }
             Ok(found_inf)

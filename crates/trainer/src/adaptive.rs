@@ -86,9 +86,9 @@ impl EpochHook for Rescorer {
         let subset: Arc<dyn TileDataset> = Arc::new(Subset::new(self.train.clone(), self.subset(epoch))?);
         let set = subset.modalities().clone();
         let config = ScoringConfig { max_samples: None, ..self.scoring.clone() };
-        let (report, _) = self
-            .precision
-            .autocast(self.device, || lssg_scoring::measure_scores(net, subset, &config, self.device, &mut |_, _| {}))??;
+        let (report, _) = self.precision.autocast(self.device, || {
+            lssg_scoring::measure_scores(net, subset, &config, self.device, &mut |_, _| {})
+        })??;
         let fresh = lssg_smoothing::smooth(&report.distortion, &set, &self.smoothing)?.probabilities;
         let m = self.momentum;
         let mixed: Vec<f64> =

@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
-use lssg_backbones::{Precision, SegmentationModel};
 use lssg_backbones::input::{batch_to_tensors, uniform_availability};
+use lssg_backbones::{Precision, SegmentationModel};
 use lssg_datasets::{BatchLoader, LoaderConfig, TileDataset};
 use lssg_scenario::Scenario;
 use serde::{Deserialize, Serialize};

@@ -16,8 +16,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
 use lssg_backbones::GradScaler;
+use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor, nn::VarStore};
 
 use crate::error::{Error, Result};

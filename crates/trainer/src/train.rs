@@ -24,13 +24,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use lssg_backbones::{GradScaler, Precision, SegmentationModel};
 use lssg_backbones::input::{availability, batch_to_tensors};
+use lssg_backbones::{GradScaler, Precision, SegmentationModel};
 use lssg_datasets::{BatchLoader, DataSplits, LoaderConfig, TileDataset};
 use lssg_scenario::{SamplingStrategy, Scenario, ScenarioSampler};
 use serde::{Deserialize, Serialize};
-use tch::{Device, Tensor};
 use tch::nn::VarStore;
+use tch::{Device, Tensor};
 
 use crate::adaptive::EpochHook;
 use crate::checkpoint;
@@ -353,8 +353,15 @@ impl<'a> Loop<'a> {
             return Ok(None);
         }
         let full = self.val_loader.dataset().modalities().full_scenario();
-        let (loss, metrics) =
-            validate_full(self.net, &self.val_loader, full, &self.config.loss, self.device_precision(), observer, number)?;
+        let (loss, metrics) = validate_full(
+            self.net,
+            &self.val_loader,
+            full,
+            &self.config.loss,
+            self.device_precision(),
+            observer,
+            number,
+        )?;
         if !loss.is_finite() {
             return Err(Error::NonFiniteLoss { epoch: number, step: 0, value: loss });
         }
