@@ -61,12 +61,12 @@ impl Precision {
     /// Checks that `device` can run this precision: fp32 anywhere, fp16 on CUDA, bf16 on CUDA
     /// or the CPU. The error names the precision and the device.
     pub fn check_device(self, device: Device) -> Result<()> {
-        let ok = match (self, device) {
-            (Precision::Fp32, _) => true,
-            (Precision::Fp16, Device::Cuda(_)) => true,
-            (Precision::Bf16, Device::Cuda(_) | Device::Cpu) => true,
-            _ => false,
-        };
+        let ok = matches!(
+            (self, device),
+            (Precision::Fp32, _)
+                | (Precision::Fp16, Device::Cuda(_))
+                | (Precision::Bf16, Device::Cuda(_) | Device::Cpu)
+        );
         if ok {
             return Ok(());
         }

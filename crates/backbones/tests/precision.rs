@@ -35,7 +35,7 @@ fn bf16_autocast_changes_matmul_and_linear_dtypes_inside_only() {
     let _s = serial();
     let a = Tensor::randn([4, 8], CPU);
     let w = Tensor::randn([3, 8], CPU);
-    assert_eq!(autocast_state(Device::Cpu).unwrap().0, false);
+    assert!(!autocast_state(Device::Cpu).unwrap().0);
     let (mm, lin) = Precision::Bf16
         .autocast(Device::Cpu, || {
             assert_eq!(autocast_state(Device::Cpu).unwrap(), (true, Some(Kind::BFloat16)));
