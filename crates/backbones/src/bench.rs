@@ -1,6 +1,8 @@
 //! Throughput measurement for `lssg model bench`: training steps (forward + backward + Adam step)
 //! and inference (eval forward without gradients) on random inputs, timed per step after a
-//! warm-up, with CUDA synchronised before every clock read. Reports medians.
+//! warm-up, with CUDA synchronised before every clock read. Reports medians. With a mixed
+//! `precision` both run under autocast, and the train step scales its loss for fp16 exactly as
+//! training does (docs/precision.md §3).
 
 use std::time::Instant;
 
@@ -12,6 +14,8 @@ use crate::config::ModelConfig;
 use crate::device::synchronize;
 use crate::error::{Error, Result};
 use crate::lora;
+use crate::precision::Precision;
+use crate::scaler::GradScaler;
 
 /// What to measure.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,6 +40,8 @@ pub struct BenchConfig {
     /// libtorch intra-op threads for the run (process-wide); `None` keeps libtorch's default.
     /// On a loaded machine one thread avoids spin-waiting workers.
     pub threads: Option<i64>,
+    /// Arithmetic of the forwards (docs/precision.md §1); fp16 needs CUDA.
+    pub precision: Precision,
 }
 
 impl Default for BenchConfig {
@@ -50,6 +56,7 @@ impl Default for BenchConfig {
             lr: 1e-4,
             seed: 0,
             threads: None,
+            precision: Precision::Fp32,
         }
     }
 }
@@ -120,6 +127,7 @@ pub fn run(cfg: &BenchConfig, device: Device) -> Result<BenchReport> {
         }
         tch::set_num_threads(t as i32);
     }
+    cfg.precision.check_device(device)?;
     tch::manual_seed(cfg.seed);
     let vs = nn::VarStore::new(device);
     let model = cfg.model.build(&vs, &cfg.channels)?;
@@ -132,13 +140,21 @@ pub fn run(cfg: &BenchConfig, device: Device) -> Result<BenchReport> {
     let availability = Tensor::ones([cfg.batch, cfg.channels.len() as i64], opts);
     let target = Tensor::rand([cfg.batch, cfg.model.classes, cfg.size, cfg.size], opts).ge(0.5).to_kind(Kind::Float);
 
-    let train_step = || {
-        let out = model.forward_t(&inputs, &availability, true)?;
-        let loss = out.logits.binary_cross_entropy_with_logits::<Tensor>(&target, None, None, tch::Reduction::Mean);
-        opt.backward_step(&loss);
+    let precision = cfg.precision;
+    let mut scaler = GradScaler::for_precision(precision, device);
+    let trainable: Vec<Tensor> = vs.trainable_variables();
+    // Forward and loss under autocast, backward and the step outside, as in training.
+    let mut train_step = || {
+        let loss = precision.autocast(device, || -> Result<Tensor> {
+            let logits = model.forward_t(&inputs, &availability, true)?.into_f32().logits;
+            Ok(logits.binary_cross_entropy_with_logits::<Tensor>(&target, None, None, tch::Reduction::Mean))
+        })??;
+        opt.zero_grad();
+        scaler.scale(&loss).backward();
+        let grads: Vec<Tensor> = trainable.iter().map(Tensor::grad).collect();
+        scaler.step(&grads, || {}, || opt.step())?;
         Ok(())
     };
-    let mut train_step = train_step;
     let mut train = Vec::with_capacity(cfg.steps);
     for i in 0..cfg.warmup + cfg.steps {
         let s = time_step(device, &mut train_step)?;
@@ -148,7 +164,9 @@ pub fn run(cfg: &BenchConfig, device: Device) -> Result<BenchReport> {
     }
     let mut forward = Vec::with_capacity(cfg.steps);
     for i in 0..cfg.warmup + cfg.steps {
-        let s = time_step(device, || tch::no_grad(|| model.forward_t(&inputs, &availability, false)).map(drop))?;
+        let s = time_step(device, || {
+            precision.autocast(device, || tch::no_grad(|| model.forward_t(&inputs, &availability, false)).map(drop))?
+        })?;
         if i >= cfg.warmup {
             forward.push(s);
         }
@@ -190,6 +208,9 @@ mod tests {
         let r = run(&cfg, Device::Cpu).unwrap();
         assert!(r.train.samples_per_s > 0.0 && r.forward.samples_per_s > 0.0);
         assert_eq!(r.params_total, r.params_trainable);
+        let bf16 = run(&BenchConfig { precision: Precision::Bf16, ..cfg.clone() }, Device::Cpu).unwrap();
+        assert!(bf16.train.samples_per_s > 0.0 && bf16.config.precision == Precision::Bf16);
+        assert!(run(&BenchConfig { precision: Precision::Fp16, ..cfg.clone() }, Device::Cpu).is_err());
         assert!(run(&BenchConfig { steps: 0, ..cfg }, Device::Cpu).is_err());
     }
 }

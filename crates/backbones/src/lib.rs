@@ -27,6 +27,8 @@ pub mod layers;
 pub mod load;
 pub mod lora;
 pub mod model;
+pub mod precision;
+pub mod scaler;
 pub mod summary;
 
 pub use config::{ArchitectureConfig, BackboneKind, LoraConfig, ModelConfig, OutputHead, Preset};
@@ -34,3 +36,5 @@ pub use device::DeviceSpec;
 pub use error::{Error, Result};
 pub use load::{LoadedModel, Weights};
 pub use model::{ModelOutput, SegmentationModel};
+pub use precision::Precision;
+pub use scaler::{GradScaler, GradScalerState};

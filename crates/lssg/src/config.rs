@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use lssg_backbones::{ArchitectureConfig, DeviceSpec};
+use lssg_backbones::{ArchitectureConfig, DeviceSpec, Precision};
 use lssg_datasets::DataConfig;
 use lssg_scoring::ScoringConfig;
 use lssg_smoothing::SmoothingConfig;
@@ -26,11 +26,22 @@ pub struct RunSection {
     pub output_dir: PathBuf,
     /// libtorch CPU threads (default: libtorch's choice, one per core).
     pub threads: Option<usize>,
+    /// `fp32` (default), `fp16` (CUDA only) or `bf16`: the arithmetic of every forward
+    /// (docs/precision.md §1). Sets `precision` of `[pretrain]` and `[finetune.train]` unless
+    /// they set their own. Left out of the written config when fp32.
+    #[serde(skip_serializing_if = "Precision::is_fp32")]
+    pub precision: Precision,
 }
 
 impl Default for RunSection {
     fn default() -> Self {
-        Self { seed: 0, device: DeviceSpec::Auto, output_dir: PathBuf::from("runs/default"), threads: None }
+        Self {
+            seed: 0,
+            device: DeviceSpec::Auto,
+            output_dir: PathBuf::from("runs/default"),
+            threads: None,
+            precision: Precision::Fp32,
+        }
     }
 }
 
@@ -92,12 +103,12 @@ impl RunConfig {
         }
         expand_env_table(&mut value, "", source)?;
         reject_derived_model_keys(&value, source)?;
-        // `[run] seed` seeds every stage unless a stage sets its own.
-        let seed = value.get("run").and_then(|r| r.get("seed")).cloned();
-        if let Some(seed) = seed {
+        // `[run] seed` seeds every stage unless a stage sets its own; `[run] precision` likewise.
+        for key in ["seed", "precision"] {
+            let Some(v) = value.get("run").and_then(|r| r.get(key)).cloned() else { continue };
             for path in [&["pretrain"][..], &["finetune", "train"][..]] {
                 if let Some(table) = section(&mut value, path) {
-                    table.entry("seed").or_insert_with(|| seed.clone());
+                    table.entry(key).or_insert_with(|| v.clone());
                 }
             }
         }
@@ -117,6 +128,7 @@ impl RunConfig {
         if self.eval.batch_size == 0 {
             return bad("eval.batch_size must be at least 1".into());
         }
+        self.validate_precision(source)?;
         // Each section's own checks, so `config check` catches what a run would hit later.
         let section = |name: &str, e: &dyn std::fmt::Display| Error::Config {
             file: source.to_string(),
@@ -130,6 +142,32 @@ impl RunConfig {
         self.smoothing.validate().map_err(|e| section("smoothing", &e))?;
         if let DataConfig::Synthetic(c) = &self.data {
             c.generator.validate().map_err(|e| section("data.generator", &e))?;
+        }
+        Ok(())
+    }
+
+    /// Each stage's precision against `run.device` (docs/precision.md §4): fp16 needs CUDA, so
+    /// `device = "cpu"` with fp16 is an error naming the field and the device. `auto` is checked
+    /// when the run resolves it ([`RunConfig::check_precision_on`]).
+    fn validate_precision(&self, source: &str) -> Result<()> {
+        if self.run.device == DeviceSpec::Cpu {
+            self.check_precision_on(tch::Device::Cpu, source)?;
+        }
+        Ok(())
+    }
+
+    /// Checks `run.precision` and the stages' `precision` against the resolved `device`.
+    pub fn check_precision_on(&self, device: tch::Device, source: &str) -> Result<()> {
+        let fields = [
+            ("run.precision", self.run.precision),
+            ("pretrain.precision", self.pretrain.precision),
+            ("finetune.train.precision", self.finetune.train.precision),
+        ];
+        for (field, precision) in fields {
+            if let Err(e) = precision.check_device(device) {
+                let message = format!("{field} = \"{precision}\" cannot run on device {} ({e})", self.run.device);
+                return Err(Error::Config { file: source.to_string(), message });
+            }
         }
         Ok(())
     }
@@ -242,4 +280,36 @@ fn apply_override(root: &mut toml::Table, assignment: &str) -> Result<()> {
     }
     table.insert(keys[keys.len() - 1].to_string(), value);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_precision_parses_propagates_and_is_validated() {
+        let c = RunConfig::parse("[run]\nprecision = \"bf16\"\ndevice = \"cpu\"\n", "t.toml", &[]).unwrap();
+        assert_eq!(c.run.precision, Precision::Bf16);
+        assert_eq!((c.pretrain.precision, c.finetune.train.precision), (Precision::Bf16, Precision::Bf16));
+        assert!(c.to_toml().contains("precision = \"bf16\""));
+        // A stage may keep its own.
+        let c = RunConfig::parse("[run]\nprecision = \"bf16\"\n[pretrain]\nprecision = \"fp32\"\n", "t", &[]).unwrap();
+        assert_eq!((c.pretrain.precision, c.finetune.train.precision), (Precision::Fp32, Precision::Bf16));
+        // fp32 is the default and is not written out (old run directories compare equal).
+        let d = RunConfig::parse("", "t", &[]).unwrap();
+        assert_eq!(d.run.precision, Precision::Fp32);
+        assert!(!d.to_toml().contains("precision"));
+
+        let e = RunConfig::parse("[run]\nprecision = \"fp16\"\ndevice = \"cpu\"\n", "t.toml", &[]).unwrap_err();
+        let e = e.to_string();
+        assert!(e.contains("run.precision") && e.contains("fp16") && e.contains("cpu") && e.contains("t.toml"), "{e}");
+        let e = RunConfig::parse("[run]\ndevice = \"cpu\"\n", "t", &["finetune.train.precision=fp16".into()]);
+        assert!(e.unwrap_err().to_string().contains("finetune.train.precision"));
+        // fp16 with `auto` or CUDA passes validation (checked again once the device is resolved).
+        RunConfig::parse("[run]\nprecision = \"fp16\"\ndevice = \"cuda\"\n", "t", &[]).unwrap();
+        let c = RunConfig::parse("[run]\nprecision = \"fp16\"\n", "t", &[]).unwrap();
+        assert!(c.check_precision_on(tch::Device::Cpu, "t").unwrap_err().to_string().contains("run.precision"));
+        let e = RunConfig::parse("[run]\nprecision = \"fp64\"\n", "t", &[]).unwrap_err().to_string();
+        assert!(e.contains("fp64") && e.contains("fp32, fp16, bf16"), "{e}");
+    }
 }

@@ -62,13 +62,16 @@ pub fn score(
 ) -> Result<Scored> {
     let model = network.load(&network.model, Weights::Checkpoint(checkpoint))?;
     let mut progress = |done: usize, total: usize| reporter.progress("scoring", done, total);
-    let (mut report, per_sample) = lssg_scoring::measure_scores(
-        model.net.as_ref(),
-        data.train.clone(),
-        &config.scoring,
-        network.device,
-        &mut progress,
-    )?;
+    // The scoring forwards at `[run] precision` (docs/precision.md §1).
+    let (mut report, per_sample) = config.run.precision.autocast(network.device, || {
+        lssg_scoring::measure_scores(
+            model.net.as_ref(),
+            data.train.clone(),
+            &config.scoring,
+            network.device,
+            &mut progress,
+        )
+    })??;
     let set = data.train.modalities();
     let (s, sm) = (&config.scoring, &config.smoothing);
     if s.bootstrap_resamples > 0 {
@@ -100,14 +103,17 @@ pub fn evaluate(
     let method = if lora { Method::Lora } else { Method::Uniform };
     let model_config = config.finetune.model_config(method, &network.model);
     let model = network.load(&model_config, Weights::Checkpoint(checkpoint))?;
-    Ok(lssg_trainer::evaluate(
-        model.net.as_ref(),
-        data.test.clone(),
-        &list,
-        config.eval.batch_size,
-        network.device,
-        reporter.observer(),
-    )?)
+    // The evaluation forwards at `[run] precision` (docs/precision.md §1).
+    Ok(config.run.precision.autocast(network.device, || {
+        lssg_trainer::evaluate(
+            model.net.as_ref(),
+            data.test.clone(),
+            &list,
+            config.eval.batch_size,
+            network.device,
+            reporter.observer(),
+        )
+    })??)
 }
 
 /// Applies the process-wide settings of `[run]` (libtorch threads).
@@ -130,11 +136,13 @@ pub struct Opened {
 pub fn open(config: &RunConfig, dir: &RunDir, reporter: &mut dyn Reporter) -> Result<Opened> {
     apply_run_settings(config);
     let device = config.run.device.resolve()?;
+    config.check_precision_on(device, &dir.config().display().to_string())?;
     let threads = tch::get_num_threads();
-    dir.log(
-        reporter,
-        &format!("run directory {}, device {device:?}, {threads} libtorch threads", dir.root().display()),
-    )?;
+    let precision = config.run.precision;
+    let line = format!("run directory {}, device {device:?}, {threads} libtorch threads", dir.root().display());
+    // fp32 runs log what they always logged.
+    let line = if precision.is_fp32() { line } else { format!("{line}, precision {precision}") };
+    dir.log(reporter, &line)?;
     let data = open_data(config)?;
     let set = data.train.modalities();
     let summary = format!(

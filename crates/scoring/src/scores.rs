@@ -30,7 +30,9 @@ pub struct PerSampleScores {
 
 /// Measures d_k(x) and t_k(x) for every scenario over the first `config.max_samples` samples
 /// of `dataset` (all by default); returns their means (the report) and the per-sample values.
-/// `progress(done, total)` is called after each batch.
+/// `progress(done, total)` is called after each batch. The forwards run under the caller's
+/// autocast state (wrap the call in [`lssg_backbones::Precision::autocast`] for mixed
+/// precision); the scores are computed in f32 from f32-cast outputs either way.
 pub fn measure_scores(
     model: &dyn SegmentationModel,
     dataset: Arc<dyn TileDataset>,
@@ -71,7 +73,8 @@ pub fn measure_scores(
         }
         let b = batch.size as i64;
         let (inputs, labels) = batch_to_tensors(&batch, device)?;
-        let full = model.forward_t(&inputs, &full_row.repeat([b, 1]), false)?;
+        // f32 outputs whatever autocast region the caller runs this in (docs/precision.md §1).
+        let full = model.forward_t(&inputs, &full_row.repeat([b, 1]), false)?.into_f32();
         latent_shape = full.latent.size()[1..].to_vec();
         let full_latent = full.latent.to_kind(Kind::Float).flatten(1, -1).unsqueeze(1); // [B, 1, L]
         let full_loss = per_sample_loss(&full.logits, &labels).unsqueeze(1); // [B, 1]
@@ -81,7 +84,7 @@ pub fn measure_scores(
             let k = rows.size()[0];
             // Sample-major repetition: row b·k + j is sample b under scenario offset + j.
             let repeated: Vec<Tensor> = inputs.iter().map(|x| x.repeat_interleave_self_int(k, 0, None)).collect();
-            let out = model.forward_t(&repeated, &rows.repeat([b, 1]), false)?;
+            let out = model.forward_t(&repeated, &rows.repeat([b, 1]), false)?.into_f32();
             let z = out.latent.to_kind(Kind::Float).reshape([b, k, -1]); // [B, k, L]
             // Per-(sample, scenario) MSE in f32 as the reference.
             let d = (z - &full_latent).square().mean_dim(Some(&[2i64][..]), false, Kind::Float);

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use lssg_backbones::SegmentationModel;
+use lssg_backbones::{Precision, SegmentationModel};
 use lssg_datasets::{Subset, TileDataset};
 use lssg_scenario::ScenarioSampler;
 use lssg_scenario::seed::stream;
@@ -60,6 +60,8 @@ pub struct Rescorer {
     pub device: Device,
     /// The stream the subsets are drawn from (a function of the stage's seed).
     pub seed: u64,
+    /// The arithmetic of the scoring forwards (the training loop's, docs/precision.md §1).
+    pub precision: Precision,
 }
 
 impl Rescorer {
@@ -84,7 +86,9 @@ impl EpochHook for Rescorer {
         let subset: Arc<dyn TileDataset> = Arc::new(Subset::new(self.train.clone(), self.subset(epoch))?);
         let set = subset.modalities().clone();
         let config = ScoringConfig { max_samples: None, ..self.scoring.clone() };
-        let (report, _) = lssg_scoring::measure_scores(net, subset, &config, self.device, &mut |_, _| {})?;
+        let (report, _) = self.precision.autocast(self.device, || {
+            lssg_scoring::measure_scores(net, subset, &config, self.device, &mut |_, _| {})
+        })??;
         let fresh = lssg_smoothing::smooth(&report.distortion, &set, &self.smoothing)?.probabilities;
         let m = self.momentum;
         let mixed: Vec<f64> =

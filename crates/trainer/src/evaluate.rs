@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
-use lssg_backbones::SegmentationModel;
 use lssg_backbones::input::{batch_to_tensors, uniform_availability};
+use lssg_backbones::{Precision, SegmentationModel};
 use lssg_datasets::{BatchLoader, LoaderConfig, TileDataset};
 use lssg_scenario::Scenario;
 use serde::{Deserialize, Serialize};
@@ -52,7 +52,9 @@ pub struct EvalReport {
 }
 
 /// Evaluates `model` on every tile of `dataset` under each of `scenarios` (deduplicated and put
-/// in canonical order), `batch_size` tiles per forward, on `device`.
+/// in canonical order), `batch_size` tiles per forward, on `device`. The forwards run under the
+/// caller's autocast state (wrap the call in [`Precision::autocast`] for mixed precision, as
+/// `lssg` does with `run.precision`); metrics read f32-cast logits either way.
 pub fn evaluate(
     model: &dyn SegmentationModel,
     dataset: Arc<dyn TileDataset>,
@@ -98,7 +100,7 @@ pub fn evaluate(
     }
     observer.evaluation_start(&names, total);
     let progress = |done, total| observer.evaluation_progress(done, total);
-    let runs = run_scenarios(model, &loader, &list, None, true, device, progress)?;
+    let runs = run_scenarios(model, &loader, &list, None, true, (device, Precision::Fp32), progress)?;
     let samples = runs.samples;
     let scenarios = list
         .iter()
@@ -132,14 +134,15 @@ pub(crate) struct ScenarioRuns {
 /// `loss`, the loss per scenario (and with `tiles` the per-tile metrics), all on the device: no
 /// host synchronisation inside the loop.
 /// `progress(done, total)` follows the batches. Validation (one scenario, with a loss) and
-/// evaluation (every scenario, no loss) are this one loop.
+/// evaluation (every scenario, no loss) are this one loop. The forwards run under autocast at
+/// `precision` (fp32: the caller's state as it is); metrics and losses read f32 logits.
 pub(crate) fn run_scenarios(
     model: &dyn SegmentationModel,
     loader: &BatchLoader,
     scenarios: &[Scenario],
     loss: Option<&LossConfig>,
     tiles: bool,
-    device: Device,
+    (device, precision): (Device, Precision),
     mut progress: impl FnMut(usize, usize),
 ) -> Result<ScenarioRuns> {
     let dataset = loader.dataset();
@@ -161,7 +164,8 @@ pub(crate) fn run_scenarios(
         let (inputs, labels) = batch_to_tensors(&batch, device)?;
         for ((acc, loss_sum), &scenario) in accs.iter_mut().zip(&mut loss_sums).zip(scenarios) {
             let avail = uniform_availability(scenario, batch.size, m, device);
-            let out = tch::no_grad(|| model.forward_t(&inputs, &avail, false))?;
+            let out =
+                precision.autocast(device, || tch::no_grad(|| model.forward_t(&inputs, &avail, false)))??.into_f32();
             acc.update(&out.logits, &labels)?;
             if let Some(loss) = loss {
                 let l = tch::no_grad(|| output_loss(&out, &labels, loss))?;

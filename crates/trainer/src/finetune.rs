@@ -329,6 +329,7 @@ pub fn finetune(
         train: data.train.clone(),
         device: network.device,
         seed: train_config.seed,
+        precision: train_config.precision,
     };
     let sampling = Sampling { strategy, hook: Some(&mut rescorer) };
     train(model.net.as_ref(), &model.vs, data, sampling, &train_config, dir, observer)

@@ -16,6 +16,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use lssg_backbones::GradScaler;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor, nn::VarStore};
 
@@ -231,6 +232,29 @@ impl Optimizer {
             let _ = self.clip_grad_norm(max);
         }
         self.step();
+    }
+
+    /// [`Optimizer::backward_step`] through a gradient scaler (docs/precision.md §3): backward on
+    /// the scaled loss, unscale and check the gradients, clip, and step only when they are
+    /// finite. Returns whether the step ran. A disabled scaler is exactly `backward_step`.
+    pub fn backward_step_scaled(&mut self, loss: &Tensor, clip: Option<f64>, scaler: &mut GradScaler) -> Result<bool> {
+        if !scaler.is_enabled() {
+            self.backward_step(loss, clip);
+            return Ok(true);
+        }
+        self.zero_grad();
+        scaler.scale(loss).backward();
+        let grads: Vec<Tensor> = self.slots.iter().map(|s| s.var.grad()).collect();
+        let found_inf = scaler.unscale(&grads)?;
+        if let Some(max) = clip {
+            let _ = self.clip_grad_norm(max);
+        }
+        let finite = found_inf.double_value(&[0]) == 0.0;
+        if finite {
+            self.step();
+        }
+        scaler.update(&found_inf)?;
+        Ok(finite)
     }
 
     /// Saves the state (step counts and buffers) to a safetensors file, atomically.

@@ -12,6 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
+use lssg_backbones::GradScalerState;
 use lssg_scenario::{SamplingStrategy, ScenarioSampler};
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +55,10 @@ pub(crate) struct RunState {
     /// (`guided-adaptive`); compared on resume instead of the sampler's current one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initial_strategy: Option<SamplingStrategy>,
+    /// The fp16 gradient scaler after that epoch (docs/precision.md §3); absent for fp32 and
+    /// bf16 runs and in files written before mixed precision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_scaler: Option<GradScalerState>,
 }
 
 /// The files of a run directory.
@@ -111,6 +116,15 @@ pub(crate) fn check_resume(
         Ok(serde_json::Value::Object(map)) => map,
         _ => serde_json::Map::new(),
     };
+    // fp32 configs do not serialise their precision, so compare it explicitly.
+    if state.config.precision != config.precision {
+        return Err(Error::ResumeMismatch {
+            path: path.to_path_buf(),
+            what: "train.precision".into(),
+            saved: state.config.precision.to_string(),
+            requested: config.precision.to_string(),
+        });
+    }
     let (saved, requested) = (as_map(&state.config), as_map(config));
     for (key, value) in &saved {
         if RESUMABLE_CHANGES.contains(&key.as_str()) {
@@ -213,11 +227,43 @@ mod tests {
             best: None,
             config: Default::default(),
             initial_strategy: None,
+            grad_scaler: None,
         };
         let mut json = serde_json::to_value(&state).unwrap();
         json["loader_seed"] = 0.into();
         json["next_loader_epoch"] = 2.into();
         let back: RunState = serde_json::from_value(json).unwrap();
         assert_eq!(back.epoch, 2);
+        assert!(back.grad_scaler.is_none() && back.config.precision.is_fp32());
+    }
+
+    #[test]
+    fn the_grad_scaler_state_round_trips_and_precision_must_match_on_resume() {
+        let set = lssg_scenario::ModalitySet::from_names(["a", "b"], 1).unwrap();
+        let sampler = ScenarioSampler::new(&set, SamplingStrategy::Uniform, 3).unwrap();
+        let scaler = GradScalerState { scale: 32768.0, growth_tracker: 17 };
+        let config = TrainConfig { precision: lssg_backbones::Precision::Bf16, ..Default::default() };
+        let state = RunState {
+            epoch: 1,
+            model: "m".into(),
+            optimizer: "o".into(),
+            sampler,
+            best: None,
+            config: config.clone(),
+            initial_strategy: None,
+            grad_scaler: Some(scaler),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        checkpoint::write_json(&path, &state).unwrap();
+        let back: RunState = checkpoint::read_json(&path).unwrap();
+        assert_eq!(back.grad_scaler, Some(scaler));
+        check_resume(&path, &back, &config, &SamplingStrategy::Uniform).unwrap();
+        let e = check_resume(&path, &back, &TrainConfig::default(), &SamplingStrategy::Uniform).unwrap_err();
+        let e = e.to_string();
+        assert!(e.contains("train.precision") && e.contains("bf16") && e.contains("fp32"), "{e}");
+        // fp32 configs serialise without the key: old files are unchanged.
+        let json = serde_json::to_value(TrainConfig::default()).unwrap();
+        assert!(json.get("precision").is_none());
     }
 }

@@ -15,18 +15,22 @@
 //! the `[B, M]` availability, `forward_t(train = true)`, loss, backward, optional clipping by
 //! global norm, optimiser step. A NaN or infinite loss stops with
 //! [`Error::NonFiniteLoss`] before the step is applied; the last checkpoint stays as it was.
+//!
+//! Mixed precision (`precision`, docs/precision.md): forward and loss run under autocast,
+//! backward and the step outside it; fp16 scales the loss and skips steps whose gradients
+//! overflow ([`GradScaler`]), whose state is part of `state.json`. fp32 is the plain loop.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use lssg_backbones::SegmentationModel;
 use lssg_backbones::input::{availability, batch_to_tensors};
+use lssg_backbones::{GradScaler, Precision, SegmentationModel};
 use lssg_datasets::{BatchLoader, DataSplits, LoaderConfig, TileDataset};
 use lssg_scenario::{SamplingStrategy, Scenario, ScenarioSampler};
 use serde::{Deserialize, Serialize};
-use tch::Device;
 use tch::nn::VarStore;
+use tch::{Device, Tensor};
 
 use crate::adaptive::EpochHook;
 use crate::checkpoint;
@@ -87,6 +91,10 @@ pub struct TrainConfig {
     pub prefetch: usize,
     /// Epoch checkpoints (`epoch-N` / `optim-N`) kept besides `last` and `best`.
     pub keep_epochs: usize,
+    /// Arithmetic of the forwards (docs/precision.md §1); `lssg` sets it from `[run] precision`.
+    /// Left out of serialised fp32 configs, so their files are unchanged.
+    #[serde(skip_serializing_if = "Precision::is_fp32")]
+    pub precision: Precision,
 }
 
 impl Default for TrainConfig {
@@ -107,6 +115,7 @@ impl Default for TrainConfig {
             seed: 0,
             prefetch: 2,
             keep_epochs: 2,
+            precision: Precision::Fp32,
         }
     }
 }
@@ -207,6 +216,7 @@ fn start_or_resume(
     paths: &RunPaths,
     vs: &VarStore,
     optimizer: &mut Optimizer,
+    scaler: &mut GradScaler,
     train: &dyn TileDataset,
     strategy: SamplingStrategy,
     config: &TrainConfig,
@@ -220,6 +230,9 @@ fn start_or_resume(
     check_resume(&state_path, &state, config, &strategy)?;
     lssg_backbones::checkpoint::load(vs, &paths.checkpoint_dir.join(&state.model))?;
     optimizer.load(&paths.checkpoint_dir.join(&state.optimizer))?;
+    if let Some(s) = &state.grad_scaler {
+        scaler.load_state(s)?;
+    }
     // Lines of epochs after the commit point (a crash between the two writes) are dropped.
     let mut history: Vec<EpochRecord> = checkpoint::read_json_lines(&paths.metrics())?;
     history.retain(|r| r.epoch <= state.epoch);
@@ -283,7 +296,7 @@ impl<'a> Loop<'a> {
         &self,
         epoch: usize,
         sampler: &mut ScenarioSampler,
-        optimizer: &mut Optimizer,
+        (optimizer, scaler): (&mut Optimizer, &mut GradScaler),
         observer: &mut dyn TrainObserver,
     ) -> Result<EpochTraining> {
         let (config, net, device) = (self.config, self.net, self.device);
@@ -301,20 +314,23 @@ impl<'a> Loop<'a> {
             let (inputs, labels) = batch_to_tensors(&batch, device)?;
             let scenarios = sampler.sample_n(batch.size);
             let avail = availability(&scenarios, modalities, device);
-            let out = net.forward_t(&inputs, &avail, true)?;
-            if out.logits.size().get(1) != Some(&(num_classes as i64)) {
-                return Err(Error::shape(
-                    "logits [B, K, H, W]",
-                    [batch.size, num_classes, batch.height, batch.width],
-                    out.logits.size(),
-                ));
-            }
-            let loss = output_loss(&out, &labels, &config.loss)?;
+            // Forward and loss under autocast (a no-op region for fp32), backward outside.
+            let loss = config.precision.autocast(device, || -> Result<Tensor> {
+                let out = net.forward_t(&inputs, &avail, true)?.into_f32();
+                if out.logits.size().get(1) != Some(&(num_classes as i64)) {
+                    return Err(Error::shape(
+                        "logits [B, K, H, W]",
+                        [batch.size, num_classes, batch.height, batch.width],
+                        out.logits.size(),
+                    ));
+                }
+                output_loss(&out, &labels, &config.loss)
+            })??;
             let value = loss.double_value(&[]);
             if !value.is_finite() {
                 return Err(Error::NonFiniteLoss { epoch: number, step: i + 1, value });
             }
-            optimizer.backward_step(&loss, config.grad_clip);
+            optimizer.backward_step_scaled(&loss, config.grad_clip, scaler)?;
             loss_sum += value * batch.size as f64;
             samples += batch.size;
             let seconds = started.elapsed().as_secs_f64();
@@ -337,12 +353,23 @@ impl<'a> Loop<'a> {
             return Ok(None);
         }
         let full = self.val_loader.dataset().modalities().full_scenario();
-        let (loss, metrics) =
-            validate_full(self.net, &self.val_loader, full, &self.config.loss, self.device, observer, number)?;
+        let (loss, metrics) = validate_full(
+            self.net,
+            &self.val_loader,
+            full,
+            &self.config.loss,
+            self.device_precision(),
+            observer,
+            number,
+        )?;
         if !loss.is_finite() {
             return Err(Error::NonFiniteLoss { epoch: number, step: 0, value: loss });
         }
         Ok(Some((loss, metrics)))
+    }
+
+    fn device_precision(&self) -> (Device, Precision) {
+        (self.device, self.config.precision)
     }
 
     /// Writes epoch `number`'s model and optimiser tensors and the `last` copy (and `best`, when
@@ -363,6 +390,7 @@ impl<'a> Loop<'a> {
         &self,
         number: usize,
         sampler: &ScenarioSampler,
+        scaler: &GradScaler,
         initial: Option<&SamplingStrategy>,
         best: Option<BestEpoch>,
         history: &[EpochRecord],
@@ -376,6 +404,7 @@ impl<'a> Loop<'a> {
             best,
             config: self.config.clone(),
             initial_strategy: initial.cloned(),
+            grad_scaler: scaler.state(),
         };
         checkpoint::write_json(&self.paths.state(), &state)?;
         prune(&self.paths, number, self.config.keep_epochs)
@@ -416,12 +445,14 @@ pub fn train<'a>(
 ) -> Result<TrainSummary> {
     let Sampling { strategy, mut hook } = sampling.into();
     config.validate()?;
+    config.precision.check_device(vs.device())?;
     check_data(net, data.train.as_ref(), data.val.as_ref())?;
     let mut optimizer = Optimizer::new(vs, &config.optimizer)?;
+    let mut scaler = GradScaler::for_precision(config.precision, vs.device());
     let paths = RunPaths::new(dir);
     let initial = hook.is_some().then(|| strategy.clone());
     let Start { mut sampler, epoch: start, mut best, mut history } =
-        start_or_resume(&paths, vs, &mut optimizer, data.train.as_ref(), strategy, config)?;
+        start_or_resume(&paths, vs, &mut optimizer, &mut scaler, data.train.as_ref(), strategy, config)?;
     let run = Loop::new(net, vs, data, config, dir)?;
 
     if start < config.epochs {
@@ -434,7 +465,7 @@ pub fn train<'a>(
             hook.before_epoch(epoch, net, &mut sampler)?;
             sampling = Some(sampler.probabilities());
         }
-        let trained = run.train_epoch(epoch, &mut sampler, &mut optimizer, observer)?;
+        let trained = run.train_epoch(epoch, &mut sampler, (&mut optimizer, &mut scaler), observer)?;
         let number = epoch + 1;
         let validated = run.validate(number, observer)?;
         let improved = match (&validated, &best) {
@@ -463,7 +494,7 @@ pub fn train<'a>(
             sampling,
         };
         history.push(record.clone());
-        run.commit(number, &sampler, initial.as_ref(), best, &history)?;
+        run.commit(number, &sampler, &scaler, initial.as_ref(), best, &history)?;
         observer.epoch_end(&record);
     }
     finish(&paths, vs, config, start, best, history, optimizer.num_parameters())
@@ -511,7 +542,7 @@ pub(crate) fn validate_full(
     loader: &BatchLoader,
     scenario: Scenario,
     loss: &LossConfig,
-    device: Device,
+    device: (Device, Precision),
     observer: &mut dyn TrainObserver,
     epoch: usize,
 ) -> Result<(f64, Metrics)> {

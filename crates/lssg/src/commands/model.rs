@@ -5,7 +5,7 @@
 use anyhow::Context;
 use lssg_backbones::bench::{self, BenchConfig, BenchReport};
 use lssg_backbones::summary::{self, Summary};
-use lssg_backbones::{BackboneKind, DeviceSpec, LoraConfig, ModelConfig, Preset};
+use lssg_backbones::{BackboneKind, DeviceSpec, LoraConfig, ModelConfig, Precision, Preset};
 
 /// Arguments of `lssg model`.
 #[derive(Debug, clap::Args)]
@@ -85,6 +85,9 @@ struct BenchArgs {
     /// libtorch intra-op threads (default: libtorch's choice; 1 is best on a loaded machine).
     #[arg(long)]
     threads: Option<i64>,
+    /// Arithmetic: fp32, fp16 (CUDA only) or bf16 (docs/precision.md).
+    #[arg(long, default_value = "fp32")]
+    precision: Precision,
 }
 
 /// Runs `lssg model`.
@@ -105,6 +108,7 @@ pub fn run(args: ModelArgs) -> anyhow::Result<()> {
                 steps: a.steps,
                 warmup: a.warmup,
                 threads: a.threads,
+                precision: a.precision,
                 ..Default::default()
             };
             let r = bench::run(&cfg, device)
@@ -154,8 +158,17 @@ fn print_bench_json(r: &BenchReport) -> anyhow::Result<()> {
 fn print_bench(r: &BenchReport) -> anyhow::Result<()> {
     let c = &r.config;
     println!(
-        "{} {} on {} ({} threads): batch {}, {}×{}, channels {:?}, {} timed steps",
-        c.model.backbone, c.model.preset, r.device, r.threads, c.batch, c.size, c.size, c.channels, c.steps
+        "{} {} on {} ({} threads, {}): batch {}, {}×{}, channels {:?}, {} timed steps",
+        c.model.backbone,
+        c.model.preset,
+        r.device,
+        r.threads,
+        c.precision,
+        c.batch,
+        c.size,
+        c.size,
+        c.channels,
+        c.steps
     );
     println!("parameters: {} total, {} trainable", r.params_total, r.params_trainable);
     for (what, t) in [("train (fwd+bwd+adam)", &r.train), ("forward (eval)", &r.forward)] {

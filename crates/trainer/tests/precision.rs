@@ -1,0 +1,81 @@
+//! Mixed-precision training on the CPU (docs/precision.md): a tiny CMX pretrained in bf16
+//! finishes with finite losses, an interrupted bf16 run resumes to the same weights bit for bit,
+//! resuming at another precision is refused, and fp16 is refused on the CPU before anything
+//! runs. Its own test binary, the tests one at a time (`SERIAL`): libtorch's RNG is
+//! process-global.
+
+use lssg_backbones::{ArchitectureConfig, BackboneKind, Precision, Preset, Weights};
+use lssg_datasets::{DataConfig, DataSplits, SyntheticConfig, SyntheticDataConfig};
+use lssg_trainer::{Network, NoopObserver, OptimizerConfig, TrainConfig, pretrain};
+use tch::{Device, Tensor};
+
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn setup() -> (DataSplits, Network) {
+    tch::set_num_threads(1);
+    let generator = SyntheticConfig { tile_size: 32, tiles: 24, ..Default::default() };
+    let data =
+        lssg_datasets::open(&DataConfig::Synthetic(SyntheticDataConfig { generator, ..Default::default() })).unwrap();
+    let architecture = ArchitectureConfig { backbone: BackboneKind::Cmx, preset: Preset::Tiny, ..Default::default() };
+    let network = Network::for_data(&architecture, &data, 5, Device::Cpu);
+    (data, network)
+}
+
+fn config(epochs: usize, precision: Precision) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        batch_size: 8,
+        optimizer: OptimizerConfig { lr: 1e-3, ..Default::default() },
+        seed: 9,
+        precision,
+        ..Default::default()
+    }
+}
+
+fn weights(network: &Network, checkpoint: &std::path::Path) -> Vec<(String, Tensor)> {
+    let model = network.load(&network.model, Weights::Checkpoint(checkpoint)).unwrap();
+    let mut v: Vec<(String, Tensor)> = model.vs.variables().into_iter().collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+#[test]
+fn bf16_pretraining_is_finite_and_resumes_bit_exactly() {
+    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (data, network) = setup();
+    let work = tempfile::tempdir().unwrap();
+    let straight =
+        pretrain(&network, &data, &config(2, Precision::Bf16), &work.path().join("a"), &mut NoopObserver).unwrap();
+    assert_eq!(straight.epochs_run, 2);
+    for r in &straight.history {
+        assert!(r.train_loss.is_finite() && r.val_loss.is_some_and(f64::is_finite), "{r:?}");
+    }
+    let state = std::fs::read_to_string(work.path().join("a/checkpoint/state.json")).unwrap();
+    assert!(state.contains("\"precision\": \"bf16\"") && !state.contains("grad_scaler"), "{state}");
+
+    // One epoch, then resume to two: the same weights bit for bit.
+    let dir = work.path().join("b");
+    pretrain(&network, &data, &config(1, Precision::Bf16), &dir, &mut NoopObserver).unwrap();
+    let resumed = pretrain(&network, &data, &config(2, Precision::Bf16), &dir, &mut NoopObserver).unwrap();
+    assert_eq!(resumed.resumed_at, Some(2));
+    for ((n, a), (_, b)) in weights(&network, &straight.checkpoint).iter().zip(weights(&network, &resumed.checkpoint)) {
+        assert!(a.equal(&b), "{n} differs after resuming");
+    }
+    // The weights stay f32.
+    assert!(weights(&network, &resumed.checkpoint).iter().all(|(_, t)| t.kind() == tch::Kind::Float));
+
+    // Resuming at another precision is refused, naming the field.
+    let e = pretrain(&network, &data, &config(3, Precision::Fp32), &dir, &mut NoopObserver).unwrap_err().to_string();
+    assert!(e.contains("train.precision") && e.contains("bf16"), "{e}");
+}
+
+#[test]
+fn fp16_is_refused_on_the_cpu_before_training() {
+    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (data, network) = setup();
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("fp16");
+    let e = pretrain(&network, &data, &config(1, Precision::Fp16), &dir, &mut NoopObserver).unwrap_err().to_string();
+    assert!(e.contains("fp16") && e.contains("Cpu"), "{e}");
+    assert!(!dir.join("checkpoint/state.json").exists());
+}
