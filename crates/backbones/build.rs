@@ -29,6 +29,8 @@ fn compile_autocast_shim() {
         .cpp(true)
         .pic(true)
         .warnings(false)
+        // Debug info of the libtorch headers makes the shim slow to build and is never needed.
+        .debug(false)
         .include(root.join("include"))
         .include(root.join("include/torch/csrc/api/include"))
         .flag("-std=c++17")
