@@ -129,7 +129,8 @@ fn run_side(
     loss.backward();
     let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, v)| v.requires_grad()).collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
-    let grads: Vec<Tensor> = named.iter().filter(|(_, v)| v.grad().defined()).map(|(_, v)| v.grad().flatten(0, -1)).collect();
+    let grads: Vec<Tensor> =
+        named.iter().filter(|(_, v)| v.grad().defined()).map(|(_, v)| v.grad().flatten(0, -1)).collect();
     let gradients = if grads.is_empty() { Tensor::zeros([0], (Kind::Float, device)) } else { Tensor::cat(&grads, 0) };
     opt.step();
     let after_step = eval()?;
@@ -153,7 +154,9 @@ pub fn compare(cfg: &AgreementConfig, device: Device) -> Result<Agreement> {
     let cpu_model = cfg.model.build(&cpu_vs, &cfg.channels)?;
     let mut dev_vs = nn::VarStore::new(device);
     let dev_model = cfg.model.build(&dev_vs, &cfg.channels)?;
-    dev_vs.copy(&cpu_vs).map_err(|e| Error::Unsupported { what: "copying the weights".into(), reason: e.to_string() })?;
+    dev_vs
+        .copy(&cpu_vs)
+        .map_err(|e| Error::Unsupported { what: "copying the weights".into(), reason: e.to_string() })?;
 
     let opts = (Kind::Float, Device::Cpu);
     let inputs: Vec<Tensor> =

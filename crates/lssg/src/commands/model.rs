@@ -193,9 +193,12 @@ fn print_agreement(r: &Agreement) {
         "{} {} on {} vs Cpu: batch {}, {}×{}, channels {:?}, tolerance {:e}",
         c.model.backbone, c.model.preset, r.device, c.batch, c.size, c.size, c.channels, c.tolerance
     );
-    for (what, d) in
-        [("forward logits", &r.forward), ("loss", &r.loss), ("gradients", &r.gradients), ("logits after step", &r.after_step)]
-    {
+    for (what, d) in [
+        ("forward logits", &r.forward),
+        ("loss", &r.loss),
+        ("gradients", &r.gradients),
+        ("logits after step", &r.after_step),
+    ] {
         println!("{what:<18} max |Δ| {:>10.3e}   scale {:>10.3e}   relative {:>10.3e}", d.max_abs, d.scale, d.relative);
     }
     println!("{}", if r.agrees { "agrees" } else { "DISAGREES" });
