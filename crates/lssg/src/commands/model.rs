@@ -108,7 +108,7 @@ struct CheckDeviceArgs {
     /// Seed for the weights and the batch.
     #[arg(long, default_value_t = 0)]
     seed: i64,
-    /// Exit with status 1 when the device disagrees with the CPU.
+    /// Fail when the device disagrees with the CPU or is not usable.
     #[arg(long)]
     strict: bool,
 }
@@ -160,7 +160,7 @@ fn check_device(a: &CheckDeviceArgs) -> anyhow::Result<()> {
             } else {
                 println!("{e}: nothing to compare");
             }
-            return Ok(());
+            return if a.strict { Err(e.into()) } else { Ok(()) };
         }
         Err(e) => return Err(e.into()),
     };
