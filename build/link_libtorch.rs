@@ -15,11 +15,20 @@
 // libtorch's GEMMs would run in OpenBLAS (whose pthread pool fights libtorch's OpenMP).
 // `--exclude-libs` keeps the archive's symbols out of the dynamic symbol table; harmless
 // where the archive is not linked. Checked by tests/blas.rs.
+//
+// The GPU flavour (scripts/gpu-build, docs/gpu.md §2) runs on another machine, against the
+// libtorch of that machine's PyTorch: there `LSSG_RPATH` (e.g. `$ORIGIN/../lib`) replaces the
+// build venv's directory in the rpath, `--allow-shlib-undefined` lets the link succeed against
+// a CUDA libtorch installed without its nvidia-* libraries (`pip install --no-deps`), and
+// libtorch_cuda.so is not linked: `lssg_backbones::device::load_libtorch_cuda` dlopens it at
+// start-up, so the binary also starts where CUDA's libraries are absent (and says why).
 
 fn link_libtorch() {
+    println!("cargo:rustc-check-cfg=cfg(libtorch_cuda)");
     println!("cargo:rustc-link-arg=-Wl,--exclude-libs,libopenblas.a");
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     println!("cargo:rerun-if-env-changed=LIBTORCH");
+    println!("cargo:rerun-if-env-changed=LSSG_RPATH");
     let lib_dir = match std::env::var("DEP_TCH_LIBTORCH_LIB") {
         Ok(dir) => std::path::PathBuf::from(dir),
         Err(_) => match std::env::var("LIBTORCH") {
@@ -27,6 +36,11 @@ fn link_libtorch() {
             Err(_) => return,
         },
     };
+    if let Some(rpath) = std::env::var("LSSG_RPATH").ok().filter(|r| !r.is_empty()) {
+        println!("cargo:rustc-link-arg=-Wl,-rpath,{rpath}");
+        println!("cargo:rustc-link-arg=-Wl,--allow-shlib-undefined");
+        return;
+    }
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib_dir.display());
     if lib_dir.join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
@@ -35,5 +49,4 @@ fn link_libtorch() {
         println!("cargo:rustc-link-arg=-Wl,--as-needed");
         println!("cargo:rustc-cfg=libtorch_cuda");
     }
-    println!("cargo:rustc-check-cfg=cfg(libtorch_cuda)");
 }

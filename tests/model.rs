@@ -1,4 +1,4 @@
-//! `lssg model summary | bench` (docs/method.md §7) on the tiny CMX preset.
+//! `lssg model summary | bench | check-device` (docs/method.md §7, docs/gpu.md §3) on tiny presets.
 
 use crate::util;
 
@@ -59,4 +59,38 @@ fn bench_on_missing_cuda_is_a_clear_error() {
     }
     let err = util::fails(&["model", "bench", "--preset", "tiny", "--device", "cuda"]);
     assert_contains!(err, "CUDA is not usable");
+}
+
+#[test]
+fn check_device_reports_cuda_absent_or_compares() {
+    // `lssg model check-device` (docs/gpu.md §3) succeeds on a CPU-only machine, saying so.
+    let out = util::ok(&["model", "check-device", "--preset", "tiny", "--size", "32", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(v["cuda"]["cuda_available"], tch::Cuda::is_available());
+    assert!(v["cuda"]["libtorch_cuda"]["state"].is_string(), "{v}");
+    if tch::Cuda::is_available() {
+        assert!(v["agreement"]["forward"]["relative"].as_f64().unwrap() < 1e-2, "{v}");
+    } else {
+        assert_contains!(v["absent"].as_str().unwrap(), "CUDA is not usable");
+    }
+}
+
+#[test]
+fn check_device_on_the_cpu_checks_the_check() {
+    let out = util::ok(&[
+        "model",
+        "check-device",
+        "--device",
+        "cpu",
+        "--backbone",
+        "cbc-slp",
+        "--preset",
+        "tiny",
+        "--size",
+        "32",
+        "--strict",
+    ]);
+    assert_contains!(out, "cbc-slp tiny on Cpu vs Cpu");
+    assert_contains!(out, "logits after step");
+    assert_contains!(out, "agrees");
 }

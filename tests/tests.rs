@@ -9,7 +9,7 @@ mod util;
 // `lssg smooth`: docs/method.md §4 end to end.
 mod smooth;
 
-// `lssg model summary | bench`: docs/method.md §7.
+// `lssg model summary | bench | check-device`: docs/method.md §7, docs/gpu.md §3.
 mod model;
 
 // `lssg data synth` / `lssg data inspect`: docs/method.md §8 layouts.

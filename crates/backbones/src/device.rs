@@ -1,5 +1,6 @@
 //! Device selection: `auto | cpu | cuda | cuda:N` → [`tch::Device`], with an error naming what
-//! libtorch reports when CUDA is requested but unusable, and optional mixed precision on CUDA.
+//! libtorch reports when CUDA is requested but unusable, optional mixed precision on CUDA, and
+//! the start-up load of `libtorch_cuda.so` for binaries not linked with it (docs/gpu.md §2).
 
 use std::fmt;
 use std::str::FromStr;
@@ -84,6 +85,47 @@ pub fn autocast<T>(device: Device, enabled: bool, f: impl FnOnce() -> T) -> T {
     if enabled && device.is_cuda() { tch::autocast(true, f) } else { f() }
 }
 
+/// How `libtorch_cuda.so` came into the process: see [`load_libtorch_cuda`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "state", content = "detail")]
+pub enum CudaLibrary {
+    /// Already loaded at start-up (linked with `--no-as-needed`, build/link_libtorch.rs).
+    Linked,
+    /// Loaded by [`load_libtorch_cuda`] (the GPU flavour, which links without it).
+    Loaded,
+    /// Not loadable: the loader's message (a CPU-only libtorch, or its CUDA libraries missing).
+    Absent(String),
+}
+
+/// Loads `libtorch_cuda.so` (RTLD_GLOBAL, found through LD_LIBRARY_PATH and the rpath) unless it
+/// is loaded already, so that libtorch registers its CUDA hooks. Call it first thing in `main`,
+/// before any libtorch call: libtorch caches the CUDA hooks it finds on first use. Idempotent;
+/// returns what happened the first time. The GPU flavour (scripts/gpu-build) relies on it: it
+/// is linked without libtorch_cuda.so so that it also starts where the CUDA libraries are absent.
+pub fn load_libtorch_cuda() -> &'static CudaLibrary {
+    static STATE: std::sync::OnceLock<CudaLibrary> = std::sync::OnceLock::new();
+    STATE.get_or_init(|| {
+        let name = c"libtorch_cuda.so";
+        // SAFETY: dlopen/dlerror with a NUL-terminated name; the handle is deliberately kept
+        // open for the life of the process (never dlclose'd).
+        unsafe {
+            if !libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL | libc::RTLD_NOLOAD).is_null() {
+                return CudaLibrary::Linked;
+            }
+            if !libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL).is_null() {
+                return CudaLibrary::Loaded;
+            }
+            let err = libc::dlerror();
+            let msg = if err.is_null() {
+                "dlopen failed".to_string()
+            } else {
+                std::ffi::CStr::from_ptr(err).to_string_lossy().into_owned()
+            };
+            CudaLibrary::Absent(msg)
+        }
+    })
+}
+
 /// Waits for queued CUDA work on `device` (no-op on the CPU), so that wall-clock timings are real.
 pub fn synchronize(device: Device) {
     if let Device::Cuda(n) = device {
@@ -111,6 +153,19 @@ mod tests {
             assert!(e.contains("cuda:N"), "{e}");
         }
         assert_eq!(serde_json::from_str::<DeviceSpec>("\"cuda:1\"").unwrap(), DeviceSpec::Cuda(1));
+    }
+
+    #[test]
+    fn libtorch_cuda_is_linked_or_reported() {
+        let state = load_libtorch_cuda();
+        assert_eq!(load_libtorch_cuda(), state);
+        // build.rs links libtorch_cuda.so (and sets this cfg) when the libtorch it builds
+        // against has one; otherwise the start-up load either finds it or says why not.
+        if cfg!(libtorch_cuda) {
+            assert_eq!(state, &CudaLibrary::Linked);
+        } else if let CudaLibrary::Absent(msg) = state {
+            assert!(msg.contains("libtorch_cuda"), "{msg}");
+        }
     }
 
     #[test]

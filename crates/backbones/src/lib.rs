@@ -15,6 +15,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod agreement;
 pub mod bench;
 pub mod cbc;
 pub mod checkpoint;

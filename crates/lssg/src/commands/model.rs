@@ -1,8 +1,10 @@
-//! `lssg model summary | bench`: parameter counts, hook and output shapes of a backbone, and its
-//! training/inference throughput (docs/method.md §7). The work is done by `lssg_backbones::summary` and
-//! `lssg_backbones::bench`; this file resolves arguments and formats.
+//! `lssg model summary | bench | check-device`: parameter counts, hook and output shapes of a
+//! backbone, its training/inference throughput (docs/method.md §7), and whether a device computes
+//! what the CPU computes (docs/gpu.md §3). The work is done by `lssg_backbones::summary`,
+//! `lssg_backbones::bench` and `lssg_backbones::agreement`; this file resolves arguments and formats.
 
 use anyhow::Context;
+use lssg_backbones::agreement::{self, Agreement, AgreementConfig};
 use lssg_backbones::bench::{self, BenchConfig, BenchReport};
 use lssg_backbones::summary::{self, Summary};
 use lssg_backbones::{BackboneKind, DeviceSpec, LoraConfig, ModelConfig, Precision, Preset};
@@ -20,6 +22,9 @@ enum ModelCommand {
     Summary(SummaryArgs),
     /// Samples/s of training steps (forward + backward + Adam) and of inference.
     Bench(BenchArgs),
+    /// Compares one forward and one training step on a device with the CPU (max relative
+    /// difference of logits, loss, gradients); reports CUDA absent instead of failing.
+    CheckDevice(CheckDeviceArgs),
 }
 
 /// Which network: shared by both subcommands.
@@ -90,6 +95,27 @@ struct BenchArgs {
     precision: Precision,
 }
 
+#[derive(Debug, clap::Args)]
+struct CheckDeviceArgs {
+    #[command(flatten)]
+    net: NetArgs,
+    /// Batch size.
+    #[arg(long, default_value_t = 2)]
+    batch: i64,
+    /// The device compared with the CPU: cuda, cuda:N (or cpu, to check the check).
+    #[arg(long, default_value = "cuda")]
+    device: DeviceSpec,
+    /// Largest relative difference that counts as agreement.
+    #[arg(long, default_value_t = 1e-3)]
+    tolerance: f64,
+    /// Seed for the weights and the batch.
+    #[arg(long, default_value_t = 0)]
+    seed: i64,
+    /// Fail when the device disagrees with the CPU or is not usable.
+    #[arg(long)]
+    strict: bool,
+}
+
 /// Runs `lssg model`.
 pub fn run(args: ModelArgs) -> anyhow::Result<()> {
     match args.command {
@@ -115,7 +141,71 @@ pub fn run(args: ModelArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("benchmarking {} {}", a.net.backbone, a.net.preset))?;
             if a.net.json { print_bench_json(&r) } else { print_bench(&r) }
         }
+        ModelCommand::CheckDevice(a) => check_device(&a),
     }
+}
+
+/// `lssg model check-device`: with CUDA absent (or the index out of range) it prints so and
+/// succeeds, so that the same command runs on CPU-only machines.
+fn check_device(a: &CheckDeviceArgs) -> anyhow::Result<()> {
+    let (available, count) = (tch::Cuda::is_available(), tch::Cuda::device_count());
+    let cuda = serde_json::json!({
+        "cuda_available": available,
+        "cudnn_available": tch::Cuda::cudnn_is_available(),
+        "device_count": count,
+        "libtorch_cuda": lssg_backbones::device::load_libtorch_cuda(),
+    });
+    let device = match a.device.resolve() {
+        Ok(d) => d,
+        Err(e @ lssg_backbones::Error::CudaUnavailable { .. }) => {
+            if a.net.json {
+                let v = serde_json::json!({ "cuda": cuda, "requested": a.device.to_string(), "absent": e.to_string() });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("{e}: nothing to compare");
+            }
+            return if a.strict { Err(e.into()) } else { Ok(()) };
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let cfg = AgreementConfig {
+        model: a.net.model(),
+        channels: a.net.channels.clone(),
+        batch: a.batch,
+        size: a.net.size,
+        seed: a.seed,
+        tolerance: a.tolerance,
+        ..Default::default()
+    };
+    let r = agreement::compare(&cfg, device)
+        .with_context(|| format!("comparing {} {} on {} with the CPU", a.net.backbone, a.net.preset, a.device))?;
+    if a.net.json {
+        let v = serde_json::json!({ "cuda": cuda, "requested": a.device.to_string(), "agreement": r });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print_agreement(&r);
+    }
+    if a.strict && !r.agrees {
+        anyhow::bail!("{} disagrees with the CPU beyond {}", r.device, cfg.tolerance);
+    }
+    Ok(())
+}
+
+fn print_agreement(r: &Agreement) {
+    let c = &r.config;
+    println!(
+        "{} {} on {} vs Cpu: batch {}, {}×{}, channels {:?}, tolerance {:e}",
+        c.model.backbone, c.model.preset, r.device, c.batch, c.size, c.size, c.channels, c.tolerance
+    );
+    for (what, d) in [
+        ("forward logits", &r.forward),
+        ("loss", &r.loss),
+        ("gradients", &r.gradients),
+        ("logits after step", &r.after_step),
+    ] {
+        println!("{what:<18} max |Δ| {:>10.3e}   scale {:>10.3e}   relative {:>10.3e}", d.max_abs, d.scale, d.relative);
+    }
+    println!("{}", if r.agrees { "agrees" } else { "DISAGREES" });
 }
 
 fn print_summary_json(s: &Summary) -> anyhow::Result<()> {
