@@ -30,6 +30,6 @@ pub use sample::{Batch, IGNORE_INDEX, ModalityArray, Sample};
 
 pub use config::{DataConfig, DataSplits, SyntheticDataConfig, normalize_config, open, open_with_stats};
 pub use loader::{BatchLoader, Batches, LoaderConfig};
-pub use normalize::{ChannelStats, NormalizeConfig, Normalized};
+pub use normalize::{ChannelStats, NormalizeConfig, Normalized, offsets_and_scales};
 pub use split::{SplitConfig, SplitIndices, Subset};
 pub use synthetic::{SceneArrays, SyntheticConfig, SyntheticDataset, generate_scene};

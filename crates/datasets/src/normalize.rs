@@ -222,6 +222,23 @@ pub struct Normalized {
     scale: Vec<Vec<f32>>,
 }
 
+/// Per modality and channel, what normalisation subtracts (the mean, or 0 without `mean`) and
+/// then multiplies by (1 / std with `std` and a std above 1e-12, else 1): shared by
+/// [`Normalized`] and whole-scene prediction, so both normalise alike.
+pub fn offsets_and_scales(stats: &ChannelStats, config: &NormalizeConfig) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+    let offset = stats
+        .modalities
+        .iter()
+        .map(|m| m.mean.iter().map(|&v| if config.mean { v as f32 } else { 0.0 }).collect())
+        .collect();
+    let scale = stats
+        .modalities
+        .iter()
+        .map(|m| m.std.iter().map(|&s| if config.std && s > 1e-12 { (1.0 / s) as f32 } else { 1.0 }).collect())
+        .collect();
+    (offset, scale)
+}
+
 impl std::fmt::Debug for Normalized {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Normalized").field("offset", &self.offset).field("scale", &self.scale).finish()
@@ -241,16 +258,7 @@ impl Normalized {
                 got: describe(stats.modalities.iter().map(|m| format!("{}:{}", m.name, m.mean.len())).collect()),
             });
         }
-        let offset = stats
-            .modalities
-            .iter()
-            .map(|m| m.mean.iter().map(|&v| if config.mean { v as f32 } else { 0.0 }).collect())
-            .collect();
-        let scale = stats
-            .modalities
-            .iter()
-            .map(|m| m.std.iter().map(|&s| if config.std && s > 1e-12 { (1.0 / s) as f32 } else { 1.0 }).collect())
-            .collect();
+        let (offset, scale) = offsets_and_scales(stats, config);
         Ok(Self { inner, offset, scale })
     }
 

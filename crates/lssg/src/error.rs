@@ -96,6 +96,7 @@ pub enum Error {
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
     /// `lssg predict` failed (input, model or output).
+    #[cfg(feature = "predict")]
     #[error(transparent)]
     Predict(#[from] lssg_predict::Error),
 }

@@ -8,11 +8,13 @@ pub mod bench;
 pub mod config;
 pub mod error;
 pub mod pipeline;
+#[cfg(feature = "predict")]
 pub mod predict;
 pub mod progress;
 pub mod reporter;
 pub mod results;
 pub mod run_dir;
+#[cfg(feature = "predict")]
 pub mod scene_inputs;
 
 pub use error::{Error, Result};

@@ -37,6 +37,7 @@ enum Command {
     /// Evaluate a checkpoint under every scenario (or a list) in one command.
     Eval(commands::eval::EvalArgs),
     /// Segment one whole scene with whatever sensors are available (docs/predict.md).
+    #[cfg(feature = "predict")]
     Predict(commands::predict::PredictArgs),
     /// Run configurations.
     #[command(subcommand)]
@@ -53,6 +54,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(args) => commands::report::run(args, cli.quiet),
         Command::Score(args) => commands::score::run(args, cli.quiet),
         Command::Eval(args) => commands::eval::run(args, cli.quiet),
+        #[cfg(feature = "predict")]
         Command::Predict(args) => commands::predict::run(args, cli.quiet),
         Command::Config(command) => commands::config::run(command),
     }

@@ -99,16 +99,7 @@ impl Normalization {
     /// What `lssg_datasets::Normalized` applies for `stats` under `config` (mean subtraction by
     /// default, division by the standard deviation when configured).
     pub fn from_stats(stats: &ChannelStats, config: &NormalizeConfig) -> Self {
-        let offset = stats
-            .modalities
-            .iter()
-            .map(|m| m.mean.iter().map(|&v| if config.mean { v as f32 } else { 0.0 }).collect())
-            .collect();
-        let scale = stats
-            .modalities
-            .iter()
-            .map(|m| m.std.iter().map(|&s| if config.std && s > 1e-12 { (1.0 / s) as f32 } else { 1.0 }).collect())
-            .collect();
+        let (offset, scale) = lssg_datasets::offsets_and_scales(stats, config);
         Self { offset, scale }
     }
 

@@ -5,6 +5,7 @@ pub mod config;
 pub mod data;
 pub mod eval;
 pub mod model;
+#[cfg(feature = "predict")]
 pub mod predict;
 pub mod report;
 pub mod run;
