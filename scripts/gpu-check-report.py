@@ -74,8 +74,25 @@ def summarize(steps, total, budget):
     p = by.get("pytorch-cmx")
     if p:
         summary["pytorch_cmx"] = {"status": p["status"], "output": p.get("output") or p["note_or_stderr_tail"]}
+        summary["pytorch_cmx"].update(side_by_side(bench, p.get("output")))
     summary["failed"] = [s["name"] for s in steps if s["status"] in ("failed", "timeout")]
     return summary
+
+
+def side_by_side(bench, pytorch_output):
+    """The CMX fp32 train step of lssg and of the PyTorch port (same preset, size, batch), and
+    lssg / PyTorch, when both ran."""
+    lssg = next((r for r in bench if r["backbone"] == "cmx" and r["precision"] == "fp32"
+                 and "train_samples_per_s" in r), None)
+    try:
+        torch_sps = pytorch_output["loops"]["train"]["samples_per_s"]
+    except (TypeError, KeyError):
+        return {}
+    out = {"pytorch_train_samples_per_s": torch_sps}
+    if lssg:
+        out["lssg_train_samples_per_s"] = lssg["train_samples_per_s"]
+        out["ratio_lssg_over_pytorch"] = lssg["train_samples_per_s"] / torch_sps
+    return out
 
 
 def cell(text, n=160):
@@ -109,8 +126,14 @@ def markdown(summary, steps):
             md.append("| %s | %s | %s | %s | %s | | | |" % (
                 r["backbone"], r["precision"], r["batch"] or "", r["status"], cell(r.get("why", ""), 120)))
     p = summary.get("pytorch_cmx")
-    md += ["", "## The CMX step in this machine's PyTorch", "",
-           "%s: %s" % (p["status"], cell(p["output"], 2000)) if p else "not run"]
+    md += ["", "## The CMX step in this machine's PyTorch", ""]
+    if p and "ratio_lssg_over_pytorch" in p:
+        md += ["| CMX paper 224², batch 8, fp32 | lssg samples/s | PyTorch samples/s | lssg / PyTorch |",
+               "|---|---:|---:|---:|",
+               "| train step | %.1f | %.1f | %.2f |" % (
+                   p["lssg_train_samples_per_s"], p["pytorch_train_samples_per_s"], p["ratio_lssg_over_pytorch"])]
+    else:
+        md.append("%s: %s" % (p["status"], cell(p["output"], 2000)) if p else "not run")
     q = summary.get("quickstart")
     if q:
         md += ["", "## Quickstart on CUDA: %s in %d s" % (q["status"], q["seconds"]), "", q["table"] or "(no table)"]
