@@ -1,5 +1,5 @@
 //! Device selection: `auto | cpu | cuda | cuda:N` → [`tch::Device`], with an error naming what
-//! libtorch reports when CUDA is requested but unusable, optional mixed precision on CUDA, and
+//! libtorch reports when CUDA is requested but unusable (mixed precision: `crate::precision`), and
 //! the start-up load of `libtorch_cuda.so` for binaries not linked with it (docs/gpu.md §2).
 
 use std::fmt;
@@ -76,13 +76,6 @@ impl From<DeviceSpec> for String {
     fn from(d: DeviceSpec) -> String {
         d.to_string()
     }
-}
-
-/// Runs `f` under libtorch's CUDA autocast when `enabled` and `device` is CUDA; otherwise runs it
-/// plainly. tch 0.26 exposes no autocast dtype setter, so this is libtorch's default CUDA autocast
-/// type (float16); models are built and stored in f32 either way.
-pub fn autocast<T>(device: Device, enabled: bool, f: impl FnOnce() -> T) -> T {
-    if enabled && device.is_cuda() { tch::autocast(true, f) } else { f() }
 }
 
 /// How `libtorch_cuda.so` came into the process: see [`load_libtorch_cuda`].
