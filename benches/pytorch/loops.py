@@ -16,6 +16,12 @@ Times, on random inputs and labels (seeded), the median over `--steps` repetitio
   sample one forward of the full scenario and one per scenario (S = 2^M - 1, full included).
 - `eval`: per-scenario evaluation as crates/trainer/src/evaluate.rs: the batch run once per
   scenario (every sample with that scenario), eval, no grad, a confusion matrix accumulated.
+- `train_loop`: the full training loop, data loading included, as lssg's `train_loop`
+  (crates/trainer/src/bench.rs): `steps * batch` random tiles held in memory, a
+  `torch.utils.data.DataLoader` (PyTorch's defaults: no shuffling, `num_workers=0`), per batch
+  the copy to the device, the `train` step and `loss.item()` (lssg reads every loss to refuse a
+  non-finite one); one untimed epoch when `--warmup > 0`, then one timed epoch, reported as
+  seconds per batch.
 
 A sample counts once when all of its work is done (every scenario, for scoring and evaluation), so
 `samples_per_s = batch / median seconds` for every loop. `--json` prints one JSON object.
@@ -74,6 +80,17 @@ def make_train(model, xs, labels, rows, lr=1e-4):
     return step
 
 
+def make_forward(model, xs, rows, b):
+    """One eval forward with every modality, no gradients (lssg's `forward` loop)."""
+    full = rows[-1:].to(xs[0].device).repeat(b, 1)
+
+    @torch.no_grad()
+    def step():
+        model.eval()
+        model(xs, full)
+    return step
+
+
 def make_score_batched(model, xs, labels, rows, max_forward=64):
     b = labels.shape[0]
     partial = rows[:-1].to(labels.device)
@@ -125,6 +142,50 @@ def make_eval(model, xs, labels, rows, classes):
     return step
 
 
+class MemoryTiles(torch.utils.data.Dataset):
+    """`n` random tiles in memory (values uniform in [-1, 1), labels uniform over the classes)."""
+
+    def __init__(self, n, channels, size, classes, seed):
+        gen = torch.Generator().manual_seed(seed)
+        self.xs = [torch.rand(n, c, size, size, generator=gen) * 2 - 1 for c in channels]
+        self.labels = torch.randint(max(classes, 2), (n, size, size), generator=gen)
+
+    def __len__(self):
+        return self.labels.shape[0]
+
+    def __getitem__(self, i):
+        return [x[i] for x in self.xs], self.labels[i]
+
+
+def time_train_loop(model, channels, classes, batch, size, steps, warmup, rows, device, seed, lr=1e-4):
+    """Seconds per batch of one timed epoch of the full loop (after one untimed epoch)."""
+    loader = torch.utils.data.DataLoader(MemoryTiles(steps * batch, channels, size, classes, seed + 1),
+                                         batch_size=batch, shuffle=False, num_workers=0)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+
+    def epoch():
+        model.train()
+        for xs, labels in loader:
+            xs, labels = [x.to(device, non_blocking=True) for x in xs], labels.to(device, non_blocking=True)
+            avail = rows[torch.randint(len(rows), (labels.shape[0],), generator=gen)].to(device)
+            opt.zero_grad()
+            logits, _ = model(xs, avail)
+            loss = loss_fn(logits, labels)
+            loss.backward()
+            opt.step()
+            loss.item()
+    if warmup > 0:
+        epoch()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    epoch()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - t0) / steps
+
+
 def timed(step, steps, warmup, device):
     def sync():
         if device.type == "cuda":
@@ -141,7 +202,7 @@ def timed(step, steps, warmup, device):
     return statistics.median(times)
 
 
-LOOPS = ("train", "score_batched", "score_batch1", "eval")
+LOOPS = ("train", "forward", "score_batched", "score_batch1", "eval", "train_loop")
 
 
 def main(argv=None):
@@ -179,14 +240,18 @@ def main(argv=None):
         "score_batched": lambda: make_score_batched(model, xs, labels, rows, args.max_forward),
         "score_batch1": lambda: make_score_batch1(model, xs, labels, rows),
         "eval": lambda: make_eval(model, xs, labels, rows, args.classes),
+        "forward": lambda: make_forward(model, xs, rows, b),
     }
     result = {"preset": args.preset, "batch": b, "size": s, "channels": channels, "classes": args.classes,
               "threads": torch.get_num_threads(), "device": str(device), "torch": torch.__version__,
               "scenarios": len(rows), "loops": {}}
     for name in args.loops.split(","):
-        if name not in makers:
+        if name not in LOOPS:
             ap.error(f"unknown loop {name!r}; expected some of {', '.join(LOOPS)}")
-        sec = timed(makers[name](), args.steps, args.warmup, device)
+        if name == "train_loop":
+            sec = time_train_loop(model, channels, args.classes, b, s, args.steps, args.warmup, rows, device, args.seed)
+        else:
+            sec = timed(makers[name](), args.steps, args.warmup, device)
         result["loops"][name] = {"seconds": sec, "samples_per_s": b / sec}
     if args.json:
         print(json.dumps(result))

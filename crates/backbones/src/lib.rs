@@ -16,13 +16,13 @@
 #![deny(missing_docs)]
 
 pub mod agreement;
-pub mod bench;
 pub mod cbc;
 pub mod checkpoint;
 pub mod cmx;
 pub mod config;
 pub mod device;
 pub mod error;
+pub mod fused;
 pub mod input;
 pub mod layers;
 pub mod load;

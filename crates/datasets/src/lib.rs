@@ -10,6 +10,7 @@ mod sample;
 mod batch;
 pub mod config;
 pub mod loader;
+pub mod memory;
 pub mod normalize;
 pub mod split;
 pub mod synthetic;
@@ -30,6 +31,7 @@ pub use sample::{Batch, IGNORE_INDEX, ModalityArray, Sample};
 
 pub use config::{DataConfig, DataSplits, SyntheticDataConfig, normalize_config, open, open_with_stats};
 pub use loader::{BatchLoader, Batches, LoaderConfig};
+pub use memory::MemoryDataset;
 pub use normalize::{ChannelStats, NormalizeConfig, Normalized, offsets_and_scales};
 pub use split::{SplitConfig, SplitIndices, Subset};
 pub use synthetic::{SceneArrays, SyntheticConfig, SyntheticDataset, generate_scene};

@@ -5,6 +5,7 @@
 #![deny(missing_docs)]
 
 pub mod adaptive;
+pub mod bench;
 mod checkpoint;
 mod error;
 pub mod evaluate;

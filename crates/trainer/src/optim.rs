@@ -1,14 +1,18 @@
-//! Adam, AdamW and SGD on tch tensors with a state that can be saved and restored (docs/method.md §5.3).
+//! Adam, AdamW and SGD on tch tensors with a state that can be saved and restored (docs/method.md
+//! §5.3), applied with libtorch's fused kernels (docs/speed.md §3).
 //!
 //! tch's `nn::Optimizer` wraps libtorch's C++ optimisers, whose moment buffers cannot be read
 //! or written from Rust, so a resumed run could not continue where it stopped. These
-//! optimisers follow libtorch's update rules operation for operation (see each `*_update`), keep
-//! their buffers as ordinary tensors and save them (with per-variable step counts) to a
-//! safetensors file, so a resumed run continues bit-identically.
+//! optimisers keep their buffers as ordinary tensors, save them (with per-variable step counts)
+//! to a safetensors file, so a resumed run continues bit-identically, and update them with
+//! libtorch's `_fused_adam_` / `_fused_adamw_` / `_fused_sgd_` (through
+//! [`lssg_backbones::fused`]): one pass over each variable, where PyTorch's default CPU Adam
+//! makes about eight.
 //!
 //! Only variables with `requires_grad` are optimised (a LoRA run freezes the base), in the
-//! order of their names; a variable whose gradient is undefined at a step is skipped and its
-//! step count does not advance, as in PyTorch.
+//! order of their names. `zero_grad` drops the gradients as PyTorch's
+//! `zero_grad(set_to_none=True)` does; a variable that then receives no gradient at a step is
+//! skipped and its step count does not advance, as in PyTorch.
 //!
 //! State file keys: `step/<var>` (i64 `[1]`), and `exp_avg/<var>`, `exp_avg_sq/<var>` (Adam,
 //! AdamW) or `momentum_buffer/<var>` (SGD with momentum), each of the variable's shape.
@@ -17,6 +21,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use lssg_backbones::GradScaler;
+use lssg_backbones::fused::{self, AdamStep, SgdStep};
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor, nn::VarStore};
 
@@ -115,6 +120,9 @@ struct Slot {
     name: String,
     var: Tensor,
     step: i64,
+    /// `step` as the 0-d f32 tensor on the variable's device that the fused Adam kernels read
+    /// (and advance); kept equal to `step`.
+    step_tensor: Tensor,
     buffers: Vec<Tensor>,
 }
 
@@ -139,7 +147,8 @@ impl Optimizer {
             .into_iter()
             .map(|(name, var)| {
                 let buffers = config.buffer_names().iter().map(|_| var.zeros_like().detach()).collect();
-                Slot { name, var, step: 0, buffers }
+                let step_tensor = Tensor::zeros([], (Kind::Float, var.device()));
+                Slot { name, var, step: 0, step_tensor, buffers }
             })
             .collect();
         Ok(Self { config: config.clone(), lr: config.lr, slots })
@@ -176,15 +185,11 @@ impl Optimizer {
         self.slots.iter().map(|s| s.step).max().unwrap_or(0)
     }
 
-    /// Sets every gradient to zero.
-    pub fn zero_grad(&mut self) {
-        for slot in &self.slots {
-            let mut g = slot.var.grad();
-            if g.defined() {
-                let _ = g.detach_();
-                let _ = g.zero_();
-            }
-        }
+    /// Drops every gradient (PyTorch's `zero_grad(set_to_none=True)`): the next backward writes
+    /// fresh gradients instead of adding into zeroed ones, one pass over memory fewer.
+    pub fn zero_grad(&mut self) -> Result<()> {
+        let vars: Vec<Tensor> = self.slots.iter().map(|s| s.var.shallow_clone()).collect();
+        Ok(fused::grad_set_to_none(&vars)?)
     }
 
     /// Scales the gradients so their global L2 norm is at most `max_norm` (PyTorch's
@@ -206,32 +211,64 @@ impl Optimizer {
         })
     }
 
-    /// Applies one update to every variable that has a gradient.
-    pub fn step(&mut self) {
-        let (config, lr) = (&self.config, self.lr);
-        tch::no_grad(|| {
-            for slot in &mut self.slots {
-                let grad = slot.var.grad();
-                if !grad.defined() {
-                    continue;
-                }
-                slot.step += 1;
-                match config.kind {
-                    OptimizerKind::Adam | OptimizerKind::AdamW => adam_update(config, lr, slot, &grad),
-                    OptimizerKind::Sgd => sgd_update(config, lr, slot, &grad),
+    /// Applies one update to every variable that has a gradient, with one fused kernel call
+    /// per group (SGD: variables at their first step and the others).
+    pub fn step(&mut self) -> Result<()> {
+        let (c, lr) = (&self.config, self.lr);
+        let stepping: Vec<usize> = (0..self.slots.len()).filter(|&i| self.slots[i].var.grad().defined()).collect();
+        if stepping.is_empty() {
+            return Ok(());
+        }
+        let pick = |f: &dyn Fn(&Slot) -> Tensor, which: &[usize]| -> Vec<Tensor> {
+            which.iter().map(|&i| f(&self.slots[i])).collect()
+        };
+        tch::no_grad(|| -> Result<()> {
+            match c.kind {
+                OptimizerKind::Adam | OptimizerKind::AdamW => fused::adam_(
+                    &pick(&|s| s.var.shallow_clone(), &stepping),
+                    &pick(&|s| s.var.grad(), &stepping),
+                    &pick(&|s| s.buffers[0].shallow_clone(), &stepping),
+                    &pick(&|s| s.buffers[1].shallow_clone(), &stepping),
+                    &pick(&|s| s.step_tensor.shallow_clone(), &stepping),
+                    AdamStep {
+                        lr,
+                        beta1: c.beta1,
+                        beta2: c.beta2,
+                        weight_decay: c.weight_decay,
+                        eps: c.eps,
+                        decoupled: c.kind == OptimizerKind::AdamW,
+                    },
+                )?,
+                OptimizerKind::Sgd => {
+                    let (first, later): (Vec<usize>, Vec<usize>) =
+                        stepping.iter().partition(|&&i| self.slots[i].step == 0);
+                    for (group, first_step) in [(first, true), (later, false)] {
+                        let buffers = if c.momentum > 0.0 { pick(&|s| s.buffers[0].shallow_clone(), &group) } else { vec![] };
+                        fused::sgd_(
+                            &pick(&|s| s.var.shallow_clone(), &group),
+                            &pick(&|s| s.var.grad(), &group),
+                            &buffers,
+                            SgdStep { lr, weight_decay: c.weight_decay, momentum: c.momentum, nesterov: c.nesterov, first_step },
+                        )?;
+                    }
                 }
             }
-        });
+            Ok(())
+        })?;
+        for i in stepping {
+            self.slots[i].step += 1;
+        }
+        Ok(())
     }
 
     /// `zero_grad`, `loss.backward()`, optional clipping, `step`.
-    pub fn backward_step(&mut self, loss: &Tensor, clip: Option<f64>) {
-        self.zero_grad();
+    pub fn backward_step(&mut self, loss: &Tensor, clip: Option<f64>) -> Result<()> {
+        self.zero_grad()?;
         loss.backward();
         if let Some(max) = clip {
             let _ = self.clip_grad_norm(max);
         }
-        self.step();
+        self.step()
     }
 
     /// [`Optimizer::backward_step`] through a gradient scaler (docs/precision.md §3): backward on
@@ -239,10 +276,10 @@ impl Optimizer {
     /// finite. Returns whether the step ran. A disabled scaler is exactly `backward_step`.
     pub fn backward_step_scaled(&mut self, loss: &Tensor, clip: Option<f64>, scaler: &mut GradScaler) -> Result<bool> {
         if !scaler.is_enabled() {
-            self.backward_step(loss, clip);
+            self.backward_step(loss, clip)?;
             return Ok(true);
         }
-        self.zero_grad();
+        self.zero_grad()?;
         scaler.scale(loss).backward();
         let grads: Vec<Tensor> = self.slots.iter().map(|s| s.var.grad()).collect();
         let found_inf = scaler.unscale(&grads)?;
@@ -251,7 +288,7 @@ impl Optimizer {
         }
         let finite = found_inf.double_value(&[0]) == 0.0;
         if finite {
-            self.step();
+            self.step()?;
         }
         scaler.update(&found_inf)?;
         Ok(finite)
@@ -302,7 +339,10 @@ impl Optimizer {
             for (i, buffer, t) in plan {
                 let slot = &mut self.slots[i];
                 match buffer {
-                    None => slot.step = t.int64_value(&[0]),
+                    None => {
+                        slot.step = t.int64_value(&[0]);
+                        let _ = slot.step_tensor.fill_(slot.step as f64);
+                    }
                     Some(b) => {
                         let kind = slot.buffers[b].kind();
                         slot.buffers[b].copy_(&t.to_kind(kind));
@@ -312,46 +352,6 @@ impl Optimizer {
         });
         Ok(())
     }
-}
-
-/// libtorch's `Adam::step` / `AdamW::step` for one variable:
-/// `g ← g + wd·θ` (Adam) or `θ ← θ(1 − lr·wd)` (AdamW); `m ← β₁m + (1−β₁)g`;
-/// `v ← β₂v + (1−β₂)g²`; `θ ← θ − lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + ε)`.
-fn adam_update(c: &OptimizerConfig, lr: f64, slot: &mut Slot, grad: &Tensor) {
-    let t = slot.step as i32;
-    let grad = if c.weight_decay != 0.0 && c.kind == OptimizerKind::Adam {
-        grad + &slot.var * c.weight_decay
-    } else {
-        grad.shallow_clone()
-    };
-    if c.weight_decay != 0.0 && c.kind == OptimizerKind::AdamW {
-        let _ = slot.var.g_mul_scalar_(1.0 - lr * c.weight_decay);
-    }
-    let bias1 = 1.0 - c.beta1.powi(t);
-    let bias2 = 1.0 - c.beta2.powi(t);
-    let (m, v) = slot.buffers.split_at_mut(1);
-    let _ = m[0].g_mul_scalar_(c.beta1).g_add_(&(&grad * (1.0 - c.beta1)));
-    let _ = v[0].g_mul_scalar_(c.beta2).addcmul_(&(&grad * (1.0 - c.beta2)), &grad);
-    let denom = v[0].sqrt() / bias2.sqrt() + c.eps;
-    let step_size = lr / bias1;
-    let _ = slot.var.addcdiv_(&(&m[0] * -step_size), &denom);
-}
-
-/// libtorch's `SGD::step` for one variable (dampening 0): `g ← g + wd·θ`; with momentum μ,
-/// `b ← g` on the first step, `b ← μb + g` after, and `g ← g + μb` (Nesterov) or `g ← b`;
-/// `θ ← θ − lr·g`.
-fn sgd_update(c: &OptimizerConfig, lr: f64, slot: &mut Slot, grad: &Tensor) {
-    let mut grad = if c.weight_decay != 0.0 { grad + &slot.var * c.weight_decay } else { grad.shallow_clone() };
-    if c.momentum > 0.0 {
-        let buf = &mut slot.buffers[0];
-        if slot.step == 1 {
-            buf.copy_(&grad);
-        } else {
-            let _ = buf.g_mul_scalar_(c.momentum).g_add_(&grad);
-        }
-        grad = if c.nesterov { &grad + &*buf * c.momentum } else { buf.shallow_clone() };
-    }
-    let _ = slot.var.g_add_(&(grad * -lr));
 }
 
 #[cfg(test)]
@@ -396,11 +396,11 @@ mod tests {
         let vs = VarStore::new(Device::Cpu);
         let theta = vs.root().ones("theta", &[1]);
         let mut opt = Optimizer::new(&vs, &OptimizerConfig { lr: 0.1, ..Default::default() }).unwrap();
-        opt.backward_step(&(&theta * 2.0).sum(Kind::Float), None);
+        opt.backward_step(&(&theta * 2.0).sum(Kind::Float), None).unwrap();
         assert!((theta.double_value(&[0]) - 0.9).abs() < 1e-7, "{}", theta.double_value(&[0]));
         // Second step, same gradient: m = 0.9·0.2 + 0.2 = 0.38, v = 0.999·0.004 + 0.004 = 0.007996,
         // m̂ = 0.38/0.19 = 2, v̂ = 0.007996/0.001999 = 4 → θ = 0.8.
-        opt.backward_step(&(&theta * 2.0).sum(Kind::Float), None);
+        opt.backward_step(&(&theta * 2.0).sum(Kind::Float), None).unwrap();
         assert!((theta.double_value(&[0]) - 0.8).abs() < 1e-6, "{}", theta.double_value(&[0]));
         assert_eq!(opt.steps(), 2);
     }
@@ -419,9 +419,9 @@ mod tests {
             ..Default::default()
         };
         let mut opt = Optimizer::new(&vs, &cfg).unwrap();
-        opt.backward_step(&(&theta * 2.0).sum(Kind::Float), None);
+        opt.backward_step(&(&theta * 2.0).sum(Kind::Float), None).unwrap();
         assert!((theta.double_value(&[0]) - 0.75).abs() < 1e-7);
-        opt.backward_step(&(&theta * 2.0).sum(Kind::Float), None);
+        opt.backward_step(&(&theta * 2.0).sum(Kind::Float), None).unwrap();
         assert!((theta.double_value(&[0]) - 0.3875).abs() < 1e-7);
     }
 
@@ -454,7 +454,7 @@ mod tests {
             let mut ours = Optimizer::new(&vs_a, &cfg).unwrap();
             let mut theirs = build(&vs_b);
             for _ in 0..5 {
-                ours.backward_step(&loss(&lin_a, &x, &y), None);
+                ours.backward_step(&loss(&lin_a, &x, &y), None).unwrap();
                 theirs.backward_step(&loss(&lin_b, &x, &y));
             }
             let d =
@@ -472,7 +472,7 @@ mod tests {
             let (vs_a, lin_a, x, y) = problem(5);
             let mut a = Optimizer::new(&vs_a, &cfg).unwrap();
             for _ in 0..3 {
-                a.backward_step(&loss(&lin_a, &x, &y), None);
+                a.backward_step(&loss(&lin_a, &x, &y), None).unwrap();
             }
             let (wpath, opath) = (dir.path().join("w.safetensors"), dir.path().join("o.safetensors"));
             vs_a.save(&wpath).unwrap();
@@ -484,8 +484,8 @@ mod tests {
             b.load(&opath).unwrap();
             assert_eq!(b.steps(), 3);
             for _ in 0..3 {
-                a.backward_step(&loss(&lin_a, &x, &y), None);
-                b.backward_step(&loss(&lin_b, &x, &y), None);
+                a.backward_step(&loss(&lin_a, &x, &y), None).unwrap();
+                b.backward_step(&loss(&lin_b, &x, &y), None).unwrap();
             }
             assert_eq!(max_diff(&lin_a.ws, &lin_b.ws), 0.0, "{kind:?}");
         }
@@ -497,7 +497,7 @@ mod tests {
         let path = dir.path().join("o.safetensors");
         let (vs, lin, x, y) = problem(1);
         let mut adam = Optimizer::new(&vs, &OptimizerConfig::default()).unwrap();
-        adam.backward_step(&loss(&lin, &x, &y), None);
+        adam.backward_step(&loss(&lin, &x, &y), None).unwrap();
         adam.save(&path).unwrap();
         let sgd_cfg = OptimizerConfig { kind: OptimizerKind::Sgd, ..Default::default() };
         let mut sgd = Optimizer::new(&vs, &sgd_cfg).unwrap();
@@ -528,7 +528,7 @@ mod tests {
         let mut opt = Optimizer::new(&vs, &OptimizerConfig { lr: 0.1, ..Default::default() }).unwrap();
         assert_eq!(opt.variable_names(), ["extra"]);
         assert_eq!(opt.num_parameters(), 2);
-        opt.backward_step(&(loss(&lin, &x, &y) + extra.sum(Kind::Float)), None);
+        opt.backward_step(&(loss(&lin, &x, &y) + extra.sum(Kind::Float)), None).unwrap();
         assert_eq!(max_diff(&lin.ws, &before), 0.0);
         assert!(extra.abs().sum(Kind::Float).double_value(&[]) > 0.0);
     }
@@ -539,7 +539,7 @@ mod tests {
         let a = vs.root().ones("a", &[2]);
         let b = vs.root().ones("b", &[1]);
         let mut opt = Optimizer::new(&vs, &OptimizerConfig::default()).unwrap();
-        opt.zero_grad();
+        opt.zero_grad().unwrap();
         // Gradients (3, 4) and (12): global norm 13.
         ((&a * Tensor::from_slice(&[3.0f32, 4.0])).sum(Kind::Float) + (&b * 12.0).sum(Kind::Float)).backward();
         let norm = opt.clip_grad_norm(1.0);
@@ -559,5 +559,38 @@ mod tests {
         let c: OptimizerConfig = serde_json::from_str(r#"{"kind": "adamw", "weight_decay": 0.01}"#).unwrap();
         assert_eq!((c.kind, c.lr), (OptimizerKind::AdamW, 1e-4));
         assert!(serde_json::from_str::<OptimizerConfig>(r#"{"learning_rate": 0.1}"#).is_err());
+    }
+
+    #[test]
+    fn a_variable_without_gradient_is_skipped_and_sgd_groups_first_steps() {
+        // `a` is used at every step, `b` only from the second: after zero_grad (set to none) `b`
+        // has no gradient at step 1, so it is not updated and its count stays 0; at step 2 it
+        // takes its first SGD step (buffer = gradient) while `a` takes its second.
+        for kind in [OptimizerKind::Adam, OptimizerKind::Sgd] {
+            let vs = VarStore::new(Device::Cpu);
+            let a = vs.root().ones("a", &[1]);
+            let b = vs.root().ones("b", &[1]);
+            let cfg = OptimizerConfig { kind, lr: 0.1, momentum: 0.5, ..Default::default() };
+            let mut opt = Optimizer::new(&vs, &cfg).unwrap();
+            opt.backward_step(&(&a * 2.0).sum(Kind::Float), None).unwrap();
+            assert_eq!(b.double_value(&[0]), 1.0, "{kind:?}");
+            assert!(!b.grad().defined());
+            opt.backward_step(&((&a * 2.0) + (&b * 2.0)).sum(Kind::Float), None).unwrap();
+            let path = tempfile::tempdir().unwrap();
+            opt.save(&path.path().join("o.safetensors")).unwrap();
+            let read: BTreeMap<String, Tensor> =
+                Tensor::read_safetensors(path.path().join("o.safetensors")).unwrap().into_iter().collect();
+            assert_eq!(read["step/a"].int64_value(&[0]), 2, "{kind:?}");
+            assert_eq!(read["step/b"].int64_value(&[0]), 1, "{kind:?}");
+            match kind {
+                // b's first Adam step moves it by lr (m̂/√v̂ = 1): 0.9.
+                OptimizerKind::Adam => assert!((b.double_value(&[0]) - 0.9).abs() < 1e-6),
+                // SGD: a: b₁ = 2, θ = 0.8; b₂ = 0.5·2 + 2 = 3, θ = 0.5. b: first step, θ = 0.8.
+                _ => {
+                    assert!((a.double_value(&[0]) - 0.5).abs() < 1e-6, "{}", a.double_value(&[0]));
+                    assert!((b.double_value(&[0]) - 0.8).abs() < 1e-6, "{}", b.double_value(&[0]));
+                }
+            }
+        }
     }
 }

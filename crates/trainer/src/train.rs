@@ -314,23 +314,7 @@ impl<'a> Loop<'a> {
             let (inputs, labels) = batch_to_tensors(&batch, device)?;
             let scenarios = sampler.sample_n(batch.size);
             let avail = availability(&scenarios, modalities, device);
-            // Forward and loss under autocast (a no-op region for fp32), backward outside.
-            let loss = config.precision.autocast(device, || -> Result<Tensor> {
-                let out = net.forward_t(&inputs, &avail, true)?.into_f32();
-                if out.logits.size().get(1) != Some(&(num_classes as i64)) {
-                    return Err(Error::shape(
-                        "logits [B, K, H, W]",
-                        [batch.size, num_classes, batch.height, batch.width],
-                        out.logits.size(),
-                    ));
-                }
-                output_loss(&out, &labels, &config.loss)
-            })??;
-            let value = loss.double_value(&[]);
-            if !value.is_finite() {
-                return Err(Error::NonFiniteLoss { epoch: number, step: i + 1, value });
-            }
-            optimizer.backward_step_scaled(&loss, config.grad_clip, scaler)?;
+            let value = train_step(net, (&inputs, &labels, &avail), config, (optimizer, scaler), (number, i + 1))?;
             loss_sum += value * batch.size as f64;
             samples += batch.size;
             let seconds = started.elapsed().as_secs_f64();
@@ -409,6 +393,35 @@ impl<'a> Loop<'a> {
         checkpoint::write_json(&self.paths.state(), &state)?;
         prune(&self.paths, number, self.config.keep_epochs)
     }
+}
+
+/// One optimisation step as [`train`] takes it (also what `lssg model bench` times): forward in
+/// train mode and the loss under the precision's autocast (a no-op region for fp32), a
+/// non-finite loss refused before anything changes, then backward, clipping and the optimiser
+/// step through the gradient scaler. `at` = (epoch, step), 1-based, for the error. Returns the
+/// loss.
+pub fn train_step(
+    net: &dyn SegmentationModel,
+    (inputs, labels, avail): (&[Tensor], &Tensor, &Tensor),
+    config: &TrainConfig,
+    (optimizer, scaler): (&mut Optimizer, &mut GradScaler),
+    (epoch, step): (usize, usize),
+) -> Result<f64> {
+    let device = avail.device();
+    let loss = config.precision.autocast(device, || -> Result<Tensor> {
+        let out = net.forward_t(inputs, avail, true)?.into_f32();
+        if out.logits.size().get(1) != Some(&net.num_classes()) {
+            let (b, h, w) = (labels.size()[0], labels.size()[1], labels.size()[2]);
+            return Err(Error::shape("logits [B, K, H, W]", [b, net.num_classes(), h, w], out.logits.size()));
+        }
+        output_loss(&out, labels, &config.loss)
+    })??;
+    let value = loss.double_value(&[]);
+    if !value.is_finite() {
+        return Err(Error::NonFiniteLoss { epoch, step, value });
+    }
+    optimizer.backward_step_scaled(&loss, config.grad_clip, scaler)?;
+    Ok(value)
 }
 
 /// How a run draws its scenarios: a strategy, and optionally a hook that may change the

@@ -1,13 +1,13 @@
 //! `lssg model summary | bench | check-device`: parameter counts, hook and output shapes of a
 //! backbone, its training/inference throughput (docs/method.md §7), and whether a device computes
 //! what the CPU computes (docs/gpu.md §3). The work is done by `lssg_backbones::summary`,
-//! `lssg_backbones::bench` and `lssg_backbones::agreement`; this file resolves arguments and formats.
+//! `lssg_trainer::bench` and `lssg_backbones::agreement`; this file resolves arguments and formats.
 
 use anyhow::Context;
 use lssg_backbones::agreement::{self, Agreement, AgreementConfig};
-use lssg_backbones::bench::{self, BenchConfig, BenchReport};
 use lssg_backbones::summary::{self, Summary};
 use lssg_backbones::{BackboneKind, DeviceSpec, LoraConfig, ModelConfig, Precision, Preset};
+use lssg_trainer::bench::{self, BenchConfig, BenchLoop, BenchReport};
 
 /// Arguments of `lssg model`.
 #[derive(Debug, clap::Args)]
@@ -20,7 +20,8 @@ pub struct ModelArgs {
 enum ModelCommand {
     /// Parameter counts per module, the latent hook point and the output shape.
     Summary(SummaryArgs),
-    /// Samples/s of training steps (forward + backward + Adam) and of inference.
+    /// Samples/s of lssg's loops: training step (forward + backward + the trainer's Adam),
+    /// inference, scoring, evaluation, the full training loop (docs/speed.md §2).
     Bench(BenchArgs),
     /// Compares one forward and one training step on a device with the CPU (max relative
     /// difference of logits, loss, gradients); reports CUDA absent instead of failing.
@@ -87,12 +88,30 @@ struct BenchArgs {
     /// Device: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: DeviceSpec,
-    /// libtorch intra-op threads (default: libtorch's choice; 1 is best on a loaded machine).
+    /// libtorch intra-op threads (default: libtorch's, one per physical core).
     #[arg(long)]
     threads: Option<i64>,
     /// Arithmetic: fp32, fp16 (CUDA only) or bf16 (docs/precision.md).
     #[arg(long, default_value = "fp32")]
     precision: Precision,
+    /// Loops to time, comma separated: train, forward, score_batched, score_batch1, eval,
+    /// train_loop (or `all`).
+    #[arg(long, value_delimiter = ',', default_value = "train,forward")]
+    loops: Vec<String>,
+    /// Scoring's samples × scenarios per forward (`scoring.max_forward`).
+    #[arg(long, default_value_t = 64)]
+    max_forward: usize,
+    /// Seed of the weights and the random tiles.
+    #[arg(long, default_value_t = 0)]
+    seed: i64,
+}
+
+/// `--loops`: names, or `all`.
+fn parse_loops(names: &[String]) -> anyhow::Result<Vec<BenchLoop>> {
+    if names.iter().any(|n| n == "all") {
+        return Ok(BenchLoop::ALL.to_vec());
+    }
+    names.iter().map(|n| n.parse::<BenchLoop>().map_err(|e| anyhow::anyhow!("--loops: {e}"))).collect()
 }
 
 #[derive(Debug, clap::Args)]
@@ -135,6 +154,9 @@ pub fn run(args: ModelArgs) -> anyhow::Result<()> {
                 warmup: a.warmup,
                 threads: a.threads,
                 precision: a.precision,
+                loops: parse_loops(&a.loops)?,
+                max_forward: a.max_forward,
+                seed: a.seed,
                 ..Default::default()
             };
             let r = bench::run(&cfg, device)
@@ -261,7 +283,16 @@ fn print_bench(r: &BenchReport) -> anyhow::Result<()> {
         c.steps
     );
     println!("parameters: {} total, {} trainable", r.params_total, r.params_trainable);
-    for (what, t) in [("train (fwd+bwd+adam)", &r.train), ("forward (eval)", &r.forward)] {
+    for l in &c.loops {
+        let Some(t) = r.get(*l) else { continue };
+        let what = match l {
+            BenchLoop::Train => "train (fwd+bwd+adam)",
+            BenchLoop::Forward => "forward (eval)",
+            BenchLoop::ScoreBatched => "score (batched)",
+            BenchLoop::ScoreBatch1 => "score (batch 1)",
+            BenchLoop::Eval => "eval (all scenarios)",
+            BenchLoop::TrainLoop => "train loop (+data)",
+        };
         println!(
             "{what:<22} {:>10.1} samples/s   median {:>8.1} ms   min {:>8.1} ms   max {:>8.1} ms",
             t.samples_per_s,
