@@ -49,12 +49,14 @@ pub fn measure_scores(
     if total == 0 {
         return Err(Error::EmptyDataset { split: "train".into() });
     }
-    // The full scenario is the reference: its scores are 0 by definition.
-    let partial = &scenarios[..s - 1];
+    // The full scenario is the reference (its scores are 0 by definition); it leads the first
+    // chunk, so that it shares a forward with partial scenarios instead of running alone on a
+    // batch of B (docs/method.md §3.3). Order position 0 is canonical index s − 1, position j > 0
+    // is canonical j − 1.
+    let order: Vec<_> = std::iter::once(set.full_scenario()).chain(scenarios[..s - 1].iter().copied()).collect();
     let per_forward = (config.max_forward / config.batch_size).max(1);
     let chunks: Vec<(usize, Tensor)> =
-        partial.chunks(per_forward).enumerate().map(|(i, c)| (i * per_forward, availability(c, m, device))).collect();
-    let full_row = availability(&[set.full_scenario()], m, device);
+        order.chunks(per_forward).enumerate().map(|(i, c)| (i * per_forward, availability(c, m, device))).collect();
 
     let _no_grad = tch::no_grad_guard();
     let mut latent = Vec::with_capacity(total);
@@ -73,24 +75,29 @@ pub fn measure_scores(
         }
         let b = batch.size as i64;
         let (inputs, labels) = batch_to_tensors(&batch, device)?;
-        // f32 outputs whatever autocast region the caller runs this in (docs/precision.md §1).
-        let full = model.forward_t(&inputs, &full_row.repeat([b, 1]), false)?.into_f32();
-        latent_shape = full.latent.size()[1..].to_vec();
-        let full_latent = full.latent.to_kind(Kind::Float).flatten(1, -1).unsqueeze(1); // [B, 1, L]
-        let full_loss = per_sample_loss(&full.logits, &labels).unsqueeze(1); // [B, 1]
         let d_rows = Tensor::zeros([b, s as i64], (Kind::Double, device));
         let t_rows = Tensor::zeros([b, s as i64], (Kind::Double, device));
+        let mut full: Option<(Tensor, Tensor)> = None; // latent [B, 1, L], loss [B, 1]
         for (offset, rows) in &chunks {
             let k = rows.size()[0];
-            // Sample-major repetition: row b·k + j is sample b under scenario offset + j.
+            // Sample-major repetition: row b·k + j is sample b under order position offset + j.
             let repeated: Vec<Tensor> = inputs.iter().map(|x| x.repeat_interleave_self_int(k, 0, None)).collect();
+            // f32 outputs whatever autocast region the caller runs this in (docs/precision.md §1).
             let out = model.forward_t(&repeated, &rows.repeat([b, 1]), false)?.into_f32();
             let z = out.latent.to_kind(Kind::Float).reshape([b, k, -1]); // [B, k, L]
-            // Per-(sample, scenario) MSE in f32 as the reference.
-            let d = (z - &full_latent).square().mean_dim(Some(&[2i64][..]), false, Kind::Float);
             let loss = per_sample_loss(&out.logits, &labels.repeat_interleave_self_int(k, 0, None)).reshape([b, k]);
-            d_rows.narrow(1, *offset as i64, k).copy_(&d.to_kind(Kind::Double));
-            t_rows.narrow(1, *offset as i64, k).copy_(&(loss - &full_loss));
+            let (full_latent, full_loss) = full.get_or_insert_with(|| {
+                latent_shape = out.latent.size()[1..].to_vec();
+                (z.narrow(1, 0, 1), loss.narrow(1, 0, 1))
+            });
+            // Per-(sample, scenario) MSE in f32 as the reference.
+            let d = (&z - &*full_latent).square().mean_dim(Some(&[2i64][..]), false, Kind::Float);
+            let t = &loss - &*full_loss;
+            // The first chunk's column 0 is the full scenario itself, whose row stays 0.
+            let (skip, canonical) = if *offset == 0 { (1, 0) } else { (0, *offset as i64 - 1) };
+            let len = k - skip;
+            d_rows.narrow(1, canonical, len).copy_(&d.narrow(1, skip, len).to_kind(Kind::Double));
+            t_rows.narrow(1, canonical, len).copy_(&t.narrow(1, skip, len));
         }
         // One transfer per batch for each kind of score.
         let rows = |t: &Tensor| -> Result<Vec<Vec<f64>>> {

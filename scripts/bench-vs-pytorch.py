@@ -1,0 +1,163 @@
+"""lssg vs PyTorch, side by side in one run (docs/speed.md §1); called by scripts/bench-vs-pytorch.
+
+For every thread count and tile size, `--reps` rounds each run `lssg model bench --loops ...
+--json` and `benches/pytorch/loops.py --json` once, alternating which goes first, so that both
+sides see the same machine state; the table gives the median over rounds of each side's
+samples/s and their ratio. The PyTorch side is the repository's own port of lssg's CMX
+(benches/pytorch/lssg_cmx.py, equal logits: crates/backbones/tests/pytorch_port.rs).
+
+Units: `train`, `train_loop`, `forward`: samples/s; `score_batched`: tiles/s with every scenario
+scored; `eval`: tile-scenarios/s (tiles/s × S). The last row of each block is lssg's batched
+scoring over the reference's batch-1 method (PyTorch, one forward per tile and scenario).
+Targets (issue 11): every lssg / PyTorch ratio >= 1.0 and scoring >= 3x the reference.
+JSON and markdown go to `--out` (written atomically); `--check` exits 1 when a target is missed.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+LOOPS = ("train", "train_loop", "forward", "score_batched", "eval")
+LABELS = {
+    "train": ("train step", "samples/s"),
+    "train_loop": ("training loop (data included)", "samples/s"),
+    "forward": ("forward (eval)", "samples/s"),
+    "score_batched": ("scoring, every scenario", "tiles/s"),
+    "eval": ("evaluation, every scenario", "tile-scenarios/s"),
+}
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_json(cmd):
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"bench-vs-pytorch: {' '.join(cmd)} failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    try:
+        return json.loads(done.stdout)
+    except json.JSONDecodeError as e:
+        sys.exit(f"bench-vs-pytorch: {' '.join(cmd)} printed no JSON ({e}):\n{done.stdout[-2000:]}")
+
+
+def lssg_rates(args, threads, size):
+    loops = ",".join(LOOPS)
+    out = run_json([args.lssg, "--quiet", "model", "bench", "--backbone", "cmx", "--preset", args.preset,
+                    "--batch", str(args.batch), "--size", str(size), "--steps", str(args.steps),
+                    "--warmup", str(args.warmup), "--threads", str(threads), "--device", "cpu",
+                    "--loops", loops, "--json"])
+    if out["threads"] != threads:
+        sys.exit(f"bench-vs-pytorch: lssg ran {out['threads']} threads, asked {threads}")
+    return {name: out[name]["samples_per_s"] for name in LOOPS}, out["scenarios"]
+
+
+def torch_rates(args, threads, size):
+    out = run_json([sys.executable, "benches/pytorch/loops.py", "--preset", args.preset, "--batch", str(args.batch),
+                    "--size", str(size), "--steps", str(args.steps), "--warmup", str(args.warmup),
+                    "--threads", str(threads), "--loops", ",".join(LOOPS + ("score_batch1",)), "--json"])
+    if out["threads"] != threads:
+        sys.exit(f"bench-vs-pytorch: PyTorch ran {out['threads']} threads, asked {threads}")
+    return {name: r["samples_per_s"] for name, r in out["loops"].items()}, out["torch"]
+
+
+def measure(args, threads, size):
+    rounds = []
+    for rep in range(args.reps):
+        order = ("lssg", "torch") if rep % 2 == 0 else ("torch", "lssg")
+        got = {}
+        for side in order:
+            print(f"  threads {threads}, {size}², round {rep + 1}/{args.reps}: {side}", file=sys.stderr, flush=True)
+            got[side] = lssg_rates(args, threads, size) if side == "lssg" else torch_rates(args, threads, size)
+        rounds.append(got)
+    scenarios, torch_version = rounds[0]["lssg"][1], rounds[0]["torch"][1]
+    med = lambda side, name: statistics.median(r[side][0][name] for r in rounds)  # noqa: E731
+    rows = []
+    for name in LOOPS:
+        scale = scenarios if name == "eval" else 1
+        lssg, torch = med("lssg", name) * scale, med("torch", name) * scale
+        rows.append({"loop": name, "lssg": lssg, "pytorch": torch, "ratio": lssg / torch, "target": 1.0})
+    ref = med("torch", "score_batch1")
+    rows.append({"loop": "score_vs_reference", "lssg": med("lssg", "score_batched"), "pytorch": ref,
+                 "ratio": med("lssg", "score_batched") / ref, "target": 3.0})
+    return {"threads": threads, "size": size, "scenarios": scenarios, "torch": torch_version, "rows": rows,
+            "rounds": [{side: r[side][0] for side in r} for r in rounds]}
+
+
+def markdown(result):
+    a = result["args"]
+    lines = [f"CMX `{a['preset']}`, batch {a['batch']}, 3 modalities × 3 channels, median of {a['steps']} "
+             f"repetitions after {a['warmup']} warm-up, median of {a['reps']} alternating rounds; "
+             f"{result['machine']}; torch {result['blocks'][0]['torch']}.", "",
+             "| threads | tiles | loop | unit | lssg | PyTorch | lssg / PyTorch | target |",
+             "|---:|---:|---|---|---:|---:|---:|---|"]
+    for b in result["blocks"]:
+        for r in b["rows"]:
+            if r["loop"] == "score_vs_reference":
+                what, unit, vs = "scoring: lssg batched vs reference batch-1", "tiles/s", "(batch-1)"
+            else:
+                (what, unit), vs = LABELS[r["loop"]], ""
+            ok = "met" if r["ratio"] >= r["target"] else "**missed**"
+            lines.append(f"| {b['threads']} | {b['size']}² | {what} | {unit} | {r['lssg']:.2f} | "
+                         f"{r['pytorch']:.2f} {vs} | {r['ratio']:.2f} | ≥ {r['target']:.1f} {ok} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_atomic(path, text):
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def machine():
+    model = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{model}, {os.cpu_count()} logical CPUs, load {os.getloadavg()[0]:.2f} at the start"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--lssg", required=True, help="the lssg binary")
+    ap.add_argument("--threads", default="1,2", help="comma-separated libtorch thread counts")
+    ap.add_argument("--sizes", default="64,128", help="comma-separated square tile sizes")
+    ap.add_argument("--preset", default="paper", choices=("paper", "small", "tiny"))
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--steps", type=int, default=5, help="timed repetitions (train_loop: batches of its epoch)")
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--reps", type=int, default=2, help="alternating rounds per configuration")
+    ap.add_argument("--out", default="runs/bench-vs-pytorch", help="directory for result.json and result.md")
+    ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    args = ap.parse_args()
+    try:
+        threads = [int(t) for t in args.threads.split(",")]
+        sizes = [int(s) for s in args.sizes.split(",")]
+    except ValueError:
+        ap.error(f"--threads {args.threads!r} / --sizes {args.sizes!r}: expected comma-separated integers")
+    if min(threads + sizes) < 1 or min(args.batch, args.steps, args.reps) < 1:
+        ap.error("threads, sizes, --batch, --steps and --reps must be >= 1")
+    started = datetime.datetime.now(datetime.timezone.utc)
+    result = {"args": vars(args), "machine": machine(), "started": started.isoformat(timespec="seconds"),
+              "blocks": [measure(args, t, s) for t in threads for s in sizes]}
+    result["load_at_end"] = os.getloadavg()[0]
+    table = markdown(result)
+    os.makedirs(os.path.join(ROOT, args.out), exist_ok=True)
+    write_atomic(os.path.join(ROOT, args.out, "result.json"), json.dumps(result, indent=2) + "\n")
+    write_atomic(os.path.join(ROOT, args.out, "result.md"), table)
+    print(table)
+    missed = [(b["threads"], b["size"], r["loop"]) for b in result["blocks"] for r in b["rows"]
+              if r["ratio"] < r["target"]]
+    total = sum(len(b["rows"]) for b in result["blocks"])
+    print(f"targets met: {total - len(missed)} of {total}" + (f"; missed: {missed}" if missed else ""))
+    print(f"written: {os.path.join(args.out, 'result.json')}, {os.path.join(args.out, 'result.md')}")
+    return 1 if (missed and args.check) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
