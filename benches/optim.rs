@@ -57,10 +57,14 @@ fn optimisers(c: &mut Criterion) {
     group.sample_size(10);
     for preset in [Preset::Small, Preset::Paper] {
         let vs = store(preset);
-        for (kind, name) in [(OptimizerKind::Adam, "adam"), (OptimizerKind::AdamW, "adamw"), (OptimizerKind::Sgd, "sgd")] {
+        for (kind, name) in
+            [(OptimizerKind::Adam, "adam"), (OptimizerKind::AdamW, "adamw"), (OptimizerKind::Sgd, "sgd")]
+        {
             let cfg = OptimizerConfig { kind, weight_decay: 0.01, ..Default::default() };
             let mut ours = Optimizer::new(&vs, &cfg).expect("trainable variables");
-            group.bench_function(format!("{preset}_{name}_lssg_fused"), |b| b.iter(|| black_box(&mut ours).step().unwrap()));
+            group.bench_function(format!("{preset}_{name}_lssg_fused"), |b| {
+                b.iter(|| black_box(&mut ours).step().unwrap())
+            });
             let mut theirs = match kind {
                 OptimizerKind::Adam => nn::Adam { wd: 0.01, ..Default::default() }.build(&vs, 1e-4),
                 OptimizerKind::AdamW => nn::AdamW { wd: 0.01, ..Default::default() }.build(&vs, 1e-4),

@@ -14,7 +14,7 @@
 // OpenBLAS's `sgemm_`, `dgemm_`, `dgetrf_`, … would interpose libtorch_cpu's own, and
 // libtorch's GEMMs would run in OpenBLAS (whose pthread pool fights libtorch's OpenMP).
 // `--exclude-libs` keeps the archive's symbols out of the dynamic symbol table; harmless
-// where the archive is not linked. Checked by tests/blas.rs.
+// where the archive is not linked. Checked by tests/blas.rs (docs/speed.md §6).
 //
 // The GPU flavour (scripts/gpu-build, docs/gpu.md §2) runs on another machine, against the
 // libtorch of that machine's PyTorch: there `LSSG_RPATH` (e.g. `$ORIGIN/../lib`) replaces the

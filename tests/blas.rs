@@ -2,7 +2,7 @@
 //! OpenBLAS that lssg-smoothing links for its LU solves (crates/smoothing/build.rs links it
 //! statically; build/link_libtorch.rs keeps it out of the dynamic symbol table). Before, the
 //! shared libopenblas.so.0 came first in the lookup scope and interposed libtorch_cpu's
-//! `sgemm_`, so its pthread pool fought libtorch's OpenMP threads.
+//! `sgemm_`, so its pthread pool fought libtorch's OpenMP threads (docs/speed.md §6).
 
 use std::ffi::{CStr, CString};
 

@@ -49,6 +49,39 @@ fn bench_reports_samples_per_second() {
     assert_eq!(v["device"], "Cpu");
     assert!(v["train"]["samples_per_s"].as_f64().unwrap() > 0.0);
     assert!(v["forward"]["samples_per_s"].as_f64().unwrap() > 0.0);
+    assert!(v["score_batched"].is_null(), "only the default loops run");
+    assert!(v["threads"].as_i64().unwrap() >= 1);
+}
+
+#[test]
+fn bench_runs_the_chosen_loops_and_names_a_wrong_one() {
+    let out = util::ok(&[
+        "model",
+        "bench",
+        "--preset",
+        "tiny",
+        "--batch",
+        "2",
+        "--size",
+        "32",
+        "--steps",
+        "1",
+        "--warmup",
+        "0",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--loops",
+        "score_batched,eval,train_loop",
+    ]);
+    assert!(out.contains("(1 threads"), "{out}");
+    for row in ["score (batched)", "eval (all scenarios)", "train loop (+data)"] {
+        assert!(out.contains(row), "{row}: {out}");
+    }
+    assert!(!out.contains("forward (eval)"), "{out}");
+    let err = util::fails(&["model", "bench", "--preset", "tiny", "--loops", "train,scoring"]);
+    assert!(err.contains("unknown loop \"scoring\"") && err.contains("score_batch1"), "{err}");
 }
 
 #[test]

@@ -141,7 +141,12 @@ pub fn adam_(
     check_lengths(
         what,
         n,
-        &[("grads", grads.len()), ("exp_avgs", exp_avgs.len()), ("exp_avg_sqs", exp_avg_sqs.len()), ("steps", steps.len())],
+        &[
+            ("grads", grads.len()),
+            ("exp_avgs", exp_avgs.len()),
+            ("exp_avg_sqs", exp_avg_sqs.len()),
+            ("steps", steps.len()),
+        ],
     )?;
     check_shapes(what, params, &[("grad", grads), ("exp_avg", exp_avgs), ("exp_avg_sq", exp_avg_sqs)])?;
     if let Some((i, s)) = steps.iter().enumerate().find(|(_, s)| !s.size().is_empty() || s.kind() != tch::Kind::Float) {
@@ -153,7 +158,8 @@ pub fn adam_(
     if n == 0 {
         return Ok(());
     }
-    let (p, g, m, v, s) = (pointers(params), pointers(grads), pointers(exp_avgs), pointers(exp_avg_sqs), pointers(steps));
+    let (p, g, m, v, s) =
+        (pointers(params), pointers(grads), pointers(exp_avgs), pointers(exp_avg_sqs), pointers(steps));
     call(what, |err, len| {
         // SAFETY: five arrays of `n` live tensor pointers (the slices outlive the call); the shim
         // only reads them and catches every C++ exception.
@@ -259,7 +265,10 @@ mod tests {
         // An integer variable: libtorch's own dispatch error comes back.
         let ints = Tensor::ones([2], (Kind::Int64, Device::Cpu));
         let e = adam_(&one(&ints), &one(&ints), &one(&ints), &one(&ints), &one(&step), h).unwrap_err();
-        assert!(matches!(&e, Error::Unsupported { what, reason } if what == "_fused_adamw_" && !reason.is_empty()), "{e}");
+        assert!(
+            matches!(&e, Error::Unsupported { what, reason } if what == "_fused_adamw_" && !reason.is_empty()),
+            "{e}"
+        );
         let e = adam_(&one(&theta), &[], &[], &[], &[], h).unwrap_err();
         assert!(e.to_string().contains("grads has 0 tensors"), "{e}");
     }

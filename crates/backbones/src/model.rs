@@ -50,6 +50,17 @@ pub trait SegmentationModel: std::fmt::Debug + Send {
     /// panic).
     fn forward_t(&self, inputs: &[Tensor], availability: &Tensor, train: bool) -> Result<ModelOutput>;
 
+    /// Every sample of `inputs` under each of the `k` availability rows of `scenarios`
+    /// (`[k, M]`), in eval mode: output row `b·k + j` is sample `b` under row `j` (sample-major),
+    /// which is `forward_t` of the inputs repeated `k` times each with `scenarios` tiled `B`
+    /// times, the default. A backbone may compute parts that do not depend on the whole scenario
+    /// once instead of `k` times (CMX: docs/speed.md §4), equal up to float rounding.
+    fn forward_scenarios(&self, inputs: &[Tensor], scenarios: &Tensor) -> Result<ModelOutput> {
+        let (k, b) = (scenarios.size()[0], inputs.first().map_or(0, |x| x.size()[0]));
+        let repeated: Vec<Tensor> = inputs.iter().map(|x| x.repeat_interleave_self_int(k, 0, None)).collect();
+        self.forward_t(&repeated, &scenarios.repeat([b, 1]), false)
+    }
+
     /// The name of the layer whose output is the shared latent (e.g. `backbone.ffm[3]`).
     fn hook_point(&self) -> &str;
 

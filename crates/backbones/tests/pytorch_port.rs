@@ -149,7 +149,7 @@ fn loops_report_every_loop() {
     );
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(report["scenarios"], 3);
-    for name in ["train", "score_batched", "score_batch1", "eval"] {
+    for name in ["train", "forward", "score_batched", "score_batch1", "eval", "train_loop"] {
         let rate = report["loops"][name]["samples_per_s"].as_f64().unwrap_or(0.0);
         assert!(rate.is_finite() && rate > 0.0, "{name}: {stdout}");
     }

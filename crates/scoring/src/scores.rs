@@ -1,9 +1,10 @@
 //! Every score of every scenario in one pass (docs/method.md §3): the latent distortion d_k(x)
 //! and the task-loss increase t_k(x) of each sample, from the same forwards.
 //!
-//! Each forward evaluates many (sample, scenario) pairs at once: the batch's inputs are repeated
-//! once per scenario of a chunk (`[B·k, C, H, W]`, sample-major) with the matching availability
-//! rows. In eval mode every row is computed independently, so the numbers are the per-sample,
+//! Each forward evaluates many (sample, scenario) pairs at once
+//! ([`SegmentationModel::forward_scenarios`]): the batch under every scenario of a chunk
+//! (`B·k` rows, sample-major), which a backbone may compute sharing the parts that see only
+//! some modalities (CMX, docs/speed.md §4). In eval mode every row is computed independently, so the numbers are the per-sample,
 //! per-scenario definition up to float rounding (tested against the naive loop).
 
 use std::sync::Arc;
@@ -80,10 +81,10 @@ pub fn measure_scores(
         let mut full: Option<(Tensor, Tensor)> = None; // latent [B, 1, L], loss [B, 1]
         for (offset, rows) in &chunks {
             let k = rows.size()[0];
-            // Sample-major repetition: row b·k + j is sample b under order position offset + j.
-            let repeated: Vec<Tensor> = inputs.iter().map(|x| x.repeat_interleave_self_int(k, 0, None)).collect();
+            // Sample-major: row b·k + j is sample b under order position offset + j. The model
+            // may share the parts of the forward that do not depend on the whole scenario.
             // f32 outputs whatever autocast region the caller runs this in (docs/precision.md §1).
-            let out = model.forward_t(&repeated, &rows.repeat([b, 1]), false)?.into_f32();
+            let out = model.forward_scenarios(&inputs, rows)?.into_f32();
             let z = out.latent.to_kind(Kind::Float).reshape([b, k, -1]); // [B, k, L]
             let loss = per_sample_loss(&out.logits, &labels.repeat_interleave_self_int(k, 0, None)).reshape([b, k]);
             let (full_latent, full_loss) = full.get_or_insert_with(|| {

@@ -249,11 +249,15 @@ pub fn run(cfg: &BenchConfig, device: Device) -> Result<BenchReport> {
         let timing = match l {
             BenchLoop::Train => time_train_step(cfg, model.as_ref(), &vs, tiles.as_ref(), device)?,
             BenchLoop::Forward => {
-                let batch = Batch::from_samples(&(0..b).map(|i| tiles.sample(i)).collect::<lssg_datasets::Result<Vec<_>>>()?, (0..b).collect::<Vec<_>>())?;
+                let batch = Batch::from_samples(
+                    &(0..b).map(|i| tiles.sample(i)).collect::<lssg_datasets::Result<Vec<_>>>()?,
+                    (0..b).collect::<Vec<_>>(),
+                )?;
                 let (inputs, _) = batch_to_tensors(&batch, device)?;
                 let avail = availability(&vec![set.full_scenario(); b], set.len(), device);
                 repeat(cfg, device, || {
-                    let out = cfg.precision.autocast(device, || tch::no_grad(|| model.forward_t(&inputs, &avail, false)))?;
+                    let out =
+                        cfg.precision.autocast(device, || tch::no_grad(|| model.forward_t(&inputs, &avail, false)))?;
                     out.map(drop).map_err(Error::from)
                 })?
             }
@@ -270,7 +274,9 @@ pub fn run(cfg: &BenchConfig, device: Device) -> Result<BenchReport> {
             }
             BenchLoop::ScoreBatch1 => repeat(cfg, device, || {
                 cfg.precision
-                    .autocast(device, || lssg_scoring::measure_distortion_naive(model.as_ref(), tiles.as_ref(), b, device))?
+                    .autocast(device, || {
+                        lssg_scoring::measure_distortion_naive(model.as_ref(), tiles.as_ref(), b, device)
+                    })?
                     .map(drop)
                     .map_err(Error::from)
             })?,
@@ -320,7 +326,10 @@ fn time_train_step(
     device: Device,
 ) -> Result<Timing> {
     let b = cfg.batch as usize;
-    let batch = Batch::from_samples(&(0..b).map(|i| tiles.sample(i)).collect::<lssg_datasets::Result<Vec<_>>>()?, (0..b).collect::<Vec<_>>())?;
+    let batch = Batch::from_samples(
+        &(0..b).map(|i| tiles.sample(i)).collect::<lssg_datasets::Result<Vec<_>>>()?,
+        (0..b).collect::<Vec<_>>(),
+    )?;
     let (inputs, labels): (Vec<Tensor>, Tensor) = batch_to_tensors(&batch, device)?;
     let set = tiles.modalities();
     let tc = train_config(cfg);
@@ -357,7 +366,8 @@ fn time_train_loop(
 ) -> Result<Timing> {
     let b = cfg.batch as usize;
     let n = cfg.steps * b;
-    let train_tiles = MemoryDataset::random(set.clone(), cfg.model.classes as usize, n, cfg.size as usize, cfg.seed as u64 + 1)?;
+    let train_tiles =
+        MemoryDataset::random(set.clone(), cfg.model.classes as usize, n, cfg.size as usize, cfg.seed as u64 + 1)?;
     let data = DataSplits { train: Arc::new(train_tiles), val: val.clone(), test: val };
     let epochs = 1 + usize::from(cfg.warmup > 0);
     let tc = TrainConfig { epochs, validate_every: epochs, ..train_config(cfg) };
@@ -408,8 +418,9 @@ mod tests {
         assert_eq!(r.params_total, r.params_trainable);
         let json = serde_json::to_value(&r).unwrap();
         assert!(json["score_batch1"]["samples_per_s"].as_f64().unwrap() > 0.0);
-        let bf16 = run(&BenchConfig { precision: Precision::Bf16, loops: vec![BenchLoop::Train], ..cfg.clone() }, Device::Cpu)
-            .unwrap();
+        let bf16 =
+            run(&BenchConfig { precision: Precision::Bf16, loops: vec![BenchLoop::Train], ..cfg.clone() }, Device::Cpu)
+                .unwrap();
         assert!(bf16.get(BenchLoop::Forward).is_none() && bf16.config.precision == Precision::Bf16);
         assert!(run(&BenchConfig { precision: Precision::Fp16, ..cfg.clone() }, Device::Cpu).is_err());
         let e = run(&BenchConfig { steps: 0, ..cfg.clone() }, Device::Cpu).unwrap_err();

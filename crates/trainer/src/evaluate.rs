@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
-use lssg_backbones::input::{batch_to_tensors, uniform_availability};
-use lssg_backbones::{Precision, SegmentationModel};
+use lssg_backbones::input::{availability, batch_to_tensors, uniform_availability};
+use lssg_backbones::{ModelOutput, Precision, SegmentationModel};
 use lssg_datasets::{BatchLoader, LoaderConfig, TileDataset};
 use lssg_scenario::Scenario;
 use serde::{Deserialize, Serialize};
@@ -129,8 +129,8 @@ pub(crate) struct ScenarioRuns {
     pub samples: usize,
 }
 
-/// Runs `model` in eval mode without gradients over one pass of `loader`, each batch once per
-/// scenario (the whole batch with that scenario's availability), accumulating metrics and, with
+/// Runs `model` in eval mode without gradients over one pass of `loader`, each batch under every
+/// scenario (a chunk of scenarios per forward when there are several), accumulating metrics and, with
 /// `loss`, the loss per scenario (and with `tiles` the per-tile metrics), all on the device: no
 /// host synchronisation inside the loop.
 /// `progress(done, total)` follows the batches. Validation (one scenario, with a loss) and
@@ -162,10 +162,25 @@ pub(crate) fn run_scenarios(
         let batch = batch?;
         check_labels(&batch.labels, num_classes)?;
         let (inputs, labels) = batch_to_tensors(&batch, device)?;
-        for ((acc, loss_sum), &scenario) in accs.iter_mut().zip(&mut loss_sums).zip(scenarios) {
-            let avail = uniform_availability(scenario, batch.size, m, device);
-            let out =
-                precision.autocast(device, || tch::no_grad(|| model.forward_t(&inputs, &avail, false)))??.into_f32();
+        let mut outputs: Vec<ModelOutput> = Vec::with_capacity(scenarios.len());
+        if let [scenario] = scenarios {
+            // One scenario (validation): the plain forward.
+            let avail = uniform_availability(*scenario, batch.size, m, device);
+            outputs.push(precision.autocast(device, || tch::no_grad(|| model.forward_t(&inputs, &avail, false)))??);
+        } else {
+            // Several: the batch under a chunk of scenarios per forward, sharing what the model
+            // can share (SegmentationModel::forward_scenarios, docs/speed.md §4).
+            let per_forward = (EVAL_MAX_FORWARD / batch.size).max(1);
+            for chunk in scenarios.chunks(per_forward) {
+                let rows = availability(chunk, m, device);
+                let out = precision.autocast(device, || tch::no_grad(|| model.forward_scenarios(&inputs, &rows)))??;
+                outputs.extend(
+                    (0..chunk.len()).map(|j| scenario_rows(&out, batch.size as i64, chunk.len() as i64, j as i64)),
+                );
+            }
+        }
+        for ((acc, loss_sum), out) in accs.iter_mut().zip(&mut loss_sums).zip(outputs) {
+            let out = out.into_f32();
             acc.update(&out.logits, &labels)?;
             if let Some(loss) = loss {
                 let l = tch::no_grad(|| output_loss(&out, &labels, loss))?;
@@ -185,6 +200,24 @@ pub(crate) fn run_scenarios(
         tiles: accs.iter().map(MetricsAccumulator::finish_tiles).collect(),
         samples,
     })
+}
+
+/// Largest number of (tile, scenario) rows of one evaluation forward (as scoring's default
+/// `max_forward`).
+const EVAL_MAX_FORWARD: usize = 64;
+
+/// Scenario `j`'s rows of a sample-major output of `b` samples × `k` scenarios.
+fn scenario_rows(out: &ModelOutput, b: i64, k: i64, j: i64) -> ModelOutput {
+    let pick = |t: &Tensor| {
+        let mut shape = vec![b, k];
+        shape.extend_from_slice(&t.size()[1..]);
+        t.view(shape.as_slice()).select(1, j).contiguous()
+    };
+    ModelOutput {
+        logits: pick(&out.logits),
+        latent: pick(&out.latent),
+        head_copies: out.head_copies.as_ref().map(pick),
+    }
 }
 
 fn fmt_opt(v: Option<f64>) -> String {

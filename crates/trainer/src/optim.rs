@@ -243,12 +243,19 @@ impl Optimizer {
                     let (first, later): (Vec<usize>, Vec<usize>) =
                         stepping.iter().partition(|&&i| self.slots[i].step == 0);
                     for (group, first_step) in [(first, true), (later, false)] {
-                        let buffers = if c.momentum > 0.0 { pick(&|s| s.buffers[0].shallow_clone(), &group) } else { vec![] };
+                        let buffers =
+                            if c.momentum > 0.0 { pick(&|s| s.buffers[0].shallow_clone(), &group) } else { vec![] };
                         fused::sgd_(
                             &pick(&|s| s.var.shallow_clone(), &group),
                             &pick(&|s| s.var.grad(), &group),
                             &buffers,
-                            SgdStep { lr, weight_decay: c.weight_decay, momentum: c.momentum, nesterov: c.nesterov, first_step },
+                            SgdStep {
+                                lr,
+                                weight_decay: c.weight_decay,
+                                momentum: c.momentum,
+                                nesterov: c.nesterov,
+                                first_step,
+                            },
                         )?;
                     }
                 }

@@ -56,10 +56,27 @@ impl DualBackbone {
 
     /// Returns the fused level of every stage, shallowest first.
     pub fn forward_t(&self, x1: &Tensor, x2: &Tensor, train: bool) -> Vec<Tensor> {
-        let mut r = self.rgb_stem.forward_t(x1, train); // [B, stem, H/2, W/2]
-        let mut m = self.mod_stem.forward_t(x2, train);
+        self.forward_from(&self.stream1_head(x1, train), &self.stream2_head(x2, train), train)
+    }
+
+    /// Stream 1's stem and first stage, the part that sees stream 1 alone:
+    /// `[B, C₀, H, W] → [B, c₁, H/4, W/4]`.
+    pub fn stream1_head(&self, x1: &Tensor, train: bool) -> Tensor {
+        self.rgb_stages[0].forward_t(&self.rgb_stem.forward_t(x1, train), train)
+    }
+
+    /// Stream 2's stem and first stage.
+    pub fn stream2_head(&self, x2: &Tensor, train: bool) -> Tensor {
+        self.mod_stages[0].forward_t(&self.mod_stem.forward_t(x2, train), train)
+    }
+
+    /// The rest of the backbone from both streams' first-stage outputs (where the streams first
+    /// meet, in `frm[0]`): the fused level of every stage, shallowest first.
+    pub fn forward_from(&self, r_0: &Tensor, m_0: &Tensor, train: bool) -> Vec<Tensor> {
         let mut levels = Vec::with_capacity(self.ffm.len());
-        for i in 0..self.ffm.len() {
+        let (mut r, mut m) = self.frm[0].forward(r_0, m_0);
+        levels.push(self.ffm[0].forward_t(&r, &m, train));
+        for i in 1..self.ffm.len() {
             let r_i = self.rgb_stages[i].forward_t(&r, train); // [B, c_i, H/2^(i+2), W/2^(i+2)]
             let m_i = self.mod_stages[i].forward_t(&m, train);
             (r, m) = self.frm[i].forward(&r_i, &m_i);

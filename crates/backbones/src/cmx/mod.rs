@@ -198,6 +198,89 @@ impl SegmentationModel for Cmx {
         Ok(ModelOutput::new(logits, latent))
     }
 
+    /// Stream 1's stem and first stage see only the first modality, stream 2's only the others
+    /// (through `modal_proj`), and a missing modality is a zero input, so across the `k`
+    /// scenarios these heads take few distinct values: stream 1 the batch itself or a zero tile,
+    /// stream 2 one value per distinct pattern of the other modalities (at most 2^(M−1), a zero
+    /// tile when none is available). Each is computed once and gathered into the `B·k` rows;
+    /// the rest of the network runs on the rows (docs/speed.md §4). Equal to the default up to
+    /// float rounding (`lssg-scoring`'s batched-equals-naive tests).
+    fn forward_scenarios(&self, inputs: &[Tensor], scenarios: &Tensor) -> Result<ModelOutput> {
+        let m = self.channels.len() as i64;
+        let (b, h, w) = check_inputs(
+            &self.channels,
+            inputs,
+            &Tensor::ones([inputs.first().map_or(0, |x| x.size()[0]), m], (tch::Kind::Float, tch::Device::Cpu)),
+        )?;
+        if scenarios.dim() != 2 || scenarios.size()[1] != m {
+            return Err(Error::Shape {
+                what: "scenarios".into(),
+                expected: format!("[k, {m}]"),
+                got: format!("{:?}", scenarios.size()),
+            });
+        }
+        let k = scenarios.size()[0];
+        let rows: Vec<Vec<bool>> =
+            Vec::<f32>::try_from(scenarios.to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).flatten(0, -1))
+                .map_err(|e| Error::Unsupported { what: "reading the scenario rows".into(), reason: e.to_string() })?
+                .chunks(m as usize)
+                .map(|r| r.iter().map(|&v| v != 0.0).collect())
+                .collect();
+        let device = inputs[0].device();
+        let zero_tile = |c: i64| Tensor::zeros([1, c, h, w], (inputs[0].kind(), device));
+        // Stream 1: variant 0..B is the batch, variant B a zero tile.
+        let r_variants = Tensor::cat(
+            &[
+                self.backbone.stream1_head(&inputs[0], false),
+                self.backbone.stream1_head(&zero_tile(self.channels[0]), false),
+            ],
+            0,
+        );
+        // Stream 2: one block of variants per distinct pattern of modalities 1..M.
+        let mut patterns: Vec<&[bool]> = Vec::new();
+        let mut m_blocks: Vec<Tensor> = Vec::new();
+        let mut m_offsets: Vec<i64> = Vec::new();
+        let mut next = 0i64;
+        for row in &rows {
+            let pattern = &row[1..];
+            if patterns.contains(&pattern) {
+                continue;
+            }
+            let head = if pattern.iter().any(|&a| a) {
+                let gated: Vec<Tensor> = inputs[1..]
+                    .iter()
+                    .zip(pattern)
+                    .map(|(x, &a)| if a { x.shallow_clone() } else { x.zeros_like() })
+                    .collect();
+                self.backbone.stream2_head(&self.modal_proj.forward(&Tensor::cat(&gated, 1)), false)
+            } else {
+                let zeros: Vec<Tensor> = self.channels[1..].iter().map(|&c| zero_tile(c)).collect();
+                self.backbone.stream2_head(&self.modal_proj.forward(&Tensor::cat(&zeros, 1)), false)
+            };
+            patterns.push(pattern);
+            m_offsets.push(next);
+            next += head.size()[0];
+            m_blocks.push(head);
+        }
+        let m_variants = Tensor::cat(&m_blocks, 0);
+        // Row b·k + j: sample b under scenario j.
+        let (mut r_index, mut m_index) = (Vec::with_capacity((b * k) as usize), Vec::with_capacity((b * k) as usize));
+        for s in 0..b {
+            for row in &rows {
+                r_index.push(if row[0] { s } else { b });
+                let p = patterns.iter().position(|p| *p == &row[1..]).expect("every pattern was added");
+                let block = m_offsets[p];
+                m_index.push(if m_blocks[p].size()[0] == 1 { block } else { block + s });
+            }
+        }
+        let r_0 = r_variants.index_select(0, &Tensor::from_slice(&r_index).to_device(device));
+        let m_0 = m_variants.index_select(0, &Tensor::from_slice(&m_index).to_device(device));
+        let mut levels = self.backbone.forward_from(&r_0, &m_0, false);
+        let logits = resize_bilinear(&self.decode_head.forward_t(&levels, false), h, w);
+        let latent = levels.pop().expect("four levels");
+        Ok(ModelOutput::new(logits, latent))
+    }
+
     fn hook_point(&self) -> &str {
         &self.hook
     }
@@ -221,6 +304,33 @@ mod tests {
         assert!(bad.validate().unwrap_err().to_string().contains("cmx.widths"));
         let bad = CmxConfig { dropout: 1.0, ..Default::default() };
         assert!(bad.validate().unwrap_err().to_string().contains("cmx.dropout"));
+    }
+
+    #[test]
+    fn shared_heads_equal_the_repeated_forward() {
+        tch::manual_seed(3);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let channels = [3, 2, 1, 2];
+        let cmx = Cmx::new(&vs.root(), Preset::Tiny, &channels, 2, None).unwrap();
+        let xs: Vec<Tensor> =
+            channels.iter().map(|&c| Tensor::randn([3, c, 32, 32], (Kind::Float, Device::Cpu))).collect();
+        let every: Vec<f32> = (1..16u8).flat_map(|mask| (0..4).map(move |i| f32::from(mask >> i & 1))).collect();
+        // Every scenario; then a chunk whose rows repeat patterns and lack the first modality.
+        let subset = [0.0f32, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0];
+        for rows in [Tensor::from_slice(&every).view([15, 4]), Tensor::from_slice(&subset).view([3, 4])] {
+            let k = rows.size()[0];
+            let shared = cmx.forward_scenarios(&xs, &rows).unwrap();
+            let repeated: Vec<Tensor> = xs.iter().map(|x| x.repeat_interleave_self_int(k, 0, None)).collect();
+            let plain = cmx.forward_t(&repeated, &rows.repeat([3, 1]), false).unwrap();
+            for (a, b) in [(&shared.logits, &plain.logits), (&shared.latent, &plain.latent)] {
+                assert_eq!(a.size(), b.size());
+                let diff = (a - b).abs().max().double_value(&[]);
+                let scale = b.abs().max().double_value(&[]);
+                assert!(diff <= 1e-5 * (1.0 + scale), "max |shared − repeated| = {diff} (scale {scale})");
+            }
+        }
+        let bad = Tensor::ones([2, 3], (Kind::Float, Device::Cpu));
+        assert!(cmx.forward_scenarios(&xs, &bad).unwrap_err().to_string().contains("[k, 4]"));
     }
 
     #[test]
