@@ -34,6 +34,20 @@ void write_error(const char* what, char* err, size_t err_len) {
   err[err_len - 1] = '\0';
 }
 
+// Runs `f`: 0 when it returns, -1 with the message in `err` when it throws.
+template <class F>
+int guarded(F f, char* err, size_t err_len) {
+  try {
+    f();
+    return 0;
+  } catch (const std::exception& e) {
+    write_error(e.what(), err, err_len);
+  } catch (...) {
+    write_error("unknown C++ exception", err, err_len);
+  }
+  return -1;
+}
+
 }  // namespace
 
 extern "C" {
@@ -44,23 +58,19 @@ extern "C" {
 int lssg_fused_adam(at::Tensor** params, at::Tensor** grads, at::Tensor** exp_avgs, at::Tensor** exp_avg_sqs,
                     at::Tensor** steps, int64_t n, double lr, double beta1, double beta2, double weight_decay,
                     double eps, int decoupled, char* err, size_t err_len) {
-  try {
-    auto p = list(params, n), g = list(grads, n), m = list(exp_avgs, n), v = list(exp_avg_sqs, n),
-         s = list(steps, n);
-    at::_foreach_add_(s, 1);
-    std::vector<at::Tensor> no_max;
-    if (decoupled != 0) {
-      at::_fused_adamw_(p, g, m, v, no_max, s, lr, beta1, beta2, weight_decay, eps, false, false);
-    } else {
-      at::_fused_adam_(p, g, m, v, no_max, s, lr, beta1, beta2, weight_decay, eps, false, false);
-    }
-    return 0;
-  } catch (const std::exception& e) {
-    write_error(e.what(), err, err_len);
-  } catch (...) {
-    write_error("unknown C++ exception", err, err_len);
-  }
-  return -1;
+  return guarded(
+      [&] {
+        auto p = list(params, n), g = list(grads, n), m = list(exp_avgs, n), v = list(exp_avg_sqs, n),
+             s = list(steps, n);
+        at::_foreach_add_(s, 1);
+        std::vector<at::Tensor> no_max;
+        if (decoupled != 0) {
+          at::_fused_adamw_(p, g, m, v, no_max, s, lr, beta1, beta2, weight_decay, eps, false, false);
+        } else {
+          at::_fused_adam_(p, g, m, v, no_max, s, lr, beta1, beta2, weight_decay, eps, false, false);
+        }
+      },
+      err, err_len);
 }
 
 // One SGD step (dampening 0) over `n` variables; `buffers` has `n` momentum buffers when
@@ -68,31 +78,19 @@ int lssg_fused_adam(at::Tensor** params, at::Tensor** grads, at::Tensor** exp_av
 // gradient (PyTorch's first step), so callers group variables by whether they have stepped.
 int lssg_fused_sgd(at::Tensor** params, at::Tensor** grads, at::Tensor** buffers, int64_t n, double weight_decay,
                    double momentum, double lr, int nesterov, int first_step, char* err, size_t err_len) {
-  try {
-    auto p = list(params, n), g = list(grads, n);
-    auto b = momentum > 0.0 ? list(buffers, n) : std::vector<at::Tensor>{};
-    at::_fused_sgd_(p, g, b, weight_decay, momentum, lr, 0.0, nesterov != 0, false, first_step != 0);
-    return 0;
-  } catch (const std::exception& e) {
-    write_error(e.what(), err, err_len);
-  } catch (...) {
-    write_error("unknown C++ exception", err, err_len);
-  }
-  return -1;
+  return guarded(
+      [&] {
+        auto p = list(params, n), g = list(grads, n);
+        auto b = momentum > 0.0 ? list(buffers, n) : std::vector<at::Tensor>{};
+        at::_fused_sgd_(p, g, b, weight_decay, momentum, lr, 0.0, nesterov != 0, false, first_step != 0);
+      },
+      err, err_len);
 }
 
 // Drops the gradient of each of `n` variables (PyTorch's `zero_grad(set_to_none=True)`): the
 // next backward writes fresh gradients instead of adding into zeroed ones.
 int lssg_grad_set_to_none(at::Tensor** vars, int64_t n, char* err, size_t err_len) {
-  try {
-    for (int64_t i = 0; i < n; ++i) vars[i]->mutable_grad().reset();
-    return 0;
-  } catch (const std::exception& e) {
-    write_error(e.what(), err, err_len);
-  } catch (...) {
-    write_error("unknown C++ exception", err, err_len);
-  }
-  return -1;
+  return guarded([&] { for (int64_t i = 0; i < n; ++i) vars[i]->mutable_grad().reset(); }, err, err_len);
 }
 
 }  // extern "C"

@@ -1,13 +1,10 @@
 //! Adam, AdamW and SGD on tch tensors with a state that can be saved and restored (docs/method.md
 //! §5.3), applied with libtorch's fused kernels (docs/speed.md §3).
 //!
-//! tch's `nn::Optimizer` wraps libtorch's C++ optimisers, whose moment buffers cannot be read
-//! or written from Rust, so a resumed run could not continue where it stopped. These
-//! optimisers keep their buffers as ordinary tensors, save them (with per-variable step counts)
-//! to a safetensors file, so a resumed run continues bit-identically, and update them with
-//! libtorch's `_fused_adam_` / `_fused_adamw_` / `_fused_sgd_` (through
-//! [`lssg_backbones::fused`]): one pass over each variable, where PyTorch's default CPU Adam
-//! makes about eight.
+//! tch's `nn::Optimizer` wraps libtorch's C++ optimisers, whose moment buffers Rust cannot read
+//! or write. These keep their buffers as tensors saved with per-variable step counts, so a
+//! resumed run continues bit-identically, and update them with libtorch's `_fused_adam_` /
+//! `_fused_adamw_` / `_fused_sgd_` ([`lssg_backbones::fused`]): one pass over each variable.
 //!
 //! Only variables with `requires_grad` are optimised (a LoRA run freezes the base), in the
 //! order of their names. `zero_grad` drops the gradients as PyTorch's
@@ -570,9 +567,8 @@ mod tests {
 
     #[test]
     fn a_variable_without_gradient_is_skipped_and_sgd_groups_first_steps() {
-        // `a` is used at every step, `b` only from the second: after zero_grad (set to none) `b`
-        // has no gradient at step 1, so it is not updated and its count stays 0; at step 2 it
-        // takes its first SGD step (buffer = gradient) while `a` takes its second.
+        // `b` is used only from step 2: without a gradient at step 1 (zero_grad sets none) it is
+        // skipped; at step 2 it takes its first SGD step (buffer = gradient), `a` its second.
         for kind in [OptimizerKind::Adam, OptimizerKind::Sgd] {
             let vs = VarStore::new(Device::Cpu);
             let a = vs.root().ones("a", &[1]);
@@ -583,10 +579,9 @@ mod tests {
             assert_eq!(b.double_value(&[0]), 1.0, "{kind:?}");
             assert!(!b.grad().defined());
             opt.backward_step(&((&a * 2.0) + (&b * 2.0)).sum(Kind::Float), None).unwrap();
-            let path = tempfile::tempdir().unwrap();
-            opt.save(&path.path().join("o.safetensors")).unwrap();
-            let read: BTreeMap<String, Tensor> =
-                Tensor::read_safetensors(path.path().join("o.safetensors")).unwrap().into_iter().collect();
+            let (dir, file) = (tempfile::tempdir().unwrap(), "o.safetensors");
+            opt.save(&dir.path().join(file)).unwrap();
+            let read: BTreeMap<_, _> = Tensor::read_safetensors(dir.path().join(file)).unwrap().into_iter().collect();
             assert_eq!(read["step/a"].int64_value(&[0]), 2, "{kind:?}");
             assert_eq!(read["step/b"].int64_value(&[0]), 1, "{kind:?}");
             match kind {
