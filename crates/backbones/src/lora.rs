@@ -290,7 +290,15 @@ pub fn conv2d<'a, P: Borrow<nn::Path<'a>>>(
 
 impl Module for LoraConv {
     fn forward(&self, xs: &Tensor) -> Tensor {
-        let (w, op) = (self.effective_weight(), &self.op);
+        self.forward_with(xs, &self.effective_weight(), self.bias.as_ref())
+    }
+}
+
+impl LoraConv {
+    /// The convolution with this layer's stride, padding, dilation and groups but the given
+    /// weight and bias (e.g. with a batch norm folded in, crates/backbones/src/cmx/stream.rs).
+    pub fn forward_with(&self, xs: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Tensor {
+        let op = &self.op;
         let zeros;
         let (xs, padding): (Tensor, &[i64]) = match op.padding_mode {
             PaddingMode::Zeros => (xs.shallow_clone(), &op.padding),
@@ -300,10 +308,10 @@ impl Module for LoraConv {
             }
         };
         match op.stride.len() {
-            2 => xs.conv2d(&w, self.bias.as_ref(), &op.stride, padding, &op.dilation, op.groups),
-            3 => xs.conv3d(&w, self.bias.as_ref(), &op.stride, padding, &op.dilation, op.groups),
+            2 => xs.conv2d(w, bias, &op.stride, padding, &op.dilation, op.groups),
+            3 => xs.conv3d(w, bias, &op.stride, padding, &op.dilation, op.groups),
             // 1-D and other ranks go through the generic entry point.
-            _ => xs.convolution(&w, self.bias.as_ref(), &op.stride, padding, &op.dilation, false, [0i64; 0], op.groups),
+            _ => xs.convolution(w, bias, &op.stride, padding, &op.dilation, false, [0i64; 0], op.groups),
         }
     }
 }
