@@ -40,6 +40,25 @@ pub fn batch_norm2d<'a>(p: impl std::borrow::Borrow<nn::Path<'a>>, dim: i64) -> 
     nn::batch_norm2d(p, dim, nn::BatchNormConfig { ws_init: Init::Const(1.0), ..Default::default() })
 }
 
+/// The ε of every batch norm built here (PyTorch's default; tch keeps its config private).
+pub const BN_EPS: f64 = 1e-5;
+
+/// A batch norm in eval mode as the per-channel affine map `x·scale + shift` it is:
+/// `(γ/σ, β − μγ/σ)` with σ = √(running var + ε), for folding into an adjacent linear map
+/// (docs/speed.md §4).
+pub fn batch_norm_affine(bn: &nn::BatchNorm) -> (Tensor, Tensor) {
+    let inv_std = (&bn.running_var + BN_EPS).rsqrt();
+    let scale = match &bn.ws {
+        Some(g) => g * &inv_std,
+        None => inv_std,
+    };
+    let mut shift = -(&bn.running_mean * &scale);
+    if let Some(b) = &bn.bs {
+        shift += b;
+    }
+    (scale, shift)
+}
+
 /// 3-D batch norm with PyTorch's defaults.
 pub fn batch_norm3d<'a>(p: impl std::borrow::Borrow<nn::Path<'a>>, dim: i64) -> nn::BatchNorm {
     nn::batch_norm3d(p, dim, nn::BatchNormConfig { ws_init: Init::Const(1.0), ..Default::default() })

@@ -295,6 +295,17 @@ impl Module for LoraConv {
 }
 
 impl LoraConv {
+    /// `bn ∘ self` (eval mode) as one convolution's weight and bias, for [`LoraConv::forward_with`].
+    pub fn folded_with(&self, bn: &nn::BatchNorm) -> (Tensor, Tensor) {
+        let (scale, mut bias) = crate::layers::batch_norm_affine(bn);
+        if let Some(b) = &self.bias {
+            bias += b * &scale;
+        }
+        let mut shape = vec![-1i64];
+        shape.resize(self.weight.dim(), 1);
+        (self.effective_weight() * scale.view(shape.as_slice()), bias)
+    }
+
     /// The convolution with this layer's stride, padding, dilation and groups but the given
     /// weight and bias (e.g. with a batch norm folded in, crates/backbones/src/cmx/stream.rs).
     pub fn forward_with(&self, xs: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Tensor {

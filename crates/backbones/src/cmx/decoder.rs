@@ -59,12 +59,20 @@ impl DecoderHead {
     /// projection (`W_i·P_i`, `W_i·p_i`) and applied at the level's own resolution; the resized
     /// results are summed. The `4E → E` conv at H/4 (most of the decoder's work: at paper
     /// widths 1024·256 multiply-adds per H/4 pixel) becomes `c_i → E` maps at H/4 … H/32
-    /// (docs/speed.md §4). Equal up to float rounding.
+    /// (docs/speed.md §4). In eval mode the batch norm after it is folded in too. Equal up to
+    /// float rounding.
     pub fn forward_t(&self, levels: &[Tensor], train: bool) -> Tensor {
         let s1 = levels[0].size();
         let (h, w) = (s1[2], s1[3]);
-        let fuse_w = self.fuse.effective_weight().flatten(1, -1); // [E, 4E]
+        let mut fuse_w = self.fuse.effective_weight().flatten(1, -1); // [E, 4E]
         let e = fuse_w.size()[0];
+        // In eval mode the batch norm after the fuse conv is folded into it as well.
+        let mut fuse_b = self.fuse.bias.as_ref().map(Tensor::shallow_clone);
+        if !train {
+            let (weight, bias) = self.fuse.folded_with(&self.fuse_bn);
+            fuse_w = weight.flatten(1, -1);
+            fuse_b = Some(bias);
+        }
         // Deepest level first, as the reference concatenates [_c4, _c3, _c2, _c1].
         let mut sum: Option<Tensor> = None;
         for (block, (x, proj)) in levels.iter().zip(&self.proj).rev().enumerate() {
@@ -80,10 +88,10 @@ impl DecoderHead {
             });
         }
         let mut fused = sum.expect("four levels");
-        if let Some(b) = &self.fuse.bias {
-            fused = fused + b.view([1, e, 1, 1]);
+        if let Some(b) = &fuse_b {
+            fused += b.view([1, e, 1, 1]);
         }
-        let fused = fused.apply_t(&self.fuse_bn, train).relu(); // [B, E, H/4, W/4]
+        let fused = if train { fused.apply_t(&self.fuse_bn, true).relu() } else { fused.relu_() }; // [B, E, H/4, W/4]
         let fused = if self.dropout > 0.0 { fused.feature_dropout(self.dropout, train) } else { fused };
         self.pred.forward(&fused) // [B, classes, H/4, W/4]
     }
@@ -134,6 +142,9 @@ mod tests {
         // A non-zero fuse bias, so that its placement is tested too.
         tch::no_grad(|| {
             let _ = head.fuse.bias.as_ref().unwrap().shallow_clone().uniform_(-0.5, 0.5);
+            // Running statistics a fresh build would not have (eval folds them in).
+            let _ = head.fuse_bn.running_mean.shallow_clone().uniform_(-1.0, 1.0);
+            let _ = head.fuse_bn.running_var.shallow_clone().uniform_(0.5, 2.0);
         });
         let levels: Vec<Tensor> = [(4, 16), (8, 8), (12, 4), (16, 2)]
             .iter()

@@ -18,7 +18,7 @@ use tch::nn::{self, Init, Module};
 use tch::{Kind, Tensor};
 
 use crate::config::LoraConfig;
-use crate::layers::{batch_norm2d, from_tokens, layer_norm, normal, to_tokens};
+use crate::layers::{batch_norm_affine, batch_norm2d, from_tokens, layer_norm, normal, to_tokens};
 use crate::lora::{self, LoraConv, LoraLinear};
 
 fn ffm_linear(p: nn::Path, i: i64, o: i64, bias: bool, lora: Option<&LoraConfig>) -> LoraLinear {
@@ -127,8 +127,9 @@ impl Ffm {
         }
     }
 
-    /// Fuses the two streams of a stage. See the module doc for `# Shapes`.
-    pub fn forward_t(&self, x1: &Tensor, x2: &Tensor, train: bool) -> Tensor {
+    /// The cross path and the channel embedding up to its last convolution: the merged
+    /// `[B, 2C, H, W]` streams and the embedding's inner activation.
+    fn embed_inputs(&self, x1: &Tensor, x2: &Tensor) -> (Tensor, Tensor) {
         let s = x1.size();
         let (h, w) = (s[2], s[3]);
         let (t1, t2) = (to_tokens(x1), to_tokens(x2)); // [B, N, C]
@@ -140,9 +141,27 @@ impl Ffm {
         let o1 = (t1 + self.end_proj1.forward(&Tensor::cat(&[y1, v1], 2))).apply(&self.norm1); // [B, N, C]
         let o2 = (t2 + self.end_proj2.forward(&Tensor::cat(&[y2, v2], 2))).apply(&self.norm2);
         let merged = from_tokens(&Tensor::cat(&[o1, o2], 2), h, w); // [B, 2C, H, W]
-        let residual = self.residual.forward(&merged); // [B, C, H, W]
-        let embedded = self.embed_out.forward(&self.embed_dw.forward(&self.embed_in.forward(&merged)).relu());
-        (residual + embedded.apply_t(&self.embed_bn, train)).apply_t(&self.norm, train)
+        let inner = self.embed_dw.forward(&self.embed_in.forward(&merged)).relu();
+        (merged, inner)
+    }
+
+    /// Fuses the two streams of a stage. See the module doc for `# Shapes`.
+    pub fn forward_t(&self, x1: &Tensor, x2: &Tensor, train: bool) -> Tensor {
+        let (merged, inner) = self.embed_inputs(x1, x2);
+        if train {
+            let residual = self.residual.forward(&merged); // [B, C, H, W]
+            let embedded = self.embed_out.forward(&inner);
+            return (residual + embedded.apply_t(&self.embed_bn, train)).apply_t(&self.norm, train);
+        }
+        // Eval: norm(R·x + bn(O·e)) with both batch norms folded into the two convolutions
+        // (docs/speed.md §4): s_n·R·x + s_n·(s_e·O·e + shift_e) + shift_n.
+        let (s_n, t_n) = batch_norm_affine(&self.norm);
+        let column = |t: &Tensor| t.view([-1, 1, 1, 1]);
+        let r_bias = self.residual.bias.as_ref().map(|b| b * &s_n);
+        let residual =
+            self.residual.forward_with(&merged, &(self.residual.effective_weight() * column(&s_n)), r_bias.as_ref());
+        let (w_o, b_o) = self.embed_out.folded_with(&self.embed_bn);
+        residual + self.embed_out.forward_with(&inner, &(w_o * column(&s_n)), Some(&(b_o * &s_n + t_n)))
     }
 }
 
@@ -156,6 +175,29 @@ mod tests {
         let cross = 2 * (c * 2 * c + 2 * c) + 2 * (c * 2 * c) + 2 * (2 * c * c + c) + 2 * 2 * c;
         let embed = 2 * c * c + (2 * c * c + c) + (9 * c + c) + (c * c + c) + 2 * c + 2 * c;
         cross + embed
+    }
+
+    #[test]
+    fn eval_mode_folds_both_batch_norms_exactly() {
+        tch::manual_seed(4);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let ffm = Ffm::new(&vs.root(), 16, 1, 4, None);
+        tch::no_grad(|| {
+            for bn in [&ffm.embed_bn, &ffm.norm] {
+                let _ = bn.running_mean.shallow_clone().uniform_(-1.0, 1.0);
+                let _ = bn.running_var.shallow_clone().uniform_(0.5, 2.0);
+                let _ = bn.ws.as_ref().unwrap().shallow_clone().uniform_(0.5, 1.5);
+                let _ = bn.bs.as_ref().unwrap().shallow_clone().uniform_(-0.5, 0.5);
+            }
+        });
+        let x1 = Tensor::randn([2, 16, 3, 5], (Kind::Float, Device::Cpu));
+        let x2 = Tensor::randn([2, 16, 3, 5], (Kind::Float, Device::Cpu));
+        let (merged, inner) = ffm.embed_inputs(&x1, &x2);
+        let defined = (ffm.residual.forward(&merged) + ffm.embed_out.forward(&inner).apply_t(&ffm.embed_bn, false))
+            .apply_t(&ffm.norm, false);
+        let folded = ffm.forward_t(&x1, &x2, false);
+        let d = (&folded - &defined).abs().max().double_value(&[]);
+        assert!(d < 1e-5 * (1.0 + defined.abs().max().double_value(&[])), "max difference {d}");
     }
 
     #[test]

@@ -41,31 +41,15 @@ impl ModuleT for ConvBlock {
     }
 }
 
-/// The ε of every batch norm built by `layers::batch_norm2d` (PyTorch's default; tch keeps its
-/// config private).
-const BN_EPS: f64 = 1e-5;
-
-/// Conv → BN → ReLU. In eval mode the batch norm is an affine map per output channel, folded
-/// into the convolution's weight and bias (`W·γ/σ`, `β − μγ/σ + b·γ/σ`, σ = √(var + ε)): one
-/// pass over the activations fewer, the same function up to rounding (docs/speed.md §4).
+/// Conv → BN → ReLU. In eval mode the batch norm is an affine map per output channel
+/// ([`crate::layers::batch_norm_affine`]), folded into the convolution's weight and bias: one pass over the
+/// activations fewer, the same function up to rounding (docs/speed.md §4).
 fn conv_bn_relu(conv: &LoraConv, bn: &nn::BatchNorm, xs: &Tensor, train: bool) -> Tensor {
     if train {
         return conv.forward(xs).apply_t(bn, true).relu();
     }
-    let inv_std = (&bn.running_var + BN_EPS).rsqrt();
-    let scale = match &bn.ws {
-        Some(g) => g * &inv_std,
-        None => inv_std,
-    };
-    let mut bias = -(&bn.running_mean * &scale);
-    if let Some(b) = &bn.bs {
-        bias += b;
-    }
-    if let Some(b) = &conv.bias {
-        bias += b * &scale;
-    }
-    let weight = conv.effective_weight() * scale.view([-1, 1, 1, 1]);
-    conv.forward_with(xs, &weight, Some(&bias)).relu()
+    let (weight, bias) = conv.folded_with(bn);
+    conv.forward_with(xs, &weight, Some(&bias)).relu_()
 }
 
 #[cfg(test)]
