@@ -131,7 +131,7 @@ def main():
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--steps", type=int, default=5, help="timed repetitions (train_loop: batches of its epoch)")
     ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--reps", type=int, default=2, help="alternating rounds per configuration")
+    ap.add_argument("--reps", type=int, default=3, help="alternating rounds per configuration")
     ap.add_argument("--out", default="runs/bench-vs-pytorch", help="directory for result.json and result.md")
     ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = ap.parse_args()
