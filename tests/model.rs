@@ -127,3 +127,42 @@ fn check_device_on_the_cpu_checks_the_check() {
     assert_contains!(out, "logits after step");
     assert_contains!(out, "agrees");
 }
+
+/// `scripts/bench-vs-pytorch.py` (docs/speed.md §1) with the debug binary on a tiny model: the
+/// table and `result.json` hold every loop of every block, each ratio is lssg / PyTorch of the
+/// medians, and the targets are judged from those ratios. (Rates at this size say nothing
+/// about speed; the structure and the arithmetic are what is checked.)
+#[test]
+fn bench_vs_pytorch_writes_one_row_per_loop_with_its_ratio() {
+    let home = std::env::var_os("LSSG_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/lssg"));
+    let python = home.join("venv/bin/python");
+    assert!(python.exists(), "{} not found: run scripts/setup", python.display());
+    let out = tempfile::tempdir().unwrap();
+    let run = std::process::Command::new(python)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .arg("scripts/bench-vs-pytorch.py")
+        .args(["--lssg", env!("CARGO_BIN_EXE_lssg"), "--preset", "tiny", "--sizes", "32", "--threads", "1"])
+        .args(["--batch", "2", "--steps", "1", "--warmup", "0", "--reps", "2", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    assert!(stdout.contains("| 1 | 32² | train step | samples/s |"), "{stdout}");
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("result.json")).unwrap()).unwrap();
+    let blocks = result["blocks"].as_array().unwrap();
+    assert_eq!(blocks.len(), 1);
+    let rows = blocks[0]["rows"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["loop"].as_str().unwrap()).collect();
+    assert_eq!(names, ["train", "train_loop", "forward", "score_batched", "eval", "score_vs_reference"]);
+    assert_eq!(blocks[0]["rounds"].as_array().unwrap().len(), 2);
+    for r in rows {
+        let (l, p, ratio) = (r["lssg"].as_f64().unwrap(), r["pytorch"].as_f64().unwrap(), r["ratio"].as_f64().unwrap());
+        assert!(l > 0.0 && p > 0.0 && (ratio - l / p).abs() < 1e-9 * ratio, "{r}");
+    }
+    assert!(std::fs::read_to_string(out.path().join("result.md")).unwrap().contains("lssg / PyTorch"));
+    assert!(stdout.contains("targets met:"), "{stdout}");
+}
