@@ -59,6 +59,23 @@ pub fn batch_norm_affine(bn: &nn::BatchNorm) -> (Tensor, Tensor) {
     (scale, shift)
 }
 
+/// Gives `bn` running statistics and affines a fresh build would not have (mean in [-1, 1),
+/// variance in [0.5, 2), γ in [0.5, 1.5), β in [-0.5, 0.5)), so that tests of batch-norm folding
+/// are not tested against an identity.
+#[cfg(test)]
+pub(crate) fn randomize_batch_norm(bn: &nn::BatchNorm) {
+    tch::no_grad(|| {
+        let _ = bn.running_mean.shallow_clone().uniform_(-1.0, 1.0);
+        let _ = bn.running_var.shallow_clone().uniform_(0.5, 2.0);
+        if let Some(g) = &bn.ws {
+            let _ = g.shallow_clone().uniform_(0.5, 1.5);
+        }
+        if let Some(b) = &bn.bs {
+            let _ = b.shallow_clone().uniform_(-0.5, 0.5);
+        }
+    });
+}
+
 /// 3-D batch norm with PyTorch's defaults.
 pub fn batch_norm3d<'a>(p: impl std::borrow::Borrow<nn::Path<'a>>, dim: i64) -> nn::BatchNorm {
     nn::batch_norm3d(p, dim, nn::BatchNormConfig { ws_init: Init::Const(1.0), ..Default::default() })

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor, nn};
 
 use crate::error::{Error, Result};
-use crate::observer::{EpochRecord, NoopObserver, TrainObserver};
+use crate::observer::NoopObserver;
 use crate::optim::{Optimizer, OptimizerConfig};
 use crate::train::{TrainConfig, train, train_step};
 
@@ -244,16 +244,14 @@ pub fn run(cfg: &BenchConfig, device: Device) -> Result<BenchReport> {
     let classes = cfg.model.classes as usize;
     let (b, size, seed) = (cfg.batch as usize, cfg.size as usize, cfg.seed as u64);
     let tiles: Arc<dyn TileDataset> = Arc::new(MemoryDataset::random(set.clone(), classes, b, size, seed)?);
+    // The train step and the forward time one batch of these tiles, already on the device.
+    let samples = (0..b).map(|i| tiles.sample(i)).collect::<lssg_datasets::Result<Vec<_>>>()?;
+    let (inputs, labels) = batch_to_tensors(&Batch::from_samples(&samples, (0..b).collect::<Vec<_>>())?, device)?;
     let mut loops = std::collections::BTreeMap::new();
     for &l in &cfg.loops {
         let timing = match l {
-            BenchLoop::Train => time_train_step(cfg, model.as_ref(), &vs, tiles.as_ref(), device)?,
+            BenchLoop::Train => time_train_step(cfg, model.as_ref(), &vs, &set, (&inputs, &labels))?,
             BenchLoop::Forward => {
-                let batch = Batch::from_samples(
-                    &(0..b).map(|i| tiles.sample(i)).collect::<lssg_datasets::Result<Vec<_>>>()?,
-                    (0..b).collect::<Vec<_>>(),
-                )?;
-                let (inputs, _) = batch_to_tensors(&batch, device)?;
                 let avail = availability(&vec![set.full_scenario(); b], set.len(), device);
                 repeat(cfg, device, || {
                     let out =
@@ -322,16 +320,10 @@ fn time_train_step(
     cfg: &BenchConfig,
     model: &dyn SegmentationModel,
     vs: &nn::VarStore,
-    tiles: &dyn TileDataset,
-    device: Device,
+    set: &ModalitySet,
+    (inputs, labels): (&[Tensor], &Tensor),
 ) -> Result<Timing> {
-    let b = cfg.batch as usize;
-    let batch = Batch::from_samples(
-        &(0..b).map(|i| tiles.sample(i)).collect::<lssg_datasets::Result<Vec<_>>>()?,
-        (0..b).collect::<Vec<_>>(),
-    )?;
-    let (inputs, labels): (Vec<Tensor>, Tensor) = batch_to_tensors(&batch, device)?;
-    let set = tiles.modalities();
+    let (b, device) = (cfg.batch as usize, vs.device());
     let tc = train_config(cfg);
     let mut optimizer = Optimizer::new(vs, &tc.optimizer)?;
     let mut scaler = GradScaler::for_precision(cfg.precision, device);
@@ -340,18 +332,8 @@ fn time_train_step(
     repeat(cfg, device, || {
         step += 1;
         let avail = availability(&sampler.sample_n(b), set.len(), device);
-        train_step(model, (&inputs, &labels, &avail), &tc, (&mut optimizer, &mut scaler), (1, step)).map(drop)
+        train_step(model, (inputs, labels, &avail), &tc, (&mut optimizer, &mut scaler), (1, step)).map(drop)
     })
-}
-
-/// Records each epoch's training seconds and steps.
-#[derive(Default)]
-struct EpochTimes(Vec<(f64, usize)>);
-
-impl TrainObserver for EpochTimes {
-    fn epoch_end(&mut self, record: &EpochRecord) {
-        self.0.push((record.train_seconds, record.steps));
-    }
 }
 
 /// [`train`] on `steps · batch` random tiles for one untimed epoch (when `warmup > 0`) and one
@@ -372,10 +354,14 @@ fn time_train_loop(
     let epochs = 1 + usize::from(cfg.warmup > 0);
     let tc = TrainConfig { epochs, validate_every: epochs, ..train_config(cfg) };
     let dir = tempfile::tempdir().map_err(|e| Error::Io { path: std::env::temp_dir(), source: e })?;
-    let mut times = EpochTimes::default();
-    train(model, vs, &data, SamplingStrategy::Uniform, &tc, dir.path(), &mut times)?;
-    let &(seconds, steps) = times.0.last().ok_or(Error::NoTrainableVariables)?;
-    Ok(Timing::from_steps(vec![seconds / steps.max(1) as f64], cfg.batch))
+    let summary = train(model, vs, &data, SamplingStrategy::Uniform, &tc, dir.path(), &mut NoopObserver)?;
+    // A fresh directory trains every epoch, so the last one is this call's timed epoch.
+    let last = summary.last.ok_or(Error::InvalidConfig {
+        field: "bench.train_loop",
+        value: format!("{} epochs trained", summary.epochs_run),
+        expected: "a trained epoch to time",
+    })?;
+    Ok(Timing::from_steps(vec![last.train_seconds / last.steps.max(1) as f64], cfg.batch))
 }
 
 #[cfg(test)]

@@ -182,14 +182,8 @@ mod tests {
         tch::manual_seed(4);
         let vs = nn::VarStore::new(Device::Cpu);
         let ffm = Ffm::new(&vs.root(), 16, 1, 4, None);
-        tch::no_grad(|| {
-            for bn in [&ffm.embed_bn, &ffm.norm] {
-                let _ = bn.running_mean.shallow_clone().uniform_(-1.0, 1.0);
-                let _ = bn.running_var.shallow_clone().uniform_(0.5, 2.0);
-                let _ = bn.ws.as_ref().unwrap().shallow_clone().uniform_(0.5, 1.5);
-                let _ = bn.bs.as_ref().unwrap().shallow_clone().uniform_(-0.5, 0.5);
-            }
-        });
+        crate::layers::randomize_batch_norm(&ffm.embed_bn);
+        crate::layers::randomize_batch_norm(&ffm.norm);
         let x1 = Tensor::randn([2, 16, 3, 5], (Kind::Float, Device::Cpu));
         let x2 = Tensor::randn([2, 16, 3, 5], (Kind::Float, Device::Cpu));
         let (merged, inner) = ffm.embed_inputs(&x1, &x2);

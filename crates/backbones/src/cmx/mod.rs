@@ -237,40 +237,42 @@ impl SegmentationModel for Cmx {
             0,
         );
         // Stream 2: one block of variants per distinct pattern of modalities 1..M.
-        let mut patterns: Vec<&[bool]> = Vec::new();
-        let mut m_blocks: Vec<Tensor> = Vec::new();
-        let mut m_offsets: Vec<i64> = Vec::new();
-        let mut next = 0i64;
+        let (mut patterns, mut m_blocks, mut offsets): (Vec<&[bool]>, Vec<Tensor>, Vec<i64>) = Default::default();
+        // Per row: where its pattern's block starts and whether the block holds one variant
+        // per sample (else one zero tile stands for every sample).
+        let mut row_block: Vec<(i64, bool)> = Vec::with_capacity(rows.len());
         for row in &rows {
             let pattern = &row[1..];
-            if patterns.contains(&pattern) {
-                continue;
-            }
-            let head = if pattern.iter().any(|&a| a) {
-                let gated: Vec<Tensor> = inputs[1..]
-                    .iter()
-                    .zip(pattern)
-                    .map(|(x, &a)| if a { x.shallow_clone() } else { x.zeros_like() })
-                    .collect();
-                self.backbone.stream2_head(&self.modal_proj.forward(&Tensor::cat(&gated, 1)), false)
-            } else {
-                let zeros: Vec<Tensor> = self.channels[1..].iter().map(|&c| zero_tile(c)).collect();
-                self.backbone.stream2_head(&self.modal_proj.forward(&Tensor::cat(&zeros, 1)), false)
+            let any = pattern.iter().any(|&a| a);
+            let p = match patterns.iter().position(|q| *q == pattern) {
+                Some(p) => p,
+                None => {
+                    let parts: Vec<Tensor> = inputs[1..]
+                        .iter()
+                        .zip(pattern)
+                        .zip(&self.channels[1..])
+                        .map(|((x, &a), &c)| match (a, any) {
+                            (true, _) => x.shallow_clone(),
+                            (false, true) => x.zeros_like(),
+                            (false, false) => zero_tile(c),
+                        })
+                        .collect();
+                    let head = self.backbone.stream2_head(&self.modal_proj.forward(&Tensor::cat(&parts, 1)), false);
+                    offsets.push(m_blocks.iter().map(|t| t.size()[0]).sum());
+                    patterns.push(pattern);
+                    m_blocks.push(head);
+                    patterns.len() - 1
+                }
             };
-            patterns.push(pattern);
-            m_offsets.push(next);
-            next += head.size()[0];
-            m_blocks.push(head);
+            row_block.push((offsets[p], any));
         }
         let m_variants = Tensor::cat(&m_blocks, 0);
         // Row b·k + j: sample b under scenario j.
         let (mut r_index, mut m_index) = (Vec::with_capacity((b * k) as usize), Vec::with_capacity((b * k) as usize));
         for s in 0..b {
-            for row in &rows {
+            for (row, &(offset, per_sample)) in rows.iter().zip(&row_block) {
                 r_index.push(if row[0] { s } else { b });
-                let p = patterns.iter().position(|p| *p == &row[1..]).expect("every pattern was added");
-                let block = m_offsets[p];
-                m_index.push(if m_blocks[p].size()[0] == 1 { block } else { block + s });
+                m_index.push(if per_sample { offset + s } else { offset });
             }
         }
         let r_0 = r_variants.index_select(0, &Tensor::from_slice(&r_index).to_device(device));

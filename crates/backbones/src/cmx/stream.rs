@@ -62,15 +62,8 @@ mod tests {
         tch::manual_seed(2);
         let vs = nn::VarStore::new(Device::Cpu);
         let b = ConvBlock::new(&vs.root(), 3, 8, 2, None);
-        // Running statistics and affines a fresh build would not have.
-        tch::no_grad(|| {
-            for bn in [&b.bn1, &b.bn2] {
-                let _ = bn.running_mean.shallow_clone().uniform_(-1.0, 1.0);
-                let _ = bn.running_var.shallow_clone().uniform_(0.5, 2.0);
-                let _ = bn.ws.as_ref().unwrap().shallow_clone().uniform_(0.5, 1.5);
-                let _ = bn.bs.as_ref().unwrap().shallow_clone().uniform_(-0.5, 0.5);
-            }
-        });
+        crate::layers::randomize_batch_norm(&b.bn1);
+        crate::layers::randomize_batch_norm(&b.bn2);
         let x = Tensor::randn([2, 3, 16, 16], (Kind::Float, Device::Cpu));
         let folded = b.forward_t(&x, false);
         let h = b.conv1.forward(&x).apply_t(&b.bn1, false).relu();
