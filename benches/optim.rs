@@ -34,7 +34,7 @@ fn set_gradients(vs: &nn::VarStore) {
     loss.backward();
 }
 
-/// Adam as tch tensor operations, one variable at a time (lssg's update before the fused kernels).
+/// Adam as tch tensor operations, one variable at a time: the same update without the fused kernels.
 fn adam_as_tensor_ops(vars: &[Tensor], m: &mut [Tensor], v: &mut [Tensor], t: i32) {
     let (lr, b1, b2, eps) = (1e-4, 0.9f64, 0.999f64, 1e-8);
     tch::no_grad(|| {

@@ -9,7 +9,7 @@ samples/s and their ratio. The PyTorch side is the repository's own port of lssg
 Units: `train`, `train_loop`, `forward`: samples/s; `score_batched`: tiles/s with every scenario
 scored; `eval`: tile-scenarios/s (tiles/s × S). The last row of each block is lssg's batched
 scoring over the reference's batch-1 method (PyTorch, one forward per tile and scenario).
-Targets (issue 11): every lssg / PyTorch ratio >= 1.0 and scoring >= 3x the reference.
+Targets: every lssg / PyTorch ratio >= 1.0 and scoring >= 3x the reference.
 JSON and markdown go to `--out` (written atomically); `--check` exits 1 when a target is missed.
 """
 

@@ -1,14 +1,14 @@
-//! The BLAS clash stays fixed: libtorch's GEMMs run in libtorch's own BLAS, not in the
-//! OpenBLAS that lssg-smoothing links for its LU solves (crates/smoothing/build.rs links it
-//! statically; build/link_libtorch.rs keeps it out of the dynamic symbol table). Before, the
-//! shared libopenblas.so.0 came first in the lookup scope and interposed libtorch_cpu's
-//! `sgemm_`, so its pthread pool fought libtorch's OpenMP threads (docs/speed.md §6).
+//! libtorch's GEMMs run in libtorch's own BLAS, not in the OpenBLAS that lssg-smoothing links
+//! for its LU solves (crates/smoothing/build.rs links it statically; build/link_libtorch.rs
+//! keeps it out of the dynamic symbol table). A shared libopenblas.so.0 first in the lookup
+//! scope would interpose libtorch_cpu's `sgemm_`, and its pthread pool would fight libtorch's
+//! OpenMP threads (docs/speed.md §6).
 
 use std::ffi::{CStr, CString};
 
 use crate::util;
 
-/// The BLAS symbols libtorch_cpu defines and calls itself (the issue's `nm -D` list, plus
+/// The BLAS symbols libtorch_cpu defines and calls itself (from `nm -D libtorch_cpu.so`, plus
 /// the LU that `torch.linalg` uses).
 const SYMBOLS: [&str; 4] = ["sgemm_", "dgemm_", "sgemv_", "dgetrf_"];
 

@@ -1,4 +1,4 @@
-"""PyTorch loops for the throughput comparison with lssg (issue 11), on the port of lssg_cmx.py.
+"""PyTorch loops for the throughput comparison with lssg, on the port of lssg_cmx.py.
 
     python benches/pytorch/loops.py --preset paper --batch 4 --size 64 --threads 1 --json
 
@@ -206,7 +206,7 @@ LOOPS = ("train", "forward", "score_batched", "score_batch1", "eval", "train_loo
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="PyTorch loops of lssg's CMX (issue 11)")
+    ap = argparse.ArgumentParser(description="PyTorch loops of lssg's CMX")
     ap.add_argument("--preset", default="small", choices=sorted(lssg_cmx.PRESETS))
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--size", type=int, default=64)

@@ -1,6 +1,6 @@
 """A PyTorch port of lssg's CMX (crates/backbones/src/cmx/, docs/method.md §7.1), for every preset.
 
-Written for this repository as the PyTorch side of the throughput comparison (issue 11): the
+Written for this repository as the PyTorch side of the throughput comparison: the
 modules mirror lssg's Rust code layer for layer, and every parameter and buffer has the name of
 the matching tch variable (`vs.save()` names, `.`-separated), so that `load_lssg_safetensors`
 fills the model from an lssg checkpoint without any renaming. PyTorch's batch norms also hold

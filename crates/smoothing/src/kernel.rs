@@ -209,8 +209,8 @@ mod tests {
 
     #[test]
     fn large_systems_survive_a_small_stack() {
-        // Regression: S = 255 on a 2 MiB thread used to segfault inside OpenBLAS's
-        // dgetrf_parallel (see LARGE_SYSTEM).
+        // S = 255 on a 2 MiB thread segfaults inside OpenBLAS's dgetrf_parallel unless the
+        // solve moves to a big-stack thread (see LARGE_SYSTEM).
         let x = Array2::from_shape_fn((255, 1), |(i, _)| (i as f64 * 0.618).fract() * 2.0);
         let k = rbf_kernel(squared_distances(x.view()).view(), 1.0);
         let u = x.column(0).to_owned();
