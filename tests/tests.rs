@@ -29,3 +29,6 @@ mod slurm;
 
 // libtorch's BLAS symbols resolve to libtorch, not to lssg-smoothing's OpenBLAS.
 mod blas;
+
+// scripts/readme-tables: the README's measured tables from run outputs.
+mod readme_tables;
