@@ -109,6 +109,18 @@ pub enum Error {
         /// What disagrees.
         reason: String,
     },
+    /// A probabilities file could not be read as one: it lacks a key or names an option this
+    /// lssg does not know. Such a file is never guessed at; scoring again writes a good one.
+    #[error(
+        "{path}: not a probabilities file this lssg can read ({source}); score again to rewrite it \
+         (delete the file and re-run the scoring stage: `lssg run` or `lssg score`)"
+    )]
+    ProbabilitiesFile {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error.
+        source: serde_json::Error,
+    },
     /// A JSON file could not be parsed.
     #[error("{path}: invalid JSON: {source}")]
     Json {

@@ -15,7 +15,6 @@ mod modality;
 mod probabilities;
 mod sampler;
 mod scenario;
-pub mod seed;
 
 pub use error::{Error, Result};
 pub use modality::{MAX_MODALITIES, Modality, ModalitySet};

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use lssg_core::{Descriptor, Preference, ScoreKind};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -59,16 +60,17 @@ pub struct ProbabilitiesFile {
     /// Number of training samples the distortions average over.
     #[serde(default)]
     pub num_samples: usize,
-    /// [ours] `distorted-first` (reference) or `faithful-first`.
+    /// [ours] `distorted-first` (reference) or `faithful-first`; absent in the reference's
+    /// files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preference: Option<String>,
-    /// [ours] `scores` (reference) or `masks`.
+    pub preference: Option<Preference>,
+    /// [ours] `scores` (reference) or `masks`; absent in the reference's files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub descriptor: Option<String>,
-    /// [ours] The score smoothed: absent for the latent distortion, `task` for the task-loss
-    /// increase (docs/method.md §3.4).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub score: Option<String>,
+    pub descriptor: Option<Descriptor>,
+    /// [ours] The score smoothed: absent for the latent distortion (as in the reference's
+    /// files), `task` for the task-loss increase (docs/method.md §3.4).
+    #[serde(default, skip_serializing_if = "ScoreKind::is_latent")]
+    pub score: ScoreKind,
     /// [ours] 95 % bootstrap interval of each `D_sh` entry, `[lower, upper]` (docs/method.md §3.5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub D_sh_interval: Option<[Vec<f64>; 2]>,
@@ -96,11 +98,13 @@ pub fn validate_distribution(what: &str, p: &[f64], expected: usize, tolerance: 
 }
 
 impl ProbabilitiesFile {
-    /// Reads and validates a file (see [`validate`](Self::validate)).
+    /// Reads and validates a file (see [`validate`](Self::validate)). A file that does not
+    /// parse as one (a missing key, an option name this lssg does not know) is refused with
+    /// [`Error::ProbabilitiesFile`], which says to score again.
     pub fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-        let file: Self =
-            serde_json::from_str(&text).map_err(|source| Error::Json { path: path.to_path_buf(), source })?;
+        let file: Self = serde_json::from_str(&text)
+            .map_err(|source| Error::ProbabilitiesFile { path: path.to_path_buf(), source })?;
         file.validate(&path.display().to_string())?;
         Ok(file)
     }
@@ -212,11 +216,25 @@ mod tests {
             num_samples: 3,
             preference: None,
             descriptor: None,
-            score: None,
+            score: ScoreKind::Latent,
             D_sh_interval: None,
             final_probs_interval: None,
             bootstrap_resamples: None,
         }
+    }
+
+    #[test]
+    fn options_are_typed_and_the_latent_score_is_left_out() {
+        let mut f = example();
+        f.preference = Some(Preference::FaithfulFirst);
+        f.descriptor = Some(Descriptor::Masks);
+        let json = serde_json::to_value(&f).unwrap();
+        assert_eq!((json["preference"].as_str(), json["descriptor"].as_str()), (Some("faithful-first"), Some("masks")));
+        assert!(json.get("score").is_none());
+        f.score = ScoreKind::Task;
+        assert_eq!(serde_json::to_value(&f).unwrap()["score"], "task");
+        let back: ProbabilitiesFile = serde_json::from_value(serde_json::to_value(&f).unwrap()).unwrap();
+        assert_eq!(back, f);
     }
 
     #[test]
@@ -248,6 +266,14 @@ mod tests {
         std::fs::write(&path, "{ not json").unwrap();
         let err = ProbabilitiesFile::read(&path).unwrap_err().to_string();
         assert!(err.contains("bad.json"), "{err}");
+        // An option name that no longer exists is refused, never guessed.
+        let mut json = serde_json::to_value(example()).unwrap();
+        json["preference"] = "closest-first".into();
+        std::fs::write(&path, json.to_string()).unwrap();
+        let err = ProbabilitiesFile::read(&path).unwrap_err();
+        assert!(matches!(err, Error::ProbabilitiesFile { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains("closest-first") && message.contains("score again"), "{message}");
         assert!(matches!(ProbabilitiesFile::read(&dir.path().join("missing.json")), Err(Error::Io { .. })));
     }
 }

@@ -2,12 +2,13 @@
 //! samples. Each resample draws N samples with replacement (the same draw for every
 //! scenario), recomputes each D_k as the mean of the drawn per-sample values, and reruns the
 //! smoothing on them; the 95 % interval of D_k and of each final probability are the 2.5 and
-//! 97.5 percentiles over the resamples (type-7 interpolation). Resample r draws from its own
+//! 97.5 percentiles over the resamples (lssg-core's type-7 `percentile`). Resample r draws from its own
 //! ChaCha8 stream, seeded by `stream(seed, ["score-bootstrap", r])`, so the intervals do not
 //! depend on anything but the values, the seed and the resample count.
 
+use lssg_core::percentile;
+use lssg_core::seed::stream;
 use lssg_scenario::ModalitySet;
-use lssg_scenario::seed::stream;
 use lssg_smoothing::SmoothingConfig;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -68,36 +69,18 @@ pub fn score_intervals(
         let mut hi = Vec::with_capacity(s);
         for d in draws.iter_mut() {
             d.sort_by(f64::total_cmp);
-            lo.push(percentile(d, alpha));
-            hi.push(percentile(d, 1.0 - alpha));
+            // No resample (resamples = 0) leaves the bounds undefined.
+            lo.push(percentile(d, alpha).unwrap_or(f64::NAN));
+            hi.push(percentile(d, 1.0 - alpha).unwrap_or(f64::NAN));
         }
         [lo, hi]
     };
     Ok(ScoreIntervals { resamples, confidence, distortion: bounds(&mut d_draws), probabilities: bounds(&mut p_draws) })
 }
 
-/// The `q` quantile of sorted `v` (linear interpolation between order statistics, type 7).
-fn percentile(v: &[f64], q: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let h = q * (v.len() - 1) as f64;
-    let (i, f) = (h.floor() as usize, h - h.floor());
-    if i + 1 < v.len() { v[i] + f * (v[i + 1] - v[i]) } else { v[i] }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percentile_interpolates_type_7() {
-        let v = [1.0, 2.0, 3.0, 4.0];
-        assert_eq!(percentile(&v, 0.0), 1.0);
-        assert_eq!(percentile(&v, 1.0), 4.0);
-        assert!((percentile(&v, 0.5) - 2.5).abs() < 1e-12);
-        assert!((percentile(&v, 0.25) - 1.75).abs() < 1e-12);
-    }
 
     /// On a constructed population (per-sample values ~ Exponential, so the mean is known),
     /// the 95 % interval covers the true mean at close to the nominal rate over many

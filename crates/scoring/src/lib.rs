@@ -22,17 +22,9 @@ pub use npy::write_npy_f32;
 pub use scores::{PerSampleScores, measure_scores};
 pub use task::per_sample_loss;
 
+use lssg_core::ScoreKind;
 use lssg_scenario::{ModalitySet, ProbabilitiesFile};
 use lssg_smoothing::SmoothingConfig;
-
-/// Which score a distribution is built from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScoreKind {
-    /// The latent distortion D (the paper's).
-    Latent,
-    /// The task-loss increase T (docs/method.md §3.4).
-    Task,
-}
 
 /// Smooths measured distortions into the probabilities file (docs/method.md §4), recording which
 /// backbone and checkpoint they came from.
@@ -64,9 +56,7 @@ pub fn probabilities_of(
     let smoothed = lssg_smoothing::smooth(&scores, set, smoothing)?;
     let mut file =
         smoothed.to_probabilities_file(set, smoothing, &report.hook_point, backbone, checkpoint, report.num_samples);
-    if kind == ScoreKind::Task {
-        file.score = Some("task".into());
-    }
+    file.score = kind;
     if let Some(ci) = intervals {
         file.D_sh_interval = Some(ci.distortion.clone());
         file.final_probs_interval = Some(ci.probabilities.clone());

@@ -1,9 +1,11 @@
 //! The smoothing configuration (docs/method.md §4): α, σ, λ, τ, γ and the two [ours] options, the
-//! preference direction and the kernel descriptor. `Default` gives the reference values.
+//! preference direction and the kernel descriptor (lssg-core's `Preference` and `Descriptor`,
+//! the names a probabilities file records). `Default` gives the reference values.
 
 use std::fmt;
 use std::str::FromStr;
 
+use lssg_core::{Descriptor, Preference};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -76,62 +78,6 @@ impl<'de> Deserialize<'de> for Sigma {
         }
     }
 }
-
-/// Which scenarios get more probability.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Preference {
-    /// Higher distortion ⇒ higher probability; the full scenario gets the least (the reference).
-    #[default]
-    DistortedFirst,
-    /// Lower distortion ⇒ higher probability (z is negated before the softmax).
-    FaithfulFirst,
-}
-
-/// What the kernel compares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Descriptor {
-    /// X = D as an S × 1 matrix: the kernel is over the 1-D scores (the reference).
-    #[default]
-    Scores,
-    /// X = the S × M availability rows: the kernel is over squared Hamming distances.
-    Masks,
-}
-
-/// Implements `as_str`, `Display` and `FromStr` from one table of kebab-case names.
-macro_rules! named_enum {
-    ($ty:ident, $field:literal, $expected:literal, $($variant:ident => $name:literal),+) => {
-        impl $ty {
-            /// The kebab-case name used in configs, files and on the command line.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(Self::$variant => $name),+
-                }
-            }
-        }
-
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $ty {
-            type Err = Error;
-            fn from_str(s: &str) -> Result<Self> {
-                match s.trim().to_ascii_lowercase().as_str() {
-                    $($name => Ok(Self::$variant),)+
-                    _ => Err(Error::UnknownOption { field: $field, value: s.to_string(), expected: $expected }),
-                }
-            }
-        }
-    };
-}
-
-named_enum!(Preference, "preference", "\"distorted-first\" or \"faithful-first\"",
-    DistortedFirst => "distorted-first", FaithfulFirst => "faithful-first");
-named_enum!(Descriptor, "descriptor", "\"scores\" or \"masks\"", Scores => "scores", Masks => "masks");
 
 /// Everything that shapes the distribution. `Default` is the reference: α 1, σ 1, λ 1e-3,
 /// τ 0.5, γ 0.5, distorted-first, scores.
@@ -231,10 +177,6 @@ mod tests {
         assert_eq!("median".parse::<Sigma>().unwrap(), Sigma::Median);
         assert_eq!("0.25".parse::<Sigma>().unwrap(), Sigma::Fixed(0.25));
         assert!(matches!("wide".parse::<Sigma>(), Err(Error::UnknownOption { field: "sigma", .. })));
-        assert_eq!("Faithful-First".parse::<Preference>().unwrap(), Preference::FaithfulFirst);
-        assert_eq!("masks".parse::<Descriptor>().unwrap(), Descriptor::Masks);
-        assert!("hamming".parse::<Descriptor>().is_err());
-        assert_eq!(Preference::DistortedFirst.to_string(), "distorted-first");
     }
 
     #[test]

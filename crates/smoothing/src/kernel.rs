@@ -14,7 +14,9 @@ use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 use ndarray_linalg::error::LinalgError;
 use ndarray_linalg::{FactorizeInto, ReciprocalConditionNum, Solve};
 
-use crate::config::{Descriptor, Sigma};
+use lssg_core::Descriptor;
+
+use crate::config::Sigma;
 use crate::error::{Error, Result};
 
 /// The kernel descriptors X in canonical order: `[S, 1]` holding D for

@@ -29,7 +29,7 @@ mod error;
 pub mod kernel;
 mod smooth;
 
-pub use config::{Descriptor, Preference, Sigma, SmoothingConfig};
+pub use config::{Sigma, SmoothingConfig};
 pub use error::{Error, Result};
 pub use smooth::{Smoothed, modalities_for_count, smooth, validate_distortion};
 

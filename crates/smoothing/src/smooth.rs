@@ -2,10 +2,11 @@
 //! order) → U = αD → descriptors X `[S, 1 | M]` → kernel K `[S, S]` → r `[S]` → z → softmax
 //! → p `[S]`, keeping every intermediate for the probabilities file.
 
+use lssg_core::{Preference, ScoreKind};
 use lssg_scenario::{MAX_MODALITIES, ModalitySet, ProbabilitiesFile};
 use ndarray::{Array1, Array2, ArrayView1};
 
-use crate::config::{Preference, SmoothingConfig};
+use crate::config::SmoothingConfig;
 use crate::distribution::{floor_mix, softmax, z_scores};
 use crate::error::{Error, Result};
 use crate::kernel::{descriptors, kernel_scores, rbf_kernel, resolve_sigma, squared_distances};
@@ -148,9 +149,9 @@ impl Smoothed {
             backbone: backbone.to_string(),
             checkpoint: checkpoint.to_string(),
             num_samples,
-            preference: Some(config.preference.as_str().to_string()),
-            descriptor: Some(config.descriptor.as_str().to_string()),
-            score: None,
+            preference: Some(config.preference),
+            descriptor: Some(config.descriptor),
+            score: ScoreKind::Latent,
             D_sh_interval: None,
             final_probs_interval: None,
             bootstrap_resamples: None,

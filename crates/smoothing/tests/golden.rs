@@ -25,8 +25,9 @@
 //! # smooth(D, sigma=0.5, lam=1e-2, tau=2.0, gamma=0.8), each printed with '%.12f'
 //! ```
 
+use lssg_core::{Descriptor, Preference};
 use lssg_scenario::ModalitySet;
-use lssg_smoothing::{Descriptor, Preference, Sigma, Smoothed, SmoothingConfig, smooth};
+use lssg_smoothing::{Sigma, Smoothed, SmoothingConfig, smooth};
 
 const D: [f64; 7] = [0.8, 1.2, 1.5, 0.3, 0.4, 0.6, 0.0];
 

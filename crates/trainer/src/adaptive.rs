@@ -10,9 +10,9 @@
 use std::sync::Arc;
 
 use lssg_backbones::{Precision, SegmentationModel};
+use lssg_core::seed::stream;
 use lssg_datasets::{Subset, TileDataset};
 use lssg_scenario::ScenarioSampler;
-use lssg_scenario::seed::stream;
 use lssg_scoring::ScoringConfig;
 use lssg_smoothing::SmoothingConfig;
 use rand::SeedableRng;

@@ -15,7 +15,7 @@
 //! Both stages are resumable exactly as [`crate::train`] is: calling them again on the same
 //! directory continues after the last finished epoch, or returns at once when it is complete.
 //!
-//! Each stage draws from its own random streams ([`lssg_scenario::seed::stream`]): the
+//! Each stage draws from its own random streams ([`lssg_core::seed::stream`]): the
 //! initialisation from (init seed, stage[, method]) and the training loop (scenario draws,
 //! shuffling, dropout) from (train seed, stage[, method]), so no two methods replay the same
 //! draws (docs/method.md §5.8).
@@ -23,8 +23,8 @@
 use std::path::{Path, PathBuf};
 
 use lssg_backbones::{ArchitectureConfig, LoadedModel, LoraConfig, ModelConfig, Weights};
+use lssg_core::seed::stream;
 use lssg_datasets::DataSplits;
-use lssg_scenario::seed::stream;
 use lssg_scenario::{ModalitySet, ProbabilitiesFile, SamplingStrategy};
 use lssg_scoring::ScoringConfig;
 use lssg_smoothing::SmoothingConfig;

@@ -7,8 +7,8 @@
 use std::path::Path;
 
 use lssg_backbones::{ArchitectureConfig, BackboneKind, Preset, Weights};
+use lssg_core::seed::stream;
 use lssg_datasets::{DataConfig, DataSplits, SyntheticConfig, SyntheticDataConfig};
-use lssg_scenario::seed::stream;
 use lssg_scenario::{ProbabilitiesFile, SamplingStrategy};
 use lssg_scoring::ScoringConfig;
 use lssg_smoothing::SmoothingConfig;
