@@ -1,4 +1,5 @@
-// Shared by the build.rs of every crate that links libtorch (backbones, scoring, trainer, lssg).
+// Shared by the build.rs of every crate that links libtorch (torch, backbones, scoring, trainer,
+// predict, lssg).
 //
 // Why: torch-sys links libtorch with `--as-needed`, so `libtorch_cuda.so` (which nothing
 // references by symbol) is dropped and CUDA silently disappears at run time. We force it in
@@ -20,7 +21,7 @@
 // libtorch of that machine's PyTorch: there `LSSG_RPATH` (e.g. `$ORIGIN/../lib`) replaces the
 // build venv's directory in the rpath, `--allow-shlib-undefined` lets the link succeed against
 // a CUDA libtorch installed without its nvidia-* libraries (`pip install --no-deps`), and
-// libtorch_cuda.so is not linked: `lssg_backbones::device::load_libtorch_cuda` dlopens it at
+// libtorch_cuda.so is not linked: `lssg_torch::device::load_libtorch_cuda` dlopens it at
 // start-up, so the binary also starts where CUDA's libraries are absent (and says why).
 
 fn link_libtorch() {

@@ -1,17 +1,11 @@
-//! CPU-vs-device agreement for `lssg model check-device` (docs/gpu.md §3): the same network,
-//! built once on the CPU and copied variable by variable to the device, run on the same random
-//! batch on both; the eval logits, the loss, the gradients of one training step and the eval
-//! logits after that step (plain SGD) are compared.
-//!
-//! Each comparison is `max |cpu − device| / max |cpu|` over all elements, a difference relative
-//! to the scale of the CPU values (an element-wise ratio is meaningless where logits cross 0).
-//! The step's forward runs in eval mode: dropout would draw different masks on the two devices
-//! (their generators differ), and batch-norm batch statistics would differ with them. SGD, not
-//! Adam: Adam's first step is `lr · sign(grad)`, which turns rounding noise in gradients near
-//! zero into whole-`lr` differences.
+//! `lssg model check-device` for the backbones (docs/gpu.md §3): a network of a
+//! [`ModelConfig`] on a random batch as the [`Subject`] of [`lssg_torch::agreement`], which
+//! builds it on the CPU and on the device and compares the eval logits, the loss, the
+//! gradients of one SGD step and the logits after it. The batch is one random tensor per
+//! modality, every modality available, and 0/1 targets; the loss is BCE on the logits.
 
+use lssg_torch::agreement::{self, Check, Comparison, Network, Subject};
 use serde::{Deserialize, Serialize};
-use tch::nn::OptimizerConfig;
 use tch::{Device, Kind, Tensor, nn};
 
 use crate::config::ModelConfig;
@@ -34,7 +28,7 @@ pub struct AgreementConfig {
     pub seed: i64,
     /// SGD learning rate of the training step.
     pub lr: f64,
-    /// Largest relative difference that counts as agreement (1e-3 for fp32, issue 12).
+    /// Largest relative difference that counts as agreement (1e-3 for fp32).
     pub tolerance: f64,
 }
 
@@ -52,90 +46,50 @@ impl Default for AgreementConfig {
     }
 }
 
-/// One comparison of CPU values against device values.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Difference {
-    /// `max |cpu − device|`.
-    pub max_abs: f64,
-    /// `max |cpu|`, the scale.
-    pub scale: f64,
-    /// `max_abs / scale` (`max_abs` when the scale is 0).
-    pub relative: f64,
-}
-
-impl Difference {
-    fn between(cpu: &Tensor, device: &Tensor) -> Result<Self> {
-        if cpu.size() != device.size() {
-            return Err(Error::Shape {
-                what: "device result".into(),
-                expected: format!("{:?}", cpu.size()),
-                got: format!("{:?}", device.size()),
-            });
-        }
-        let cpu = cpu.to_kind(Kind::Double);
-        let device = device.to(Device::Cpu).to_kind(Kind::Double);
-        let max_abs = (&cpu - &device).abs().max().double_value(&[]);
-        let scale = cpu.abs().max().double_value(&[]);
-        let relative = if scale > 0.0 { max_abs / scale } else { max_abs };
-        Ok(Difference { max_abs, scale, relative })
-    }
-}
-
-/// What [`compare`] found.
+/// What [`compare`] found: the configuration and the comparison (one flat JSON object).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Agreement {
     /// The configuration compared.
     pub config: AgreementConfig,
-    /// The device compared with the CPU, printed (`Cuda(0)`).
-    pub device: String,
-    /// Eval-mode logits before the step.
-    pub forward: Difference,
-    /// The loss of the training step.
-    pub loss: Difference,
-    /// Every trainable variable's gradient, concatenated in name order.
-    pub gradients: Difference,
-    /// Eval-mode logits after the SGD step.
-    pub after_step: Difference,
-    /// Every relative difference is at most `config.tolerance`.
-    pub agrees: bool,
+    /// The differences, and whether they are all within `config.tolerance`.
+    #[serde(flatten)]
+    pub comparison: Comparison,
 }
 
-/// What one side computed, before comparison.
-struct Side {
-    logits: Tensor,
-    loss: Tensor,
-    gradients: Tensor,
-    after_step: Tensor,
+/// A built backbone as the check's network: the last input is the availability matrix.
+struct Backbone(Box<dyn SegmentationModel>);
+
+impl Network<Error> for Backbone {
+    fn forward(&self, inputs: &[Tensor]) -> Result<Tensor> {
+        let (availability, modalities) = inputs.split_last().ok_or_else(|| Error::Shape {
+            what: "agreement inputs".into(),
+            expected: "the modalities and the availability".into(),
+            got: "nothing".into(),
+        })?;
+        Ok(self.0.forward_t(modalities, availability, false)?.logits)
+    }
 }
 
-/// Runs the forward, the training step and the forward after it on the model's device.
-fn run_side(
-    vs: &nn::VarStore,
-    model: &dyn SegmentationModel,
-    batch: (&[Tensor], &Tensor, &Tensor),
-    lr: f64,
-) -> Result<Side> {
-    let device = vs.device();
-    let inputs: Vec<Tensor> = batch.0.iter().map(|x| x.to(device)).collect();
-    let (availability, target) = (batch.1.to(device), batch.2.to(device));
-    let eval = || tch::no_grad(|| model.forward_t(&inputs, &availability, false)).map(|o| o.logits);
-    let logits = eval()?;
-    let mut opt = nn::Sgd::default()
-        .build(vs, lr)
-        .map_err(|e| Error::Unsupported { what: "SGD optimiser".into(), reason: e.to_string() })?;
-    let out = model.forward_t(&inputs, &availability, false)?;
-    let loss = out.logits.binary_cross_entropy_with_logits::<Tensor>(&target, None, None, tch::Reduction::Mean);
-    opt.zero_grad();
-    loss.backward();
-    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, v)| v.requires_grad()).collect();
-    named.sort_by(|a, b| a.0.cmp(&b.0));
-    let grads: Vec<Tensor> =
-        named.iter().filter(|(_, v)| v.grad().defined()).map(|(_, v)| v.grad().flatten(0, -1)).collect();
-    let gradients = if grads.is_empty() { Tensor::zeros([0], (Kind::Float, device)) } else { Tensor::cat(&grads, 0) };
-    opt.step();
-    let after_step = eval()?;
-    let cpu = |t: &Tensor| t.detach().to(Device::Cpu);
-    Ok(Side { logits: cpu(&logits), loss: cpu(&loss), gradients: cpu(&gradients), after_step: cpu(&after_step) })
+impl Subject for AgreementConfig {
+    type Error = Error;
+
+    fn build<'a>(&'a self, vs: &nn::VarStore) -> Result<Box<dyn Network<Error> + 'a>> {
+        Ok(Box::new(Backbone(self.model.build(vs, &self.channels)?)))
+    }
+
+    fn batch(&self) -> (Vec<Tensor>, Tensor) {
+        let opts = (Kind::Float, Device::Cpu);
+        let mut inputs: Vec<Tensor> =
+            self.channels.iter().map(|&c| Tensor::randn([self.batch, c, self.size, self.size], opts)).collect();
+        inputs.push(Tensor::ones([self.batch, self.channels.len() as i64], opts));
+        let target =
+            Tensor::rand([self.batch, self.model.classes, self.size, self.size], opts).ge(0.5).to_kind(Kind::Float);
+        (inputs, target)
+    }
+
+    fn loss(&self, logits: &Tensor, target: &Tensor) -> Tensor {
+        logits.binary_cross_entropy_with_logits::<Tensor>(target, None, None, tch::Reduction::Mean)
+    }
 }
 
 /// Compares the network of `cfg` on the CPU with the same network on `device`. With
@@ -146,33 +100,9 @@ pub fn compare(cfg: &AgreementConfig, device: Device) -> Result<Agreement> {
             return Err(Error::invalid(field, v, "≥ 1"));
         }
     }
-    if cfg.tolerance.is_nan() || cfg.tolerance <= 0.0 {
-        return Err(Error::invalid("tolerance", cfg.tolerance, "> 0"));
-    }
-    tch::manual_seed(cfg.seed);
-    let cpu_vs = nn::VarStore::new(Device::Cpu);
-    let cpu_model = cfg.model.build(&cpu_vs, &cfg.channels)?;
-    let mut dev_vs = nn::VarStore::new(device);
-    let dev_model = cfg.model.build(&dev_vs, &cfg.channels)?;
-    dev_vs
-        .copy(&cpu_vs)
-        .map_err(|e| Error::Unsupported { what: "copying the weights".into(), reason: e.to_string() })?;
-
-    let opts = (Kind::Float, Device::Cpu);
-    let inputs: Vec<Tensor> =
-        cfg.channels.iter().map(|&c| Tensor::randn([cfg.batch, c, cfg.size, cfg.size], opts)).collect();
-    let availability = Tensor::ones([cfg.batch, cfg.channels.len() as i64], opts);
-    let target = Tensor::rand([cfg.batch, cfg.model.classes, cfg.size, cfg.size], opts).ge(0.5).to_kind(Kind::Float);
-    let batch = (inputs.as_slice(), &availability, &target);
-
-    let cpu = run_side(&cpu_vs, cpu_model.as_ref(), batch, cfg.lr)?;
-    let dev = run_side(&dev_vs, dev_model.as_ref(), batch, cfg.lr)?;
-    let forward = Difference::between(&cpu.logits, &dev.logits)?;
-    let loss = Difference::between(&cpu.loss, &dev.loss)?;
-    let gradients = Difference::between(&cpu.gradients, &dev.gradients)?;
-    let after_step = Difference::between(&cpu.after_step, &dev.after_step)?;
-    let agrees = [forward, loss, gradients, after_step].iter().all(|d| d.relative <= cfg.tolerance);
-    Ok(Agreement { config: cfg.clone(), device: format!("{device:?}"), forward, loss, gradients, after_step, agrees })
+    let check = Check { seed: cfg.seed, lr: cfg.lr, tolerance: cfg.tolerance };
+    let comparison = agreement::compare(cfg, check, device)?;
+    Ok(Agreement { config: cfg.clone(), comparison })
 }
 
 #[cfg(test)]
@@ -192,21 +122,25 @@ mod tests {
     fn the_cpu_agrees_with_itself() {
         for backbone in [BackboneKind::Cmx, BackboneKind::CbcSlp] {
             let a = compare(&tiny(backbone), Device::Cpu).unwrap();
-            assert!(a.agrees, "{a:?}");
-            assert!(a.forward.scale > 0.0 && a.gradients.scale > 0.0, "{a:?}");
-            assert!(a.forward.relative < 1e-5 && a.after_step.relative < 1e-5, "{a:?}");
-            assert_eq!(a.device, "Cpu");
+            let c = &a.comparison;
+            assert!(c.agrees, "{a:?}");
+            assert!(c.forward.scale > 0.0 && c.gradients.scale > 0.0, "{a:?}");
+            assert!(c.forward.relative < 1e-5 && c.after_step.relative < 1e-5, "{a:?}");
+            assert_eq!(c.device, "Cpu");
         }
     }
 
     #[test]
-    fn differences_are_relative_to_the_cpu_scale() {
-        let cpu = Tensor::from_slice(&[2.0f32, -4.0]);
-        let dev = Tensor::from_slice(&[2.0f32, -3.996]);
-        let d = Difference::between(&cpu, &dev).unwrap();
-        assert!((d.scale - 4.0).abs() < 1e-9 && (d.relative - 1e-3).abs() < 1e-6, "{d:?}");
-        assert!(Difference::between(&cpu, &Tensor::from_slice(&[1.0f32])).is_err());
+    fn bad_settings_are_refused_and_the_json_is_flat() {
         let bad = AgreementConfig { tolerance: 0.0, ..tiny(BackboneKind::Cmx) };
         assert!(compare(&bad, Device::Cpu).unwrap_err().to_string().contains("tolerance"));
+        let bad = AgreementConfig { batch: 0, ..tiny(BackboneKind::Cmx) };
+        assert!(compare(&bad, Device::Cpu).unwrap_err().to_string().contains("batch"));
+        let a = compare(&tiny(BackboneKind::Cmx), Device::Cpu).unwrap();
+        let v = serde_json::to_value(&a).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        for key in ["config", "device", "forward", "loss", "gradients", "after_step", "agrees"] {
+            assert!(keys.contains(&key), "{key} not in {keys:?}");
+        }
     }
 }

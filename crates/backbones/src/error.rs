@@ -51,19 +51,10 @@ pub enum Error {
         got: String,
     },
 
-    // ---- devices ----
-    /// CUDA was requested but libtorch cannot use it.
-    #[error(
-        "device {requested} requested but CUDA is not usable: cuda available = {available}, device count = {count}"
-    )]
-    CudaUnavailable {
-        /// The device spec given.
-        requested: String,
-        /// `tch::Cuda::is_available()`.
-        available: bool,
-        /// `tch::Cuda::device_count()`.
-        count: i64,
-    },
+    // ---- libtorch extensions ----
+    /// A device, precision or transfer error of lssg-torch.
+    #[error(transparent)]
+    TorchExt(#[from] lssg_torch::Error),
 
     // ---- checkpoints ----
     /// An I/O operation on a file failed.

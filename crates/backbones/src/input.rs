@@ -3,46 +3,21 @@
 //! feed a model exactly the same tensors (docs/method.md §3, §5).
 //!
 //! A [`Batch`] already holds one contiguous `[B, C_m, H, W]` buffer per modality and `[B, H, W]`
-//! u8 labels, so each becomes a tensor with one `from_slice` + `view` + one device copy; labels
-//! travel as u8 (8× less traffic) and are widened to i64 on the device. On CUDA the host copy
-//! goes into page-locked memory from libtorch's caching host allocator and the transfer is
-//! non-blocking, so it overlaps with kernels still running (docs/speed.md §5).
+//! u8 labels, so each becomes a tensor with one host-to-device copy
+//! ([`lssg_torch::transfer::host_to_device`]: pinned memory and a non-blocking transfer on
+//! CUDA, docs/speed.md §5); labels travel as u8 (8× less traffic) and are widened to i64 on the
+//! device.
 
 use lssg_datasets::Batch;
 use lssg_scenario::Scenario;
-use tch::{Device, Kind, Tensor, kind::Element};
+use lssg_torch::transfer::host_to_device;
+use tch::{Device, Kind, Tensor};
 
 use crate::error::{Error, Result};
 
 /// An [`Error::Shape`] from displayable sizes.
 fn shape(what: impl Into<String>, expected: impl std::fmt::Debug, got: impl std::fmt::Debug) -> Error {
     Error::Shape { what: what.into(), expected: format!("{expected:?}"), got: format!("{got:?}") }
-}
-
-/// `data` as a tensor of `shape` on `device`. On the CPU one copy (`from_slice`); on CUDA one
-/// copy into pinned host memory and an asynchronous transfer (the caching host allocator keeps
-/// the pinned block until the copy has completed).
-fn host_to_device<T: Element>(data: &[T], shape: &[i64], device: Device) -> Tensor {
-    if !device.is_cuda() {
-        return Tensor::from_slice(data).view(shape);
-    }
-    let pinned = Tensor::empty(shape, (T::KIND, Device::Cpu)).pin_memory(device);
-    let strides: Vec<i64> = contiguous_strides(shape);
-    // SAFETY: `data` holds exactly `shape.iter().product()` elements of `T::KIND` (checked by
-    // the callers) and outlives `borrowed`, which is only read by the synchronous copy below.
-    let borrowed = unsafe { Tensor::from_blob(data.as_ptr().cast(), shape, &strides, T::KIND, Device::Cpu) };
-    let mut pinned = pinned;
-    pinned.copy_(&borrowed);
-    pinned.to_device_(device, T::KIND, true, false)
-}
-
-/// Row-major strides of `shape`.
-fn contiguous_strides(shape: &[i64]) -> Vec<i64> {
-    let mut strides = vec![1i64; shape.len()];
-    for i in (0..shape.len().saturating_sub(1)).rev() {
-        strides[i] = strides[i + 1] * shape[i + 1];
-    }
-    strides
 }
 
 /// The model inputs of a batch: `inputs[m]` is f32 `[B, C_m, H, W]` on `device`.
@@ -63,7 +38,7 @@ pub fn batch_inputs(batch: &Batch, device: Device) -> Result<Vec<Tensor>> {
                 data.len(),
             ));
         }
-        inputs.push(host_to_device(data, &[b, c as i64, h, w], device));
+        inputs.push(host_to_device(data, &[b, c as i64, h, w], device)?);
     }
     Ok(inputs)
 }
@@ -79,7 +54,7 @@ pub fn batch_to_tensors(batch: &Batch, device: Device) -> Result<(Vec<Tensor>, T
     if batch.labels.len() != plane {
         return Err(shape(format!("batch labels length ([B, H, W] = [{b}, {h}, {w}])"), plane, batch.labels.len()));
     }
-    let labels = host_to_device(&batch.labels, &[b, h, w], device).to_kind(Kind::Int64);
+    let labels = host_to_device(&batch.labels, &[b, h, w], device)?.to_kind(Kind::Int64);
     Ok((inputs, labels))
 }
 
@@ -110,27 +85,6 @@ mod tests {
             labels: vec![0, 1, 255, 1, 0, 0, 1, 1, 1, 0, 255, 0],
             indices: vec![4, 9],
         }
-    }
-
-    #[test]
-    fn strides_are_row_major() {
-        assert_eq!(contiguous_strides(&[2, 3, 4, 5]), [60, 20, 5, 1]);
-        assert_eq!(contiguous_strides(&[7]), [1]);
-    }
-
-    #[test]
-    fn pinned_non_blocking_transfer_equals_the_cpu_tensors() {
-        if !tch::Cuda::is_available() {
-            println!("skipped: CUDA is not available");
-            return;
-        }
-        let (cpu, cpu_labels) = batch_to_tensors(&batch(), Device::Cpu).unwrap();
-        let (gpu, gpu_labels) = batch_to_tensors(&batch(), Device::Cuda(0)).unwrap();
-        for (a, b) in cpu.iter().zip(&gpu) {
-            assert_eq!(b.device(), Device::Cuda(0));
-            assert!(a.equal(&b.to_device(Device::Cpu)));
-        }
-        assert!(cpu_labels.equal(&gpu_labels.to_device(Device::Cpu)));
     }
 
     #[test]

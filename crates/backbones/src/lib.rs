@@ -1,6 +1,6 @@
 //! Multimodal segmentation backbones on libtorch (docs/method.md §2, §5, §7): CMX, CBC and CBC-SLP behind one
-//! [`SegmentationModel`] trait, with per-sample availability masks, LoRA adapters, device
-//! selection and strict safetensors checkpoints.
+//! [`SegmentationModel`] trait, with per-sample availability masks, LoRA adapters and strict
+//! safetensors checkpoints. Devices, precision and other libtorch extensions are in lssg-torch.
 //!
 //! ```no_run
 //! use lssg_backbones::{ModelConfig, BackboneKind, Preset};
@@ -20,22 +20,15 @@ pub mod cbc;
 pub mod checkpoint;
 pub mod cmx;
 pub mod config;
-pub mod device;
 pub mod error;
-pub mod fused;
 pub mod input;
 pub mod layers;
 pub mod load;
 pub mod lora;
 pub mod model;
-pub mod precision;
-pub mod scaler;
 pub mod summary;
 
 pub use config::{ArchitectureConfig, BackboneKind, LoraConfig, ModelConfig, OutputHead, Preset};
-pub use device::DeviceSpec;
 pub use error::{Error, Result};
 pub use load::{LoadedModel, Weights};
 pub use model::{ModelOutput, SegmentationModel};
-pub use precision::Precision;
-pub use scaler::{GradScaler, GradScalerState};

@@ -221,23 +221,23 @@ pub fn conv_nd<'a, P: Borrow<nn::Path<'a>>>(
     lora: Option<&LoraConfig>,
 ) -> LoraConv {
     let fan_in = in_dim / cfg.groups.max(1) * ksize.iter().product::<i64>();
-    build_conv(p.borrow(), in_dim, out_dim, ksize, cfg, torch_default_init(fan_in), torch_default_init(fan_in), lora)
+    let (ws_init, bs_init) = (torch_default_init(fan_in), torch_default_init(fan_in));
+    build_conv(p.borrow(), ConvWeights { in_dim, out_dim, ksize, ws_init, bs_init }, cfg, lora)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn build_conv(
-    p: &nn::Path,
+/// A convolution's weight and bias: channels, kernel shape and initialisations.
+struct ConvWeights<'k> {
     in_dim: i64,
     out_dim: i64,
-    ksize: &[i64],
-    cfg: &ConvNdConfig,
+    ksize: &'k [i64],
     ws_init: Init,
     bs_init: Init,
-    lora: Option<&LoraConfig>,
-) -> LoraConv {
+}
+
+fn build_conv(p: &nn::Path, w: ConvWeights, cfg: &ConvNdConfig, lora: Option<&LoraConfig>) -> LoraConv {
     let groups = cfg.groups.max(1);
-    let mut shape = vec![out_dim, in_dim / groups];
-    shape.extend_from_slice(ksize);
+    let mut shape = vec![w.out_dim, w.in_dim / groups];
+    shape.extend_from_slice(w.ksize);
     let op = ConvOp {
         stride: cfg.stride.clone(),
         padding: cfg.padding.clone(),
@@ -246,7 +246,7 @@ fn build_conv(
         padding_mode: PaddingMode::Zeros,
         reversed_padding_twice: Vec::new(),
     };
-    LoraLayer::new(p, &shape, cfg.bias, ws_init, bs_init, lora, op)
+    LoraLayer::new(p, &shape, cfg.bias, w.ws_init, w.bs_init, lora, op)
 }
 
 /// A convolution over `dims` spatial dimensions (2 or 3) from a `tch` [`nn::ConvConfig`]: kernel
@@ -268,7 +268,9 @@ pub fn conv<'a, P: Borrow<nn::Path<'a>>>(
         groups: cfg.groups,
         bias: cfg.bias,
     };
-    let mut conv = build_conv(p.borrow(), in_dim, out_dim, &vec![k; dims], &c, cfg.ws_init, cfg.bs_init, lora);
+    let ksize = vec![k; dims];
+    let w = ConvWeights { in_dim, out_dim, ksize: &ksize, ws_init: cfg.ws_init, bs_init: cfg.bs_init };
+    let mut conv = build_conv(p.borrow(), w, &c, lora);
     if !matches!(cfg.padding_mode, PaddingMode::Zeros) {
         conv.op.padding_mode = cfg.padding_mode;
         conv.op.reversed_padding_twice = conv.op.padding.iter().rev().flat_map(|&p| [p, p]).collect();

@@ -14,7 +14,7 @@
 //! How a missing modality is masked is the model's business: CMX zeroes the raw inputs, CBC and
 //! CBC-SLP gate every encoder level (docs/method.md §2).
 
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 use crate::error::{Error, Result};
 
@@ -35,6 +35,14 @@ impl ModelOutput {
     /// The output of a single-head model.
     pub fn new(logits: Tensor, latent: Tensor) -> Self {
         ModelOutput { logits, latent, head_copies: None }
+    }
+
+    /// The output with every tensor in f32: what metrics, losses and softmax read after an
+    /// autocast forward ([`lssg_torch::Precision::autocast`]). No copy for tensors that are f32
+    /// already (the fp32 path is unchanged).
+    pub fn into_f32(self) -> Self {
+        let f = |t: Tensor| if t.kind() == Kind::Float { t } else { t.to_kind(Kind::Float) };
+        ModelOutput { logits: f(self.logits), latent: f(self.latent), head_copies: self.head_copies.map(f) }
     }
 }
 

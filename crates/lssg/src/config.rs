@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use lssg_backbones::{ArchitectureConfig, DeviceSpec, Precision};
+use lssg_backbones::ArchitectureConfig;
 use lssg_datasets::DataConfig;
 use lssg_scoring::ScoringConfig;
 use lssg_smoothing::SmoothingConfig;
+use lssg_torch::{DeviceSpec, Precision};
 use lssg_trainer::{FinetuneConfig, TrainConfig};
 
 use crate::error::{Error, Result};

@@ -83,6 +83,9 @@ pub enum Error {
     /// Model error.
     #[error(transparent)]
     Backbone(#[from] lssg_backbones::Error),
+    /// Device or precision error.
+    #[error(transparent)]
+    TorchExt(#[from] lssg_torch::Error),
     /// Scoring error.
     #[error(transparent)]
     Scoring(#[from] lssg_scoring::Error),

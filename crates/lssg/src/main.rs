@@ -62,7 +62,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     // Before any libtorch call: the GPU flavour is not linked with libtorch_cuda.so (docs/gpu.md §2).
-    lssg_backbones::device::load_libtorch_cuda();
+    lssg_torch::device::load_libtorch_cuda();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -6,11 +6,12 @@
 
 use std::path::PathBuf;
 
-use lssg_backbones::{DeviceSpec, Weights};
+use lssg_backbones::Weights;
 use lssg_datasets::DataConfig;
 use lssg_predict::raster_out::default_palette;
 use lssg_predict::{BlendWindow, Normalization, OutputSpec, PredictOptions, PredictSummary, SceneJob};
 use lssg_scenario::{ModalitySet, Scenario};
+use lssg_torch::DeviceSpec;
 use lssg_trainer::{Method, Network};
 
 use crate::config::RunConfig;

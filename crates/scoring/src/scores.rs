@@ -32,7 +32,7 @@ pub struct PerSampleScores {
 /// Measures d_k(x) and t_k(x) for every scenario over the first `config.max_samples` samples
 /// of `dataset` (all by default); returns their means (the report) and the per-sample values.
 /// `progress(done, total)` is called after each batch. The forwards run under the caller's
-/// autocast state (wrap the call in [`lssg_backbones::Precision::autocast`] for mixed
+/// autocast state (wrap the call in `lssg_torch::Precision::autocast` for mixed
 /// precision); the scores are computed in f32 from f32-cast outputs either way.
 pub fn measure_scores(
     model: &dyn SegmentationModel,

@@ -9,12 +9,13 @@
 
 use std::sync::Arc;
 
-use lssg_backbones::{Precision, SegmentationModel};
+use lssg_backbones::SegmentationModel;
 use lssg_core::seed::stream;
 use lssg_datasets::{Subset, TileDataset};
 use lssg_scenario::ScenarioSampler;
 use lssg_scoring::ScoringConfig;
 use lssg_smoothing::SmoothingConfig;
+use lssg_torch::Precision;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;

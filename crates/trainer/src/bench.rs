@@ -18,12 +18,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use lssg_backbones::device::synchronize;
 use lssg_backbones::input::{availability, batch_to_tensors};
-use lssg_backbones::{GradScaler, ModelConfig, Precision, SegmentationModel, lora};
+use lssg_backbones::{ModelConfig, SegmentationModel, lora};
 use lssg_datasets::{Batch, DataSplits, MemoryDataset, TileDataset};
 use lssg_scenario::{ModalitySet, SamplingStrategy, ScenarioSampler};
 use lssg_scoring::ScoringConfig;
+use lssg_torch::device::synchronize;
+use lssg_torch::{GradScaler, Precision};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor, nn};
 

@@ -144,6 +144,9 @@ pub enum Error {
     /// A backbone error: a model checkpoint, or a batch the model's input check rejects.
     #[error(transparent)]
     Backbone(#[from] lssg_backbones::Error),
+    /// A device, precision, gradient-scaler or fused-optimiser error.
+    #[error(transparent)]
+    TorchExt(#[from] lssg_torch::Error),
     /// A scenario or sampler error.
     #[error(transparent)]
     Scenario(#[from] lssg_scenario::Error),

@@ -10,9 +10,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use lssg_backbones::input::{availability, batch_to_tensors, uniform_availability};
-use lssg_backbones::{ModelOutput, Precision, SegmentationModel};
+use lssg_backbones::{ModelOutput, SegmentationModel};
 use lssg_datasets::{BatchLoader, LoaderConfig, TileDataset};
 use lssg_scenario::Scenario;
+use lssg_torch::Precision;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 

@@ -4,7 +4,7 @@
 //! tch's `nn::Optimizer` wraps libtorch's C++ optimisers, whose moment buffers Rust cannot read
 //! or write. These keep their buffers as tensors saved with per-variable step counts, so a
 //! resumed run continues bit-identically, and update them with libtorch's `_fused_adam_` /
-//! `_fused_adamw_` / `_fused_sgd_` ([`lssg_backbones::fused`]): one pass over each variable.
+//! `_fused_adamw_` / `_fused_sgd_` ([`lssg_torch::fused`]): one pass over each variable.
 //!
 //! Only variables with `requires_grad` are optimised (a LoRA run freezes the base), in the
 //! order of their names. `zero_grad` drops the gradients as PyTorch's
@@ -17,8 +17,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use lssg_backbones::GradScaler;
-use lssg_backbones::fused::{self, AdamStep, SgdStep};
+use lssg_torch::GradScaler;
+use lssg_torch::fused::{self, AdamStep, SgdStep};
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor, nn::VarStore};
 

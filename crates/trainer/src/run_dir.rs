@@ -12,8 +12,8 @@
 
 use std::path::{Path, PathBuf};
 
-use lssg_backbones::GradScalerState;
 use lssg_scenario::{SamplingStrategy, ScenarioSampler};
+use lssg_torch::GradScalerState;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint;
@@ -242,7 +242,7 @@ mod tests {
         let set = lssg_scenario::ModalitySet::from_names(["a", "b"], 1).unwrap();
         let sampler = ScenarioSampler::new(&set, SamplingStrategy::Uniform, 3).unwrap();
         let scaler = GradScalerState { scale: 32768.0, growth_tracker: 17 };
-        let config = TrainConfig { precision: lssg_backbones::Precision::Bf16, ..Default::default() };
+        let config = TrainConfig { precision: lssg_torch::Precision::Bf16, ..Default::default() };
         let state = RunState {
             epoch: 1,
             model: "m".into(),

@@ -25,9 +25,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use lssg_backbones::input::{availability, batch_to_tensors};
-use lssg_backbones::{GradScaler, Precision, SegmentationModel};
+use lssg_backbones::SegmentationModel;
 use lssg_datasets::{BatchLoader, DataSplits, LoaderConfig, TileDataset};
 use lssg_scenario::{SamplingStrategy, Scenario, ScenarioSampler};
+use lssg_torch::{GradScaler, Precision};
 use serde::{Deserialize, Serialize};
 use tch::nn::VarStore;
 use tch::{Device, Tensor};

@@ -4,8 +4,9 @@
 //! runs. Its own test binary, the tests one at a time (`SERIAL`): libtorch's RNG is
 //! process-global.
 
-use lssg_backbones::{ArchitectureConfig, BackboneKind, Precision, Preset, Weights};
+use lssg_backbones::{ArchitectureConfig, BackboneKind, Preset, Weights};
 use lssg_datasets::{DataConfig, DataSplits, SyntheticConfig, SyntheticDataConfig};
+use lssg_torch::Precision;
 use lssg_trainer::{Network, NoopObserver, OptimizerConfig, TrainConfig, pretrain};
 use tch::{Device, Tensor};
 

@@ -29,7 +29,7 @@
 use tch::Tensor;
 use tch::nn::{self, Module, PaddingMode};
 
-use super::{conv3d, instance_norm};
+use super::{Conv3dGeometry, conv3d, instance_norm};
 
 /// `general_conv3d_prenorm`: conv → ReLU → InstanceNorm.
 #[derive(Debug)]
@@ -42,7 +42,14 @@ impl ConvReluNorm {
         // A 1×1×1 kernel has no padding, so its padding mode is irrelevant.
         let mode = if replicate && k > 1 { PaddingMode::Replicate } else { PaddingMode::Zeros };
         let pad = k / 2;
-        ConvReluNorm { conv: conv3d(p / "conv", in_dim, out_dim, [k; 3], [1; 3], [pad; 3], true, mode) }
+        ConvReluNorm {
+            conv: conv3d(
+                p / "conv",
+                in_dim,
+                out_dim,
+                Conv3dGeometry { ksize: [k; 3], stride: [1; 3], padding: [pad; 3], bias: true, padding_mode: mode },
+            ),
+        }
     }
 
     fn forward(&self, xs: &Tensor) -> Tensor {
@@ -102,9 +109,8 @@ impl Decoder {
     /// and `outputs` output channels.
     pub(crate) fn new(p: &nn::Path, b: i64, modalities: usize, grid: i64, outputs: i64) -> Self {
         let m = modalities as i64;
-        let one = [1, 1, 1];
         let rfm5 = FusionPrenorm::new(&(p / "RFM5"), 8 * b * m);
-        let rfm5_reduce = conv3d(p / "RFM5_reduce", 8 * b * m, 16 * b, one, one, [0; 3], true, PaddingMode::Zeros);
+        let rfm5_reduce = conv3d(p / "RFM5_reduce", 8 * b * m, 16 * b, Conv3dGeometry::pointwise(true));
         let d4_c1 = ConvReluNorm::new(&(p / "d4_c1"), 16 * b, 16 * b, 3, true);
         // (level k, skip width per modality, width of the path arriving from below, stage width)
         let specs = [(4, 8 * b, 16 * b, 8 * b), (3, 4 * b, 4 * b, 4 * b), (2, 2 * b, 2 * b, 2 * b), (1, b, b, b)];
@@ -117,7 +123,7 @@ impl Decoder {
                 next_c1: (k > 1).then(|| ConvReluNorm::new(&(p / format!("d{}_c1", k - 1)), width, width / 2, 3, true)),
             })
             .collect();
-        let final_conv = conv3d(p / "final_conv", b, outputs, one, one, [0; 3], true, PaddingMode::Zeros);
+        let final_conv = conv3d(p / "final_conv", b, outputs, Conv3dGeometry::pointwise(true));
         Decoder { rfm5, rfm5_reduce, d4_c1, stages, final_conv, grid }
     }
 

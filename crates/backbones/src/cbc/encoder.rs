@@ -20,7 +20,7 @@
 use tch::Tensor;
 use tch::nn::{self, ModuleT};
 
-use super::{CbcConfig, conv3d};
+use super::{CbcConfig, Conv3dGeometry, conv3d};
 use crate::layers::batch_norm3d;
 use tch::nn::{Module, PaddingMode};
 
@@ -40,29 +40,35 @@ struct Bottleneck3d {
 impl Bottleneck3d {
     fn new(p: &nn::Path, in_dim: i64, planes: i64, stride: i64) -> Self {
         let out = 4 * planes;
-        let one = [1, 1, 1];
         let downsample = (stride != 1 || in_dim != out).then(|| {
             let d = p / "downsample";
             (
-                conv3d(&d / "0", in_dim, out, one, [1, stride, stride], [0, 0, 0], false, PaddingMode::Zeros),
+                conv3d(
+                    &d / "0",
+                    in_dim,
+                    out,
+                    Conv3dGeometry { stride: [1, stride, stride], ..Conv3dGeometry::pointwise(false) },
+                ),
                 batch_norm3d(&d / "1", out),
             )
         });
         Bottleneck3d {
-            conv1: conv3d(p / "conv1", in_dim, planes, one, one, [0, 0, 0], false, PaddingMode::Zeros),
+            conv1: conv3d(p / "conv1", in_dim, planes, Conv3dGeometry::pointwise(false)),
             bn1: batch_norm3d(p / "bn1", planes),
             conv2: conv3d(
                 p / "conv2",
                 planes,
                 planes,
-                [1, 3, 3],
-                [1, stride, stride],
-                [0, 1, 1],
-                false,
-                PaddingMode::Zeros,
+                Conv3dGeometry {
+                    ksize: [1, 3, 3],
+                    stride: [1, stride, stride],
+                    padding: [0, 1, 1],
+                    bias: false,
+                    padding_mode: PaddingMode::Zeros,
+                },
             ),
             bn2: batch_norm3d(p / "bn2", planes),
-            conv3: conv3d(p / "conv3", planes, out, one, one, [0, 0, 0], false, PaddingMode::Zeros),
+            conv3: conv3d(p / "conv3", planes, out, Conv3dGeometry::pointwise(false)),
             bn3: batch_norm3d(p / "bn3", out),
             downsample,
         }
@@ -97,7 +103,14 @@ impl Encoder {
     pub(crate) fn new(p: &nn::Path, cfg: &CbcConfig) -> Self {
         let w = cfg.stem_width;
         let kt = cfg.stem_depth_kernel;
-        let e1_c1 = conv3d(p / "e1_c1", 1, w, [kt, 7, 7], [1, 2, 2], [kt / 2, 3, 3], false, PaddingMode::Zeros);
+        let stem = Conv3dGeometry {
+            ksize: [kt, 7, 7],
+            stride: [1, 2, 2],
+            padding: [kt / 2, 3, 3],
+            bias: false,
+            padding_mode: PaddingMode::Zeros,
+        };
+        let e1_c1 = conv3d(p / "e1_c1", 1, w, stem);
         let e1_bn = batch_norm3d(p / "e1_bn", w);
         let mut in_dim = w;
         let mut stages = Vec::with_capacity(4);
@@ -114,15 +127,14 @@ impl Encoder {
         let b = cfg.basic_dims;
         let level_in = [w, 4 * cfg.planes[0], 4 * cfg.planes[1], 4 * cfg.planes[2], 4 * cfg.planes[3]];
         let level_out = CbcConfig::level_widths(b);
-        let one = [1, 1, 1];
         let adapt = (0..5)
             .map(|i| {
                 let name = format!("adapt{}", i + 1);
-                conv3d(p / name, level_in[i], level_out[i], one, one, [0, 0, 0], true, PaddingMode::Zeros)
+                conv3d(p / name, level_in[i], level_out[i], Conv3dGeometry::pointwise(true))
             })
             .collect();
         let cat: i64 = level_out[..5].iter().sum();
-        let conv6 = conv3d(p / "conv6", cat, level_out[5], one, one, [0, 0, 0], true, PaddingMode::Zeros);
+        let conv6 = conv3d(p / "conv6", cat, level_out[5], Conv3dGeometry::pointwise(true));
         Encoder { e1_c1, e1_bn, stages, adapt, conv6, grid: cfg.grid }
     }
 

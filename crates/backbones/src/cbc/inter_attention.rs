@@ -20,9 +20,9 @@
 //! `tokens[i]: [B, g³, T]` (token order depth, height, width) → `out[i]: [B, T, g, g, g]`.
 
 use tch::Tensor;
-use tch::nn::{self, Module, PaddingMode};
+use tch::nn::{self, Module};
 
-use super::conv3d;
+use super::{Conv3dGeometry, conv3d};
 use crate::layers::gate;
 
 /// Per-voxel attention across modalities.
@@ -36,10 +36,8 @@ pub(crate) struct InterModalityAttention {
 impl InterModalityAttention {
     /// One `qkv.{i}` convolution per modality, under `p`.
     pub(crate) fn new(p: &nn::Path, modalities: usize, dim: i64, grid: i64) -> Self {
-        let one = [1, 1, 1];
-        let qkv = (0..modalities)
-            .map(|i| conv3d(p / "qkv" / i, dim, 3 * dim, one, one, [0, 0, 0], true, PaddingMode::Zeros))
-            .collect();
+        let qkv =
+            (0..modalities).map(|i| conv3d(p / "qkv" / i, dim, 3 * dim, Conv3dGeometry::pointwise(true))).collect();
         InterModalityAttention { qkv, grid, dim }
     }
 

@@ -218,31 +218,43 @@ pub(crate) fn kaiming_normal() -> Init {
     Init::Kaiming { dist: NormalOrUniform::Normal, fan: FanInOut::FanIn, non_linearity: NonLinearity::ReLU }
 }
 
-/// A 3-D convolution with any kernel, kaiming-normal weights and PyTorch's default bias
+/// The geometry of a reference `Conv3d`: kernel, stride, padding (and how it pads), bias.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Conv3dGeometry {
+    pub(crate) ksize: [i64; 3],
+    pub(crate) stride: [i64; 3],
+    pub(crate) padding: [i64; 3],
+    pub(crate) bias: bool,
+    pub(crate) padding_mode: PaddingMode,
+}
+
+impl Conv3dGeometry {
+    /// A 1×1×1 kernel, stride 1, no padding: the reference's channel projections.
+    pub(crate) const fn pointwise(bias: bool) -> Self {
+        Conv3dGeometry { ksize: [1; 3], stride: [1; 3], padding: [0; 3], bias, padding_mode: PaddingMode::Zeros }
+    }
+}
+
+/// A 3-D convolution of geometry `g`, kaiming-normal weights and PyTorch's default bias
 /// initialisation, as every `Conv3d` of the reference.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn conv3d<'a>(
     p: impl std::borrow::Borrow<nn::Path<'a>>,
     in_dim: i64,
     out_dim: i64,
-    ksize: [i64; 3],
-    stride: [i64; 3],
-    padding: [i64; 3],
-    bias: bool,
-    padding_mode: PaddingMode,
+    g: Conv3dGeometry,
 ) -> nn::Conv3D {
-    let fan_in = in_dim * ksize.iter().product::<i64>();
+    let fan_in = in_dim * g.ksize.iter().product::<i64>();
     let cfg = nn::ConvConfigND::<[i64; 3]> {
-        stride,
-        padding,
+        stride: g.stride,
+        padding: g.padding,
         dilation: [1, 1, 1],
         groups: 1,
-        bias,
+        bias: g.bias,
         ws_init: kaiming_normal(),
         bs_init: torch_default_init(fan_in),
-        padding_mode,
+        padding_mode: g.padding_mode,
     };
-    nn::conv(p, in_dim, out_dim, ksize, cfg)
+    nn::conv(p, in_dim, out_dim, g.ksize, cfg)
 }
 
 /// `InstanceNorm3d` without affine parameters or running statistics (the reference's `'in'`).
@@ -286,8 +298,7 @@ impl Cbc {
         check_build(channels, classes, lora)?;
         let m = channels.len();
         let (b, t, g) = (cfg.basic_dims, cfg.token_dim, cfg.grid);
-        let one = [1, 1, 1];
-        let conv1 = |name: nn::Path, i: i64, o: i64| conv3d(name, i, o, one, one, [0; 3], true, PaddingMode::Zeros);
+        let conv1 = |name: nn::Path, i: i64, o: i64| conv3d(name, i, o, Conv3dGeometry::pointwise(true));
         let encoders = (0..m).map(|i| Encoder::new(&(p / "encoders" / i), cfg)).collect();
         let fusions = CbcConfig::level_widths(b)
             .iter()

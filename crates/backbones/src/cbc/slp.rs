@@ -13,9 +13,9 @@
 //! → `[B, 8bM, g, g, g]`.
 
 use tch::Tensor;
-use tch::nn::{self, Module, PaddingMode};
+use tch::nn::{self, Module};
 
-use super::conv3d;
+use super::{Conv3dGeometry, conv3d};
 use crate::layers::gate;
 
 /// Shared + private projections of the bottleneck.
@@ -35,11 +35,10 @@ impl StructuredLatent {
     /// Builds `shared_conv` and `private_convs.{i}` under `p`.
     pub(crate) fn new(p: &nn::Path, b: i64, modalities: usize, token_dim: i64) -> Self {
         let (shared, private) = Self::widths(b, modalities);
-        let one = [1, 1, 1];
         let bottleneck = 8 * b * modalities as i64;
-        let shared_conv = conv3d(p / "shared_conv", bottleneck, shared, one, one, [0; 3], true, PaddingMode::Zeros);
+        let shared_conv = conv3d(p / "shared_conv", bottleneck, shared, Conv3dGeometry::pointwise(true));
         let private_convs = (0..modalities)
-            .map(|i| conv3d(p / "private_convs" / i, token_dim, private, one, one, [0; 3], true, PaddingMode::Zeros))
+            .map(|i| conv3d(p / "private_convs" / i, token_dim, private, Conv3dGeometry::pointwise(true)))
             .collect();
         StructuredLatent { shared_conv, private_convs }
     }

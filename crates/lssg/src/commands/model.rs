@@ -1,12 +1,13 @@
 //! `lssg model summary | bench | check-device`: parameter counts, hook and output shapes of a
 //! backbone, its training/inference throughput (docs/method.md §7), and whether a device computes
 //! what the CPU computes (docs/gpu.md §3). The work is done by `lssg_backbones::summary`,
-//! `lssg_trainer::bench` and `lssg_backbones::agreement`; this file resolves arguments and formats.
+//! `lssg_trainer::bench` and `lssg_backbones::agreement` (on `lssg_torch::agreement`); this file resolves arguments and formats.
 
 use anyhow::Context;
 use lssg_backbones::agreement::{self, Agreement, AgreementConfig};
 use lssg_backbones::summary::{self, Summary};
-use lssg_backbones::{BackboneKind, DeviceSpec, LoraConfig, ModelConfig, Precision, Preset};
+use lssg_backbones::{BackboneKind, LoraConfig, ModelConfig, Preset};
+use lssg_torch::{DeviceSpec, Precision};
 use lssg_trainer::bench::{self, BenchConfig, BenchLoop, BenchReport};
 
 /// Arguments of `lssg model`.
@@ -175,11 +176,11 @@ fn check_device(a: &CheckDeviceArgs) -> anyhow::Result<()> {
         "cuda_available": available,
         "cudnn_available": tch::Cuda::cudnn_is_available(),
         "device_count": count,
-        "libtorch_cuda": lssg_backbones::device::load_libtorch_cuda(),
+        "libtorch_cuda": lssg_torch::device::load_libtorch_cuda(),
     });
     let device = match a.device.resolve() {
         Ok(d) => d,
-        Err(e @ lssg_backbones::Error::CudaUnavailable { .. }) => {
+        Err(e @ lssg_torch::Error::CudaUnavailable { .. }) => {
             if a.net.json {
                 let v = serde_json::json!({ "cuda": cuda, "requested": a.device.to_string(), "absent": e.to_string() });
                 println!("{}", serde_json::to_string_pretty(&v)?);
@@ -207,27 +208,27 @@ fn check_device(a: &CheckDeviceArgs) -> anyhow::Result<()> {
     } else {
         print_agreement(&r);
     }
-    if a.strict && !r.agrees {
-        anyhow::bail!("{} disagrees with the CPU beyond {}", r.device, cfg.tolerance);
+    if a.strict && !r.comparison.agrees {
+        anyhow::bail!("{} disagrees with the CPU beyond {}", r.comparison.device, cfg.tolerance);
     }
     Ok(())
 }
 
 fn print_agreement(r: &Agreement) {
-    let c = &r.config;
+    let (c, found) = (&r.config, &r.comparison);
     println!(
         "{} {} on {} vs Cpu: batch {}, {}×{}, channels {:?}, tolerance {:e}",
-        c.model.backbone, c.model.preset, r.device, c.batch, c.size, c.size, c.channels, c.tolerance
+        c.model.backbone, c.model.preset, found.device, c.batch, c.size, c.size, c.channels, c.tolerance
     );
     for (what, d) in [
-        ("forward logits", &r.forward),
-        ("loss", &r.loss),
-        ("gradients", &r.gradients),
-        ("logits after step", &r.after_step),
+        ("forward logits", &found.forward),
+        ("loss", &found.loss),
+        ("gradients", &found.gradients),
+        ("logits after step", &found.after_step),
     ] {
         println!("{what:<18} max |Δ| {:>10.3e}   scale {:>10.3e}   relative {:>10.3e}", d.max_abs, d.scale, d.relative);
     }
-    println!("{}", if r.agrees { "agrees" } else { "DISAGREES" });
+    println!("{}", if found.agrees { "agrees" } else { "DISAGREES" });
 }
 
 fn print_summary_json(s: &Summary) -> anyhow::Result<()> {

@@ -10,8 +10,8 @@ use anyhow::{Context, bail};
 use lssg::predict::{ModelSource, PredictRequest};
 use lssg::progress::ConsoleReporter;
 use lssg::reporter::Reporter;
-use lssg_backbones::DeviceSpec;
 use lssg_predict::BlendWindow;
+use lssg_torch::DeviceSpec;
 
 /// Arguments of `lssg predict`.
 #[derive(Debug, clap::Args)]

@@ -16,10 +16,9 @@ use std::marker::PhantomData;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Kind};
 
 use crate::error::{Error, Result};
-use crate::model::ModelOutput;
 
 /// The arithmetic of forwards (docs/precision.md §1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -128,15 +127,6 @@ impl TryFrom<String> for Precision {
 impl From<Precision> for String {
     fn from(p: Precision) -> String {
         p.to_string()
-    }
-}
-
-impl ModelOutput {
-    /// The output with every tensor in f32: what metrics, losses and softmax read after an
-    /// autocast forward. No copy for tensors that are f32 already (the fp32 path is unchanged).
-    pub fn into_f32(self) -> Self {
-        let f = |t: Tensor| if t.kind() == Kind::Float { t } else { t.to_kind(Kind::Float) };
-        ModelOutput { logits: f(self.logits), latent: f(self.latent), head_copies: self.head_copies.map(f) }
     }
 }
 

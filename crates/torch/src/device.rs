@@ -1,5 +1,5 @@
 //! Device selection: `auto | cpu | cuda | cuda:N` → [`tch::Device`], with an error naming what
-//! libtorch reports when CUDA is requested but unusable (mixed precision: `crate::precision`), and
+//! libtorch reports when CUDA is requested but unusable (mixed precision: [`crate::precision`]), and
 //! the start-up load of `libtorch_cuda.so` for binaries not linked with it (docs/gpu.md §2).
 
 use std::fmt;

@@ -1,4 +1,4 @@
-// lssg-backbones: extern "C" access to libtorch's fused optimiser kernels (docs/speed.md §3).
+// lssg-torch: extern "C" access to libtorch's fused optimiser kernels (docs/speed.md §3).
 //
 // tch 0.26 (and 0.24) generate no bindings for `_fused_*` and `_foreach_*` ops, so this shim
 // binds the three the Rust optimiser (crates/trainer/src/optim.rs) applies to state tensors it

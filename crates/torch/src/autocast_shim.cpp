@@ -1,4 +1,4 @@
-// lssg-backbones: extern "C" access to libtorch's per-device autocast state (docs/precision.md §2).
+// lssg-torch: extern "C" access to libtorch's per-device autocast state (docs/precision.md §2).
 //
 // tch 0.26 binds only the deprecated CUDA-only `at::autocast::is_enabled/set_enabled`, with no
 // dtype setter, so this shim binds the per-device API. Only functions present in both libtorch

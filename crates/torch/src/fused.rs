@@ -1,6 +1,6 @@
 //! libtorch's fused optimiser kernels and PyTorch's set-to-none `zero_grad`, bound through a
 //! small C++ shim (`src/optim_shim.cpp`, docs/speed.md §3), for an optimiser whose state tensors
-//! belong to the caller (crates/trainer/src/optim.rs).
+//! belong to the caller (lssg-trainer's optimiser).
 //!
 //! tch generates no bindings for `_fused_*` ops. The fused kernels update every variable and
 //! its moments in one pass over memory with no temporaries, where the same rule written as tch

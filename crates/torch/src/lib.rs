@@ -1,0 +1,29 @@
+//! libtorch extensions for lssg, the layer between tch and the models: device selection and the
+//! start-up load of `libtorch_cuda.so`, mixed precision (autocast regions, the fp16 gradient
+//! scaler), libtorch's fused optimiser kernels, pinned host-to-device transfers, and the
+//! CPU-vs-device agreement check. What tch does not bind comes from small C++ shims compiled
+//! by build.rs (docs/precision.md §2, docs/speed.md §3).
+//!
+//! ```no_run
+//! use lssg_torch::{DeviceSpec, Precision};
+//! use tch::{Device, Kind, Tensor};
+//!
+//! let device = "cpu".parse::<DeviceSpec>().unwrap().resolve().unwrap();
+//! let a = Tensor::ones([2, 2], (Kind::Float, Device::Cpu));
+//! let kind = Precision::Bf16.autocast(device, || a.matmul(&a).kind()).unwrap();
+//! assert_eq!(kind, Kind::BFloat16);
+//! ```
+#![deny(missing_docs)]
+
+pub mod agreement;
+pub mod device;
+pub mod error;
+pub mod fused;
+pub mod precision;
+pub mod scaler;
+pub mod transfer;
+
+pub use device::DeviceSpec;
+pub use error::{Error, Result};
+pub use precision::Precision;
+pub use scaler::{GradScaler, GradScalerState};
