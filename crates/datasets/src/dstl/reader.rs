@@ -283,22 +283,22 @@ fn axis_weights(start: usize, len: usize, dst: usize, src: usize) -> Vec<(usize,
         .collect()
 }
 
-/// Bilinear window of band `b` of `r` resampled to a `gw × gh` grid.
-#[allow(clippy::too_many_arguments)]
-fn resample_window(
-    r: &Raster,
-    b: usize,
-    gw: usize,
-    gh: usize,
+/// An `h × w` window at row `y0`, column `x0` of a `width × height` grid.
+#[derive(Debug, Clone, Copy)]
+struct GridWindow {
+    width: usize,
+    height: usize,
     y0: usize,
     x0: usize,
     h: usize,
     w: usize,
-    out: &mut [f32],
-) {
-    let xs = axis_weights(x0, w, gw, r.width);
-    let ys = axis_weights(y0, h, gh, r.height);
-    for (row, &(j0, j1, v)) in out.chunks_exact_mut(w).zip(&ys) {
+}
+
+/// Band `b` of `r` resampled bilinearly to the grid of `win`, over the window of `win`.
+fn resample_window(r: &Raster, b: usize, win: GridWindow, out: &mut [f32]) {
+    let xs = axis_weights(win.x0, win.w, win.width, r.width);
+    let ys = axis_weights(win.y0, win.h, win.height, r.height);
+    for (row, &(j0, j1, v)) in out.chunks_exact_mut(win.w).zip(&ys) {
         for (o, &(i0, i1, t)) in row.iter_mut().zip(&xs) {
             // a + (b − a)·t keeps constant fields exact.
             let (a00, a01) = (r.at(b, j0, i0), r.at(b, j0, i1));
@@ -354,7 +354,8 @@ impl SceneSource for DstlReader {
                     if (r.width, r.height) == (scene.width, scene.height) {
                         r.copy_window(b, y0, x0, h, w, out);
                     } else {
-                        resample_window(r, b, scene.width, scene.height, y0, x0, h, w, out);
+                        let win = GridWindow { width: scene.width, height: scene.height, y0, x0, h, w };
+                        resample_window(r, b, win, out);
                     }
                 }
                 m
@@ -397,7 +398,7 @@ mod tests {
         // A 2× coarser source of f(x) = 10·x_src: at pixel centres bilinear is exact inside.
         let src = Raster::new(4, 2, 1, RasterData::F32(vec![0.0, 10.0, 20.0, 30.0, 0.0, 10.0, 20.0, 30.0])).unwrap();
         let mut out = vec![0.0; 8 * 4];
-        resample_window(&src, 0, 8, 4, 0, 0, 4, 8, &mut out);
+        resample_window(&src, 0, GridWindow { width: 8, height: 4, y0: 0, x0: 0, h: 4, w: 8 }, &mut out);
         // dst x → src u = (x + ½)/2 − ½: x=1 → 0.25 → 2.5; x=0 clamps to 0; x=7 clamps to 3.
         assert_eq!(&out[..8], &[0.0, 2.5, 7.5, 12.5, 17.5, 22.5, 27.5, 30.0]);
         assert_eq!(&out[8..16], &out[..8]);
