@@ -11,8 +11,6 @@
 //! computation (many (sample, scenario) pairs per forward) is in [`crate::scores`], tested
 //! against the naive loop kept here.
 
-use std::sync::Arc;
-
 use lssg_backbones::SegmentationModel;
 use lssg_backbones::input::{availability, batch_inputs};
 
@@ -21,7 +19,6 @@ use lssg_datasets::{Batch, TileDataset};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind};
 
-use crate::config::ScoringConfig;
 use crate::error::Result;
 
 /// Mean scores of every scenario, canonical order.
@@ -46,19 +43,6 @@ pub struct DistortionReport {
     /// The same for T.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_intervals: Option<ScoreIntervals>,
-}
-
-/// Measures D_k for every scenario over the first `config.max_samples` samples of `dataset`
-/// (all of them by default); [`crate::measure_scores`] without the per-sample values.
-/// `progress(done, total)` is called after each batch.
-pub fn measure_distortion(
-    model: &dyn SegmentationModel,
-    dataset: Arc<dyn TileDataset>,
-    config: &ScoringConfig,
-    device: Device,
-    progress: &mut dyn FnMut(usize, usize),
-) -> Result<DistortionReport> {
-    Ok(crate::scores::measure_scores(model, dataset, config, device, progress)?.0)
 }
 
 /// The reference's computation, kept as the specification the batched path is tested

@@ -1,9 +1,9 @@
 //! Latent distortion per availability scenario (docs/method.md §3) and the scenario sampling
 //! distribution derived from it (docs/method.md §4, through `lssg-smoothing`).
 //!
-//! [`measure_distortion`] runs the frozen, pretrained model over the training split under every
-//! scenario and returns D_k; [`probabilities`] turns a [`DistortionReport`] into the
-//! probabilities file that guided fine-tuning samples from.
+//! [`measure_scores`] runs the frozen, pretrained model over the training split under every
+//! scenario and returns D_k (and the task-loss increase T_k); [`probabilities`] turns a
+//! [`DistortionReport`] into the probabilities file that guided fine-tuning samples from.
 #![deny(missing_docs)]
 
 mod bootstrap;
@@ -16,7 +16,7 @@ mod task;
 
 pub use bootstrap::{ScoreIntervals, score_intervals};
 pub use config::ScoringConfig;
-pub use distortion::{DistortionReport, measure_distortion, measure_distortion_naive};
+pub use distortion::{DistortionReport, measure_distortion_naive};
 pub use error::{Error, Result};
 pub use npy::write_npy_f32;
 pub use scores::{PerSampleScores, measure_scores};
@@ -26,22 +26,10 @@ use lssg_core::ScoreKind;
 use lssg_scenario::{ModalitySet, ProbabilitiesFile};
 use lssg_smoothing::SmoothingConfig;
 
-/// Smooths measured distortions into the probabilities file (docs/method.md §4), recording which
-/// backbone and checkpoint they came from.
+/// Smooths score `kind` of `report` into the probabilities file (docs/method.md §4), recording
+/// which backbone and checkpoint it came from, with its bootstrap intervals when the report has
+/// them. Task scores are clamped at 0 first (docs/method.md §3.4) and marked `"score": "task"`.
 pub fn probabilities(
-    report: &DistortionReport,
-    set: &ModalitySet,
-    smoothing: &SmoothingConfig,
-    backbone: &str,
-    checkpoint: &str,
-) -> Result<ProbabilitiesFile> {
-    probabilities_of(ScoreKind::Latent, report, set, smoothing, backbone, checkpoint)
-}
-
-/// The probabilities file of score `kind` of `report`, with its bootstrap intervals when the
-/// report has them. Task scores are clamped at 0 first (docs/method.md §3.4) and marked
-/// `"score": "task"`.
-pub fn probabilities_of(
     kind: ScoreKind,
     report: &DistortionReport,
     set: &ModalitySet,

@@ -1,5 +1,5 @@
 //! Integration tests of the latent distortion score (docs/method.md §3) and the probabilities file built
-//! from it (docs/method.md §4): the batched [`measure_distortion`] against the reference's batch-1 loop
+//! from it (docs/method.md §4): the batched [`measure_scores`] against the reference's batch-1 loop
 //! [`measure_distortion_naive`] for CMX and CBC, the invariants D_full = 0 and D_k > 0,
 //! `max_samples`, typed configuration and empty-data errors and the probabilities file.
 //!
@@ -9,9 +9,10 @@
 use std::sync::Arc;
 
 use lssg_backbones::{BackboneKind, ModelConfig, Preset, SegmentationModel};
+use lssg_core::ScoreKind;
 use lssg_datasets::normalize::compute_stats;
 use lssg_datasets::{NormalizeConfig, Normalized, Subset, SyntheticConfig, SyntheticDataset, TileDataset};
-use lssg_scoring::{DistortionReport, Error, ScoringConfig, measure_distortion, measure_distortion_naive};
+use lssg_scoring::{DistortionReport, Error, ScoringConfig, measure_distortion_naive, measure_scores};
 use lssg_smoothing::SmoothingConfig;
 use tch::{Device, nn};
 
@@ -36,16 +37,38 @@ fn dataset() -> Arc<dyn TileDataset> {
     Arc::new(Normalized::new(raw, &stats, &NormalizeConfig { mean: true, std: true }).unwrap())
 }
 
-/// A freshly initialised tiny network of `backbone` for the data set's modalities.
-fn model(vs: &nn::VarStore, backbone: BackboneKind, data: &dyn TileDataset) -> Box<dyn SegmentationModel> {
+/// The test tiles and a freshly initialised tiny network of `backbone` for their modalities,
+/// single-threaded.
+struct Setup {
+    data: Arc<dyn TileDataset>,
+    net: Box<dyn SegmentationModel>,
+    _vs: nn::VarStore,
+}
+
+fn setup(backbone: BackboneKind) -> Setup {
+    tch::set_num_threads(1);
+    let data = dataset();
+    let vs = nn::VarStore::new(Device::Cpu);
     tch::manual_seed(7);
     let channels: Vec<i64> = data.modalities().channels().iter().map(|&c| c as i64).collect();
     let classes = data.num_classes() as i64;
-    ModelConfig { backbone, preset: Preset::Tiny, classes, ..Default::default() }.init(&vs.root(), &channels).unwrap()
+    let config = ModelConfig { backbone, preset: Preset::Tiny, classes, ..Default::default() };
+    let net = config.init(&vs.root(), &channels).unwrap();
+    Setup { data, net, _vs: vs }
+}
+
+/// The mean scores of `model` on `data` (the per-sample values dropped).
+fn mean_scores(
+    model: &dyn SegmentationModel,
+    data: Arc<dyn TileDataset>,
+    config: &ScoringConfig,
+    progress: &mut dyn FnMut(usize, usize),
+) -> lssg_scoring::Result<DistortionReport> {
+    measure_scores(model, data, config, Device::Cpu, progress).map(|(report, _)| report)
 }
 
 fn measure(model: &dyn SegmentationModel, data: &Arc<dyn TileDataset>, config: &ScoringConfig) -> DistortionReport {
-    measure_distortion(model, data.clone(), config, Device::Cpu, &mut |_, _| {}).unwrap()
+    mean_scores(model, data.clone(), config, &mut |_, _| {}).unwrap()
 }
 
 /// Asserts `got[k] ≈ want[k]` relatively for every scenario, naming the scenario.
@@ -70,19 +93,14 @@ fn assert_rel_close(label: &str, names: &[String], got: &[f64], want: &[f64]) {
 /// floor of one scenario); (1, 64) → all 6 at once; (5, 64) → one chunk, batches 5+1.
 /// Batch size 4 over 6 tiles leaves a partial last batch of 2.
 fn batched_matches_naive(backbone: BackboneKind) {
-    tch::set_num_threads(1);
-    let data = dataset();
-    let vs = nn::VarStore::new(Device::Cpu);
-    let net = model(&vs, backbone, data.as_ref());
+    let Setup { data, net, .. } = setup(backbone);
     let naive = measure_distortion_naive(net.as_ref(), data.as_ref(), TILES, Device::Cpu).unwrap();
     let names = data.modalities().scenario_names();
     assert_eq!(naive.len(), 7);
     for (batch_size, max_forward) in [(4, 8), (4, 16), (4, 3), (1, 64), (5, 64)] {
         let config = ScoringConfig { batch_size, max_samples: None, max_forward, ..Default::default() };
         let mut calls = Vec::new();
-        let report =
-            measure_distortion(net.as_ref(), data.clone(), &config, Device::Cpu, &mut |d, t| calls.push((d, t)))
-                .unwrap();
+        let report = mean_scores(net.as_ref(), data.clone(), &config, &mut |d, t| calls.push((d, t))).unwrap();
         let label = format!("{backbone} batch_size={batch_size} max_forward={max_forward}");
         assert_eq!(report.num_samples, TILES, "{label}");
         assert_eq!(report.scenario_names, names, "{label}");
@@ -108,10 +126,7 @@ fn cbc_batched_equals_naive() {
 
 #[test]
 fn full_scenario_is_exactly_zero_and_the_others_positive() {
-    tch::set_num_threads(1);
-    let data = dataset();
-    let vs = nn::VarStore::new(Device::Cpu);
-    let net = model(&vs, BackboneKind::Cmx, data.as_ref());
+    let Setup { data, net, .. } = setup(BackboneKind::Cmx);
     let report = measure(
         net.as_ref(),
         &data,
@@ -134,16 +149,12 @@ fn full_scenario_is_exactly_zero_and_the_others_positive() {
 
 #[test]
 fn max_samples_limits_the_samples_scored() {
-    tch::set_num_threads(1);
-    let data = dataset();
-    let vs = nn::VarStore::new(Device::Cpu);
-    let net = model(&vs, BackboneKind::Cmx, data.as_ref());
+    let Setup { data, net, .. } = setup(BackboneKind::Cmx);
     let names = data.modalities().scenario_names();
     // 3 samples at batch size 2: batches 2 + 1.
     let config = ScoringConfig { batch_size: 2, max_samples: Some(3), max_forward: 6, ..Default::default() };
     let mut calls = Vec::new();
-    let report =
-        measure_distortion(net.as_ref(), data.clone(), &config, Device::Cpu, &mut |d, t| calls.push((d, t))).unwrap();
+    let report = mean_scores(net.as_ref(), data.clone(), &config, &mut |d, t| calls.push((d, t))).unwrap();
     assert_eq!(report.num_samples, 3);
     assert_eq!(calls, vec![(2, 3), (3, 3)]);
     let first3 = measure_distortion_naive(net.as_ref(), data.as_ref(), 3, Device::Cpu).unwrap();
@@ -159,13 +170,10 @@ fn max_samples_limits_the_samples_scored() {
 
 #[test]
 fn bad_configs_and_empty_data_are_typed_errors() {
-    tch::set_num_threads(1);
-    let data = dataset();
-    let vs = nn::VarStore::new(Device::Cpu);
-    let net = model(&vs, BackboneKind::Cmx, data.as_ref());
+    let Setup { data, net, .. } = setup(BackboneKind::Cmx);
     let run = |config: ScoringConfig| {
         let mut called = false;
-        let r = measure_distortion(net.as_ref(), data.clone(), &config, Device::Cpu, &mut |_, _| called = true);
+        let r = mean_scores(net.as_ref(), data.clone(), &config, &mut |_, _| called = true);
         assert!(!called, "no batch may run on a rejected config: {config:?}");
         r.unwrap_err()
     };
@@ -178,27 +186,29 @@ fn bad_configs_and_empty_data_are_typed_errors() {
     let e = run(ScoringConfig { max_samples: Some(0), ..Default::default() });
     assert!(matches!(&e, Error::Config { field, .. } if field == "max_samples"), "{e:?}");
     let empty: Arc<dyn TileDataset> = Arc::new(Subset::new(data.clone(), Vec::new()).unwrap());
-    let e =
-        measure_distortion(net.as_ref(), empty, &ScoringConfig::default(), Device::Cpu, &mut |_, _| {}).unwrap_err();
+    let e = mean_scores(net.as_ref(), empty, &ScoringConfig::default(), &mut |_, _| {}).unwrap_err();
     assert!(matches!(&e, Error::EmptyDataset { .. }), "{e:?}");
     assert!(e.to_string().contains("empty"), "{e}");
 }
 
 #[test]
 fn probabilities_file_from_a_measured_report() {
-    tch::set_num_threads(1);
-    let data = dataset();
-    let vs = nn::VarStore::new(Device::Cpu);
-    let net = model(&vs, BackboneKind::Cmx, data.as_ref());
+    let Setup { data, net, .. } = setup(BackboneKind::Cmx);
     let report = measure(
         net.as_ref(),
         &data,
         &ScoringConfig { batch_size: 4, max_samples: Some(5), max_forward: 64, ..Default::default() },
     );
     let set = data.modalities();
-    let file =
-        lssg_scoring::probabilities(&report, set, &SmoothingConfig::default(), "cmx", "runs/x/pretrain.safetensors")
-            .unwrap();
+    let file = lssg_scoring::probabilities(
+        ScoreKind::Latent,
+        &report,
+        set,
+        &SmoothingConfig::default(),
+        "cmx",
+        "runs/x/pretrain.safetensors",
+    )
+    .unwrap();
     file.validate("test").unwrap();
     assert_eq!(file.hook_point, net.hook_point());
     assert_eq!(file.num_samples, 5);

@@ -52,6 +52,19 @@ fn assert_close(label: &str, got: &[f64], want: &[f64], tol: f64) {
     );
 }
 
+/// numpy's r and z of the defaults (σ 1, λ 1e-3, τ 0.5, γ 0.5).
+const SPEC_R: [f64; 7] =
+    [0.800637594892, 1.210222024213, 1.491151057547, 0.297274268708, 0.397044707860, 0.597801679586, 0.004599711318];
+const SPEC_Z: [f64; 7] = [
+    0.237593953248,
+    1.083040559201,
+    1.662922216662,
+    -0.801427028061,
+    -0.595485168174,
+    -0.181091240533,
+    -1.405553292343,
+];
+
 /// numpy's σ, r, z, softmax and p for one configuration.
 struct Want {
     sigma: f64,
@@ -61,13 +74,16 @@ struct Want {
     p: [f64; 7],
 }
 
-fn check(label: &str, out: &Smoothed, want: Want) {
+/// Smooths [`D`] under `config` and checks every vector against numpy's; returns the output.
+fn check(label: &str, config: &SmoothingConfig, want: Want) -> Smoothed {
     const TOL: f64 = 1e-9;
+    let out = smooth(&D, &rns(), config).unwrap();
     assert!((out.sigma - want.sigma).abs() < 1e-15, "{label}: sigma {} != {}", out.sigma, want.sigma);
     assert_close(&format!("{label} r"), &out.scores, &want.r, TOL);
     assert_close(&format!("{label} z"), &out.normalized, &want.z, TOL);
     assert_close(&format!("{label} softmax"), &out.softmax, &want.s, TOL);
     assert_close(&format!("{label} p"), &out.probabilities, &want.p, TOL);
+    out
 }
 
 #[test]
@@ -87,30 +103,13 @@ fn spec_table() {
 
 #[test]
 fn spec_vector_full_precision() {
-    let out = smooth(&D, &rns(), &SmoothingConfig::default()).unwrap();
     check(
         "spec",
-        &out,
+        &SmoothingConfig::default(),
         Want {
             sigma: 1.0,
-            r: [
-                0.800637594892,
-                1.210222024213,
-                1.491151057547,
-                0.297274268708,
-                0.397044707860,
-                0.597801679586,
-                0.004599711318,
-            ],
-            z: [
-                0.237593953248,
-                1.083040559201,
-                1.662922216662,
-                -0.801427028061,
-                -0.595485168174,
-                -0.181091240533,
-                -1.405553292343,
-            ],
+            r: SPEC_R,
+            z: SPEC_Z,
             s: [
                 0.141432277912,
                 0.215841491827,
@@ -135,12 +134,9 @@ fn spec_vector_full_precision() {
 
 #[test]
 fn mask_descriptor() {
-    let config = SmoothingConfig { descriptor: Descriptor::Masks, ..Default::default() };
-    let out = smooth(&D, &rns(), &config).unwrap();
-    assert_eq!(out.descriptors.dim(), (7, 3));
-    check(
+    let out = check(
         "masks",
-        &out,
+        &SmoothingConfig { descriptor: Descriptor::Masks, ..Default::default() },
         Want {
             sigma: 1.0,
             r: [
@@ -181,17 +177,16 @@ fn mask_descriptor() {
             ],
         },
     );
+    assert_eq!(out.descriptors.dim(), (7, 3));
 }
 
 #[test]
 fn median_sigma() {
-    let config = SmoothingConfig { sigma: Sigma::Median, ..Default::default() };
-    let out = smooth(&D, &rns(), &config).unwrap();
     // numpy prints 0.6 for the median of the 21 pairwise |D_i − D_j|; rounding in the
     // subtraction makes it 0.6000000000000001 or 0.6 depending on the pair.
     check(
         "median",
-        &out,
+        &SmoothingConfig { sigma: Sigma::Median, ..Default::default() },
         Want {
             sigma: 0.6,
             r: [
@@ -236,31 +231,14 @@ fn median_sigma() {
 
 #[test]
 fn faithful_first() {
-    let config = SmoothingConfig { preference: Preference::FaithfulFirst, ..Default::default() };
-    let out = smooth(&D, &rns(), &config).unwrap();
     check(
         "faithful",
-        &out,
+        &SmoothingConfig { preference: Preference::FaithfulFirst, ..Default::default() },
         Want {
             sigma: 1.0,
-            r: [
-                0.800637594892,
-                1.210222024213,
-                1.491151057547,
-                0.297274268708,
-                0.397044707860,
-                0.597801679586,
-                0.004599711318,
-            ],
-            z: [
-                -0.237593953248,
-                -1.083040559201,
-                -1.662922216662,
-                0.801427028061,
-                0.595485168174,
-                0.181091240533,
-                1.405553292343,
-            ],
+            r: SPEC_R,
+            // Faithful-first ranks by −z: the same r, z negated.
+            z: SPEC_Z.map(|z| -z),
             s: [
                 0.112988638286,
                 0.074036925689,
@@ -285,11 +263,9 @@ fn faithful_first() {
 
 #[test]
 fn tuned_parameters() {
-    let config = SmoothingConfig { sigma: Sigma::Fixed(0.5), lambda: 1e-2, tau: 2.0, gamma: 0.8, ..Default::default() };
-    let out = smooth(&D, &rns(), &config).unwrap();
     check(
         "tuned",
-        &out,
+        &SmoothingConfig { sigma: Sigma::Fixed(0.5), lambda: 1e-2, tau: 2.0, gamma: 0.8, ..Default::default() },
         Want {
             sigma: 0.5,
             r: [

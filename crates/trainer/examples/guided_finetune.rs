@@ -15,6 +15,7 @@
 use std::path::Path;
 
 use lssg_backbones::{ArchitectureConfig, BackboneKind, Preset, Weights};
+use lssg_core::ScoreKind;
 use lssg_datasets::{DataConfig, SyntheticConfig, SyntheticDataConfig};
 use lssg_scoring::ScoringConfig;
 use lssg_smoothing::SmoothingConfig;
@@ -40,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 2. Score each scenario on the training split and smooth the scores.
     let model = network.load(&network.model, Weights::Checkpoint(&pretrained.checkpoint))?;
-    let report = lssg_scoring::measure_distortion(
+    let (report, _) = lssg_scoring::measure_scores(
         model.net.as_ref(),
         data.train.clone(),
         &ScoringConfig::default(),
@@ -48,7 +49,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &mut |_, _| {},
     )?;
     let set = data.train.modalities();
-    let probabilities = lssg_scoring::probabilities(&report, set, &SmoothingConfig::default(), "cmx", "pretrain")?;
+    let probabilities =
+        lssg_scoring::probabilities(ScoreKind::Latent, &report, set, &SmoothingConfig::default(), "cmx", "pretrain")?;
     println!("scenario              D        p");
     for ((name, d), p) in set.scenario_names().iter().zip(&report.distortion).zip(&probabilities.final_probs) {
         println!("{name:<20} {d:>6.4} {p:>8.4}");

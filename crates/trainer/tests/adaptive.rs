@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use lssg_backbones::{ArchitectureConfig, BackboneKind, Preset, Weights};
+use lssg_core::ScoreKind;
 use lssg_core::seed::stream;
 use lssg_datasets::{DataConfig, DataSplits, SyntheticConfig, SyntheticDataConfig};
 use lssg_scenario::{ProbabilitiesFile, SamplingStrategy};
@@ -40,7 +41,7 @@ fn setup() -> Setup {
     let pretrained =
         pretrain(&network, &data, &config, &work.path().join("pre"), &mut NoopObserver).unwrap().checkpoint;
     let model = network.load(&network.model, Weights::Checkpoint(&pretrained)).unwrap();
-    let report = lssg_scoring::measure_distortion(
+    let (report, _) = lssg_scoring::measure_scores(
         model.net.as_ref(),
         data.train.clone(),
         &ScoringConfig::default(),
@@ -49,7 +50,9 @@ fn setup() -> Setup {
     )
     .unwrap();
     let set = data.train.modalities();
-    let probabilities = lssg_scoring::probabilities(&report, set, &SmoothingConfig::default(), "cmx", "pre").unwrap();
+    let probabilities =
+        lssg_scoring::probabilities(ScoreKind::Latent, &report, set, &SmoothingConfig::default(), "cmx", "pre")
+            .unwrap();
     Setup { data, network, pretrained, probabilities, _work: work }
 }
 
