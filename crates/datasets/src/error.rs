@@ -26,13 +26,56 @@ pub enum Error {
         /// What it is and where it comes from.
         hint: String,
     },
-    /// A TIFF file could not be decoded or has an unexpected layout.
+    /// A raster file has an unexpected layout (bands, sample type, size) or could not be encoded.
     #[error("{path}: {reason}")]
-    Tiff {
+    Raster {
         /// The file.
         path: PathBuf,
-        /// What was wrong (decoder message, or expected vs found layout).
+        /// What was wrong (expected vs found).
         reason: String,
+    },
+    /// GDAL could not open or read a raster; its message is the source.
+    #[cfg(feature = "gdal")]
+    #[error("{path}: {action}")]
+    Gdal {
+        /// The file.
+        path: PathBuf,
+        /// What was being done (`cannot open`, `reading rows 0..256 of band 2`).
+        action: String,
+        /// GDAL's error.
+        source: gdal::errors::GdalError,
+    },
+    /// A raster was to be read by a build without GDAL.
+    #[error(
+        "{path}: reading rasters needs GDAL: build lssg with the `gdal` cargo feature (lssg-datasets/gdal, \
+         on by default); without it only the synthetic data sets are available"
+    )]
+    NoGdal {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A modality's rasters hold another number of bands than it has channels.
+    #[error("{path}: modality `{modality}` has {got} band(s), the model was trained with {expected}")]
+    Bands {
+        /// The (first) file of the modality.
+        path: PathBuf,
+        /// The modality.
+        modality: String,
+        /// Its channels.
+        expected: usize,
+        /// Bands given.
+        got: usize,
+    },
+    /// Two rasters of one scene do not cover the same ground (CRS, footprint, or size without
+    /// georeferencing).
+    #[error("{path} does not match {reference}: {what}")]
+    Footprint {
+        /// The raster that differs.
+        path: PathBuf,
+        /// The raster that defines the grid.
+        reference: PathBuf,
+        /// What differs, with both values.
+        what: String,
     },
     /// A JSON file could not be parsed or written.
     #[error("{path}: invalid JSON: {source}")]

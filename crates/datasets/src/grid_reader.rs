@@ -9,9 +9,9 @@ use lssg_scenario::ModalitySet;
 
 use crate::error::{Error, Result};
 use crate::inspect::{SceneCensus, count_labels};
+use crate::raster::Raster;
 use crate::sample::Sample;
 use crate::scene_reader::{OffPalette, SceneInfo, SceneSource, StackPlan, same_grid_window};
-use crate::tiff_io::Raster;
 
 /// A decoded scene whose stacks all lie on the label grid: the used stacks at native
 /// resolution, in [`StackPlan::stacks`] order, and the labels.

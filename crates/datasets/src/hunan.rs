@@ -23,11 +23,11 @@ use serde::{Deserialize, Serialize};
 use crate::config::DataSplits;
 use crate::error::{Error, Result};
 use crate::grid_reader::{GridParts, GridReader, GridScene, check_palette};
+use crate::raster::{RasterData, read_stack};
 use crate::sample::IGNORE_INDEX;
 use crate::scene_reader::{
     ModalitySlot, OffPalette, OfficialSplit, SceneAssignment, SceneInfo, SceneSource, StackPlan, modality_set,
 };
-use crate::tiff_io::{RasterData, read_stack};
 
 /// Raw code (255 first mapped to 12) → class index.
 pub const LOOKUP: [u8; 13] = [255, 0, 1, 2, 1, 3, 4, 6, 6, 5, 6, 7, 255];
@@ -225,7 +225,7 @@ pub fn open(config: &HunanConfig) -> Result<Arc<HunanReader>> {
                     return Err(Error::Missing { path: p, hint: format!("the {stack} stack of patch {id}") });
                 }
             }
-            let l = crate::tiff_io::read_layout(&label_path(&config.root, split.as_str(), id))?;
+            let l = crate::raster::read_info(&label_path(&config.root, split.as_str(), id))?;
             Ok(SceneInfo { id: id.clone(), split: *split, width: l.width, height: l.height })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -266,7 +266,7 @@ impl GridReader for HunanReader {
         let raster = read_stack(&lp, 1, &[0])?;
         self.check_size(&lp, &raster, info)?;
         let RasterData::U8(codes) = raster.data else {
-            return Err(Error::Tiff {
+            return Err(Error::Raster {
                 path: lp,
                 reason: format!("expected u8 codes, found {}", raster.data.sample_type()),
             });

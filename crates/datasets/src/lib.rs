@@ -22,8 +22,8 @@ pub mod hunan;
 pub mod inspect;
 pub mod layouts;
 pub mod potsdam;
+pub mod raster;
 pub mod scene_reader;
-pub mod tiff_io;
 
 pub use dataset::TileDataset;
 pub use error::{Error, Result};

@@ -3,7 +3,7 @@
 //! ```text
 //! ROOT/4_Ortho_RGBIR/top_potsdam_{a}_{b}_RGBIR.tif                     4 × u8 R,G,B,IR (chunky)
 //! ROOT/1_DSM/dsm_potsdam_{0a}_{bb}.tif                                 1 × f32 (ids zero-padded)
-//! ROOT/1_DSM_normalisation/dsm_potsdam_{0a}_{bb}_normalized_lastools.tif  nDSM, if given as TIFF
+//! ROOT/1_DSM_normalisation/dsm_potsdam_{0a}_{bb}_normalized_lastools.jpg  nDSM, 1 × u8 (JPEG)
 //! ROOT/5_Labels_all/top_potsdam_{a}_{b}_label.tif                      RGB colours
 //! ROOT/5_Labels_all_noBoundary/top_potsdam_{a}_{b}_label_noBoundary.tif  RGB, black = ignore
 //! ```
@@ -13,8 +13,9 @@
 //! impervious surfaces (white), building (blue), low vegetation (cyan), tree (green), car
 //! (yellow). Label colours outside that palette (and black in the full labels) are counted:
 //! an [`crate::Error::OffPalette`] by default, or ignored with `off_palette = "ignore"`.
-//! The real nDSM ships as JPEG, which this reader does not decode: a `nDSM` slot needs the
-//! `.tif` file and fails naming it otherwise.
+//! Files are read through GDAL ([`crate::raster`]), so any of them may be stored in another
+//! format GDAL reads under the same name (a COG, a JPEG 2000 file); the nDSM is the JPEG of the
+//! official release.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,11 +26,11 @@ use serde::{Deserialize, Serialize};
 use crate::config::DataSplits;
 use crate::error::{Error, Result};
 use crate::grid_reader::{GridParts, GridReader, GridScene, check_palette};
+use crate::raster::{RasterData, SampleType, read_stack};
 use crate::sample::IGNORE_INDEX;
 use crate::scene_reader::{
     ModalitySlot, OffPalette, OfficialSplit, SceneAssignment, SceneInfo, SceneSource, StackPlan, modality_set,
 };
-use crate::tiff_io::{RasterData, SampleType, read_stack};
 
 /// The official training tiles (`a_b`); the other 14 tiles are the test set.
 pub const OFFICIAL_TRAIN: [&str; 24] = [
@@ -51,7 +52,7 @@ pub enum PotsdamStack {
     Rgbir,
     /// `1_DSM`: the digital surface model (f32).
     Dsm,
-    /// `1_DSM_normalisation`: height above ground, when present as TIFF.
+    /// `1_DSM_normalisation`: height above ground (8-bit JPEG in the official release).
     Ndsm,
 }
 
@@ -79,7 +80,7 @@ impl PotsdamStack {
             Self::Rgbir => root.join("4_Ortho_RGBIR").join(format!("top_potsdam_{a}_{b}_RGBIR.tif")),
             Self::Dsm => root.join("1_DSM").join(format!("dsm_potsdam_{a:02}_{b:02}.tif")),
             Self::Ndsm => {
-                root.join("1_DSM_normalisation").join(format!("dsm_potsdam_{a:02}_{b:02}_normalized_lastools.tif"))
+                root.join("1_DSM_normalisation").join(format!("dsm_potsdam_{a:02}_{b:02}_normalized_lastools.jpg"))
             }
         }
     }
@@ -216,7 +217,7 @@ fn parse_tile_name(name: &str) -> Option<(u32, u32)> {
 }
 
 /// Opens the Potsdam tiles under `config.root`: lists the RGBIR tiles, checks that every file
-/// the configuration needs exists, and reads the tile sizes. The nDSM must be a TIFF.
+/// the configuration needs exists, and reads the tile sizes.
 pub fn open(config: &PotsdamConfig) -> Result<Arc<PotsdamReader>> {
     let set = modality_set(&config.modalities)?;
     let plan = StackPlan::new(&config.modalities, PotsdamStack::bands)?;
@@ -247,9 +248,10 @@ pub fn open(config: &PotsdamConfig) -> Result<Arc<PotsdamReader>> {
                 let p = stack.path(&config.root, a, b);
                 if !p.is_file() {
                     let hint = match stack {
-                        PotsdamStack::Ndsm => "the nDSM as TIFF (the real set ships it as JPEG, which is not read; \
-                                               convert it or drop the ndsm slot)"
-                            .to_string(),
+                        PotsdamStack::Ndsm => format!(
+                            "the nDSM JPEG of tile {a}_{b} (1_DSM_normalisation.zip of the release; \
+                             `lssg data prepare` unpacks it)"
+                        ),
                         s => format!("the {s} file of tile {a}_{b}"),
                     };
                     return Err(Error::Missing { path: p, hint });
@@ -259,7 +261,7 @@ pub fn open(config: &PotsdamConfig) -> Result<Arc<PotsdamReader>> {
             if !label.is_file() {
                 return Err(Error::Missing { path: label, hint: format!("the label file of tile {a}_{b}") });
             }
-            let l = crate::tiff_io::read_layout(&PotsdamStack::Rgbir.path(&config.root, a, b))?;
+            let l = crate::raster::read_info(&PotsdamStack::Rgbir.path(&config.root, a, b))?;
             let id = format!("{a}_{b}");
             let split = if OFFICIAL_TRAIN.contains(&id.as_str()) { OfficialSplit::Train } else { OfficialSplit::Test };
             Ok(SceneInfo { id, split, width: l.width, height: l.height })
@@ -322,7 +324,7 @@ impl GridReader for PotsdamReader {
         let raster = read_stack(&lp, 3, &[0, 1, 2])?;
         self.check_size(&lp, &raster, info)?;
         let RasterData::U8(rgb) = &raster.data else {
-            return Err(Error::Tiff {
+            return Err(Error::Raster {
                 path: lp,
                 reason: format!("expected u8 colours, found {}", raster.data.sample_type()),
             });

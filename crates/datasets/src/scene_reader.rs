@@ -39,8 +39,8 @@ use serde::{Deserialize, Serialize};
 use crate::dataset::TileDataset;
 use crate::error::{Error, Result};
 use crate::inspect::{SceneCensus, SceneStats};
+use crate::raster::Raster;
 use crate::sample::Sample;
-use crate::tiff_io::Raster;
 
 /// The split a data set's own distribution assigns to a scene.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -440,7 +440,7 @@ pub fn label_window(labels: &[u8], width: usize, y0: usize, x0: usize, h: usize,
 /// grid: one array per slot of `plan`, each channel copied from its `(stack, band)`.
 pub fn same_grid_window<K>(
     plan: &StackPlan<K>,
-    stacks: &[crate::tiff_io::Raster],
+    stacks: &[crate::raster::Raster],
     labels: &[u8],
     width: usize,
     (y0, x0, h, w): (usize, usize, usize, usize),
@@ -561,7 +561,7 @@ mod tests {
 
     #[test]
     fn provided_size_check_names_file_scene_and_sizes() {
-        use crate::tiff_io::RasterData;
+        use crate::raster::RasterData;
         let src = source();
         let info = &src.scenes()[1];
         let on_grid = Raster::new(7, 4, 1, RasterData::U8(vec![0; 28])).unwrap();

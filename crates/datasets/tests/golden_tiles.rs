@@ -3,6 +3,7 @@
 //! The golden values were produced by the hand-written TIFF decoder that preceded the GDAL
 //! raster layer (run this test with `GOLDEN_PRINT=1 --nocapture` to print the current values):
 //! the GDAL layer must load byte-identical tiles (raw f32 bits and labels).
+#![cfg(feature = "gdal")]
 
 use std::path::Path;
 use std::sync::Arc;

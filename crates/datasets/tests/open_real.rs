@@ -1,5 +1,6 @@
 //! `open` on the file-backed kinds: synthetic scenes written in the real Potsdam, Hunan and
 //! DSTL layouts (by the layout writers), then split, tiled and normalised end to end.
+#![cfg(feature = "gdal")]
 
 use std::path::Path;
 

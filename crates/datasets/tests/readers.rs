@@ -3,6 +3,7 @@
 //! classes), Potsdam (every colour, an ignore pixel, an off-palette pixel), Hunan (every raw
 //! code), and bad input (missing file, wrong band count, truncated TIFF, malformed WKT,
 //! mismatched sizes), which must be a typed error naming the file.
+#![cfg(feature = "gdal")]
 
 use std::path::Path;
 
@@ -11,8 +12,8 @@ use lssg_datasets::dstl::{DstlConfig, DstlStack, DstlTarget};
 use lssg_datasets::hunan::{Class7, HunanConfig, HunanStack};
 use lssg_datasets::inspect::{InspectDataset, inspect};
 use lssg_datasets::potsdam::{PotsdamConfig, PotsdamLabels, PotsdamStack};
+use lssg_datasets::raster::{Photometric, Raster, RasterData, TiffWriteOptions, write_tiff};
 use lssg_datasets::scene_reader::{OffPalette, SceneAssignment, SceneSource};
-use lssg_datasets::tiff_io::{Photometric, Raster, RasterData, TiffWriteOptions, write_tiff};
 use lssg_datasets::{Error, IGNORE_INDEX};
 
 fn u16_raster(w: usize, h: usize, bands: usize, f: impl Fn(usize, usize, usize) -> u16) -> Raster {
@@ -283,11 +284,11 @@ fn potsdam_bad_input() {
     .unwrap();
     let e = lssg_datasets::potsdam::open(&cfg).unwrap().load(0).unwrap_err().to_string();
     assert!(e.contains("RGBIR.tif") && e.contains("expected 4 bands") && e.contains("found 3"), "{e}");
-    // An nDSM slot without the TIFF nDSM: missing, with the JPEG hint.
+    // An nDSM slot without the nDSM: missing, naming the release's JPEG and its archive.
     let mut nd = cfg.clone();
     nd.modalities.push(lssg_datasets::scene_reader::ModalitySlot::new("ndsm", [(PotsdamStack::Ndsm, 0)]));
     let e = lssg_datasets::potsdam::open(&nd).unwrap_err().to_string();
-    assert!(e.contains("normalized_lastools.tif") && e.contains("JPEG"), "{e}");
+    assert!(e.contains("normalized_lastools.jpg") && e.contains("1_DSM_normalisation.zip"), "{e}");
     // Missing root.
     let e = lssg_datasets::potsdam::open(&PotsdamConfig { root: dir.path().join("nope"), ..cfg }).unwrap_err();
     assert!(matches!(e, Error::Missing { .. }), "{e}");
@@ -378,7 +379,7 @@ fn potsdam_throughput() {
         "5_Labels_all/top_potsdam_2_10_label.tif",
     ] {
         let (t, c) = (std::time::Instant::now(), cpu());
-        lssg_datasets::tiff_io::read_tiff(&dir.path().join(f)).unwrap();
+        lssg_datasets::raster::read_raster(&dir.path().join(f)).unwrap();
         println!("{f}: {:.3} s wall, {:.2} s CPU", t.elapsed().as_secs_f64(), cpu() - c);
     }
     let (t, c) = (std::time::Instant::now(), cpu());

@@ -1,12 +1,13 @@
-//! `tiff_io` against files written by an independent writer (tifffile; see
+//! The GDAL raster layer against TIFFs written by an independent writer (tifffile; see
 //! `fixtures/tiff/gen.py`, which states the formulas recomputed here and the versions used).
 //! Every value must match exactly: planar u16 LZW + horizontal predictor, RGB-tagged RGBIR
 //! u8 with an extra sample + predictor, f32 Deflate + floating-point predictor (both byte
 //! orders), tiled multiband u16, big-endian uncompressed.
+#![cfg(feature = "gdal")]
 
 use std::path::PathBuf;
 
-use lssg_datasets::tiff_io::{RasterData, SampleType, read_layout, read_tiff, read_tiff_bands};
+use lssg_datasets::raster::{RasterData, SampleType, read_bands, read_info, read_raster};
 
 const H: usize = 10;
 const W: usize = 7;
@@ -48,13 +49,13 @@ fn check<T: PartialEq + std::fmt::Debug + Copy>(
 #[test]
 fn planar_u16_lzw_horizontal_predictor() {
     let p = fixture("planar_u16_lzw_pred.tif");
-    let l = read_layout(&p).unwrap();
-    assert!(l.planar && l.compression == 5 && l.predictor == 2 && l.samples == 3);
-    let r = read_tiff(&p).unwrap();
+    let l = read_info(&p).unwrap();
+    assert_eq!((l.bands, l.sample_type, l.driver.as_str()), (3, SampleType::U16, "GTiff"));
+    let r = read_raster(&p).unwrap();
     let RasterData::U16(v) = &r.data else { panic!("u16 expected") };
     check("planar_u16", v, 3, u16_at);
     // Selecting one plane of a planar file reads only that plane.
-    let r = read_tiff_bands(&p, Some(&[2])).unwrap();
+    let r = read_bands(&p, Some(&[2])).unwrap();
     let RasterData::U16(v) = &r.data else { panic!("u16 expected") };
     check("planar_u16 band 2", v, 1, |_, y, x| u16_at(2, y, x));
 }
@@ -62,10 +63,9 @@ fn planar_u16_lzw_horizontal_predictor() {
 #[test]
 fn rgb_tagged_rgbir_keeps_the_fourth_band() {
     let p = fixture("rgbir_u8_lzw_pred.tif");
-    let l = read_layout(&p).unwrap();
-    assert!(!l.planar && l.photometric == 2 && l.samples == 4 && l.predictor == 2);
-    let r = read_tiff(&p).unwrap();
-    r.expect_bands(&p, 4).unwrap();
+    let l = read_info(&p).unwrap();
+    assert_eq!((l.bands, l.sample_type), (4, SampleType::U8));
+    let r = lssg_datasets::raster::read_stack(&p, 4, &[0, 1, 2, 3]).unwrap();
     let RasterData::U8(v) = &r.data else { panic!("u8 expected") };
     check("rgbir", v, 4, u8_at);
 }
@@ -73,31 +73,31 @@ fn rgb_tagged_rgbir_keeps_the_fourth_band() {
 #[test]
 fn f32_deflate_floating_point_predictor_both_byte_orders() {
     let p = fixture("f32_deflate_fppred.tif");
-    let r = read_tiff(&p).unwrap();
+    let r = read_raster(&p).unwrap();
     r.expect_type(&p, SampleType::F32).unwrap();
     let RasterData::F32(v) = &r.data else { panic!("f32 expected") };
     check("f32 le", v, 1, f32_at);
     let p = fixture("f32_deflate_fppred_be.tif");
-    let l = read_layout(&p).unwrap();
-    assert!(!l.little_endian && l.predictor == 3 && l.planar);
-    let RasterData::F32(v) = read_tiff(&p).unwrap().data else { panic!("f32 expected") };
+    let l = read_info(&p).unwrap();
+    assert_eq!((l.bands, l.sample_type), (2, SampleType::F32));
+    let RasterData::F32(v) = read_raster(&p).unwrap().data else { panic!("f32 expected") };
     check("f32 be", &v, 2, f32_at);
 }
 
 #[test]
 fn tiled_chunky_u16_deflate() {
     let p = fixture("tiled_u16_deflate_pred.tif");
-    let l = read_layout(&p).unwrap();
-    assert_eq!(l.tile, Some((16, 16)));
-    let RasterData::U16(v) = read_tiff(&p).unwrap().data else { panic!("u16 expected") };
+    let l = read_info(&p).unwrap();
+    assert_eq!(l.block, (16, 16));
+    let RasterData::U16(v) = read_raster(&p).unwrap().data else { panic!("u16 expected") };
     check("tiled", &v, 4, u16_at);
-    let RasterData::U16(v) = read_tiff_bands(&p, Some(&[3, 1])).unwrap().data else { panic!("u16 expected") };
+    let RasterData::U16(v) = read_bands(&p, Some(&[3, 1])).unwrap().data else { panic!("u16 expected") };
     check("tiled bands 3,1", &v, 2, |b, y, x| u16_at([3, 1][b], y, x));
 }
 
 #[test]
 fn big_endian_uncompressed_planar() {
     let p = fixture("planar_u16_be.tif");
-    let RasterData::U16(v) = read_tiff(&p).unwrap().data else { panic!("u16 expected") };
+    let RasterData::U16(v) = read_raster(&p).unwrap().data else { panic!("u16 expected") };
     check("be", &v, 2, u16_at);
 }

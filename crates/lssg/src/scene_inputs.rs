@@ -72,7 +72,7 @@ fn looks_like_path(s: &str) -> bool {
 fn stacked(set: &ModalitySet, path: &Path) -> Result<SceneInputs> {
     let channels = set.channels();
     let total: usize = channels.iter().sum();
-    let bands = lssg_predict::raster_in::band_count(path)?;
+    let bands = lssg_datasets::raster::grid::band_count(path).map_err(lssg_predict::Error::from)?;
     if bands != total {
         let parts: Vec<String> = set.names().iter().zip(&channels).map(|(n, c)| format!("{n} ({c})")).collect();
         return Err(invalid(format!(

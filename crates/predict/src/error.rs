@@ -18,14 +18,10 @@ pub enum Error {
         /// What is accepted.
         expected: String,
     },
-    /// A raster could not be opened or read (missing, unreadable, truncated).
-    #[error("cannot read raster {path}: {message}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// GDAL's message.
-        message: String,
-    },
+    /// A raster could not be opened or read (missing, unreadable, truncated, a band count or
+    /// footprint that does not fit): the data sets' raster layer's error, naming the file.
+    #[error(transparent)]
+    Raster(#[from] lssg_datasets::Error),
     /// An output could not be written.
     #[error("cannot write {path}: {message}")]
     Write {
@@ -33,28 +29,6 @@ pub enum Error {
         path: PathBuf,
         /// What failed.
         message: String,
-    },
-    /// A raster's band count differs from the modality's channel count in training.
-    #[error("{path}: modality `{modality}` has {got} band(s), the model was trained with {expected}")]
-    Bands {
-        /// The file.
-        path: PathBuf,
-        /// The modality.
-        modality: String,
-        /// Channels in training.
-        expected: usize,
-        /// Bands read.
-        got: usize,
-    },
-    /// Two rasters do not cover the same ground (CRS, footprint, or size without georeferencing).
-    #[error("{path} does not match {reference}: {what}")]
-    Mismatch {
-        /// The raster that differs.
-        path: PathBuf,
-        /// The raster that defines the grid.
-        reference: PathBuf,
-        /// What differs, with both values.
-        what: String,
     },
     /// The scenario or modality list is not usable.
     #[error("{0}")]

@@ -6,12 +6,12 @@
 use std::path::PathBuf;
 
 use lssg_backbones::SegmentationModel;
+use lssg_datasets::raster::grid::{GdalScene, ModalityInput, SceneGrid};
 use lssg_scenario::Scenario;
 
 use crate::error::{Error, Result};
 use crate::predict::{PredictOptions, PredictSummary, RowSink, Tee, predict_scene};
 use crate::preview::PreviewSink;
-use crate::raster_in::{GdalScene, ModalityInput, SceneGrid};
 use crate::raster_out::{OutputSpec, RasterWriter};
 use crate::source::Normalization;
 

@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 
 use gdal::raster::{Buffer, ColorEntry, ColorInterpretation, ColorTable, PaletteInterpretation, RasterCreationOptions};
 use gdal::{Dataset, DriverManager};
+use lssg_datasets::raster::grid::GeoInfo;
 
 use crate::blend::FinishedRows;
 use crate::error::{Error, Result};
 use crate::predict::RowSink;
-use crate::raster_in::GeoInfo;
 
 /// What to write and how.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,8 +1,9 @@
 //! Where a scene's pixels come from (docs/predict.md §3): a [`RowSource`] reads a block of rows
-//! of one modality at a time, so no reader ever holds the whole scene; [`Normalization`] applies
-//! the training statistics of the run.
+//! of one modality at a time, so no reader ever holds the whole scene (GDAL rasters through
+//! [`GdalScene`]); [`Normalization`] applies the training statistics of the run.
 
 use lssg_datasets::normalize::{ChannelStats, NormalizeConfig};
+use lssg_datasets::raster::grid::GdalScene;
 
 use crate::error::{Error, Result};
 
@@ -74,6 +75,25 @@ impl RowSource for MemoryScene {
             out.extend_from_slice(&data[c * plane + y0 * w..c * plane + (y0 + rows) * w]);
         }
         Ok(out)
+    }
+}
+
+/// The rasters of a scene through GDAL (`lssg_datasets::raster::grid`).
+impl RowSource for GdalScene {
+    fn height(&self) -> usize {
+        self.geo().height
+    }
+    fn width(&self) -> usize {
+        self.geo().width
+    }
+    fn channels(&self) -> &[usize] {
+        GdalScene::channels(self)
+    }
+    fn has(&self, m: usize) -> bool {
+        GdalScene::has(self, m)
+    }
+    fn read_rows(&mut self, m: usize, y0: usize, rows: usize) -> Result<Vec<f32>> {
+        Ok(GdalScene::read_rows(self, m, y0, rows)?)
     }
 }
 

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use common::ConvModel;
 use gdal::raster::{Buffer, RasterCreationOptions};
 use gdal::{Dataset, DriverManager, Metadata};
+use lssg_datasets::Error as DataError;
 use lssg_predict::raster_out::default_palette;
 use lssg_predict::{
     Error, Footprint, GdalScene, ModalityInput, Normalization, OutputSpec, PredictOptions, SceneGrid, SceneJob,
@@ -176,7 +177,7 @@ fn input_errors_name_the_file_and_leave_no_output() {
     };
     // Band count: a 3-band file for the 1-channel DSM.
     let err = run(vec![Some(ModalityInput::new(&f.rgb)), Some(ModalityInput::new(&f.rgb))], full);
-    assert!(matches!(&err, Error::Bands { expected: 1, got: 3, .. }), "{err}");
+    assert!(matches!(&err, Error::Raster(DataError::Bands { expected: 1, got: 3, .. })), "{err}");
     assert!(err.to_string().contains("rgb.tif"), "{err}");
     // CRS.
     let other = f.root.join("dsm-4326.tif");
@@ -188,29 +189,32 @@ fn input_errors_name_the_file_and_leave_no_output() {
         Some(&gdal::spatial_ref::SpatialRef::from_epsg(32632).unwrap().to_wkt().unwrap()),
     );
     let err = run(vec![Some(ModalityInput::new(&f.rgb)), Some(ModalityInput::new(&other))], full);
-    assert!(matches!(&err, Error::Mismatch { what, .. } if what.starts_with("CRS")), "{err}");
+    assert!(matches!(&err, Error::Raster(DataError::Footprint { what, .. }) if what.starts_with("CRS")), "{err}");
     // Footprint: the same size at twice the pixel size.
     let wide = f.root.join("dsm-wide.tif");
     write_tiff(&wide, 1, (W, H), 2.0, Some(&utm33()));
     let err = run(vec![Some(ModalityInput::new(&f.rgb)), Some(ModalityInput::new(&wide))], full);
-    assert!(matches!(&err, Error::Mismatch { what, .. } if what.starts_with("footprint")), "{err}");
+    assert!(matches!(&err, Error::Raster(DataError::Footprint { what, .. }) if what.starts_with("footprint")), "{err}");
     assert!(err.to_string().contains("dsm-wide.tif"), "{err}");
     // Without georeferencing: sizes.
     let (a, b) = (f.root.join("plain-a.tif"), f.root.join("plain-b.tif"));
     write_tiff(&a, 3, (W, H), 1.0, None);
     write_tiff(&b, 1, (W, H - 1), 1.0, None);
     let err = run(vec![Some(ModalityInput::new(&a)), Some(ModalityInput::new(&b))], full);
-    assert!(matches!(&err, Error::Mismatch { what, .. } if what.starts_with("size")), "{err}");
+    assert!(matches!(&err, Error::Raster(DataError::Footprint { what, .. }) if what.starts_with("size")), "{err}");
     // Unreadable and truncated files.
     let junk = f.root.join("junk.tif");
     std::fs::write(&junk, b"not a tiff").unwrap();
     let err = run(vec![Some(ModalityInput::new(&f.rgb)), Some(ModalityInput::new(&junk))], full);
-    assert!(matches!(&err, Error::Read { path, .. } if path == &junk), "{err}");
+    assert!(matches!(&err, Error::Raster(DataError::Gdal { path, .. }) if path == &junk), "{err}");
+    // GDAL's own message follows in the chain.
+    let cause = std::error::Error::source(&err).map(ToString::to_string).unwrap_or_default();
+    assert!(cause.contains("not recognized as a supported file format"), "{cause}");
     let cut = f.root.join("cut.tif");
     let bytes = std::fs::read(&f.dsm).unwrap();
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let err = run(vec![Some(ModalityInput::new(&f.rgb)), Some(ModalityInput::new(&cut))], full);
-    assert!(matches!(&err, Error::Read { path, .. } if path == &cut), "{err}");
+    assert!(matches!(&err, Error::Raster(DataError::Gdal { path, .. }) if path == &cut), "{err}");
     // An available modality without a file; an unavailable one without a file is fine.
     let err = run(vec![Some(ModalityInput::new(&f.rgb)), None], full);
     assert!(matches!(&err, Error::MissingInput(m) if m == "dsm"), "{err}");

@@ -17,11 +17,11 @@ use super::{CLASS_NAMES, DstlConfig, DstlStack, DstlTarget, MULTICLASS_PRIORITY}
 use crate::config::DataSplits;
 use crate::error::{Error, Result};
 use crate::inspect::SceneCensus;
+use crate::raster::{Raster, read_info, read_stack};
 use crate::sample::{ModalityArray, Sample};
 use crate::scene_reader::{
     OfficialSplit, SceneAssignment, SceneInfo, SceneSource, StackPlan, label_window, modality_set,
 };
-use crate::tiff_io::{Raster, read_layout, read_stack};
 
 /// The polygons of one image: class `c` at index `c - 1`.
 type ClassPolygons = [Vec<Polygon>; 10];
@@ -188,7 +188,7 @@ pub fn open(config: &DstlConfig) -> Result<Arc<DstlReader>> {
                     return Err(Error::Missing { path: p, hint: format!("the {stack} stack of image {id}") });
                 }
             }
-            let l = read_layout(&DstlStack::ThreeBand.path(root, id))?;
+            let l = read_info(&DstlStack::ThreeBand.path(root, id))?;
             let t = GridTransform::new(l.width, l.height, xmax, ymin);
             Ok((SceneInfo { id: (*id).clone(), split: OfficialSplit::Unassigned, width: l.width, height: l.height }, t))
         })
@@ -391,7 +391,7 @@ impl SceneSource for DstlReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tiff_io::RasterData;
+    use crate::raster::RasterData;
 
     #[test]
     fn bilinear_reproduces_constant_and_linear_fields() {

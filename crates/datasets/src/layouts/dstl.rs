@@ -21,8 +21,8 @@ use super::{SynthOptions, quantise, scene, write_file};
 use crate::dstl::DstlStack;
 use crate::dstl::rasterize::GridTransform;
 use crate::error::Result;
+use crate::raster::{Raster, RasterData, TiffWriteOptions, write_tiff};
 use crate::synthetic::SceneArrays;
-use crate::tiff_io::{Raster, RasterData, TiffWriteOptions, write_tiff};
 
 /// Synthetic class → DSTL class type (0 = none).
 pub const CLASS_MAP: [u8; 7] = [8, 0, 6, 0, 5, 3, 1];

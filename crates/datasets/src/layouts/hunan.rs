@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Result;
 use crate::hunan::{HunanStack, label_path};
+use crate::raster::{Raster, RasterData, TiffWriteOptions, write_tiff};
 use crate::synthetic::SceneArrays;
-use crate::tiff_io::{Raster, RasterData, TiffWriteOptions, write_tiff};
 
 /// A rendered patch.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,14 +4,16 @@
 //! extra sample, LZW + horizontal predictor; DSM metres → f32 with Deflate + floating-point
 //! predictor; classes → colours: water and bare soil → clutter, crops and low vegetation → low
 //! vegetation, trees → tree, road → impervious, building → building, and a regular pattern of
-//! 2 × 4 "cars" on roads. noBoundary labels blacken pixels whose 4-neighbour differs.
+//! 2 × 4 "cars" on roads. noBoundary labels blacken pixels whose 4-neighbour differs. With
+//! GDAL (the `gdal` feature), the nDSM is written as the release ships it: an 8-bit JPEG of the
+//! height above the tile's lowest DSM point (metres, rounded, clamped to 0..=255).
 
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
 use crate::potsdam::{PALETTE, PotsdamStack};
+use crate::raster::{Photometric, Raster, RasterData, TiffWriteOptions, WriteCompression, write_tiff};
 use crate::synthetic::SceneArrays;
-use crate::tiff_io::{Photometric, Raster, RasterData, TiffWriteOptions, WriteCompression, write_tiff};
 
 /// The 38 real tile ids, alternating official train and test tiles so that a few synthetic
 /// tiles cover both splits.
@@ -66,6 +68,8 @@ pub struct PotsdamTile {
     pub rgbir: Raster,
     /// `1 × H × W` f32 heights.
     pub dsm: Raster,
+    /// `1 × H × W` u8 heights above the lowest point.
+    pub ndsm: Raster,
     /// Class indices (0..6).
     pub labels: Vec<u8>,
     /// `3 × H × W` u8 colour labels.
@@ -107,11 +111,14 @@ pub fn render(s: &SceneArrays) -> PotsdamTile {
             || (y > 0 && labels[i - w] != l)
             || (y + 1 < h && labels[i + w] != l)
     };
+    let lowest = s.dsm.data.iter().copied().fold(f32::INFINITY, f32::min);
+    let ndsm: Vec<u8> = s.dsm.data.iter().map(|&z| (z - lowest).round().clamp(0.0, 255.0) as u8).collect();
     let colours = colour(&labels, &|_| false);
     let colours_no_boundary = colour(&labels, &boundary);
     PotsdamTile {
         rgbir: Raster::new(w, h, 4, RasterData::U8(rgbir)).expect("4 × h × w"),
         dsm: Raster::new(w, h, 1, RasterData::F32(s.dsm.data.clone())).expect("1 × h × w"),
+        ndsm: Raster::new(w, h, 1, RasterData::U8(ndsm)).expect("1 × h × w"),
         labels,
         colours,
         colours_no_boundary,
@@ -123,7 +130,7 @@ pub fn write_tile(root: &Path, index: usize, s: &SceneArrays) -> Result<(String,
     let (a, b) = TILE_IDS[index];
     let t = render(s);
     let rgb = TiffWriteOptions { photometric: Photometric::Rgb, ..Default::default() };
-    let files = vec![
+    let mut files = vec![
         PotsdamStack::Rgbir.path(root, a, b),
         PotsdamStack::Dsm.path(root, a, b),
         root.join("5_Labels_all").join(format!("top_potsdam_{a}_{b}_label.tif")),
@@ -134,5 +141,11 @@ pub fn write_tile(root: &Path, index: usize, s: &SceneArrays) -> Result<(String,
     write_tiff(&files[1], &t.dsm, &dsm)?;
     write_tiff(&files[2], &t.colours, &rgb)?;
     write_tiff(&files[3], &t.colours_no_boundary, &rgb)?;
+    #[cfg(feature = "gdal")]
+    {
+        let ndsm = PotsdamStack::Ndsm.path(root, a, b);
+        crate::raster::write_with_gdal(&ndsm, &t.ndsm, "JPEG", &["QUALITY=95"])?;
+        files.push(ndsm);
+    }
     Ok((format!("{a}_{b}"), files))
 }

@@ -1,5 +1,6 @@
-//! Raster input through GDAL (docs/predict.md §5): one file per modality (GeoTIFF, COG,
-//! JPEG 2000, VRT, anything GDAL opens), an optional band subset, windowed reads of row blocks,
+//! The per-modality rasters of one scene on one grid (docs/predict.md §5), as prediction reads
+//! them: one file per modality (GeoTIFF, COG, JPEG, JPEG 2000, VRT, anything GDAL opens), an
+//! optional band subset, windowed reads of row blocks,
 //! a modality assembled from the bands of several files, and bilinear resampling of coarser or
 //! finer rasters to one grid (the first given modality's, or a named reference raster's). Every
 //! raster must cover the same ground: same CRS and footprint when georeferenced, the same size
@@ -10,12 +11,9 @@ use std::path::{Path, PathBuf};
 use gdal::Dataset;
 use gdal::spatial_ref::SpatialRef;
 
+use super::gdal::{georef_of, open};
+use super::resample::{resample_into, source_coord};
 use crate::error::{Error, Result};
-use crate::resample::{resample_into, source_coord};
-use crate::source::RowSource;
-
-/// GDAL's geotransform of a raster without georeferencing.
-const NO_GEOTRANSFORM: [f64; 6] = [0.0, 1.0, 0.0, 0.0, 0.0, 1.0];
 
 /// One modality's raster: a path and, optionally, which of its bands (1-based, GDAL's numbering)
 /// form the modality's channels, in order; `then` holds further files whose bands follow (a
@@ -112,7 +110,11 @@ impl std::fmt::Debug for GdalScene {
 }
 
 fn read_error(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Read { path: path.to_path_buf(), message: e.to_string() }
+    Error::Raster { path: path.to_path_buf(), reason: e.to_string() }
+}
+
+fn gdal_error(path: &Path, action: String) -> impl FnOnce(gdal::errors::GdalError) -> Error + '_ {
+    move |source| Error::Gdal { path: path.to_path_buf(), action, source }
 }
 
 /// Opens every file of `input` as modality `name` of `channels` channels and checks the band
@@ -130,12 +132,12 @@ fn open_modality(name: &str, channels: usize, input: &ModalityInput) -> Result<V
 
 /// The number of bands of the raster at `path`.
 pub fn band_count(path: &Path) -> Result<usize> {
-    Ok(Dataset::open(path).map_err(|e| read_error(path, e))?.raster_count())
+    Ok(open(path)?.raster_count())
 }
 
 /// Opens `path` and checks the requested bands exist.
 fn open_part(name: &str, path: &Path, bands: Option<&[usize]>) -> Result<Opened> {
-    let ds = Dataset::open(path).map_err(|e| read_error(path, e))?;
+    let ds = open(path)?;
     let count = ds.raster_count();
     let bands = bands.map_or_else(|| (1..=count).collect(), <[usize]>::to_vec);
     if let Some(&bad) = bands.iter().find(|&&b| b == 0 || b > count) {
@@ -143,7 +145,7 @@ fn open_part(name: &str, path: &Path, bands: Option<&[usize]>) -> Result<Opened>
     }
     let mut nodata = Vec::with_capacity(bands.len());
     for &b in &bands {
-        nodata.push(ds.rasterband(b).map_err(|e| read_error(path, e))?.no_data_value());
+        nodata.push(ds.rasterband(b).map_err(gdal_error(path, format!("band {b}")))?.no_data_value());
     }
     let size = ds.raster_size();
     if size.0 == 0 || size.1 == 0 {
@@ -153,13 +155,13 @@ fn open_part(name: &str, path: &Path, bands: Option<&[usize]>) -> Result<Opened>
 }
 
 fn geo_of(o: &Opened) -> GeoInfo {
-    let gt = o.ds.geo_transform().ok().filter(|gt| *gt != NO_GEOTRANSFORM);
+    let georef = georef_of(&o.ds);
     GeoInfo {
         path: o.path.clone(),
         width: o.size.0,
         height: o.size.1,
-        geo_transform: gt,
-        projection: o.ds.projection(),
+        geo_transform: georef.as_ref().map(|g| g.geo_transform),
+        projection: georef.map(|g| g.projection).unwrap_or_else(|| o.ds.projection()),
         nodata: o.nodata.first().copied().flatten(),
     }
 }
@@ -167,7 +169,8 @@ fn geo_of(o: &Opened) -> GeoInfo {
 /// Checks that `other` covers the ground of `grid`: the same CRS and footprint (within half of
 /// the coarser pixel) when both are georeferenced, the same size otherwise.
 fn check_footprint(grid: &GeoInfo, other: &GeoInfo) -> Result<()> {
-    let mismatch = |what: String| Err(Error::Mismatch { path: other.path.clone(), reference: grid.path.clone(), what });
+    let mismatch =
+        |what: String| Err(Error::Footprint { path: other.path.clone(), reference: grid.path.clone(), what });
     let (Some(a), Some(b)) = (grid.geo_transform, other.geo_transform) else {
         if (grid.width, grid.height) != (other.width, other.height) {
             return mismatch(format!(
@@ -219,7 +222,11 @@ impl GdalScene {
         how: &SceneGrid,
     ) -> Result<Self> {
         if names.len() != channels.len() || inputs.len() != channels.len() {
-            return Err(Error::Shape { what: "modality inputs".into(), expected: channels.len(), got: inputs.len() });
+            return Err(Error::Mismatch {
+                what: "modality inputs".into(),
+                expected: channels.len().to_string(),
+                got: inputs.len().to_string(),
+            });
         }
         let mut grid = match &how.reference {
             Some(path) => Some(geo_of(&open_part("the grid reference", path, Some(&[1]))?)),
@@ -242,7 +249,11 @@ impl GdalScene {
             }
             opened.push(Some(parts));
         }
-        let grid = grid.ok_or_else(|| Error::Modality("no raster was given for any modality".into()))?;
+        let grid = grid.ok_or_else(|| Error::Config {
+            field: "inputs".into(),
+            value: "none".into(),
+            expected: "a raster for at least one modality".into(),
+        })?;
         Ok(Self { grid, channels: channels.to_vec(), inputs: opened })
     }
 
@@ -268,9 +279,10 @@ impl Opened {
         let mut out = Vec::with_capacity(self.bands.len() * rows * width);
         let mut block = vec![0.0f32; (r1 - r0) * sw];
         for (&b, nodata) in self.bands.iter().zip(&self.nodata) {
-            let band = self.ds.rasterband(b).map_err(|e| read_error(&self.path, e))?;
+            let what = || format!("reading rows {r0}..{r1} of band {b}");
+            let band = self.ds.rasterband(b).map_err(gdal_error(&self.path, what()))?;
             band.read_into_slice::<f32>((0, r0 as isize), (sw, r1 - r0), (sw, r1 - r0), &mut block, None)
-                .map_err(|e| read_error(&self.path, format!("rows {r0}..{r1} of band {b}: {e}")))?;
+                .map_err(gdal_error(&self.path, what()))?;
             if let Some(nd) = nodata {
                 let nd = *nd as f32;
                 block.iter_mut().filter(|v| **v == nd).for_each(|v| *v = f32::NAN);
@@ -285,22 +297,26 @@ impl Opened {
     }
 }
 
-impl RowSource for GdalScene {
-    fn height(&self) -> usize {
-        self.grid.height
-    }
-    fn width(&self) -> usize {
-        self.grid.width
-    }
-    fn channels(&self) -> &[usize] {
+impl GdalScene {
+    /// Channels per modality.
+    pub fn channels(&self) -> &[usize] {
         &self.channels
     }
-    fn has(&self, m: usize) -> bool {
+
+    /// Whether modality `m` has a raster.
+    pub fn has(&self, m: usize) -> bool {
         self.inputs.get(m).is_some_and(Option::is_some)
     }
-    fn read_rows(&mut self, m: usize, y0: usize, rows: usize) -> Result<Vec<f32>> {
+
+    /// Raw values of rows `[y0, y0 + rows)` of modality `m` on the grid, `[C_m, rows, width]`
+    /// (band-major); no-data is NaN.
+    pub fn read_rows(&self, m: usize, y0: usize, rows: usize) -> Result<Vec<f32>> {
         let Some(Some(parts)) = self.inputs.get(m) else {
-            return Err(Error::Modality(format!("modality {m} has no raster")));
+            return Err(Error::Config {
+                field: format!("inputs[{m}]"),
+                value: "none".into(),
+                expected: "a raster for the modality read".into(),
+            });
         };
         // Band-major blocks, so the files' blocks concatenate in band order.
         let mut out = Vec::with_capacity(self.channels[m] * rows * self.grid.width);

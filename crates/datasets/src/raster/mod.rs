@@ -1,21 +1,22 @@
-//! GeoTIFF reading and writing for the real data sets (docs/method.md §8): strips or tiles, planar or
-//! chunky, u8 / u16 / f32 samples, no compression, LZW, Deflate or PackBits, the horizontal
-//! (2) and floating-point (3) predictors, either byte order.
+//! The raster layer of the real data sets and of prediction (docs/data.md): every format GDAL
+//! reads (GeoTIFF with any compression, COG, JPEG, JPEG 2000, VRT, …) through one reader, and
+//! a small TIFF writer for the synthetic layouts and test fixtures.
 //!
-//! The `tiff` crate (0.11.3) parses the header and the IFD tags; the pixel data is decoded here
-//! from the raw strips/tiles, because the crate's own image decoding has pitfalls that lose
-//! data: `read_image()` returns only the first plane of a planar file, and a file tagged RGB
-//! with an extra sample (how RGBIR imagery is usually written) comes back with 3 samples and
-//! wrong values under the horizontal predictor. Here every sample of every pixel is decoded and
-//! the band count is whatever `SamplesPerPixel` says; callers check it against the layout with
-//! [`Raster::expect_bands`]. Chunks are decompressed in parallel (rayon) in batches of about
-//! 32 MB of compressed data, so a large file is never held twice.
+//! A decoded [`Raster`] is band-major (`[bands, height, width]`) in its stored sample type
+//! (u8, u16 or f32; other GDAL types are read as f32), with the file's georeferencing. Scenes
+//! are decoded by windowed reads of row blocks aligned with the file's blocks, in parallel
+//! with one GDAL dataset handle per thread where the format allows random access (tiles and
+//! strips); formats that decode sequentially (JPEG, PNG) are read by one thread, once.
+//! [`grid`] opens the per-modality rasters of a prediction on one grid and reads them in row
+//! blocks, resampling coarser or finer rasters bilinearly ([`resample`]).
 //!
-//! A decoded [`Raster`] is band-major (`[bands, height, width]`) in its stored sample type.
-//! [`write_tiff`] writes the same through the `tiff` crate's directory encoder, with the strips
-//! compressed and predicted here (the crate's image encoder cannot write planar files).
+//! Without the `gdal` cargo feature the types and the writer remain, and every read fails with
+//! [`Error::NoGdal`] naming the file: the synthetic data and the commands that read no raster
+//! keep working.
 //!
-//! [`read`] holds the layout parsing and the decoding, [`write`] the encoder.
+//! [`write_tiff`] writes through the `tiff` crate's directory encoder, with the strips
+//! compressed and predicted here (the crate's image encoder cannot write planar files);
+//! [`write_with_gdal`] writes any GDAL format with `CreateCopy` (JPEG, JPEG 2000).
 
 use std::path::Path;
 
@@ -25,10 +26,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-mod read;
+#[cfg(feature = "gdal")]
+mod gdal;
+#[cfg(feature = "gdal")]
+pub mod grid;
+pub mod resample;
 mod write;
 
-pub use read::{TiffLayout, read_layout, read_stack, read_tiff, read_tiff_bands};
+#[cfg(feature = "gdal")]
+pub use gdal::{RasterInfo, read_bands, read_info, read_raster, read_stack, write_with_gdal};
+#[cfg(not(feature = "gdal"))]
+pub use without_gdal::{RasterInfo, read_bands, read_info, read_raster, read_stack};
 pub use write::{Photometric, TiffWriteOptions, WriteCompression, encode_tiff, write_tiff};
 
 /// The stored sample type.
@@ -110,6 +118,15 @@ impl RasterData {
     }
 }
 
+/// Where a raster lies: GDAL's geotransform and the CRS as WKT.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Georef {
+    /// `[x0, pixel width, row rotation, y0, column rotation, pixel height]`.
+    pub geo_transform: [f64; 6],
+    /// The CRS as WKT (empty when the file names none).
+    pub projection: String,
+}
+
 /// A decoded image: `bands` planes of `height × width` samples, band-major.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Raster {
@@ -121,6 +138,8 @@ pub struct Raster {
     pub bands: usize,
     /// `bands * height * width` samples.
     pub data: RasterData,
+    /// The file's georeferencing, `None` without one.
+    pub georef: Option<Georef>,
 }
 
 impl Raster {
@@ -133,7 +152,7 @@ impl Raster {
                 got: data.len().to_string(),
             });
         }
-        Ok(Self { width, height, bands, data })
+        Ok(Self { width, height, bands, data, georef: None })
     }
 
     /// Sample of band `b` at row `y`, column `x`, as f32.
@@ -176,81 +195,67 @@ impl Raster {
         sum / n as f64
     }
 
-    /// Fails with [`Error::Tiff`] naming `path` unless the raster has `bands` bands.
-    pub fn expect_bands(&self, path: &Path, bands: usize) -> Result<()> {
-        if self.bands != bands {
-            return Err(tiff_err(path, format!("expected {bands} bands (samples per pixel), found {}", self.bands)));
-        }
-        Ok(())
-    }
-
-    /// Fails with [`Error::Tiff`] naming `path` unless the samples are of type `ty`.
+    /// Fails with [`Error::Raster`] naming `path` unless the samples are of type `ty`. naming `path` unless the samples are of type `ty`.
     pub fn expect_type(&self, path: &Path, ty: SampleType) -> Result<()> {
         let got = self.data.sample_type();
         if got != ty {
-            return Err(tiff_err(path, format!("expected {ty} samples, found {got}")));
+            return Err(raster_err(path, format!("expected {ty} samples, found {got}")));
         }
         Ok(())
     }
 }
 
-pub(crate) fn tiff_err(path: &Path, reason: impl Into<String>) -> Error {
-    Error::Tiff { path: path.to_path_buf(), reason: reason.into() }
+pub(crate) fn raster_err(path: &Path, reason: impl Into<String>) -> Error {
+    Error::Raster { path: path.to_path_buf(), reason: reason.into() }
 }
 
-pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io { path: path.to_path_buf(), source }
-}
+/// The reads of a build without GDAL: each fails naming the file and the feature.
+#[cfg(not(feature = "gdal"))]
+mod without_gdal {
+    use std::path::Path;
 
-/// A stored sample type.
-pub(crate) trait Pixel: Copy + Default + Send + Sync + 'static {
-    const BYTES: usize;
-    fn from_bytes(b: &[u8], little_endian: bool) -> Self;
-    fn wrapping_add(self, other: Self) -> Self;
-    fn to_le(self, out: &mut Vec<u8>);
-}
+    use super::{Raster, SampleType};
+    use crate::error::{Error, Result};
 
-impl Pixel for u8 {
-    const BYTES: usize = 1;
-    fn from_bytes(b: &[u8], _: bool) -> Self {
-        b[0]
+    /// What [`read_info`] reports of a file without decoding it.
+    #[derive(Debug, Clone, PartialEq)]
+    pub struct RasterInfo {
+        /// Columns.
+        pub width: usize,
+        /// Rows.
+        pub height: usize,
+        /// Bands.
+        pub bands: usize,
+        /// The type the bands decode to.
+        pub sample_type: SampleType,
     }
-    fn wrapping_add(self, o: Self) -> Self {
-        u8::wrapping_add(self, o)
-    }
-    fn to_le(self, out: &mut Vec<u8>) {
-        out.push(self);
-    }
-}
 
-impl Pixel for u16 {
-    const BYTES: usize = 2;
-    fn from_bytes(b: &[u8], le: bool) -> Self {
-        if le { u16::from_le_bytes([b[0], b[1]]) } else { u16::from_be_bytes([b[0], b[1]]) }
+    fn no_gdal(path: &Path) -> Error {
+        Error::NoGdal { path: path.to_path_buf() }
     }
-    fn wrapping_add(self, o: Self) -> Self {
-        u16::wrapping_add(self, o)
-    }
-    fn to_le(self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_le_bytes());
-    }
-}
 
-impl Pixel for f32 {
-    const BYTES: usize = 4;
-    fn from_bytes(b: &[u8], le: bool) -> Self {
-        let a = [b[0], b[1], b[2], b[3]];
-        if le { f32::from_le_bytes(a) } else { f32::from_be_bytes(a) }
+    /// Fails: reading rasters needs the `gdal` feature.
+    pub fn read_info(path: &Path) -> Result<RasterInfo> {
+        Err(no_gdal(path))
     }
-    fn wrapping_add(self, o: Self) -> Self {
-        self + o
+
+    /// Fails: reading rasters needs the `gdal` feature.
+    pub fn read_raster(path: &Path) -> Result<Raster> {
+        Err(no_gdal(path))
     }
-    fn to_le(self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_le_bytes());
+
+    /// Fails: reading rasters needs the `gdal` feature.
+    pub fn read_bands(path: &Path, _bands: Option<&[usize]>) -> Result<Raster> {
+        Err(no_gdal(path))
+    }
+
+    /// Fails: reading rasters needs the `gdal` feature.
+    pub fn read_stack(path: &Path, _expected: usize, _bands: &[usize]) -> Result<Raster> {
+        Err(no_gdal(path))
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "gdal"))]
 mod tests {
     use super::*;
 
@@ -281,9 +286,9 @@ mod tests {
                         };
                         let p = dir.path().join(format!("r{ri}.tif"));
                         write_tiff(&p, r, &opts).unwrap();
-                        let back = read_tiff(&p).unwrap();
+                        let back = read_raster(&p).unwrap();
                         assert_eq!(&back, r, "{ri} {opts:?}");
-                        let sub = read_tiff_bands(&p, Some(&[1, 0])).unwrap();
+                        let sub = read_bands(&p, Some(&[1, 0])).unwrap();
                         assert_eq!(sub.bands, 2);
                         assert_eq!(sub.band_f32(0), r.band_f32(1));
                         assert_eq!(sub.band_f32(1), r.band_f32(0));
@@ -299,32 +304,24 @@ mod tests {
         let p = dir.path().join("a.tif");
         let r = Raster::new(8, 8, 3, RasterData::U16(ramp(3, 8, 8))).unwrap();
         write_tiff(&p, &r, &TiffWriteOptions { planar: true, ..Default::default() }).unwrap();
-        let e = read_tiff(&p).unwrap().expect_bands(&p, 8).unwrap_err().to_string();
+        let e = read_stack(&p, 8, &[0]).unwrap_err().to_string();
         assert!(e.contains("a.tif") && e.contains("expected 8 bands") && e.contains("found 3"), "{e}");
-        let e = read_tiff_bands(&p, Some(&[3])).unwrap_err().to_string();
+        let e = read_bands(&p, Some(&[3])).unwrap_err().to_string();
         assert!(e.contains("band 3 requested"), "{e}");
-        // Truncated: cut the file inside its strip data (the IFD comes last, so cut a copy
-        // after moving nothing: truncate to half, which also loses the IFD).
+        // Truncated to half, which also loses the IFD (written last).
         let bytes = std::fs::read(&p).unwrap();
         let t = dir.path().join("t.tif");
         std::fs::write(&t, &bytes[..bytes.len() / 2]).unwrap();
-        let e = read_tiff(&t).unwrap_err().to_string();
+        let e = read_raster(&t).unwrap_err().to_string();
         assert!(e.contains("t.tif"), "{e}");
-        let missing = read_tiff(&dir.path().join("nope.tif")).unwrap_err();
+        let missing = read_raster(&dir.path().join("nope.tif")).unwrap_err();
         assert!(matches!(missing, Error::Missing { .. }), "{missing}");
         let junk = dir.path().join("junk.tif");
         std::fs::write(&junk, b"this is not a tiff").unwrap();
-        let e = read_tiff(&junk).unwrap_err().to_string();
-        assert!(e.contains("junk.tif") && e.contains("not a readable TIFF"), "{e}");
-    }
-
-    #[test]
-    fn packbits_decodes_runs_and_literals() {
-        // Apple's example: FE AA 02 80 00 2A FD AA 03 80 00 2A 22 F7 AA
-        let raw = [0xFE, 0xAA, 0x02, 0x80, 0x00, 0x2A, 0xFD, 0xAA, 0x03, 0x80, 0x00, 0x2A, 0x22, 0xF7, 0xAA];
-        let out = read::unpackbits(&raw, 100);
-        assert_eq!(out.len(), 24);
-        assert_eq!(&out[..5], &[0xAA, 0xAA, 0xAA, 0x80, 0x00]);
-        assert_eq!(&out[14..], &[0xAA; 10]);
+        let e = read_raster(&junk).unwrap_err();
+        assert!(matches!(&e, Error::Gdal { path, .. } if path == &junk), "{e}");
+        // GDAL's own message follows in the error chain.
+        let cause = std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default();
+        assert!(cause.contains("not recognized as a supported file format"), "{cause}");
     }
 }

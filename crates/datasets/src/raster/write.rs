@@ -10,8 +10,35 @@ use serde::{Deserialize, Serialize};
 use tiff::encoder::TiffEncoder;
 use tiff::tags::Tag;
 
-use super::{Pixel, Raster, RasterData, tiff_err};
+use super::{Raster, RasterData, raster_err};
 use crate::error::{Error, Result};
+
+/// A stored sample type, written little-endian.
+trait Pixel: Copy + Send + Sync + 'static {
+    const BYTES: usize;
+    fn to_le(self, out: &mut Vec<u8>);
+}
+
+impl Pixel for u8 {
+    const BYTES: usize = 1;
+    fn to_le(self, out: &mut Vec<u8>) {
+        out.push(self);
+    }
+}
+
+impl Pixel for u16 {
+    const BYTES: usize = 2;
+    fn to_le(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+}
+
+impl Pixel for f32 {
+    const BYTES: usize = 4;
+    fn to_le(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+}
 
 /// Compression of written files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -66,7 +93,7 @@ impl Default for TiffWriteOptions {
 
 /// Writes `raster` to `path` (atomically: temp file + rename), little-endian, in strips.
 pub fn write_tiff(path: &Path, raster: &Raster, opts: &TiffWriteOptions) -> Result<()> {
-    let bytes = encode_tiff(raster, opts).map_err(|e| tiff_err(path, format!("encoding failed: {e}")))?;
+    let bytes = encode_tiff(raster, opts).map_err(|e| raster_err(path, format!("encoding failed: {e}")))?;
     lssg_scenario::io::write_atomic(path, &bytes).map_err(|e| match e {
         lssg_scenario::Error::Io { path, source } => Error::Io { path, source },
         other => Error::Io { path: PathBuf::from(path), source: std::io::Error::other(other.to_string()) },
@@ -93,6 +120,8 @@ fn encode_typed<T: Pixel>(
         return Err(format!("RGB needs at least 3 bands, the raster has {nb}"));
     }
     let planar = opts.planar && nb > 1;
+    // TIFF readers apply a predictor only to compressed data (libtiff's rule).
+    let predictor = opts.predictor && opts.compression != WriteCompression::None;
     let spp = if planar { 1 } else { nb };
     let row_bytes = w * spp * T::BYTES;
     let rps = if opts.rows_per_strip > 0 { opts.rows_per_strip } else { (65536 / row_bytes.max(1)).max(1) }.min(h);
@@ -120,7 +149,7 @@ fn encode_typed<T: Pixel>(
                         }
                     }
                 }
-                if opts.predictor {
+                if predictor {
                     predict_row(&mut bytes[start..], spp, T::BYTES, is_float);
                 }
             }
@@ -168,7 +197,7 @@ fn encode_typed<T: Pixel>(
         dir.write_tag(Tag::RowsPerStrip, rps as u32).map_err(te)?;
         dir.write_tag(Tag::StripByteCounts, counts.as_slice()).map_err(te)?;
         dir.write_tag(Tag::PlanarConfiguration, if planar { 2u16 } else { 1 }).map_err(te)?;
-        if opts.predictor {
+        if predictor {
             dir.write_tag(Tag::Predictor, if is_float { 3u16 } else { 2 }).map_err(te)?;
         }
         if nb > colour {
