@@ -208,7 +208,9 @@ mod tests {
         assert!((d.scale - 4.0).abs() < 1e-9 && (d.relative - 1e-3).abs() < 1e-6, "{d:?}");
         assert!(Difference::between(&cpu, &Tensor::from_slice(&[1.0f32])).is_err());
         let zero = Tensor::zeros([2], (Kind::Float, Device::Cpu));
-        assert_eq!(Difference::between(&zero, &dev).unwrap().relative, 4.0);
+        // A zero scale: the difference is absolute.
+        let d = Difference::between(&zero, &dev).unwrap();
+        assert!(d.scale == 0.0 && (d.relative - 3.996).abs() < 1e-6, "{d:?}");
     }
 
     #[test]

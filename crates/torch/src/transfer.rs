@@ -69,7 +69,7 @@ mod tests {
     }
 
     #[test]
-    fn pinned_non_blocking_transfer_equals_the_cpu_tensor() {
+    fn pinned_non_blocking_transfer_equals_the_cpu_tensors() {
         if !tch::Cuda::is_available() {
             println!("skipped: CUDA is not available");
             return;
