@@ -17,7 +17,7 @@ Times, on random inputs and labels (seeded), the median over `--steps` repetitio
 - `eval`: per-scenario evaluation as crates/trainer/src/evaluate.rs: the batch run once per
   scenario (every sample with that scenario), eval, no grad, a confusion matrix accumulated.
 - `train_loop`: the full training loop, data loading included, as lssg's `train_loop`
-  (crates/trainer/src/bench.rs): `steps * batch` random tiles held in memory, a
+  (crates/lssg/src/model_bench.rs): `steps * batch` random tiles held in memory, a
   `torch.utils.data.DataLoader` (PyTorch's defaults: no shuffling, `num_workers=0`), per batch
   the copy to the device, the `train` step and `loss.item()` (lssg reads every loss to refuse a
   non-finite one); one untimed epoch when `--warmup > 0`, then one timed epoch, reported as

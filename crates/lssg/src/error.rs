@@ -16,6 +16,16 @@ pub enum Error {
         /// The parser's or validator's message.
         message: String,
     },
+    /// A setting is out of range (`lssg model bench`'s sizes and counts).
+    #[error("invalid configuration: {field} = {value}; expected {expected}")]
+    InvalidConfig {
+        /// The setting, dotted (`bench.steps`).
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// What is allowed.
+        expected: &'static str,
+    },
     /// A `--set` override is malformed.
     #[error("--set {assignment:?}: {message}")]
     Override {

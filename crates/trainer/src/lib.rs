@@ -5,7 +5,6 @@
 #![deny(missing_docs)]
 
 pub mod adaptive;
-pub mod bench;
 mod checkpoint;
 mod error;
 pub mod evaluate;

@@ -1,5 +1,6 @@
 //! The files of a training run directory and their commit protocol: paths, `state.json` (the
-//! commit point of an epoch), the resume checks, and pruning of old epoch checkpoints.
+//! commit point of an epoch), the resume checks, and the removal of old epoch checkpoints (which
+//! ones, the checkpointer's strategies decide: `crate::train`).
 //!
 //! ```text
 //! <dir>/metrics.jsonl                      one EpochRecord per finished epoch
@@ -157,8 +158,8 @@ pub(crate) fn file_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
-/// Removes `epoch-N` / `optim-N` files older than the last `keep` epochs.
-pub(crate) fn prune(paths: &RunPaths, finished: usize, keep: usize) -> Result<()> {
+/// Removes the `epoch-N` / `optim-N` files of every epoch `N < first_kept`.
+pub(crate) fn remove_epochs_before(paths: &RunPaths, first_kept: usize) -> Result<()> {
     let entries = std::fs::read_dir(&paths.checkpoint_dir)
         .map_err(|source| Error::Io { path: paths.checkpoint_dir.clone(), source })?;
     for entry in entries.flatten() {
@@ -168,7 +169,7 @@ pub(crate) fn prune(paths: &RunPaths, finished: usize, keep: usize) -> Result<()
             .and_then(|stem| stem.strip_prefix("epoch-").or_else(|| stem.strip_prefix("optim-")))
             .and_then(|n| n.parse::<usize>().ok());
         if let Some(n) = number
-            && n + keep <= finished
+            && n < first_kept
         {
             checkpoint::remove_if_exists(&entry.path())?;
         }
@@ -188,7 +189,7 @@ mod tests {
     }
 
     #[test]
-    fn prune_keeps_the_last_epochs() {
+    fn removes_the_epoch_files_before_the_first_kept() {
         let dir = tempfile::tempdir().unwrap();
         let paths = RunPaths::new(dir.path());
         std::fs::create_dir_all(&paths.checkpoint_dir).unwrap();
@@ -197,7 +198,7 @@ mod tests {
             std::fs::write(paths.epoch_optimizer(e), b"o").unwrap();
         }
         std::fs::write(paths.best(), b"b").unwrap();
-        prune(&paths, 4, 2).unwrap();
+        remove_epochs_before(&paths, 3).unwrap();
         assert_eq!(
             names(&paths.checkpoint_dir),
             [
@@ -208,7 +209,7 @@ mod tests {
                 "optim-0004.safetensors"
             ]
         );
-        prune(&paths, 4, 1).unwrap();
+        remove_epochs_before(&paths, 4).unwrap();
         assert_eq!(
             names(&paths.checkpoint_dir),
             ["best.safetensors", "epoch-0004.safetensors", "optim-0004.safetensors"]

@@ -1,14 +1,15 @@
 //! `lssg model summary | bench | check-device`: parameter counts, hook and output shapes of a
 //! backbone, its training/inference throughput (docs/method.md §7), and whether a device computes
 //! what the CPU computes (docs/gpu.md §3). The work is done by `lssg_backbones::summary`,
-//! `lssg_trainer::bench` and `lssg_backbones::agreement` (on `lssg_torch::agreement`); this file resolves arguments and formats.
+//! `lssg::model_bench` and `lssg_backbones::agreement` (on `lssg_torch::agreement`); this file
+//! resolves arguments, sets libtorch's process-wide thread count for `bench`, and formats.
 
 use anyhow::Context;
+use lssg::model_bench::{self, BenchConfig, BenchLoop, BenchReport};
 use lssg_backbones::agreement::{self, Agreement, AgreementConfig};
 use lssg_backbones::summary::{self, Summary};
 use lssg_backbones::{BackboneKind, LoraConfig, ModelConfig, Preset};
 use lssg_torch::{DeviceSpec, Precision};
-use lssg_trainer::bench::{self, BenchConfig, BenchLoop, BenchReport};
 
 /// Arguments of `lssg model`.
 #[derive(Debug, clap::Args)]
@@ -107,12 +108,30 @@ struct BenchArgs {
     seed: i64,
 }
 
-/// `--loops`: names, or `all`.
+/// `--loops`: names (`score_batched`), or `all`.
 fn parse_loops(names: &[String]) -> anyhow::Result<Vec<BenchLoop>> {
     if names.iter().any(|n| n == "all") {
         return Ok(BenchLoop::ALL.to_vec());
     }
-    names.iter().map(|n| n.parse::<BenchLoop>().map_err(|e| anyhow::anyhow!("--loops: {e}"))).collect()
+    names
+        .iter()
+        .map(|n| {
+            BenchLoop::ALL.into_iter().find(|l| l.name() == n).ok_or_else(|| {
+                let expected = BenchLoop::ALL.map(BenchLoop::name).join(", ");
+                anyhow::anyhow!("--loops: unknown loop {n:?}; expected one of {expected}")
+            })
+        })
+        .collect()
+}
+
+/// Times `cfg`'s loops on `device` after setting libtorch's intra-op threads for the whole
+/// process to `cfg.threads` (when given).
+fn bench_with_threads(cfg: &BenchConfig, device: tch::Device) -> lssg::Result<BenchReport> {
+    cfg.validate()?;
+    if let Some(t) = cfg.threads {
+        tch::set_num_threads(t as i32);
+    }
+    model_bench::run(cfg, device)
 }
 
 #[derive(Debug, clap::Args)]
@@ -160,7 +179,7 @@ pub fn run(args: ModelArgs) -> anyhow::Result<()> {
                 seed: a.seed,
                 ..Default::default()
             };
-            let r = bench::run(&cfg, device)
+            let r = bench_with_threads(&cfg, device)
                 .with_context(|| format!("benchmarking {} {}", a.net.backbone, a.net.preset))?;
             if a.net.json { print_bench_json(&r) } else { print_bench(&r) }
         }
@@ -303,4 +322,20 @@ fn print_bench(r: &BenchReport) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loops_parse_by_name_or_all_and_a_wrong_name_lists_the_others() {
+        let names = |list: &[&str]| list.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        for l in BenchLoop::ALL {
+            assert_eq!(parse_loops(&names(&[l.name()])).unwrap(), [l]);
+        }
+        assert_eq!(parse_loops(&names(&["eval", "all"])).unwrap(), BenchLoop::ALL);
+        let err = parse_loops(&names(&["train", "scoring"])).unwrap_err().to_string();
+        assert!(err.contains("unknown loop \"scoring\"") && err.contains("score_batch1"), "{err}");
+    }
 }

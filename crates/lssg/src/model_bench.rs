@@ -5,15 +5,18 @@
 //!
 //! | loop | what one repetition is | library call |
 //! |---|---|---|
-//! | `train` | one step on a batch, a random scenario per sample | [`crate::train::train_step`] (the trainer's [`Optimizer`]) |
+//! | `train` | one step on a batch, a random scenario per sample | [`StepContext::step`] (the trainer's `Optimizer`) |
 //! | `forward` | one eval forward, every modality, no gradients | `SegmentationModel::forward_t` |
 //! | `score_batched` | every scenario's scores of one batch | [`lssg_scoring::measure_scores`] |
 //! | `score_batch1` | the same, batch 1, one forward per scenario (the reference) | [`lssg_scoring::measure_distortion_naive`] |
-//! | `eval` | the batch under every scenario, metrics accumulated | [`crate::evaluate()`] |
-//! | `train_loop` | an epoch of `steps` batches through the loader, seconds per batch | [`crate::train()`] |
+//! | `eval` | the batch under every scenario, metrics accumulated | [`lssg_trainer::evaluate()`] |
+//! | `train_loop` | an epoch of `steps` batches through the loader, seconds per batch | [`lssg_trainer::train()`] |
 //!
 //! `samples_per_s = batch / median seconds` for every loop (a sample counts when all of its
 //! scenarios are done), as in `benches/pytorch/loops.py`, the PyTorch side of the comparison.
+//!
+//! libtorch's thread count is process-wide: the caller sets it (the `lssg` binary does, from
+//! `--threads`) and [`run`] reports the count it ran with.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,15 +26,14 @@ use lssg_backbones::{ModelConfig, SegmentationModel, lora};
 use lssg_datasets::{Batch, DataSplits, MemoryDataset, TileDataset};
 use lssg_scenario::{ModalitySet, SamplingStrategy, ScenarioSampler};
 use lssg_scoring::ScoringConfig;
+use lssg_torch::Precision;
 use lssg_torch::device::synchronize;
-use lssg_torch::{GradScaler, Precision};
+use lssg_trainer::train::{StepBatch, StepContext, StepIndex};
+use lssg_trainer::{NoopObserver, OptimizerConfig, TrainConfig, train};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor, nn};
 
 use crate::error::{Error, Result};
-use crate::observer::NoopObserver;
-use crate::optim::{Optimizer, OptimizerConfig};
-use crate::train::{TrainConfig, train, train_step};
 
 /// One of the timed loops (module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -75,15 +77,6 @@ impl BenchLoop {
     }
 }
 
-impl std::str::FromStr for BenchLoop {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        BenchLoop::ALL.into_iter().find(|l| l.name() == s).ok_or_else(|| {
-            format!("unknown loop {s:?}; expected one of {}", BenchLoop::ALL.map(BenchLoop::name).join(", "))
-        })
-    }
-}
-
 /// What to measure.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -104,7 +97,8 @@ pub struct BenchConfig {
     pub lr: f64,
     /// Seed for the weights and inputs.
     pub seed: i64,
-    /// libtorch intra-op threads for the run (process-wide); `None` keeps libtorch's default.
+    /// libtorch intra-op threads the caller set for the run (process-wide, so [`run`] only
+    /// records them; `lssg model bench --threads` sets them); `None`: libtorch's default.
     pub threads: Option<i64>,
     /// Arithmetic of the forwards (docs/precision.md §1); fp16 needs CUDA.
     pub precision: Precision,
@@ -130,6 +124,38 @@ impl Default for BenchConfig {
             loops: vec![BenchLoop::Train, BenchLoop::Forward],
             max_forward: ScoringConfig::default().max_forward,
         }
+    }
+}
+
+impl BenchConfig {
+    /// Checks every field: positive sizes and counts, at least two modalities, a loop to time.
+    pub fn validate(&self) -> Result<()> {
+        let cfg = self;
+        let invalid = |field: &'static str, value: String, expected: &'static str| {
+            Err(Error::InvalidConfig { field, value, expected })
+        };
+        if cfg.batch < 1 {
+            return invalid("bench.batch", cfg.batch.to_string(), ">= 1");
+        }
+        if cfg.size < 1 {
+            return invalid("bench.size", cfg.size.to_string(), ">= 1");
+        }
+        if cfg.steps < 1 {
+            return invalid("bench.steps", cfg.steps.to_string(), ">= 1");
+        }
+        if cfg.max_forward < 1 {
+            return invalid("bench.max_forward", cfg.max_forward.to_string(), ">= 1");
+        }
+        if cfg.threads.is_some_and(|t| t < 1) {
+            return invalid("bench.threads", format!("{:?}", cfg.threads), ">= 1");
+        }
+        if cfg.channels.len() < 2 || cfg.channels.iter().any(|&c| c < 1) {
+            return invalid("bench.channels", format!("{:?}", cfg.channels), "at least two modalities of >= 1 channel");
+        }
+        if cfg.loops.is_empty() {
+            return invalid("bench.loops", "[]".into(), "at least one loop");
+        }
+        Ok(())
     }
 }
 
@@ -203,40 +229,9 @@ fn repeat(cfg: &BenchConfig, device: Device, mut f: impl FnMut() -> Result<()>) 
     Ok(Timing::from_steps(secs, cfg.batch))
 }
 
-fn validate(cfg: &BenchConfig) -> Result<()> {
-    let invalid = |field: &'static str, value: String, expected: &'static str| {
-        Err(Error::InvalidConfig { field, value, expected })
-    };
-    if cfg.batch < 1 {
-        return invalid("bench.batch", cfg.batch.to_string(), ">= 1");
-    }
-    if cfg.size < 1 {
-        return invalid("bench.size", cfg.size.to_string(), ">= 1");
-    }
-    if cfg.steps < 1 {
-        return invalid("bench.steps", cfg.steps.to_string(), ">= 1");
-    }
-    if cfg.max_forward < 1 {
-        return invalid("bench.max_forward", cfg.max_forward.to_string(), ">= 1");
-    }
-    if cfg.threads.is_some_and(|t| t < 1) {
-        return invalid("bench.threads", format!("{:?}", cfg.threads), ">= 1");
-    }
-    if cfg.channels.len() < 2 || cfg.channels.iter().any(|&c| c < 1) {
-        return invalid("bench.channels", format!("{:?}", cfg.channels), "at least two modalities of >= 1 channel");
-    }
-    if cfg.loops.is_empty() {
-        return invalid("bench.loops", "[]".into(), "at least one loop");
-    }
-    Ok(())
-}
-
 /// Runs the loops of `cfg` on `device`.
 pub fn run(cfg: &BenchConfig, device: Device) -> Result<BenchReport> {
-    validate(cfg)?;
-    if let Some(t) = cfg.threads {
-        tch::set_num_threads(t as i32);
-    }
+    cfg.validate()?;
     cfg.precision.check_device(device)?;
     tch::manual_seed(cfg.seed);
     let vs = nn::VarStore::new(device);
@@ -284,9 +279,17 @@ pub fn run(cfg: &BenchConfig, device: Device) -> Result<BenchReport> {
                 repeat(cfg, device, || {
                     cfg.precision
                         .autocast(device, || {
-                            crate::evaluate(model.as_ref(), tiles.clone(), &scenarios, b, device, &mut NoopObserver)
+                            lssg_trainer::evaluate(
+                                model.as_ref(),
+                                tiles.clone(),
+                                &scenarios,
+                                b,
+                                device,
+                                &mut NoopObserver,
+                            )
                         })?
                         .map(drop)
+                        .map_err(Error::from)
                 })?
             }
             BenchLoop::TrainLoop => time_train_loop(cfg, model.as_ref(), &vs, &set, tiles.clone())?,
@@ -325,15 +328,15 @@ fn time_train_step(
     (inputs, labels): (&[Tensor], &Tensor),
 ) -> Result<Timing> {
     let (b, device) = (cfg.batch as usize, vs.device());
-    let tc = train_config(cfg);
-    let mut optimizer = Optimizer::new(vs, &tc.optimizer)?;
-    let mut scaler = GradScaler::for_precision(cfg.precision, device);
+    let mut ctx = StepContext::new(model, vs, &train_config(cfg))?;
     let mut sampler = ScenarioSampler::new(set, SamplingStrategy::Uniform, cfg.seed as u64)?;
     let mut step = 0;
     repeat(cfg, device, || {
         step += 1;
-        let avail = availability(&sampler.sample_n(b), set.len(), device);
-        train_step(model, (inputs, labels, &avail), &tc, (&mut optimizer, &mut scaler), (1, step)).map(drop)
+        let scenarios = sampler.sample_n(b);
+        let avail = availability(&scenarios, set.len(), device);
+        let batch = StepBatch { inputs, labels, availability: &avail, scenarios: &scenarios };
+        ctx.step(&batch, StepIndex { epoch: 1, step }).map(drop).map_err(Error::from)
     })
 }
 
@@ -376,14 +379,6 @@ mod tests {
         assert!((t.median_s - 0.25).abs() < 1e-12);
         assert!((t.samples_per_s - 32.0).abs() < 1e-9);
         assert_eq!((t.min_s, t.max_s), (0.1, 0.4));
-    }
-
-    #[test]
-    fn loop_names_round_trip() {
-        for l in BenchLoop::ALL {
-            assert_eq!(l.name().parse::<BenchLoop>().unwrap(), l);
-        }
-        assert!("scoring".parse::<BenchLoop>().unwrap_err().contains("score_batched"));
     }
 
     #[test]
