@@ -130,7 +130,7 @@ pub fn write_tile(root: &Path, index: usize, s: &SceneArrays) -> Result<(String,
     let (a, b) = TILE_IDS[index];
     let t = render(s);
     let rgb = TiffWriteOptions { photometric: Photometric::Rgb, ..Default::default() };
-    let mut files = vec![
+    let files = vec![
         PotsdamStack::Rgbir.path(root, a, b),
         PotsdamStack::Dsm.path(root, a, b),
         root.join("5_Labels_all").join(format!("top_potsdam_{a}_{b}_label.tif")),
@@ -141,11 +141,20 @@ pub fn write_tile(root: &Path, index: usize, s: &SceneArrays) -> Result<(String,
     write_tiff(&files[1], &t.dsm, &dsm)?;
     write_tiff(&files[2], &t.colours, &rgb)?;
     write_tiff(&files[3], &t.colours_no_boundary, &rgb)?;
-    #[cfg(feature = "gdal")]
-    {
-        let ndsm = PotsdamStack::Ndsm.path(root, a, b);
-        crate::raster::write_with_gdal(&ndsm, &t.ndsm, "JPEG", &["QUALITY=95"])?;
-        files.push(ndsm);
-    }
+    let files = files.into_iter().chain(write_ndsm(root, (a, b), &t.ndsm)?).collect();
     Ok((format!("{a}_{b}"), files))
+}
+
+/// Writes the nDSM JPEG of tile `(a, b)` (GDAL's JPEG driver) and returns its path.
+#[cfg(feature = "gdal")]
+fn write_ndsm(root: &Path, (a, b): (u32, u32), ndsm: &Raster) -> Result<Option<PathBuf>> {
+    let path = PotsdamStack::Ndsm.path(root, a, b);
+    crate::raster::write_with_gdal(&path, ndsm, "JPEG", &["QUALITY=95"])?;
+    Ok(Some(path))
+}
+
+/// Without GDAL no JPEG is written: the layout has no nDSM.
+#[cfg(not(feature = "gdal"))]
+fn write_ndsm(_root: &Path, _tile: (u32, u32), _ndsm: &Raster) -> Result<Option<PathBuf>> {
+    Ok(None)
 }

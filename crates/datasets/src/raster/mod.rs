@@ -8,7 +8,7 @@
 //! with one GDAL dataset handle per thread where the format allows random access (tiles and
 //! strips); formats that decode sequentially (JPEG, PNG) are read by one thread, once.
 //! [`grid`] opens the per-modality rasters of a prediction on one grid and reads them in row
-//! blocks, resampling coarser or finer rasters bilinearly ([`resample`]).
+//! blocks, resampling coarser or finer rasters bilinearly (`resample`).
 //!
 //! Without the `gdal` cargo feature the types and the writer remain, and every read fails with
 //! [`Error::NoGdal`] naming the file: the synthetic data and the commands that read no raster
@@ -30,7 +30,8 @@ use crate::error::{Error, Result};
 mod gdal;
 #[cfg(feature = "gdal")]
 pub mod grid;
-pub mod resample;
+#[cfg(feature = "gdal")]
+mod resample;
 mod write;
 
 #[cfg(feature = "gdal")]
@@ -252,6 +253,15 @@ mod without_gdal {
     /// Fails: reading rasters needs the `gdal` feature.
     pub fn read_stack(path: &Path, _expected: usize, _bands: &[usize]) -> Result<Raster> {
         Err(no_gdal(path))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn reads_name_the_file_and_the_feature() {
+            let e = super::read_info(std::path::Path::new("scene.tif")).unwrap_err().to_string();
+            assert!(e.contains("scene.tif") && e.contains("`gdal` cargo feature"), "{e}");
+        }
     }
 }
 
