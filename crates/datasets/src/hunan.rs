@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::DataSplits;
 use crate::error::{Error, Result};
 use crate::grid_reader::{GridParts, GridReader, GridScene, check_palette};
-use crate::raster::{RasterData, read_stack};
+use crate::raster::{RasterData, check_same_ground, read_stack};
 use crate::sample::IGNORE_INDEX;
 use crate::scene_reader::{
     ModalitySlot, OffPalette, OfficialSplit, SceneAssignment, SceneInfo, SceneSource, StackPlan, modality_set,
@@ -255,16 +255,18 @@ impl GridReader for HunanReader {
     fn decode(&self, index: usize, policy: OffPalette) -> Result<HunanScene> {
         let info = self.grid.info(index)?;
         let (root, split) = (&self.config.root, info.split.as_str());
+        let lp = label_path(root, split, &info.id);
+        let raster = read_stack(&lp, 1, &[0])?;
+        self.check_size(&lp, &raster, info)?;
         let mut stacks = Vec::with_capacity(self.grid.plan.stacks.len());
         for (stack, bands) in &self.grid.plan.stacks {
             let p = stack.path(root, split, &info.id);
             let r = read_stack(&p, stack.bands(), bands)?;
             self.check_size(&p, &r, info)?;
+            // Every stack covers the label patch's ground (when georeferenced).
+            check_same_ground((&lp, &raster), (&p, &r))?;
             stacks.push(r);
         }
-        let lp = label_path(root, split, &info.id);
-        let raster = read_stack(&lp, 1, &[0])?;
-        self.check_size(&lp, &raster, info)?;
         let RasterData::U8(codes) = raster.data else {
             return Err(Error::Raster {
                 path: lp,

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use lssg_scenario::ModalitySet;
 
+use crate::config::DataConfig;
 use crate::error::{Error, Result};
 use crate::scene_reader::{OffPalette, SceneInfo, SceneSource};
 
@@ -207,32 +208,66 @@ pub fn count_labels(labels: &[u8]) -> (BTreeMap<u8, u64>, u64) {
 /// with the layouts, or be a directory without it (then the default generator with
 /// `synthetic_scenes` scenes of `synthetic_size`² is inspected).
 pub fn inspect(dataset: InspectDataset, root: &Path) -> Result<InspectReport> {
-    if !root.is_dir() && dataset != InspectDataset::Synthetic {
-        return Err(Error::Missing { path: root.to_path_buf(), hint: "the data set's root directory".into() });
+    let root = root.to_path_buf();
+    let config = match dataset {
+        InspectDataset::Potsdam => Reader::Potsdam(crate::potsdam::PotsdamConfig { root, ..Default::default() }),
+        InspectDataset::Hunan => Reader::Hunan(crate::hunan::HunanConfig { root, ..Default::default() }),
+        InspectDataset::Dstl => Reader::Dstl(crate::dstl::DstlConfig { root, ..Default::default() }),
+        InspectDataset::Synthetic => return crate::layouts::inspect_synthetic(&root),
+    };
+    inspect_reader(config)
+}
+
+/// Inspects the real data set of a run configuration's `[data]` with its reader settings (root,
+/// modality slots, labels), counting rather than rejecting off-palette labels. The synthetic
+/// generator is inspected with [`inspect`] instead.
+pub fn inspect_config(config: &DataConfig) -> Result<InspectReport> {
+    let reader = match config {
+        DataConfig::Potsdam(c) => Reader::Potsdam(c.reader.clone()),
+        DataConfig::Hunan(c) => Reader::Hunan(c.reader.clone()),
+        DataConfig::Dstl(c) => Reader::Dstl(c.reader.clone()),
+        DataConfig::Synthetic(_) => {
+            return Err(Error::Config {
+                field: "data.kind".into(),
+                value: "synthetic".into(),
+                expected: "a real data set (potsdam, hunan, dstl); `lssg data inspect --dataset synthetic` \
+                           inspects the generator"
+                    .into(),
+            });
+        }
+    };
+    inspect_reader(reader)
+}
+
+/// A real reader's configuration.
+enum Reader {
+    Potsdam(crate::potsdam::PotsdamConfig),
+    Hunan(crate::hunan::HunanConfig),
+    Dstl(crate::dstl::DstlConfig),
+}
+
+fn inspect_reader(config: Reader) -> Result<InspectReport> {
+    let root = match &config {
+        Reader::Potsdam(c) => &c.root,
+        Reader::Hunan(c) => &c.root,
+        Reader::Dstl(c) => &c.root,
+    };
+    if !root.is_dir() {
+        return Err(Error::Missing { path: root.clone(), hint: "the data set's root directory".into() });
     }
-    match dataset {
-        InspectDataset::Potsdam => {
-            let cfg = crate::potsdam::PotsdamConfig {
-                root: root.to_path_buf(),
-                off_palette: OffPalette::Ignore,
-                ..Default::default()
-            };
-            let reader = crate::potsdam::open(&cfg)?;
+    match config {
+        Reader::Potsdam(cfg) => {
+            let reader =
+                crate::potsdam::open(&crate::potsdam::PotsdamConfig { off_palette: OffPalette::Ignore, ..cfg })?;
             let scenes = every_scene(reader.as_ref(), true)?;
             Ok(InspectReport::from_scenes("potsdam", names(reader.class_names()), scenes))
         }
-        InspectDataset::Hunan => {
-            let cfg = crate::hunan::HunanConfig {
-                root: root.to_path_buf(),
-                off_palette: OffPalette::Ignore,
-                ..Default::default()
-            };
-            let reader = crate::hunan::open(&cfg)?;
+        Reader::Hunan(cfg) => {
+            let reader = crate::hunan::open(&crate::hunan::HunanConfig { off_palette: OffPalette::Ignore, ..cfg })?;
             let scenes = every_scene(reader.as_ref(), true)?;
             Ok(InspectReport::from_scenes("hunan", names(reader.class_names()), scenes))
         }
-        InspectDataset::Dstl => {
-            let cfg = crate::dstl::DstlConfig { root: root.to_path_buf(), ..Default::default() };
+        Reader::Dstl(cfg) => {
             let reader = crate::dstl::open(&cfg)?;
             // DSTL scenes are large: one at a time (each decodes its stacks in parallel).
             let scenes = every_scene(reader.as_ref(), false)?;
@@ -242,7 +277,6 @@ pub fn inspect(dataset: InspectDataset, root: &Path) -> Result<InspectReport> {
             }
             Ok(InspectReport::from_scenes("dstl", class_names, scenes))
         }
-        InspectDataset::Synthetic => crate::layouts::inspect_synthetic(root),
     }
 }
 

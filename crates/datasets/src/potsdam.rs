@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::DataSplits;
 use crate::error::{Error, Result};
 use crate::grid_reader::{GridParts, GridReader, GridScene, check_palette};
-use crate::raster::{RasterData, SampleType, read_stack};
+use crate::raster::{RasterData, SampleType, check_same_ground, read_stack};
 use crate::sample::IGNORE_INDEX;
 use crate::scene_reader::{
     ModalitySlot, OffPalette, OfficialSplit, SceneAssignment, SceneInfo, SceneSource, StackPlan, modality_set,
@@ -317,12 +317,17 @@ impl GridReader for PotsdamReader {
                     r.expect_type(&p, SampleType::U8)?;
                 }
                 self.check_size(&p, &r, info)?;
-                Ok(r)
+                Ok((p, r))
             })
             .collect::<Result<Vec<_>>>()?;
         let lp = self.label_path(a, b);
         let raster = read_stack(&lp, 3, &[0, 1, 2])?;
         self.check_size(&lp, &raster, info)?;
+        // Every file of the tile covers the label file's ground (when georeferenced).
+        for (p, r) in &stacks {
+            check_same_ground((&lp, &raster), (p, r))?;
+        }
+        let stacks = stacks.into_iter().map(|(_, r)| r).collect();
         let RasterData::U8(rgb) = &raster.data else {
             return Err(Error::Raster {
                 path: lp,

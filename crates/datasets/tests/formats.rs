@@ -50,6 +50,12 @@ fn potsdam_jpeg_ndsm_is_a_slot() {
     let min = dsm.band_f32(0).into_iter().fold(f32::INFINITY, f32::min);
     let err = (0..64 * 64).map(|i| (whole.data.get(i) - (dsm.data.get(i) - min)).abs()).fold(0.0, f32::max);
     assert!(err <= 8.0, "largest nDSM deviation {err}");
+    // `inspect` with this configuration reports the nDSM slot.
+    let data =
+        lssg_datasets::DataConfig::Potsdam(lssg_datasets::config::RealDataConfig { reader: cfg, ..Default::default() });
+    let report = lssg_datasets::inspect::inspect_config(&data).unwrap();
+    let names: Vec<&str> = report.scenes[0].modalities.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["rgb", "ir", "dsm", "ndsm"]);
 }
 
 #[test]
@@ -128,4 +134,30 @@ fn corrupt_jpeg_names_the_file_and_keeps_gdals_message() {
     assert!(e.to_string().contains("n.jpg"), "{e}");
     let chain = std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default();
     assert!(!chain.is_empty(), "GDAL's message in the chain: {e:?}");
+}
+
+#[test]
+fn files_of_a_scene_on_other_ground_are_an_error() {
+    use lssg_datasets::raster::Georef;
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path(), &SynthOptions { layout: Layout::Potsdam, tiles: 1, size: 64, seed: 5 }).unwrap();
+    let utm33 = gdal::spatial_ref::SpatialRef::from_epsg(32633).unwrap().to_wkt().unwrap();
+    let rewrite = |p: &Path, x0: f64| {
+        let mut r = read_raster(p).unwrap();
+        r.georef = Some(Georef { geo_transform: [x0, 0.05, 0.0, 5_800_000.0, 0.0, -0.05], projection: utm33.clone() });
+        write_with_gdal(p, &r, "GTiff", &[]).unwrap();
+    };
+    let label = dir.path().join("5_Labels_all/top_potsdam_2_10_label.tif");
+    let dsm = PotsdamStack::Dsm.path(dir.path(), 2, 10);
+    rewrite(&label, 366_000.0);
+    rewrite(&dsm, 366_000.0);
+    let cfg = PotsdamConfig { root: dir.path().into(), tile_size: 32, stride: 32, ..Default::default() };
+    lssg_datasets::potsdam::open(&cfg).unwrap().load(0).unwrap();
+    // The DSM shifted by 100 m: same size, other ground.
+    rewrite(&dsm, 366_100.0);
+    let e = lssg_datasets::potsdam::open(&cfg).unwrap().load(0).unwrap_err();
+    assert!(
+        matches!(&e, lssg_datasets::Error::Footprint { path, what, .. } if path == &dsm && what.starts_with("footprint")),
+        "{e}"
+    );
 }

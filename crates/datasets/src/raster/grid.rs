@@ -166,9 +166,24 @@ fn geo_of(o: &Opened) -> GeoInfo {
     }
 }
 
+impl GeoInfo {
+    /// The grid of a decoded raster read from `path`.
+    pub fn of_raster(path: &Path, raster: &super::Raster) -> Self {
+        let georef = raster.georef.as_ref();
+        GeoInfo {
+            path: path.to_path_buf(),
+            width: raster.width,
+            height: raster.height,
+            geo_transform: georef.map(|g| g.geo_transform),
+            projection: georef.map(|g| g.projection.clone()).unwrap_or_default(),
+            nodata: None,
+        }
+    }
+}
+
 /// Checks that `other` covers the ground of `grid`: the same CRS and footprint (within half of
 /// the coarser pixel) when both are georeferenced, the same size otherwise.
-fn check_footprint(grid: &GeoInfo, other: &GeoInfo) -> Result<()> {
+pub(crate) fn check_footprint(grid: &GeoInfo, other: &GeoInfo) -> Result<()> {
     let mismatch =
         |what: String| Err(Error::Footprint { path: other.path.clone(), reference: grid.path.clone(), what });
     let (Some(a), Some(b)) = (grid.geo_transform, other.geo_transform) else {

@@ -206,6 +206,19 @@ impl Raster {
     }
 }
 
+/// Fails with [`Error::Footprint`] when both rasters are georeferenced and differ in CRS or
+/// footprint (within half of the coarser pixel): the files of one scene must cover the same
+/// ground. Rasters without georeferencing pass (their sizes are the readers' check).
+pub fn check_same_ground(reference: (&Path, &Raster), other: (&Path, &Raster)) -> Result<()> {
+    #[cfg(feature = "gdal")]
+    if reference.1.georef.is_some() && other.1.georef.is_some() {
+        let (a, b) = (grid::GeoInfo::of_raster(reference.0, reference.1), grid::GeoInfo::of_raster(other.0, other.1));
+        return grid::check_footprint(&a, &b);
+    }
+    let _ = (reference, other);
+    Ok(())
+}
+
 pub(crate) fn raster_err(path: &Path, reason: impl Into<String>) -> Error {
     Error::Raster { path: path.to_path_buf(), reason: reason.into() }
 }
