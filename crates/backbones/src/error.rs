@@ -20,10 +20,10 @@ pub enum Error {
         /// What was expected.
         expected: String,
     },
-    /// A name (backbone, preset, device) could not be parsed.
+    /// A name (backbone, preset) could not be parsed.
     #[error("unknown {what} {value:?}: expected one of {expected}")]
     UnknownName {
-        /// What was being parsed (`backbone`, `preset`, `device`).
+        /// What was being parsed (`backbone`, `preset`).
         what: &'static str,
         /// The text given.
         value: String,
