@@ -22,6 +22,7 @@ pub mod hunan;
 pub mod inspect;
 pub mod layouts;
 pub mod potsdam;
+pub mod prepare;
 pub mod raster;
 pub mod scene_reader;
 

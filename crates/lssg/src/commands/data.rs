@@ -1,8 +1,11 @@
-//! `lssg data synth` and `lssg data inspect` (docs/method.md §8).
+//! `lssg data synth`, `lssg data inspect` and `lssg data prepare` (docs/method.md §8,
+//! docs/data.md).
 //!
 //! `synth` writes synthetic scenes in a real data set's on-disk layout
 //! ([`lssg_datasets::layouts::synth`]); `inspect` prints per-scene statistics of a data set on
-//! disk ([`lssg_datasets::inspect::inspect`]) as an aligned table or, with `--json`, as
+//! disk ([`lssg_datasets::inspect::inspect`], or with `--config` the run configuration's reader
+//! settings and modalities, [`lssg_datasets::inspect::inspect_config`]) as an aligned table or,
+//! with `--json`, as
 //! `{"scenes": [{"id", "split", "width", "height", "modalities": {name: {"bands", "mean"}},
 //! "class_pixels": {index: count}, "ignore_pixels", …}], "totals": {…}}`.
 
@@ -11,8 +14,9 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use lssg_datasets::inspect::{InspectDataset, InspectReport, inspect};
+use lssg_datasets::inspect::{InspectDataset, InspectReport, inspect, inspect_config};
 use lssg_datasets::layouts::{Layout, SynthOptions, synth};
+use lssg_datasets::prepare::{PrepareDataset, prepare};
 
 /// Arguments of `lssg data`.
 #[derive(Debug, clap::Args)]
@@ -29,6 +33,22 @@ pub enum DataCommand {
     Synth(SynthArgs),
     /// Per-scene statistics of a data set on disk: sizes, band means, class pixel counts.
     Inspect(InspectArgs),
+    /// Unpack a data set's official downloads (zip archives) into the layout its reader expects.
+    Prepare(PrepareArgs),
+}
+
+/// Arguments of `lssg data prepare`.
+#[derive(Debug, clap::Args)]
+pub struct PrepareArgs {
+    /// Data set: potsdam, dstl or hunan.
+    #[arg(long)]
+    pub dataset: PrepareDataset,
+    /// The folder holding the downloaded archives (`*.zip`).
+    #[arg(long, value_name = "DIR")]
+    pub from: PathBuf,
+    /// The data set's root to write (e.g. data/potsdam).
+    #[arg(long, value_name = "ROOT")]
+    pub out: PathBuf,
 }
 
 /// Arguments of `lssg data synth`.
@@ -54,12 +74,18 @@ pub struct SynthArgs {
 /// Arguments of `lssg data inspect`.
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
-    /// Data set: dstl, potsdam, hunan or synthetic.
-    #[arg(long)]
-    pub dataset: InspectDataset,
+    /// Data set: dstl, potsdam, hunan or synthetic (with --root; the reader's default modalities).
+    #[arg(long, required_unless_present = "config", requires = "root", conflicts_with = "config")]
+    pub dataset: Option<InspectDataset>,
     /// The data set's root directory.
-    #[arg(long, value_name = "DIR")]
-    pub root: PathBuf,
+    #[arg(long, value_name = "DIR", requires = "dataset")]
+    pub root: Option<PathBuf>,
+    /// A run configuration: its `[data]` reader (root, modalities, labels) is inspected.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Overrides of the configuration (`key=value`), as `lssg run --set`.
+    #[arg(long = "set", value_name = "KEY=VALUE", requires = "config")]
+    pub set: Vec<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -85,8 +111,37 @@ pub fn run(args: DataArgs, quiet: bool) -> anyhow::Result<()> {
                 )?;
             }
         }
+        DataCommand::Prepare(a) => {
+            let report = prepare(a.dataset, &a.from, &a.out)
+                .with_context(|| format!("unpacking {} into {}", a.from.display(), a.out.display()))?;
+            if !quiet {
+                let written: Vec<String> = report.written.iter().map(|(d, n)| format!("{d}/ {n}")).collect();
+                writeln!(
+                    out,
+                    "read {} archives, wrote {} bytes to {}: {} ({} entries skipped)",
+                    report.archives.len(),
+                    report.bytes,
+                    a.out.display(),
+                    written.join(", "),
+                    report.skipped
+                )?;
+            }
+            for line in &report.missing {
+                eprintln!("lssg: data prepare: {line}");
+            }
+        }
         DataCommand::Inspect(a) => {
-            let report = inspect(a.dataset, &a.root).with_context(|| format!("inspecting {}", a.root.display()))?;
+            let report = match (&a.config, a.dataset, &a.root) {
+                (Some(path), ..) => {
+                    let config = lssg::config::RunConfig::load(path, &a.set)?;
+                    inspect_config(&config.data)
+                        .with_context(|| format!("inspecting the data of {}", path.display()))?
+                }
+                (None, Some(dataset), Some(root)) => {
+                    inspect(dataset, root).with_context(|| format!("inspecting {}", root.display()))?
+                }
+                _ => anyhow::bail!("lssg data inspect: give --dataset and --root, or --config"),
+            };
             if a.json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
             } else {
