@@ -67,7 +67,7 @@ fn out_writes_a_valid_probabilities_file() {
     let file = ProbabilitiesFile::read(&path).unwrap();
     assert_spec_p(&file.final_probs);
     assert_eq!(file.D_sh, vec![0.8, 1.2, 1.5, 0.3, 0.4, 0.6, 0.0]);
-    assert_eq!(file.preference.as_deref(), Some("distorted-first"));
+    assert_eq!(file.preference, Some(lssg_core::Preference::DistortedFirst));
     // --quiet drops the confirmation.
     let result = util::run_in(None, &["smooth", "-q", "--distortion", SPEC_D, "--out", p]);
     assert!(result.status.success() && result.stderr.is_empty());

@@ -7,7 +7,8 @@
 //! - [`percentile`]: the type-7 quantile every bootstrap interval is read with;
 //! - [`seed`]: SplitMix64, its mixer and the seeded streams of a run (docs/method.md §5.8);
 //! - [`Preference`], [`Descriptor`], [`ScoreKind`]: the options a probabilities file records;
-//! - [`Table`]: the one Markdown and CSV writer of lssg's tables.
+//! - [`Table`]: the one Markdown and CSV writer of lssg's tables, and [`format_number`], which
+//!   shows an undefined value as [`UNDEFINED`].
 //!
 //! ```
 //! use lssg_core::{ConfusionMatrix, MetricId, Task};
@@ -34,7 +35,7 @@ pub use error::{Error, Result};
 pub use metric::MetricId;
 pub use options::{Descriptor, Preference, ScoreKind};
 pub use stats::percentile;
-pub use table::{Align, Table, csv_field};
+pub use table::{Align, Table, UNDEFINED, csv_field, format_number};
 pub use task::Task;
 
 /// The README's example, compiled as a doctest so it cannot drift from the API.

@@ -96,6 +96,23 @@ impl Table {
     }
 }
 
+/// What a table shows for an undefined value.
+pub const UNDEFINED: &str = "–";
+
+/// `v` with `decimals` decimals, or [`UNDEFINED`] when it is `None` or not finite.
+///
+/// ```
+/// use lssg_core::format_number;
+/// assert_eq!(format_number(Some(0.51234), 4), "0.5123");
+/// assert_eq!(format_number(None, 2), "–");
+/// ```
+pub fn format_number(v: Option<f64>, decimals: usize) -> String {
+    match v {
+        Some(v) if v.is_finite() => format!("{v:.decimals$}"),
+        _ => UNDEFINED.to_string(),
+    }
+}
+
 /// Escapes `|` so a cell cannot break a Markdown table.
 fn md_cell(s: &str) -> Cow<'_, str> {
     if s.contains('|') { Cow::Owned(s.replace('|', "\\|")) } else { Cow::Borrowed(s) }
@@ -125,5 +142,12 @@ mod tests {
         assert_eq!(t.csv(), "scenario,\"iou_misc, manmade\"\n\"say \"\"hi\"\"\",0.5\n");
         assert_eq!(csv_field("plain"), "plain");
         assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+    }
+
+    #[test]
+    fn undefined_numbers_show_a_dash() {
+        assert_eq!(format_number(Some(12.345), 2), "12.35");
+        assert_eq!(format_number(Some(f64::NAN), 2), UNDEFINED);
+        assert_eq!(format_number(None, 4), UNDEFINED);
     }
 }

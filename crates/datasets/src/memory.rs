@@ -1,6 +1,7 @@
 //! A data set held in memory: tiles given as [`Sample`]s, or random ones for benchmarks
 //! (`lssg model bench`, docs/speed.md §2), where decoding must not be what is measured.
 
+use lssg_core::seed::SplitMix64;
 use lssg_scenario::ModalitySet;
 
 use crate::dataset::TileDataset;
@@ -51,14 +52,8 @@ impl MemoryDataset {
     /// `n` tiles of `size`², values uniform in [-1, 1) and labels uniform over the classes,
     /// a function of `seed` alone (SplitMix64).
     pub fn random(set: ModalitySet, num_classes: usize, n: usize, size: usize, seed: u64) -> Result<Self> {
-        let mut state = seed;
-        let mut next = move || {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        };
+        let mut rng = SplitMix64::new(seed);
+        let mut next = move || rng.next_u64();
         let classes = num_classes.max(2) as u64;
         let samples = (0..n)
             .map(|_| {

@@ -73,6 +73,20 @@ pub enum Error {
         /// This method's scenarios.
         got: Vec<String>,
     },
+    /// The evaluations of two methods are of different tasks (an eval file from another data
+    /// set).
+    #[error("the evaluation of {method} is of a {got} task, the others of a {expected} one; delete its eval file to redo it")]
+    TasksDiffer {
+        /// The method whose evaluation differs.
+        method: String,
+        /// The task of the first method.
+        expected: lssg_core::Task,
+        /// This method's task.
+        got: lssg_core::Task,
+    },
+    /// There is no evaluation to tabulate.
+    #[error("no evaluation to tabulate: evaluate the pretrained network or at least one method")]
+    NoEvaluations,
     /// A bench grid cannot be run as asked (a cell index, a failed cell, a process).
     #[error("bench: {0}")]
     Bench(String),

@@ -12,9 +12,10 @@
 use std::path::{Path, PathBuf};
 
 use lssg_backbones::Weights;
+use lssg_core::ScoreKind;
 use lssg_datasets::DataSplits;
 use lssg_scenario::ProbabilitiesFile;
-use lssg_scoring::{DistortionReport, PerSampleScores, ScoreKind, probabilities_of, score_intervals};
+use lssg_scoring::{DistortionReport, PerSampleScores, probabilities_of, score_intervals};
 use lssg_trainer::{EvalReport, FinetuneFrom, Method, Network};
 use tch::Device;
 
@@ -22,7 +23,7 @@ use crate::config::RunConfig;
 use crate::error::{Error, Result};
 use crate::reporter::{Reporter, Stage, StageStatus};
 use crate::results::RunResults;
-use crate::run_dir::{RunDir, read_json, write_json};
+use crate::run_dir::{RunDir, write_json};
 
 /// Opens the configured data set; a missing file gets a hint on where the data should be.
 pub fn open_data(config: &RunConfig) -> Result<DataSplits> {
@@ -256,7 +257,7 @@ pub fn evaluate_stage(
     let stage = Stage::Eval(name.to_string());
     if path.exists() {
         dir.log_stage(reporter, &stage, StageStatus::DoneEarlier)?;
-        return read_json(&path);
+        return Ok(EvalReport::read(&path)?);
     }
     dir.log_stage(reporter, &stage, StageStatus::Running)?;
     let report = evaluate(config, &opened.data, &opened.network, checkpoint, lora, None, reporter)?;
@@ -282,10 +283,10 @@ pub fn run(config: &RunConfig, dir: &RunDir, reporter: &mut dyn Reporter) -> Res
     let mut evaluations = Vec::new();
     for (name, checkpoint, lora) in &checkpoints {
         let report = evaluate_stage(config, name, checkpoint, *lora, &opened, dir, reporter)?;
-        evaluations.push((name.clone(), report.scenarios.into_iter().map(|s| (s.scenario, s.metrics)).collect()));
+        evaluations.push((name.clone(), report));
     }
 
-    let results = RunResults::new(evaluations, opened.data.test.num_classes() == 1)?;
+    let results = RunResults::new(&evaluations)?;
     results.write(dir.root())?;
     dir.log(reporter, &format!("results written to {}", dir.root().join("results.md").display()))?;
     Ok(results)

@@ -4,6 +4,7 @@
 use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use lssg_core::format_number;
 use lssg_trainer::{EpochRecord, StepEvent, TrainObserver};
 
 use crate::reporter::{Reporter, Stage, StageStatus};
@@ -122,9 +123,9 @@ impl TrainObserver for ConsoleReporter {
         self.finish_bar();
         let val = match (&r.val_loss, &r.val) {
             (Some(loss), Some(m)) => format!(
-                ", val loss {loss:.4}, soft Jaccard {:.4}, mIoU {:.4}{}",
+                ", val loss {loss:.4}, soft Jaccard {:.4}, mIoU {}{}",
                 m.soft_jaccard.mean,
-                m.miou,
+                format_number(m.miou, 4),
                 if r.best { " (best)" } else { "" }
             ),
             _ => String::new(),

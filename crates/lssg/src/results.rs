@@ -1,11 +1,12 @@
 //! The results of a run: one table per metric with a row per scenario plus the mean over
-//! scenarios and a column per method, as markdown, JSON and CSV.
+//! scenarios and a column per method, as markdown, JSON and CSV (lssg-core's [`Table`]
+//! writes the Markdown and the CSV).
 
-use std::fmt::Write as _;
 use std::path::Path;
 
+use lssg_core::{Align, MetricId, Table, Task, format_number};
 use lssg_scenario::io::write_atomic;
-use lssg_trainer::Metrics;
+use lssg_trainer::EvalReport;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -13,14 +14,14 @@ use crate::error::{Error, Result};
 /// One metric as a scenario × method table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricTable {
-    /// The metric's key (`soft_jaccard`, `miou`, …).
-    pub metric: String,
+    /// The metric.
+    pub metric: MetricId,
     /// What it is, for the table's heading.
     pub title: String,
-    /// `values[scenario][method]`, in percent.
-    pub values: Vec<Vec<f64>>,
-    /// Mean over scenarios per method, in percent.
-    pub mean: Vec<f64>,
+    /// `values[scenario][method]`, in percent; `null` where the metric is undefined.
+    pub values: Vec<Vec<Option<f64>>>,
+    /// Mean over scenarios per method, in percent; `null` where a scenario's value is undefined.
+    pub mean: Vec<Option<f64>>,
 }
 
 /// Every method evaluated under every scenario.
@@ -30,61 +31,69 @@ pub struct RunResults {
     pub methods: Vec<String>,
     /// Row order (canonical scenario order).
     pub scenarios: Vec<String>,
-    /// The main metric first: the reference's soft Jaccard for binary tasks, mIoU otherwise.
+    /// The main metric first: the task's primary metric (the reference's soft Jaccard for
+    /// binary tasks, mIoU otherwise).
     pub tables: Vec<MetricTable>,
     /// Per-class IoU (percent) of every method: `class_iou[method][scenario][class]`.
     pub class_iou: Vec<Vec<Vec<Option<f64>>>>,
     /// Class names of the IoU columns.
     pub class_names: Vec<String>,
+    /// The task every evaluation was of.
+    pub task: Task,
 }
 
-type Extract = fn(&Metrics) -> f64;
+/// The metrics of the results, in table order after the primary one.
+const TABLE_ORDER: [MetricId; 4] = [MetricId::SoftJaccard, MetricId::Miou, MetricId::SoftF1, MetricId::Accuracy];
 
 impl RunResults {
-    /// Builds the tables from `(method, [(scenario, metrics)])`. Every method must have been
-    /// evaluated on the same scenarios, in the same order (evaluations read back from files may
-    /// not be): otherwise [`Error::ScenariosDiffer`] names the method and both lists.
-    pub fn new(evaluations: Vec<(String, Vec<(String, Metrics)>)>, binary: bool) -> Result<Self> {
+    /// Builds the tables from `(method, evaluation)` pairs. Every method must have been
+    /// evaluated on the same task and the same scenarios, in the same order (evaluations read
+    /// back from files may not be): otherwise [`Error::TasksDiffer`] or
+    /// [`Error::ScenariosDiffer`] names the method and both values.
+    pub fn new(evaluations: &[(String, EvalReport)]) -> Result<Self> {
+        let (_, first) = evaluations.first().ok_or(Error::NoEvaluations)?;
+        let task = first.task;
         let methods: Vec<String> = evaluations.iter().map(|(m, _)| m.clone()).collect();
-        let scenarios: Vec<String> =
-            evaluations.first().map(|(_, r)| r.iter().map(|(s, _)| s.clone()).collect()).unwrap_or_default();
-        for (method, rows) in &evaluations {
-            if rows.len() != scenarios.len() || rows.iter().zip(&scenarios).any(|((s, _), want)| s != want) {
+        let scenarios: Vec<String> = first.scenarios.iter().map(|s| s.scenario.clone()).collect();
+        for (method, report) in evaluations {
+            if report.task != task {
+                return Err(Error::TasksDiffer { method: method.clone(), expected: task, got: report.task });
+            }
+            let rows = &report.scenarios;
+            if rows.len() != scenarios.len() || rows.iter().zip(&scenarios).any(|(s, want)| s.scenario != *want) {
                 return Err(Error::ScenariosDiffer {
                     method: method.clone(),
                     expected: scenarios.clone(),
-                    got: rows.iter().map(|(s, _)| s.clone()).collect(),
+                    got: rows.iter().map(|s| s.scenario.clone()).collect(),
                 });
             }
         }
-        let mut metrics: Vec<(&str, &str, Extract)> = vec![
-            ("soft_jaccard", "soft Jaccard, mean over test images (the reference's metric)", |m| m.soft_jaccard.mean),
-            ("miou", "mIoU from the confusion matrix", |m| m.miou),
-            ("soft_f1", "soft F1, mean over test images", |m| m.soft_f1.mean),
-            ("accuracy", "overall accuracy", |m| m.accuracy),
-        ];
-        if !binary {
-            metrics.swap(0, 1);
-        }
-        let tables = metrics
-            .into_iter()
-            .map(|(key, title, f)| {
-                let values: Vec<Vec<f64>> = (0..scenarios.len())
-                    .map(|s| evaluations.iter().map(|(_, r)| 100.0 * f(&r[s].1)).collect())
+        let primary = task.primary_metric();
+        let order = std::iter::once(primary).chain(TABLE_ORDER.into_iter().filter(|m| *m != primary));
+        let tables = order
+            .map(|metric| {
+                let values: Vec<Vec<Option<f64>>> = (0..scenarios.len())
+                    .map(|s| {
+                        evaluations.iter().map(|(_, r)| r.scenarios[s].metrics.metric(metric).map(|v| 100.0 * v)).collect()
+                    })
                     .collect();
                 let mean = (0..methods.len())
-                    .map(|m| values.iter().map(|row| row[m]).sum::<f64>() / values.len().max(1) as f64)
+                    .map(|m| {
+                        let column: Option<Vec<f64>> = values.iter().map(|row| row[m]).collect();
+                        column.map(|c| c.iter().sum::<f64>() / values.len().max(1) as f64)
+                    })
                     .collect();
-                MetricTable { metric: key.into(), title: title.into(), values, mean }
+                MetricTable { metric, title: metric.title().into(), values, mean }
             })
             .collect();
         let class_iou = evaluations
             .iter()
-            .map(|(_, r)| r.iter().map(|(_, m)| m.iou.iter().map(|v| v.map(|x| 100.0 * x)).collect()).collect())
+            .map(|(_, r)| {
+                r.scenarios.iter().map(|s| s.metrics.iou.iter().map(|v| v.map(|x| 100.0 * x)).collect()).collect()
+            })
             .collect();
-        let class_names =
-            evaluations.first().and_then(|(_, r)| r.first()).map(|(_, m)| m.class_names.clone()).unwrap_or_default();
-        Ok(Self { methods, scenarios, tables, class_iou, class_names })
+        let class_names = first.scenarios.first().map(|s| s.metrics.class_names.clone()).unwrap_or_default();
+        Ok(Self { methods, scenarios, tables, class_iou, class_names, task })
     }
 
     /// The main table (first metric) as markdown.
@@ -92,31 +101,24 @@ impl RunResults {
         self.tables.first().map(|t| self.table_markdown(t)).unwrap_or_default()
     }
 
+    /// `t` as a `### title (%)` heading and a scenario × method table, with the mean row and the
+    /// best value of each row in bold.
     fn table_markdown(&self, t: &MetricTable) -> String {
-        let mut out = format!("### {} (%)\n\n| scenario |", t.title);
-        for m in &self.methods {
-            let _ = write!(out, " {m} |");
-        }
-        out.push_str("\n|---|");
-        out.push_str(&"---:|".repeat(self.methods.len()));
-        out.push('\n');
-        let best = |row: &[f64], v: f64| row.iter().all(|&o| v >= o) && self.methods.len() > 1;
-        let mut line = |name: &str, row: &[f64]| {
-            let _ = write!(out, "| {name} |");
-            for &v in row {
-                if best(row, v) {
-                    let _ = write!(out, " **{v:.2}** |");
-                } else {
-                    let _ = write!(out, " {v:.2} |");
-                }
-            }
-            out.push('\n');
+        let mut table = Table::new(std::iter::once("scenario").chain(self.methods.iter().map(String::as_str)))
+            .with_align(1, Align::Right);
+        let several = self.methods.len() > 1;
+        let mut line = |name: &str, row: &[Option<f64>]| {
+            let cells = row.iter().map(|&v| match v {
+                Some(v) if several && row.iter().flatten().all(|&o| v >= o) => format!("**{v:.2}**"),
+                v => format_number(v, 2),
+            });
+            table.rows.push(std::iter::once(name.to_string()).chain(cells).collect());
         };
         for (s, row) in self.scenarios.iter().zip(&t.values) {
             line(s, row);
         }
         line("**mean**", &t.mean);
-        out
+        format!("### {} (%)\n\n{}", t.title, table.markdown())
     }
 
     /// Every table as one markdown document.
@@ -128,47 +130,30 @@ impl RunResults {
             out.push_str(&self.table_markdown(t));
             out.push('\n');
         }
-        for (m, method) in self.methods.iter().enumerate() {
-            let _ = write!(out, "### per-class IoU (%), {method}\n\n| scenario |");
-            for c in &self.class_names {
-                let _ = write!(out, " {c} |");
+        for (method, rows) in self.methods.iter().zip(&self.class_iou) {
+            let mut table = Table::new(std::iter::once("scenario").chain(self.class_names.iter().map(String::as_str)))
+                .with_align(1, Align::Right);
+            for (s, row) in self.scenarios.iter().zip(rows) {
+                table.rows.push(std::iter::once(s.clone()).chain(row.iter().map(|&v| format_number(v, 2))).collect());
             }
-            out.push_str("\n|---|");
-            out.push_str(&"---:|".repeat(self.class_names.len()));
-            out.push('\n');
-            for (s, row) in self.scenarios.iter().zip(&self.class_iou[m]) {
-                let _ = write!(out, "| {s} |");
-                for v in row {
-                    match v {
-                        Some(v) => {
-                            let _ = write!(out, " {v:.2} |");
-                        }
-                        None => out.push_str(" – |"),
-                    }
-                }
-                out.push('\n');
-            }
-            out.push('\n');
+            out.push_str(&format!("### per-class IoU (%), {method}\n\n{}\n", table.markdown()));
         }
         out
     }
 
-    /// Long-format CSV: `metric,scenario,method,value`.
+    /// Long-format CSV: `metric,scenario,method,value` (empty where undefined).
     pub fn csv(&self) -> String {
-        let mut out = String::from("metric,scenario,method,value\n");
+        let mut table = Table::new(["metric", "scenario", "method", "value"]);
+        let mean = "mean".to_string();
         for t in &self.tables {
-            for (s, row) in self
-                .scenarios
-                .iter()
-                .chain(std::iter::once(&"mean".to_string()))
-                .zip(t.values.iter().chain(std::iter::once(&t.mean)))
-            {
+            for (s, row) in self.scenarios.iter().chain([&mean]).zip(t.values.iter().chain([&t.mean])) {
                 for (m, v) in self.methods.iter().zip(row) {
-                    let _ = writeln!(out, "{},{},{},{:.6}", t.metric, s, m, v);
+                    let value = v.map(|v| format!("{v:.6}")).unwrap_or_default();
+                    table.rows.push(vec![t.metric.to_string(), s.clone(), m.clone(), value]);
                 }
             }
         }
-        out
+        table.csv()
     }
 
     /// Writes `results.md`, `results.json` and `results.csv` into `dir`, atomically.

@@ -9,10 +9,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use lssg_core::seed::SplitMix64;
+use lssg_core::{ConfusionMatrix, MetricId};
 use lssg_report::record::FORMAT;
-use lssg_report::stats::SplitMix64;
 use lssg_report::{
-    Band, CellKey, CellRecord, Curve, CurvePoint, Distribution, ReportConfig, ScenarioRecord, TileRecord, metric,
+    Band, CellKey, CellRecord, Curve, CurvePoint, Distribution, ReportConfig, ScenarioRecord, TileRecord,
 };
 
 const SCENARIOS: [(&str, f64); 7] = [
@@ -72,19 +73,17 @@ fn scenario_record(rng: &mut SplitMix64, name: &str, q: f64) -> ScenarioRecord {
     let soft: Vec<Option<f64>> = confusion
         .iter()
         .map(|m| {
-            let v = metric::miou(m, k);
-            if v.is_nan() { None } else { Some((v * 0.97 + 0.01 * uniform(rng)).min(1.0)) }
+            let v = ConfusionMatrix::new(m, k).ok().and_then(|m| m.miou());
+            v.map(|v| (v * 0.97 + 0.01 * uniform(rng)).min(1.0))
         })
         .collect();
     let mut summed = vec![0u64; k * k];
     confusion.iter().for_each(|m| summed.iter_mut().zip(m).for_each(|(a, b)| *a += b));
     let sj = soft.iter().flatten().sum::<f64>() / soft.iter().flatten().count().max(1) as f64;
-    let metrics = BTreeMap::from([
-        ("miou".to_string(), metric::miou(&summed, k)),
-        ("accuracy".to_string(), metric::accuracy(&summed, k)),
-        ("soft_jaccard".to_string(), sj),
-        ("soft_f1".to_string(), 2.0 * sj / (1.0 + sj)),
-    ]);
+    let matrix = ConfusionMatrix::new(&summed, k).expect("K × K");
+    let mut metrics = BTreeMap::from([(MetricId::SoftJaccard, sj), (MetricId::SoftF1, 2.0 * sj / (1.0 + sj))]);
+    metrics.extend(matrix.miou().map(|v| (MetricId::Miou, v)));
+    metrics.extend(matrix.accuracy().map(|v| (MetricId::Accuracy, v)));
     ScenarioRecord { scenario: name.into(), metrics, tiles: TileRecord { soft_jaccard: soft, confusion } }
 }
 
@@ -187,7 +186,7 @@ fn cell(method: &str, seed: u64, index: usize) -> CellRecord {
             seed,
             method: method.into(),
         },
-        primary_metric: "miou".into(),
+        primary_metric: MetricId::Miou,
         class_names: CLASSES.iter().map(|c| c.to_string()).collect(),
         scenarios,
         curves,

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use lssg_core::MetricId;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, ReportConfig};
@@ -99,9 +100,9 @@ pub struct GroupReport {
     /// Which group.
     pub key: GroupKey,
     /// The cells' primary metric.
-    pub primary_metric: String,
+    pub primary_metric: MetricId,
     /// The metrics reported, primary first.
-    pub metrics: Vec<String>,
+    pub metrics: Vec<MetricId>,
     /// The scenarios, canonical order.
     pub scenarios: Vec<String>,
     /// Per method, the summaries over seeds.
@@ -137,7 +138,7 @@ pub struct MethodReport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricTable {
     /// The metric.
-    pub metric: String,
+    pub metric: MetricId,
     /// The rows.
     pub rows: Vec<SummaryRow>,
 }
@@ -215,14 +216,14 @@ pub(crate) type ByMethod<'a> = BTreeMap<String, Vec<&'a CellRecord>>;
 fn group_report(key: GroupKey, cells: &[&CellRecord], config: &ReportConfig) -> GroupReport {
     let mut notes = Vec::new();
     let evaluated: Vec<&&CellRecord> = cells.iter().filter(|c| !c.scenarios.is_empty()).collect();
-    let primary = evaluated.first().map_or("miou", |c| c.primary_metric.as_str()).to_string();
+    let primary = evaluated.first().map_or(MetricId::Miou, |c| c.primary_metric);
     if let Some(c) = evaluated.iter().find(|c| c.primary_metric != primary) {
         notes.push(format!(
             "seed {} of {} names primary metric {}; {primary} is used",
             c.key.seed, c.key.method, c.primary_metric
         ));
     }
-    let mut metrics: Vec<String> = config.metrics.clone();
+    let mut metrics: Vec<MetricId> = config.metrics.clone();
     if let Some(i) = metrics.iter().position(|m| *m == primary) {
         let m = metrics.remove(i);
         metrics.insert(0, m);
@@ -267,9 +268,9 @@ pub fn ordered_methods<'a>(methods: impl Iterator<Item = &'a String>) -> Vec<Str
 
 /// The value of `metric` for `cell` in percent: under `scenario`, or for [`MEAN_ROW`] the mean
 /// over `scenarios` (defined only when every scenario has the metric).
-pub(crate) fn cell_value(cell: &CellRecord, scenario: &str, metric: &str, scenarios: &[String]) -> Option<f64> {
+pub(crate) fn cell_value(cell: &CellRecord, scenario: &str, metric: MetricId, scenarios: &[String]) -> Option<f64> {
     let one = |name: &str| {
-        cell.scenarios.iter().find(|s| s.scenario == name).and_then(|s| s.metrics.get(metric)).map(|v| v * PERCENT)
+        cell.scenarios.iter().find(|s| s.scenario == name).and_then(|s| s.metrics.get(&metric)).map(|v| v * PERCENT)
     };
     if scenario != MEAN_ROW && scenario != WORST_ROW {
         return one(scenario);
@@ -286,11 +287,11 @@ pub(crate) fn rows_of(scenarios: &[String]) -> impl Iterator<Item = &str> {
     scenarios.iter().map(String::as_str).chain([MEAN_ROW, WORST_ROW])
 }
 
-fn method_report(method: &str, cells: &[&CellRecord], scenarios: &[String], metrics: &[String]) -> MethodReport {
+fn method_report(method: &str, cells: &[&CellRecord], scenarios: &[String], metrics: &[MetricId]) -> MethodReport {
     let tables = metrics
         .iter()
-        .map(|metric| MetricTable {
-            metric: metric.clone(),
+        .map(|&metric| MetricTable {
+            metric,
             rows: rows_of(scenarios)
                 .map(|scenario| {
                     let (seeds, values): (Vec<u64>, Vec<f64>) = cells

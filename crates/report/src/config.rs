@@ -1,10 +1,8 @@
 //! What a report computes: metrics, method pairs and bootstrap settings (docs/report.md §4).
 
+use lssg_core::MetricId;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
-
-/// The metrics a cell's scenario records carry.
-pub const KNOWN_METRICS: [&str; 4] = ["miou", "soft_jaccard", "soft_f1", "accuracy"];
 
 /// The pairs every group gets when it has both methods: `(a, b)` reports `a − b`.
 pub const DEFAULT_PAIRS: [(&str, &str); 2] = [("guided", "uniform"), ("guided", "lora")];
@@ -14,7 +12,7 @@ pub const DEFAULT_PAIRS: [(&str, &str); 2] = [("guided", "uniform"), ("guided", 
 #[serde(deny_unknown_fields, default)]
 pub struct ReportConfig {
     /// Metrics to report (each group leads with its cells' primary metric). Default: all four.
-    pub metrics: Vec<String>,
+    pub metrics: Vec<MetricId>,
     /// Pairs `(a, b)` reported as `a − b` in addition to [`DEFAULT_PAIRS`].
     pub pairs: Vec<(String, String)>,
     /// Resamples of every bootstrap (seeds and tiles). Default 2000.
@@ -30,7 +28,7 @@ pub struct ReportConfig {
 impl Default for ReportConfig {
     fn default() -> Self {
         Self {
-            metrics: KNOWN_METRICS.iter().map(|m| m.to_string()).collect(),
+            metrics: MetricId::ALL.to_vec(),
             pairs: Vec::new(),
             bootstrap_resamples: 2000,
             bootstrap_seed: 0,
@@ -58,9 +56,6 @@ impl ReportConfig {
         let error = |field, value: String, message: &str| Err(ConfigError { field, value, message: message.into() });
         if self.metrics.is_empty() {
             return error("metrics", "[]".into(), "at least one metric is needed");
-        }
-        if let Some(m) = self.metrics.iter().find(|m| !KNOWN_METRICS.contains(&m.as_str())) {
-            return error("metrics", m.clone(), &format!("not one of {KNOWN_METRICS:?}"));
         }
         if self.bootstrap_resamples == 0 {
             return error("bootstrap_resamples", "0".into(), "at least one resample is needed");
@@ -91,7 +86,10 @@ mod tests {
     fn bad_values_name_the_field() {
         let c = ReportConfig { confidence: 1.0, ..ReportConfig::default() };
         assert_eq!(c.validate().unwrap_err().field, "confidence");
-        let c = ReportConfig { metrics: vec!["iou".into()], ..ReportConfig::default() };
-        assert_eq!(c.validate().unwrap_err().value, "iou");
+        let c = ReportConfig { metrics: Vec::new(), ..ReportConfig::default() };
+        assert_eq!(c.validate().unwrap_err().field, "metrics");
+        // A metric name outside MetricId does not parse.
+        let err = serde_json::from_str::<ReportConfig>(r#"{"metrics": ["iou"]}"#).unwrap_err().to_string();
+        assert!(err.contains("iou") && err.contains("soft_jaccard"), "{err}");
     }
 }

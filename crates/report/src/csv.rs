@@ -2,13 +2,10 @@
 
 use std::fmt::Write as _;
 
+use lssg_core::csv_field;
+
 use crate::aggregate::{GroupReport, Report};
 use crate::record::Band;
-
-/// Quotes a CSV field when it needs it (RFC 4180).
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
-}
 
 /// Collects the long-format rows of one group.
 struct CsvRows<'a> {
@@ -20,7 +17,7 @@ impl CsvRows<'_> {
     fn row(&mut self, kind: &str, name: &str, scenario: &str, metric: &str, statistic: &str, value: f64) {
         let k = &self.group.key;
         let fields = [k.dataset.as_str(), &k.model, &k.variant, kind, name, scenario, metric, statistic];
-        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        let line: Vec<_> = fields.iter().map(|f| csv_field(f)).collect();
         let _ = writeln!(self.out, "{},{value}", line.join(","));
     }
 
@@ -29,8 +26,9 @@ impl CsvRows<'_> {
         for m in &group.methods {
             for t in &m.metrics {
                 for r in &t.rows {
-                    let row =
-                        |s: &mut Self, stat: &str, v: f64| s.row("method", &m.method, &r.scenario, &t.metric, stat, v);
+                    let row = |s: &mut Self, stat: &str, v: f64| {
+                        s.row("method", &m.method, &r.scenario, t.metric.as_str(), stat, v)
+                    };
                     r.mean.into_iter().for_each(|v| row(self, "mean", v));
                     r.std.into_iter().for_each(|v| row(self, "std", v));
                     row(self, "n", r.n as f64);
@@ -48,7 +46,9 @@ impl CsvRows<'_> {
             let name = format!("{}-{}", p.a, p.b);
             for t in &p.metrics {
                 for r in &t.rows {
-                    let row = |s: &mut Self, stat: &str, v: f64| s.row("pair", &name, &r.scenario, &t.metric, stat, v);
+                    let row = |s: &mut Self, stat: &str, v: f64| {
+                        s.row("pair", &name, &r.scenario, t.metric.as_str(), stat, v)
+                    };
                     r.mean_diff.into_iter().for_each(|v| row(self, "mean_diff", v));
                     if let Some(ci) = r.seed_ci {
                         row(self, "seed_ci_lo", ci.lo);

@@ -6,6 +6,7 @@
 //! correlation of each pair. [`diagnose`] works on one cell (`lssg score --diagnose`);
 //! [`diagnostic_report`] gathers the seeds of a group.
 
+use lssg_core::MetricId;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{PERCENT, PRETRAINED};
@@ -68,7 +69,7 @@ pub struct Diagnostic {
     /// The cell's seed.
     pub seed: u64,
     /// The metric the drop is measured in.
-    pub primary_metric: String,
+    pub primary_metric: MetricId,
     /// The full scenario (the last in canonical order), left out of the vectors.
     pub full_scenario: String,
     /// The partial scenarios, canonical order.
@@ -139,7 +140,7 @@ pub fn diagnose(cell: &CellRecord) -> Option<Diagnostic> {
         .and_then(|f| partial.iter().map(|s| metric(s).map(|m| (f - m) * PERCENT)).collect::<Option<Vec<f64>>>());
     let mut diagnostic = Diagnostic {
         seed: cell.key.seed,
-        primary_metric: cell.primary_metric.clone(),
+        primary_metric: cell.primary_metric,
         full_scenario: full.clone(),
         scenarios: partial.to_vec(),
         distortion: d.distortion[..k].to_vec(),

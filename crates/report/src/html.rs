@@ -3,11 +3,13 @@
 
 use std::fmt::Write as _;
 
+use lssg_core::Table;
+
 use crate::aggregate::{GroupReport, MEAN_ROW, Report, WORST_ROW};
 use crate::load::key_label;
 use crate::plots::Plot;
 use crate::score_tables::{diagnostic_table, distribution_table, interval_tables};
-use crate::tables::{Table, method_tables, pair_tables, row_label};
+use crate::tables::{method_tables, pair_tables, row_label};
 
 /// The figures of one group, by section.
 #[derive(Debug, Default)]
@@ -57,7 +59,7 @@ pub fn esc(s: &str) -> String {
 
 fn table_html(t: &Table, out: &mut String) {
     let wide = t.header.last().is_some_and(|h| h.starts_with("tile-bootstrap"));
-    let _ = write!(out, "<table><caption>{}</caption><tr>", esc(&t.caption));
+    let _ = write!(out, "<table><caption>{}</caption><tr>", esc(t.caption.as_deref().unwrap_or_default()));
     for h in &t.header {
         let _ = write!(out, "<th>{}</th>", esc(h));
     }

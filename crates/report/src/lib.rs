@@ -11,7 +11,6 @@ pub mod diagnostic;
 pub mod distribution;
 pub mod html;
 pub mod load;
-pub mod metric;
 pub mod pairs;
 pub mod plot_curves;
 pub mod plot_diagnostic;

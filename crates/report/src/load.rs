@@ -10,9 +10,6 @@ use thiserror::Error;
 
 use crate::record::{CELL_FILE, CellKey, CellRecord, Distribution, FORMAT};
 
-/// The metric names a cell's `primary_metric` may take.
-pub const PRIMARY_METRICS: [&str; 2] = ["miou", "soft_jaccard"];
-
 /// Why no cells could be looked for at all.
 #[derive(Debug, Error)]
 pub enum LoadError {
@@ -179,12 +176,6 @@ fn read_cell(path: &Path) -> Result<CellRecord, CellError> {
 /// The invariants one record must satisfy by itself.
 fn check_cell(cell: &CellRecord) -> Result<(), CellError> {
     let invalid = |field: String, message: String| CellError::Invalid { field, message };
-    if !PRIMARY_METRICS.contains(&cell.primary_metric.as_str()) {
-        return Err(invalid(
-            "primary_metric".into(),
-            format!("`{}` is not one of {PRIMARY_METRICS:?}", cell.primary_metric),
-        ));
-    }
     let k = cell.class_names.len();
     let mut seen = HashSet::new();
     for (i, s) in cell.scenarios.iter().enumerate() {

@@ -2,6 +2,7 @@
 //! on their seed (same data set, model, variant and pretraining), differences are `a − b` in
 //! percentage points.
 
+use lssg_core::MetricId;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{ByMethod, MEAN_ROW, PERCENT, WORST_ROW, cell_value, rows_of};
@@ -29,7 +30,7 @@ pub struct PairReport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairTable {
     /// The metric.
-    pub metric: String,
+    pub metric: MetricId,
     /// The rows.
     pub rows: Vec<PairRow>,
 }
@@ -78,7 +79,7 @@ pub struct SeedInterval {
 pub(crate) fn pair_reports(
     by_method: &ByMethod,
     scenarios: &[String],
-    metrics: &[String],
+    metrics: &[MetricId],
     config: &ReportConfig,
     notes: &mut Vec<String>,
 ) -> Vec<PairReport> {
@@ -105,7 +106,7 @@ fn pair_report(
     b: &str,
     by_method: &ByMethod,
     scenarios: &[String],
-    metrics: &[String],
+    metrics: &[MetricId],
     config: &ReportConfig,
     notes: &mut Vec<String>,
 ) -> PairReport {
@@ -127,12 +128,12 @@ fn pair_report(
     }
     let tables = metrics
         .iter()
-        .map(|metric| {
+        .map(|&metric| {
             let tiles = tile_intervals(&paired, metric, config, notes, (a, b));
             let rows = rows_of(scenarios)
                 .map(|scenario| pair_row(&paired, scenario, metric, scenarios, &tiles, config))
                 .collect();
-            PairTable { metric: metric.clone(), rows }
+            PairTable { metric, rows }
         })
         .collect();
     PairReport {
@@ -147,12 +148,12 @@ fn pair_report(
 /// The tile bootstrap of every paired seed for `metric` (none for a metric without tile data).
 fn tile_intervals(
     paired: &[(&CellRecord, &CellRecord)],
-    metric: &str,
+    metric: MetricId,
     config: &ReportConfig,
     notes: &mut Vec<String>,
     (a, b): (&str, &str),
 ) -> Vec<(u64, TileBootstrap)> {
-    let Some(tm) = TileMetric::from_name(metric) else { return Vec::new() };
+    let Some(tm) = TileMetric::of(metric) else { return Vec::new() };
     let (n, seed, conf) = (config.bootstrap_resamples, config.bootstrap_seed, config.confidence);
     paired
         .iter()
@@ -170,7 +171,7 @@ fn tile_intervals(
 fn pair_row(
     paired: &[(&CellRecord, &CellRecord)],
     scenario: &str,
-    metric: &str,
+    metric: MetricId,
     scenarios: &[String],
     tiles: &[(u64, TileBootstrap)],
     config: &ReportConfig,

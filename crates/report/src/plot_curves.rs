@@ -44,7 +44,7 @@ impl Figure for CurveFigure<'_> {
         let (left, right) = main.split_horizontally(w / 2);
         let label = format!("{}: {}", self.group.key.label(), self.stage.stage);
         line_panel(&left, &format!("{label}, training loss"), "training loss", &train)?;
-        let metric = self.group.primary_metric.as_str();
+        let metric = self.group.primary_metric;
         line_panel(&right, &format!("validation {metric}"), &format!("{metric} (%)"), &val)
     }
 }

@@ -3,6 +3,7 @@
 //! scenario (with several seeds, each scenario's label sits at the centre of its seeds'
 //! points). Labels are placed greedily beside their anchor where they overlap no other label.
 
+use lssg_core::MetricId;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -20,7 +21,7 @@ struct ScatterFigure<'a> {
 }
 
 /// The axis description of a score.
-fn axis_desc(score: Score, metric: &str) -> String {
+fn axis_desc(score: Score, metric: MetricId) -> String {
     match score {
         Score::MetricDrop => format!("{metric} drop from the full scenario (pp)"),
         Score::Distortion => "latent distortion D".into(),
@@ -77,7 +78,7 @@ impl Figure for ScatterFigure<'_> {
             .x_label_area_size(46)
             .y_label_area_size(64)
             .build_cartesian_2d(x0..x1, y0..y1)?;
-        let metric = seeds.first().map_or("miou", |(_, d)| d.primary_metric.as_str());
+        let metric = seeds.first().map_or(MetricId::Miou, |(_, d)| d.primary_metric);
         chart
             .configure_mesh()
             .x_labels(6)

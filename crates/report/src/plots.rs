@@ -7,6 +7,7 @@
 
 use std::sync::OnceLock;
 
+use lssg_core::MetricId;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
@@ -115,7 +116,7 @@ pub(crate) fn method_color(method: &str, index: usize) -> RGBColor {
 /// (a) Per-scenario bars by method with ±std whiskers, for `metric`.
 struct MethodBars<'a> {
     group: &'a GroupReport,
-    metric: &'a str,
+    metric: MetricId,
 }
 
 impl Figure for MethodBars<'_> {
@@ -159,7 +160,7 @@ impl Figure for MethodBars<'_> {
 struct PairForest<'a> {
     group: &'a GroupReport,
     pair: usize,
-    metric: &'a str,
+    metric: MetricId,
     confidence: f64,
 }
 
@@ -234,7 +235,7 @@ pub fn method_plots(group: &GroupReport) -> Result<Vec<Plot>, PlotError> {
         .metrics
         .iter()
         .take(1)
-        .map(|metric| {
+        .map(|&metric| {
             let name = format!("{}_bars_{metric}", group.key.slug());
             let title = format!("{}: {metric} per scenario and method", group.key.label());
             render(name, title, &MethodBars { group, metric })
@@ -244,7 +245,7 @@ pub fn method_plots(group: &GroupReport) -> Result<Vec<Plot>, PlotError> {
 
 /// (b) one forest plot per pair, for the primary metric, whiskers the `confidence` intervals.
 pub fn pair_plots(group: &GroupReport, confidence: f64) -> Result<Vec<Plot>, PlotError> {
-    let metric = group.metrics.first().map_or("miou", String::as_str);
+    let metric = group.metrics.first().copied().unwrap_or(MetricId::Miou);
     (0..group.pairs.len())
         .map(|pair| {
             let p = &group.pairs[pair];

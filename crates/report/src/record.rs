@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use lssg_core::MetricId;
 use serde::{Deserialize, Serialize};
 
 /// The file name of a cell's record inside its run directory.
@@ -42,8 +43,9 @@ pub struct CellRecord {
     pub index: usize,
     /// Its place in the grid.
     pub key: CellKey,
-    /// The metric tables lead with: `miou`, or `soft_jaccard` for binary tasks.
-    pub primary_metric: String,
+    /// The metric tables lead with: the evaluated task's (`miou`, or `soft_jaccard` for binary
+    /// tasks).
+    pub primary_metric: MetricId,
     /// Class names of the confusion matrices.
     pub class_names: Vec<String>,
     /// One entry per evaluated scenario, canonical order.
@@ -62,8 +64,9 @@ pub struct CellRecord {
 pub struct ScenarioRecord {
     /// Scenario name (`optical+sar`).
     pub scenario: String,
-    /// Summary metrics as fractions in [0, 1]: `miou`, `soft_jaccard`, `soft_f1`, `accuracy`.
-    pub metrics: BTreeMap<String, f64>,
+    /// Summary metrics as fractions in [0, 1]: `miou`, `soft_jaccard`, `soft_f1`, `accuracy`;
+    /// an undefined one is left out.
+    pub metrics: BTreeMap<MetricId, f64>,
     /// The same evaluation tile by tile.
     pub tiles: TileRecord,
 }

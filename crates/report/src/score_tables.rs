@@ -1,11 +1,12 @@
 //! The tables of the scenario scores and of the scoring diagnostic (docs/report.md §7, §8), as
 //! [`Table`]s rendered by `tables.rs` (Markdown) and `html.rs`.
 
+use lssg_core::{MetricId, Table};
+
 use crate::aggregate::GroupReport;
 use crate::diagnostic::CorrelationSummary;
 use crate::distribution::DistributionReport;
 use crate::record::Band;
-use crate::tables::Table;
 
 /// `mean ± std` with `decimals` decimals, `–` where the mean is not finite.
 fn mean_std(m: Option<&f64>, s: Option<&f64>, decimals: usize) -> String {
@@ -50,7 +51,7 @@ pub fn distribution_table(group: &GroupReport) -> Option<Table> {
     if task_seeds > 0 && task_seeds < d.seeds.len() {
         caption.push_str(&format!(" (task-aware scores: {task_seeds} seeds)"));
     }
-    Some(Table { caption, header, rows })
+    Some(Table { rows, ..Table::new(header).with_caption(caption) })
 }
 
 /// A scenario × seed table of `value [lo, hi]` for the seeds with a band.
@@ -83,7 +84,7 @@ fn interval_table(
             row
         })
         .collect();
-    Some(Table { caption: caption.into(), header, rows })
+    Some(Table { rows, ..Table::new(header).with_caption(caption) })
 }
 
 /// Per seed × scenario, the distortion `D [lo, hi]` and the probability `p [lo, hi]` with
@@ -150,10 +151,10 @@ pub fn diagnostic_table(group: &GroupReport) -> Option<Table> {
         })
         .collect();
     let (k, full) = r.seeds.first().map_or((0, String::new()), |d| (d.scenarios.len(), d.full_scenario.clone()));
-    let metric = r.seeds.first().map_or("miou", |d| d.primary_metric.as_str());
+    let metric = r.seeds.first().map_or(MetricId::Miou, |d| d.primary_metric);
     let caption = format!(
         "scoring diagnostic: Spearman rank correlation over the {k} partial scenarios ({full} left out); \
          metric drop = {metric} of {full} − {metric} of the scenario, pretrained network"
     );
-    Some(Table { caption, header, rows })
+    Some(Table { rows, ..Table::new(header).with_caption(caption) })
 }

@@ -1,8 +1,10 @@
 //! Statistics over seeds (docs/report.md §2): mean and sample standard deviation, percentile
-//! bootstrap intervals with a seeded generator, and the paired tests (Wilcoxon signed-rank,
-//! sign test, probability of improvement). Pure and deterministic: the same inputs and
-//! bootstrap seed give the same numbers on every machine.
+//! bootstrap intervals with a seeded generator (lssg-core's `SplitMix64` and `percentile`), and
+//! the paired tests (Wilcoxon signed-rank, sign test, probability of improvement). Pure and
+//! deterministic: the same inputs and bootstrap seed give the same numbers on every machine.
 
+use lssg_core::percentile;
+use lssg_core::seed::SplitMix64;
 use serde::{Deserialize, Serialize};
 
 /// A two-sided interval `[lo, hi]`.
@@ -26,57 +28,6 @@ impl Interval {
     }
 }
 
-/// SplitMix64 (Steele, Lea & Flood 2014): a tiny, fast generator whose whole state is one
-/// `u64`, so a resample's stream can be derived from (seed, index) without any shared state.
-#[derive(Debug, Clone)]
-pub struct SplitMix64 {
-    state: u64,
-}
-
-const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
-
-/// SplitMix64's output function, a bijective mixer of 64-bit words.
-fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-impl SplitMix64 {
-    /// A generator started from `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self { state: seed }
-    }
-
-    /// The generator of stream `index` under `seed` (docs/report.md §2.2): independent of how
-    /// the streams are scheduled over threads.
-    pub fn stream(seed: u64, index: u64) -> Self {
-        Self::new(mix64(seed ^ mix64(index.wrapping_add(GOLDEN))))
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(GOLDEN);
-        mix64(self.state)
-    }
-
-    /// A uniform integer in `0..n` (`n > 0`; 0 for `n == 0`), by Lemire's multiply-shift with
-    /// rejection, so there is no modulo bias.
-    pub fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            return 0;
-        }
-        let n = n as u64;
-        let threshold = n.wrapping_neg() % n;
-        loop {
-            let product = u128::from(self.next_u64()) * u128::from(n);
-            if (product as u64) >= threshold {
-                return (product >> 64) as usize;
-            }
-        }
-    }
-}
-
 /// Arithmetic mean; `None` for no values.
 pub fn mean(xs: &[f64]) -> Option<f64> {
     if xs.is_empty() { None } else { Some(xs.iter().sum::<f64>() / xs.len() as f64) }
@@ -90,16 +41,6 @@ pub fn sample_std(xs: &[f64]) -> Option<f64> {
     }
     let ss: f64 = xs.iter().map(|x| (x - m) * (x - m)).sum();
     Some((ss / (xs.len() - 1) as f64).sqrt())
-}
-
-/// The `q`-quantile (`q` in [0, 1]) of ascending `sorted` values by linear interpolation
-/// between order statistics (Hyndman & Fan type 7); `None` for no values.
-pub fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
-    let last = sorted.len().checked_sub(1)?;
-    let h = last as f64 * q.clamp(0.0, 1.0);
-    let lo = h.floor() as usize;
-    let hi = (lo + 1).min(last);
-    Some(sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo]))
 }
 
 /// The central `confidence` percentile interval of `values` (NaNs dropped, order irrelevant);
@@ -296,13 +237,10 @@ mod tests {
     }
 
     #[test]
-    fn percentiles_interpolate() {
-        let s = [1.0, 2.0, 3.0, 4.0, 5.0];
-        assert_eq!(percentile(&s, 0.5), Some(3.0));
-        assert_eq!(percentile(&s, 0.25), Some(2.0));
-        assert!(close(percentile(&s, 0.1).unwrap(), 1.4));
-        assert_eq!(percentile(&[7.0], 0.975), Some(7.0));
-        assert_eq!(percentile(&[], 0.5), None);
+    fn percentile_intervals_drop_nan_and_sort() {
+        let mut v = vec![5.0, f64::NAN, 1.0, 3.0, 2.0, 4.0];
+        assert_eq!(percentile_interval(&mut v, 0.5), Some(Interval { lo: 2.0, hi: 4.0 }));
+        assert_eq!(percentile_interval(&mut vec![f64::NAN], 0.95), None);
     }
 
     #[test]
@@ -375,14 +313,5 @@ mod tests {
         assert_eq!(paired_bootstrap_ci(&[1.0], &[1.0, 2.0], 10, 0, 0.95), None);
         let p = paired_bootstrap_ci(&[3.0, 4.0], &[1.0, 2.0], 50, 0, 0.95).unwrap();
         assert_eq!(p, Interval { lo: 2.0, hi: 2.0 });
-    }
-
-    #[test]
-    fn below_is_in_range_and_streams_differ() {
-        let mut rng = SplitMix64::new(1);
-        assert!((0..1000).all(|_| rng.below(7) < 7));
-        assert_eq!(rng.below(0), 0);
-        assert_ne!(SplitMix64::stream(0, 0).next_u64(), SplitMix64::stream(0, 1).next_u64());
-        assert_eq!(SplitMix64::stream(3, 9).next_u64(), SplitMix64::stream(3, 9).next_u64());
     }
 }

@@ -1,27 +1,15 @@
-//! The report's tables as plain rows of text, rendered to Markdown here and to HTML by
-//! `html.rs`, so both files always show the same numbers (docs/report.md §6).
+//! The report's tables as lssg-core [`Table`]s of text, rendered to Markdown by lssg-core and
+//! to HTML by `html.rs`, so both files always show the same numbers (docs/report.md §6).
+
+use lssg_core::{MetricId, Table, UNDEFINED, format_number};
 
 use crate::aggregate::{GroupReport, MEAN_ROW, WORST_ROW};
 use crate::pairs::{PairReport, PairRow};
 use crate::stats::Interval;
 
-/// A captioned table of text cells.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Table {
-    /// One line above the table.
-    pub caption: String,
-    /// Column headers.
-    pub header: Vec<String>,
-    /// Rows, each as long as `header`.
-    pub rows: Vec<Vec<String>>,
-}
-
 /// `12.34`, or `–` for no value.
-pub fn num(v: Option<f64>) -> String {
-    match v {
-        Some(v) if v.is_finite() => format!("{v:.2}"),
-        _ => "–".into(),
-    }
+fn num(v: Option<f64>) -> String {
+    format_number(v, 2)
 }
 
 /// A p-value with three significant digits, small ones in exponent notation.
@@ -38,7 +26,7 @@ pub fn pval(p: f64) -> String {
 
 /// `[lo, hi]`, or `–`.
 pub fn interval(ci: Option<Interval>) -> String {
-    ci.map_or("–".into(), |c| format!("[{:.2}, {:.2}]", c.lo, c.hi))
+    ci.map_or(UNDEFINED.into(), |c| format!("[{:.2}, {:.2}]", c.lo, c.hi))
 }
 
 /// A row label: the scenario, or "mean over scenarios".
@@ -67,13 +55,13 @@ pub fn method_tables(group: &GroupReport) -> Vec<Table> {
                             .iter()
                             .find(|t| t.metric == *metric)
                             .and_then(|t| t.rows.iter().find(|r| r.scenario == scenario))
-                            .map_or("–".into(), |r| format!("{} ± {} ({})", num(r.mean), num(r.std), r.n));
+                            .map_or(UNDEFINED.into(), |r| format!("{} ± {} ({})", num(r.mean), num(r.std), r.n));
                         row.push(cell);
                     }
                     row
                 })
                 .collect();
-            Table { caption: format!("{} (%), mean ± std over seeds (n seeds)", metric), header, rows }
+            Table { rows, ..Table::new(header).with_caption(format!("{metric} (%), mean ± std over seeds (n seeds)")) }
         })
         .collect()
 }
@@ -99,14 +87,14 @@ pub fn pair_tables(group: &GroupReport, confidence: f64) -> Vec<(usize, Table)> 
     for (i, pair) in group.pairs.iter().enumerate() {
         for table in &pair.metrics {
             let rows = table.rows.iter().map(pair_cells).collect();
-            let caption = pair_caption(pair, &table.metric, confidence);
-            out.push((i, Table { caption, header: PAIR_HEADER.iter().map(|h| h.to_string()).collect(), rows }));
+            let caption = pair_caption(pair, table.metric, confidence);
+            out.push((i, Table { rows, ..Table::new(PAIR_HEADER).with_caption(caption) }));
         }
     }
     out
 }
 
-fn pair_caption(pair: &PairReport, metric: &str, confidence: f64) -> String {
+fn pair_caption(pair: &PairReport, metric: MetricId, confidence: f64) -> String {
     let mut c = format!(
         "{} − {}, {metric} (percentage points), {} paired seeds, {:.0}% intervals",
         pair.a,
@@ -129,26 +117,13 @@ fn pair_cells(r: &PairRow) -> Vec<String> {
         pval(r.sign_p),
         num(r.p_improve),
         format!("{}/{}/{}", r.wins, r.ties, r.losses),
-        if tiles.is_empty() { "–".into() } else { tiles.join("; ") },
+        if tiles.is_empty() { UNDEFINED.into() } else { tiles.join("; ") },
     ]
 }
 
-/// Escapes `|` so a cell cannot break a Markdown table.
-fn md_cell(s: &str) -> String {
-    s.replace('|', "\\|")
-}
-
-/// The table in GitHub-flavoured Markdown.
+/// The table in Markdown, followed by a blank line.
 pub fn to_markdown(t: &Table) -> String {
-    let mut s = format!("*{}*\n\n", t.caption);
-    let line = |cells: &[String]| format!("| {} |\n", cells.iter().map(|c| md_cell(c)).collect::<Vec<_>>().join(" | "));
-    s.push_str(&line(&t.header));
-    s.push_str(&format!("|{}\n", " --- |".repeat(t.header.len())));
-    for row in &t.rows {
-        s.push_str(&line(row));
-    }
-    s.push('\n');
-    s
+    format!("{}\n", t.markdown())
 }
 
 #[cfg(test)]

@@ -3,13 +3,14 @@
 //! One resample draws tile indices with replacement and applies them to both methods and every
 //! scenario, so the scenario differences and their mean are resampled jointly.
 
+use lssg_core::seed::SplitMix64;
+use lssg_core::{ConfusionMatrix, MetricId};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::metric;
 use crate::record::CellRecord;
-use crate::stats::{Interval, SplitMix64, percentile_interval};
+use crate::stats::{Interval, percentile_interval};
 
 /// A metric the tile bootstrap can recompute from per-tile data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,13 +24,13 @@ pub enum TileMetric {
 }
 
 impl TileMetric {
-    /// The metric of a summary metric name, `None` for one without per-tile data (`soft_f1`).
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "miou" => Some(Self::Miou),
-            "accuracy" => Some(Self::Accuracy),
-            "soft_jaccard" => Some(Self::SoftJaccard),
-            _ => None,
+    /// The tile metric of summary metric `id`, `None` for one without per-tile data (`soft_f1`).
+    pub fn of(id: MetricId) -> Option<Self> {
+        match id {
+            MetricId::Miou => Some(Self::Miou),
+            MetricId::Accuracy => Some(Self::Accuracy),
+            MetricId::SoftJaccard => Some(Self::SoftJaccard),
+            MetricId::SoftF1 => None,
         }
     }
 }
@@ -214,7 +215,9 @@ fn differences(a: &[Series], b: &[Series], metric: TileMetric, k: usize, scratch
     row[a.len() + 1] = worst_a - worst_b;
 }
 
-/// One method's metric over the tiles weighted by `scratch.counts`.
+/// One method's metric over the tiles weighted by `scratch.counts`; NaN where it is undefined
+/// (lssg-core's rule), so that it propagates through the differences and is dropped from the
+/// intervals.
 fn value(series: &Series, metric: TileMetric, k: usize, scratch: &mut Scratch) -> f64 {
     let kk = k * k;
     match metric {
@@ -237,11 +240,9 @@ fn value(series: &Series, metric: TileMetric, k: usize, scratch: &mut Scratch) -
                     }
                 }
             }
-            if metric == TileMetric::Miou {
-                metric::miou(&scratch.summed, k)
-            } else {
-                metric::accuracy(&scratch.summed, k)
-            }
+            let Ok(matrix) = ConfusionMatrix::new(&scratch.summed, k) else { return f64::NAN };
+            let value = if metric == TileMetric::Miou { matrix.miou() } else { matrix.accuracy() };
+            value.unwrap_or(f64::NAN)
         }
     }
 }

@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use lssg_core::MetricId;
 use lssg_report::aggregate::SummaryRow;
 use lssg_report::{
     GroupReport, LoadError, MEAN_ROW, PairRow, Report, ReportConfig, TileMetric, WORST_ROW, build_report, load_cells,
@@ -21,13 +22,13 @@ fn build(dir: &std::path::Path) -> Report {
     build_report(&load_cells(dir).unwrap(), &config()).unwrap()
 }
 
-fn summary<'a>(g: &'a GroupReport, method: &str, metric: &str, scenario: &str) -> &'a SummaryRow {
+fn summary<'a>(g: &'a GroupReport, method: &str, metric: MetricId, scenario: &str) -> &'a SummaryRow {
     let m = g.methods.iter().find(|m| m.method == method).unwrap();
     let t = m.metrics.iter().find(|t| t.metric == metric).unwrap();
     t.rows.iter().find(|r| r.scenario == scenario).unwrap()
 }
 
-fn pair_row<'a>(g: &'a GroupReport, a: &str, b: &str, metric: &str, scenario: &str) -> &'a PairRow {
+fn pair_row<'a>(g: &'a GroupReport, a: &str, b: &str, metric: MetricId, scenario: &str) -> &'a PairRow {
     let p = g.pairs.iter().find(|p| p.a == a && p.b == b).unwrap();
     let t = p.metrics.iter().find(|t| t.metric == metric).unwrap();
     t.rows.iter().find(|r| r.scenario == scenario).unwrap()
@@ -40,22 +41,22 @@ fn means_and_stds_per_method() {
     let r = build(dir.path());
     assert_eq!(r.groups.len(), 1);
     let g = &r.groups[0];
-    assert_eq!(g.metrics[0], "miou", "the primary metric leads");
+    assert_eq!(g.metrics[0], MetricId::Miou, "the primary metric leads");
     assert_eq!(g.methods.iter().map(|m| m.method.as_str()).collect::<Vec<_>>(), ["uniform", "guided", "lora"]);
     // guided: 50, 52, 54, 56, 58 -> mean 54, sample std sqrt(40 / 4)
-    let row = summary(g, "guided", "miou", "optical");
+    let row = summary(g, "guided", MetricId::Miou, "optical");
     assert!(close(row.mean.unwrap(), 54.0) && close(row.std.unwrap(), 10f64.sqrt()) && row.n == 5);
     // uniform: 48 .. 52 -> mean 50, std sqrt(10) / 2
-    let row = summary(g, "uniform", "miou", "optical");
+    let row = summary(g, "uniform", MetricId::Miou, "optical");
     assert!(close(row.mean.unwrap(), 50.0) && close(row.std.unwrap(), 10f64.sqrt() / 2.0));
     // the mean over scenarios per seed, then over seeds: guided (54 + 62.2) / 2
-    let row = summary(g, "guided", "miou", MEAN_ROW);
+    let row = summary(g, "guided", MetricId::Miou, MEAN_ROW);
     assert!(close(row.mean.unwrap(), (54.0 + 62.2) / 2.0), "{:?}", row.mean);
     // each seed's worst scenario is optical here (below optical+sar): guided's mean 54 again
-    let row = summary(g, "guided", "miou", WORST_ROW);
+    let row = summary(g, "guided", MetricId::Miou, WORST_ROW);
     assert!(close(row.mean.unwrap(), 54.0) && close(row.std.unwrap(), 10f64.sqrt()), "{:?}", row.mean);
     // other metrics are read from their own fields (soft_jaccard = miou − 10 pp here)
-    assert!(close(summary(g, "guided", "soft_jaccard", "optical").mean.unwrap(), 44.0));
+    assert!(close(summary(g, "guided", MetricId::SoftJaccard, "optical").mean.unwrap(), 44.0));
 }
 
 #[test]
@@ -68,7 +69,7 @@ fn paired_differences_and_tests_match_hand_computation() {
         [("guided", "uniform"), ("guided", "lora")]
     );
     // optical: differences 2, 3, 4, 5, 6 pp, all positive
-    let r = pair_row(g, "guided", "uniform", "miou", "optical");
+    let r = pair_row(g, "guided", "uniform", MetricId::Miou, "optical");
     assert_eq!(r.seeds, [0, 1, 2, 3, 4]);
     assert!(r.diffs.iter().zip([2.0, 3.0, 4.0, 5.0, 6.0]).all(|(a, b)| (a - b).abs() < 1e-9), "{:?}", r.diffs);
     assert!(close(r.mean_diff.unwrap(), 4.0));
@@ -79,7 +80,7 @@ fn paired_differences_and_tests_match_hand_computation() {
     assert!(ci.contains(4.0) && ci.lo >= 2.0 - 1e-9 && ci.hi <= 6.0 + 1e-9 && ci.lo > 2.0, "{ci:?}");
     // optical+sar: differences 1, −2, 3, 4, 5 pp: W+ = 13, P(W+ ≥ 13) = 3/32 -> p = 6/32;
     // sign test 4 of 5 -> 2 · 6/32
-    let r = pair_row(g, "guided", "uniform", "miou", "optical+sar");
+    let r = pair_row(g, "guided", "uniform", MetricId::Miou, "optical+sar");
     assert!(close(r.mean_diff.unwrap(), 2.2));
     assert!(close(r.wilcoxon_p, 6.0 / 32.0), "{}", r.wilcoxon_p);
     assert!(close(r.sign_p, 0.375));
@@ -88,7 +89,7 @@ fn paired_differences_and_tests_match_hand_computation() {
     assert_eq!(r.tile_ci.len(), 5);
     assert!(r.tile_ci.iter().all(|t| t.observed == 0.0 && t.interval.is_some_and(|i| i.lo == 0.0 && i.hi == 0.0)));
     // soft_f1 has no per-tile data: no tile intervals
-    assert!(pair_row(g, "guided", "uniform", "soft_f1", "optical").tile_ci.is_empty());
+    assert!(pair_row(g, "guided", "uniform", MetricId::SoftF1, "optical").tile_ci.is_empty());
 }
 
 #[test]
@@ -99,7 +100,7 @@ fn bootstrap_intervals_are_reproducible_for_a_fixed_seed() {
     assert_eq!(a, b);
     let loaded = load_cells(dir.path()).unwrap();
     let other = build_report(&loaded, &ReportConfig { bootstrap_seed: 99, ..config() }).unwrap();
-    let ci = |r: &Report| pair_row(&r.groups[0], "guided", "uniform", "miou", "optical+sar").seed_ci.unwrap();
+    let ci = |r: &Report| pair_row(&r.groups[0], "guided", "uniform", MetricId::Miou, "optical+sar").seed_ci.unwrap();
     assert_ne!(ci(&a), ci(&other), "another bootstrap seed draws other resamples");
 }
 
@@ -160,9 +161,9 @@ fn broken_files_are_reported_by_path_and_excluded() {
     assert!(msg.contains("scenarios[1].tiles.confusion[2]"), "{msg}");
     // the means are those of the good cells only
     let g = &r.groups[0];
-    assert!(close(summary(g, "guided", "miou", "optical").mean.unwrap(), 54.0));
-    assert!(close(summary(g, "uniform", "miou", "optical").mean.unwrap(), 50.0));
-    assert_eq!(summary(g, "guided", "miou", "optical").n, 5);
+    assert!(close(summary(g, "guided", MetricId::Miou, "optical").mean.unwrap(), 54.0));
+    assert!(close(summary(g, "uniform", MetricId::Miou, "optical").mean.unwrap(), 50.0));
+    assert_eq!(summary(g, "guided", MetricId::Miou, "optical").n, 5);
     assert!(r.cells.iter().all(|c| c.path != truncated && c.path != mismatched));
 }
 
@@ -201,11 +202,11 @@ fn a_seed_missing_for_one_method_is_left_out_of_the_pair() {
     assert_eq!(p.seeds, [0, 1, 2, 3]);
     assert_eq!(p.unpaired, [("guided".to_string(), 4)]);
     assert!(g.notes.iter().any(|n| n.contains("guided seed 4")), "{:?}", g.notes);
-    let r = pair_row(g, "guided", "uniform", "miou", "optical");
+    let r = pair_row(g, "guided", "uniform", MetricId::Miou, "optical");
     assert!(close(r.mean_diff.unwrap(), 3.5)); // (2 + 3 + 4 + 5) / 4
     assert!(close(r.wilcoxon_p, 2.0 / 16.0));
     // guided's own summary still has all five seeds
-    assert_eq!(summary(g, "guided", "miou", "optical").n, 5);
+    assert_eq!(summary(g, "guided", MetricId::Miou, "optical").n, 5);
 }
 
 #[test]

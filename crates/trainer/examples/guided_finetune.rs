@@ -78,7 +78,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let p = &probabilities.final_probs;
     let total: f64 = p.iter().sum();
     let full = *p.last().ok_or("no scenarios")?;
-    let all = eval.scenarios.last().map_or(0.0, |s| s.metrics.miou);
+    let all = eval.scenarios.last().and_then(|s| s.metrics.miou).unwrap_or(0.0);
     if (total - 1.0).abs() > 1e-9 || p.iter().any(|&q| q < full) || eval.scenarios.len() != scenarios.len() || all < 0.3
     {
         let n = eval.scenarios.len();

@@ -92,6 +92,17 @@ pub enum Error {
         /// The parser's error.
         source: serde_json::Error,
     },
+    /// An evaluation file cannot be read as one: it lacks a key this lssg records (its `task`)
+    /// or is not valid. It is never guessed at; evaluating again rewrites it.
+    #[error(
+        "{path}: not an evaluation this lssg can read ({source}); delete it and re-run the stage to evaluate again"
+    )]
+    EvalFile {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error.
+        source: serde_json::Error,
+    },
     /// A tensor file could not be written or read, or does not fit the model or optimiser.
     #[error("{path}: {reason}")]
     Checkpoint {
@@ -150,6 +161,9 @@ pub enum Error {
     /// A scenario or sampler error.
     #[error(transparent)]
     Scenario(#[from] lssg_scenario::Error),
+    /// A value outside lssg's vocabulary (a task without classes).
+    #[error(transparent)]
+    Core(#[from] lssg_core::Error),
     /// `guided-adaptive` was asked for without the scoring and smoothing settings it re-scores with.
     #[error("guided-adaptive needs the scoring and smoothing settings (FinetuneFrom::rescoring)")]
     MissingRescoring,

@@ -4,13 +4,18 @@
 //! (the whole batch with that scenario's availability), in eval mode without gradients; the
 //! metrics accumulate on the device (no host synchronisation in the loop) and are reduced once
 //! per scenario at the end. Scenarios are reported in canonical order.
+//!
+//! The result, [`EvalReport`], is the evaluation file `eval/<name>.json`; it records its
+//! [`Task`], so whatever reads the file knows which metric leads without guessing from the
+//! class count, and a file without one is refused ([`EvalReport::read`]).
 
-use std::fmt::Write as _;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use lssg_backbones::input::{availability, batch_to_tensors, uniform_availability};
 use lssg_backbones::{ModelOutput, SegmentationModel};
+use lssg_core::{MetricId, Table, Task, UNDEFINED, format_number};
 use lssg_datasets::{BatchLoader, LoaderConfig, TileDataset};
 use lssg_scenario::Scenario;
 use lssg_torch::Precision;
@@ -19,7 +24,7 @@ use tch::{Device, Tensor};
 
 use crate::error::{Error, Result};
 use crate::loss::{LossConfig, output_loss};
-use crate::metrics::{Metrics, MetricsAccumulator, TileMetrics};
+use crate::metrics::{MeanStd, Metrics, MetricsAccumulator, TileMetrics};
 use crate::observer::TrainObserver;
 use crate::tensors::check_labels;
 
@@ -42,6 +47,8 @@ pub struct ScenarioMetrics {
 pub struct EvalReport {
     /// Modality names, in the data set's order.
     pub modalities: Vec<String>,
+    /// Binary or multi-class: what the model predicts.
+    pub task: Task,
     /// Confusion-matrix class names (binary: background and the positive class).
     pub class_names: Vec<String>,
     /// Tiles evaluated.
@@ -68,6 +75,7 @@ pub fn evaluate(
     let set = dataset.modalities().clone();
     let m = set.len();
     let num_classes = dataset.num_classes();
+    let task = Task::from_logit_channels(num_classes)?;
     if model.num_classes() != num_classes as i64 {
         return Err(Error::shape(
             "model logit channels vs data set classes (1 = binary)",
@@ -111,6 +119,7 @@ pub fn evaluate(
         .collect::<Vec<_>>();
     Ok(EvalReport {
         modalities: set.names().iter().map(|n| n.to_string()).collect(),
+        task,
         class_names: scenarios.first().map(|s| s.metrics.class_names.clone()).unwrap_or_default(),
         samples,
         seconds: started.elapsed().as_secs_f64(),
@@ -221,85 +230,88 @@ fn scenario_rows(out: &ModelOutput, b: i64, k: i64, j: i64) -> ModelOutput {
     }
 }
 
-fn fmt_opt(v: Option<f64>) -> String {
-    v.map_or_else(|| "—".to_string(), |x| format!("{x:.4}"))
-}
-
-/// Quotes a CSV field when it contains a comma, a quote or a line break.
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
-}
-
 impl EvalReport {
+    /// Reads an evaluation file. A file this lssg cannot read as one (one without a `task`,
+    /// say) is refused with [`Error::EvalFile`], which says to evaluate again.
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        serde_json::from_str(&text).map_err(|source| Error::EvalFile { path: path.to_path_buf(), source })
+    }
+
     /// The entry of scenario `name`.
     pub fn get(&self, name: &str) -> Option<&ScenarioMetrics> {
         self.scenarios.iter().find(|s| s.scenario == name)
     }
 
-    /// Two markdown tables: scenario × summary metric (soft Jaccard and soft F1 as mean ± std,
-    /// mIoU, accuracy) and scenario × class IoU (— where a class is undefined).
-    pub fn to_markdown(&self) -> String {
-        let mut out = String::new();
-        out.push_str("| scenario | soft Jaccard | soft F1 | mIoU | accuracy |\n|---|---|---|---|---|\n");
+    /// Scenario × summary metric: soft Jaccard and soft F1 as mean ± std, mIoU, accuracy (4
+    /// decimals, `–` where undefined).
+    pub fn summary_table(&self) -> Table {
+        let mut table = Table::new(["scenario", "soft Jaccard", "soft F1", "mIoU", "accuracy"]);
         for s in &self.scenarios {
             let m = &s.metrics;
-            let _ = writeln!(
-                out,
-                "| {} | {:.4} ± {:.4} | {:.4} ± {:.4} | {:.4} | {:.4} |",
-                s.scenario, m.soft_jaccard.mean, m.soft_jaccard.std, m.soft_f1.mean, m.soft_f1.std, m.miou, m.accuracy
-            );
+            let soft = |v: &MeanStd| {
+                if m.images > 0 { format!("{:.4} ± {:.4}", v.mean, v.std) } else { UNDEFINED.to_string() }
+            };
+            let (miou, accuracy) = (format_number(m.miou, 4), format_number(m.accuracy, 4));
+            table.rows.push(vec![s.scenario.clone(), soft(&m.soft_jaccard), soft(&m.soft_f1), miou, accuracy]);
         }
-        out.push('\n');
-        let _ = writeln!(out, "| scenario | {} |", self.class_names.join(" | "));
-        let _ = writeln!(out, "|---|{}", "---|".repeat(self.class_names.len()));
-        for s in &self.scenarios {
-            let cells: Vec<String> = s.metrics.iou.iter().map(|v| fmt_opt(*v)).collect();
-            let _ = writeln!(out, "| {} | {} |", s.scenario, cells.join(" | "));
-        }
-        out
+        table
     }
 
-    /// One CSV row per scenario: the summary metrics, then `iou_<class>` and `f1_<class>` per
-    /// class (empty where undefined).
+    /// Scenario × class IoU (4 decimals, `–` where a class is undefined).
+    pub fn class_table(&self) -> Table {
+        let mut table = Table::new(std::iter::once("scenario").chain(self.class_names.iter().map(String::as_str)));
+        for s in &self.scenarios {
+            let cells = s.metrics.iou.iter().map(|v| format_number(*v, 4));
+            table.rows.push(std::iter::once(s.scenario.clone()).chain(cells).collect());
+        }
+        table
+    }
+
+    /// The two tables ([`Self::summary_table`], [`Self::class_table`]) in Markdown.
+    pub fn to_markdown(&self) -> String {
+        format!("{}\n{}", self.summary_table().markdown(), self.class_table().markdown())
+    }
+
+    /// [`Self::csv_table`] as CSV.
     pub fn to_csv(&self) -> String {
-        let mut header = vec![
-            "scenario".to_string(),
-            "soft_jaccard_mean".into(),
-            "soft_jaccard_std".into(),
-            "soft_f1_mean".into(),
-            "soft_f1_std".into(),
-            "miou".into(),
-            "accuracy".into(),
-        ];
+        self.csv_table().csv()
+    }
+
+    /// One row per scenario: the summary metrics (soft ones as mean and std), then
+    /// `iou_<class>` and `f1_<class>` per class, full precision, empty where undefined.
+    pub fn csv_table(&self) -> Table {
+        let mut header: Vec<String> =
+            ["scenario", "soft_jaccard_mean", "soft_jaccard_std", "soft_f1_mean", "soft_f1_std"]
+                .map(String::from)
+                .into();
+        header.extend([MetricId::Miou, MetricId::Accuracy].map(|m| m.to_string()));
         header.extend(self.class_names.iter().map(|c| format!("iou_{c}")));
         header.extend(self.class_names.iter().map(|c| format!("f1_{c}")));
-        let mut out = header.iter().map(|h| csv_field(h)).collect::<Vec<_>>().join(",");
-        out.push('\n');
+        let mut table = Table::new(header);
+        let opt = |v: &Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
         for s in &self.scenarios {
             let m = &s.metrics;
             let mut row = vec![
-                csv_field(&s.scenario),
+                s.scenario.clone(),
                 m.soft_jaccard.mean.to_string(),
                 m.soft_jaccard.std.to_string(),
                 m.soft_f1.mean.to_string(),
                 m.soft_f1.std.to_string(),
-                m.miou.to_string(),
-                m.accuracy.to_string(),
+                opt(&m.miou),
+                opt(&m.accuracy),
             ];
-            let opt = |v: &Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
             row.extend(m.iou.iter().map(opt));
             row.extend(m.f1.iter().map(opt));
-            out.push_str(&row.join(","));
-            out.push('\n');
+            table.rows.push(row);
         }
-        out
+        table
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::MeanStd;
 
     fn report() -> EvalReport {
         let metrics = |j: f64| Metrics {
@@ -312,12 +324,13 @@ mod tests {
             class_names: vec!["background".into(), "misc, manmade".into()],
             iou: vec![Some(0.9), None],
             f1: vec![Some(0.95), None],
-            miou: 0.9,
-            accuracy: 0.75,
+            miou: Some(0.9),
+            accuracy: Some(0.75),
             confusion: vec![vec![6, 0], vec![2, 0]],
         };
         EvalReport {
             modalities: vec!["rgb".into(), "sar".into()],
+            task: Task::Binary,
             class_names: vec!["background".into(), "misc, manmade".into()],
             samples: 2,
             seconds: 0.1,
@@ -333,7 +346,11 @@ mod tests {
         let md = report().to_markdown();
         assert!(md.contains("| rgb | 0.5000 ± 0.1000 | 0.7000 ± 0.0500 | 0.9000 | 0.7500 |"), "{md}");
         assert!(md.contains("| scenario | background | misc, manmade |"), "{md}");
-        assert!(md.contains("| rgb+sar | 0.9000 | — |"), "{md}");
+        assert!(md.contains("| rgb+sar | 0.9000 | – |"), "{md}");
+        assert!(
+            md.starts_with("| scenario | soft Jaccard | soft F1 | mIoU | accuracy |\n|---|---|---|---|---|\n"),
+            "{md}"
+        );
     }
 
     #[test]
@@ -350,5 +367,22 @@ mod tests {
         assert_eq!(report().get("rgb").unwrap().mask, [1, 0]);
         let json = serde_json::to_string(&report()).unwrap();
         assert_eq!(serde_json::from_str::<EvalReport>(&json).unwrap(), report());
+    }
+
+    #[test]
+    fn a_file_without_its_task_is_refused_with_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("uniform.json");
+        let mut json = serde_json::to_value(report()).unwrap();
+        assert_eq!(json["task"], serde_json::json!({"kind": "binary"}));
+        std::fs::write(&path, json.to_string()).unwrap();
+        assert_eq!(EvalReport::read(&path).unwrap(), report());
+        json.as_object_mut().unwrap().remove("task");
+        std::fs::write(&path, json.to_string()).unwrap();
+        let err = EvalReport::read(&path).unwrap_err();
+        assert!(matches!(err, Error::EvalFile { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains("uniform.json") && message.contains("`task`"), "{message}");
+        assert!(message.contains("re-run the stage"), "{message}");
     }
 }

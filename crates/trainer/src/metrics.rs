@@ -15,9 +15,10 @@
 //!
 //! **Hard metrics [ours]**: a micro confusion matrix over the whole data set (rows = ground
 //! truth, columns = prediction). Binary: prediction = σ(logit) > 0.5 (i.e. logit > 0), classes
-//! `background, <positive>`; multi-class: arg-max. Per class: IoU = TP/(TP+FP+FN), F1 =
-//! 2TP/(2TP+FP+FN), `None` when the class occurs neither in the labels nor in the predictions;
-//! mIoU = mean of the defined IoUs (background included for binary tasks); accuracy = ΣTP/N.
+//! `background, <positive>`; multi-class: arg-max. Per-class IoU and F1, mIoU (background
+//! included for binary tasks) and accuracy are lssg-core's [`ConfusionMatrix`] metrics, with its
+//! rule for undefined values: `None`, and a class in neither the labels nor the predictions is
+//! left out of the mIoU.
 //!
 //! Everything accumulates on the device without a host sync: the confusion matrix with a
 //! `scatter_add_` into `K² + 2` bins (the last two collect ignored and out-of-range labels, so
@@ -27,6 +28,7 @@
 //! # Shapes
 //! `logits` f32 `[B, K, H, W]` (K = 1 binary), `labels` i64 `[B, H, W]`.
 
+use lssg_core::{ConfusionMatrix, MetricId, format_number};
 use lssg_datasets::IGNORE_INDEX;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
@@ -80,10 +82,10 @@ pub struct Metrics {
     pub iou: Vec<Option<f64>>,
     /// Hard F1 per class; `None` as for `iou`.
     pub f1: Vec<Option<f64>>,
-    /// Mean of the defined per-class IoUs.
-    pub miou: f64,
-    /// Overall pixel accuracy.
-    pub accuracy: f64,
+    /// Mean of the defined per-class IoUs; `None` (`null`) when no class has one.
+    pub miou: Option<f64>,
+    /// Overall pixel accuracy; `None` (`null`) without a counted pixel.
+    pub accuracy: Option<f64>,
     /// The confusion matrix, `confusion[truth][prediction]`.
     pub confusion: Vec<Vec<u64>>,
 }
@@ -101,26 +103,45 @@ pub enum Monitor {
     Accuracy,
 }
 
-impl Metrics {
-    /// The value of `monitor`.
-    pub fn value(&self, monitor: Monitor) -> f64 {
-        match monitor {
-            Monitor::SoftJaccard => self.soft_jaccard.mean,
-            Monitor::Miou => self.miou,
-            Monitor::Accuracy => self.accuracy,
+impl Monitor {
+    /// The metric it reads.
+    pub fn metric(self) -> MetricId {
+        match self {
+            Self::SoftJaccard => MetricId::SoftJaccard,
+            Self::Miou => MetricId::Miou,
+            Self::Accuracy => MetricId::Accuracy,
         }
+    }
+}
+
+impl Metrics {
+    /// The value of summary metric `id` (a fraction); `None` when it is undefined: the soft
+    /// metrics without an image with a valid pixel, mIoU and accuracy as lssg-core's
+    /// [`ConfusionMatrix`] says.
+    pub fn metric(&self, id: MetricId) -> Option<f64> {
+        match id {
+            MetricId::SoftJaccard => (self.images > 0).then_some(self.soft_jaccard.mean),
+            MetricId::SoftF1 => (self.images > 0).then_some(self.soft_f1.mean),
+            MetricId::Miou => self.miou,
+            MetricId::Accuracy => self.accuracy,
+        }
+    }
+
+    /// The value of `monitor`; NaN when it is undefined, which no epoch counts as best.
+    pub fn value(&self, monitor: Monitor) -> f64 {
+        self.metric(monitor.metric()).unwrap_or(f64::NAN)
     }
 
     /// One line: `softJ 0.8123±0.0912 softF1 … mIoU … acc …`.
     pub fn summary(&self) -> String {
         format!(
-            "softJ {:.4}±{:.4} softF1 {:.4}±{:.4} mIoU {:.4} acc {:.4}",
+            "softJ {:.4}±{:.4} softF1 {:.4}±{:.4} mIoU {} acc {}",
             self.soft_jaccard.mean,
             self.soft_jaccard.std,
             self.soft_f1.mean,
             self.soft_f1.std,
-            self.miou,
-            self.accuracy
+            format_number(self.miou, 4),
+            format_number(self.accuracy, 4)
         )
     }
 }
@@ -278,27 +299,20 @@ impl MetricsAccumulator {
             (pick(&self.jaccard), pick(&self.f1))
         };
 
-        let pixels: u64 = confusion.iter().flatten().sum();
-        let tp: Vec<u64> = (0..k).map(|c| confusion[c][c]).collect();
-        let row: Vec<u64> = confusion.iter().map(|r| r.iter().sum()).collect();
-        let col: Vec<u64> = (0..k).map(|c| confusion.iter().map(|r| r[c]).sum()).collect();
-        let ratio = |num: u64, den: u64| (den > 0).then(|| num as f64 / den as f64);
-        let iou: Vec<Option<f64>> = (0..k).map(|c| ratio(tp[c], row[c] + col[c] - tp[c])).collect();
-        let f1_class: Vec<Option<f64>> = (0..k).map(|c| ratio(2 * tp[c], row[c] + col[c])).collect();
-        let defined: Vec<f64> = iou.iter().flatten().copied().collect();
-        let miou = if defined.is_empty() { 0.0 } else { defined.iter().sum::<f64>() / defined.len() as f64 };
+        let cells: Vec<u64> = confusion.concat();
+        let matrix = ConfusionMatrix::new(&cells, k).expect("a K × K matrix");
         Metrics {
             images: jaccard.len(),
-            pixels,
+            pixels: matrix.total(),
             ignored_pixels,
             out_of_range_pixels,
             soft_jaccard: MeanStd::of(&jaccard),
             soft_f1: MeanStd::of(&f1),
             class_names: self.class_names.clone(),
-            iou,
-            f1: f1_class,
-            miou,
-            accuracy: ratio(tp.iter().sum(), pixels).unwrap_or(0.0),
+            iou: matrix.ious(),
+            f1: matrix.f1s(),
+            miou: matrix.miou(),
+            accuracy: matrix.accuracy(),
             confusion,
         }
     }
@@ -401,11 +415,12 @@ mod tests {
         assert_eq!(m.confusion, vec![vec![4, 2], vec![0, 2]]);
         close("iou bg", m.iou[0].unwrap(), 4.0 / 6.0);
         close("iou pos", m.iou[1].unwrap(), 0.5);
-        close("miou", m.miou, 0.583333);
-        close("acc", m.accuracy, 0.75);
+        close("miou", m.miou.unwrap(), 0.583333);
+        close("acc", m.accuracy.unwrap(), 0.75);
         close("f1 bg", m.f1[0].unwrap(), 0.8);
         close("f1 pos", m.f1[1].unwrap(), 4.0 / 6.0);
-        assert_eq!(m.value(Monitor::Miou), m.miou);
+        assert_eq!(m.value(Monitor::Miou), m.miou.unwrap());
+        assert_eq!(m.metric(MetricId::SoftF1), Some(m.soft_f1.mean));
     }
 
     #[test]
@@ -471,7 +486,7 @@ mod tests {
         acc.update(&logits, &labels).unwrap();
         let m = acc.finish();
         assert!(m.soft_jaccard.mean > 0.999_999 && m.soft_f1.mean > 0.999_999, "{m:?}");
-        assert_eq!((m.miou, m.accuracy), (1.0, 1.0));
+        assert_eq!((m.miou, m.accuracy), (Some(1.0), Some(1.0)));
     }
 
     #[test]
@@ -510,8 +525,8 @@ mod tests {
         close("iou0", m.iou[0].unwrap(), 1.0);
         close("iou1", m.iou[1].unwrap(), 0.0);
         close("iou2", m.iou[2].unwrap(), 1.0 / 3.0);
-        close("miou", m.miou, 0.444444);
-        close("acc", m.accuracy, 0.5);
+        close("miou", m.miou.unwrap(), 0.444444);
+        close("acc", m.accuracy.unwrap(), 0.5);
         assert_eq!(m.f1, [Some(1.0), Some(0.0), Some(0.5), None]);
         assert_eq!((m.pixels, m.ignored_pixels), (4, 1));
         assert_eq!(m.class_names, ["class_0", "class_1", "class_2", "class_3"]);
@@ -536,9 +551,13 @@ mod tests {
         assert!(matches!(acc.update(&logits.narrow(1, 0, 2), &labels.narrow(1, 0, 1)), Err(Error::Shape { .. })));
         assert!(MetricsAccumulator::new(0, Device::Cpu).is_err());
         assert!(confusion_class_names(3, &["a".into()]).is_err());
+        // Nothing counted: every summary metric is undefined, recorded as null, never best.
         let empty = MetricsAccumulator::new(2, Device::Cpu).unwrap().finish();
-        assert_eq!((empty.images, empty.pixels, empty.miou), (0, 0, 0.0));
+        assert_eq!((empty.images, empty.pixels, empty.miou, empty.accuracy), (0, 0, None, None));
+        assert!(MetricId::ALL.iter().all(|&id| empty.metric(id).is_none()));
+        assert!(empty.value(Monitor::SoftJaccard).is_nan());
         let json = serde_json::to_string(&empty).unwrap();
+        assert!(json.contains(r#""miou":null,"accuracy":null"#), "{json}");
         assert_eq!(serde_json::from_str::<Metrics>(&json).unwrap(), empty);
     }
 }

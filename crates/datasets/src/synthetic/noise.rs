@@ -1,5 +1,6 @@
 //! Counter-based randomness for the synthetic generator: a stateless 64-bit hash of
-//! (stream, x, y) and lattice value noise evaluated over a whole window at once.
+//! (stream, x, y), built on SplitMix64's mixer (lssg-core's `seed::mix64`), and lattice value
+//! noise evaluated over a whole window at once.
 //!
 //! Everything is a pure function of its integer inputs, so any window of the procedural world
 //! can be rendered independently, in any order and on any thread, with identical results.
@@ -7,25 +8,19 @@
 //! per-column interpolation weights; each pixel then costs four loads and three lerps (no
 //! trigonometry, no allocation per pixel).
 
-/// SplitMix64's finaliser: a bijective 64-bit mixer with full avalanche.
-#[inline]
-pub(crate) fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
+use lssg_core::seed::{GOLDEN_GAMMA, mix64};
 
 /// A 64-bit hash of two signed coordinates under a stream seed.
 #[inline]
 pub(crate) fn hash2(stream: u64, a: i64, b: i64) -> u64 {
-    mix(stream ^ mix((a as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (b as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f)))
+    mix64(stream ^ mix64((a as u64).wrapping_mul(GOLDEN_GAMMA) ^ (b as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f)))
 }
 
 /// A cheaper hash of a pixel for sensor noise: one mixing round over the coordinates
 /// spread by two odd constants (as SplitMix64 spreads its counter).
 #[inline]
 pub(crate) fn pixel_hash(stream: u64, x: i64, y: i64) -> u64 {
-    mix(stream ^ (x as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (y as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f))
+    mix64(stream ^ (x as u64).wrapping_mul(GOLDEN_GAMMA) ^ (y as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f))
 }
 
 /// Bits of the quantile tables' index.
@@ -115,7 +110,7 @@ pub(crate) fn speckle_db_table(looks: u32) -> Vec<f32> {
 /// The seed of an independent stream `tag` derived from the user seed.
 #[inline]
 pub(crate) fn stream(seed: u64, tag: u64) -> u64 {
-    mix(seed.wrapping_add(mix(tag.wrapping_add(0x5851_f42d_4c95_7f2d))))
+    mix64(seed.wrapping_add(mix64(tag.wrapping_add(0x5851_f42d_4c95_7f2d))))
 }
 
 /// A uniform value in [0, 1) from the top 24 bits of a hash.

@@ -109,7 +109,6 @@ impl Bench {
         dir.prepare(&config)?;
         dir.log(reporter, &format!("bench cell {index}: {}", describe(cell)))?;
         let opened = pipeline::open(&config, &dir, reporter)?;
-        let binary = opened.data.test.num_classes() == 1;
         let record = match cell.kind {
             CellKind::Pretrain => {
                 let pretrained = pipeline::pretrain_and_score(&config, &opened, &dir, reporter)?;
@@ -131,7 +130,6 @@ impl Bench {
                     probabilities: Some(&pretrained.probabilities),
                     scores: Some(&scores),
                     task_probabilities: Some(&pretrained.task_probabilities),
-                    binary,
                 };
                 cell_record(index, &cell.key, &output, started.elapsed().as_secs_f64())?
             }
@@ -156,7 +154,6 @@ impl Bench {
                     probabilities: None,
                     scores: None,
                     task_probabilities: None,
-                    binary,
                 };
                 cell_record(index, &cell.key, &output, started.elapsed().as_secs_f64())?
             }

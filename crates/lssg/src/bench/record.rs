@@ -1,10 +1,11 @@
 //! A finished cell's `cell.json` (the format is `lssg_report::CellRecord`, docs/bench.md §3),
 //! built from its evaluation, its training history and, for pretraining cells, the
-//! probabilities file.
+//! probabilities file. The primary metric is the evaluation's task's (`Task::primary_metric`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use lssg_core::MetricId;
 use lssg_report::{Band, CellKey, CellRecord, Curve, CurvePoint, Distribution, ScenarioRecord, TileRecord};
 use lssg_scenario::ProbabilitiesFile;
 use lssg_scoring::DistortionReport;
@@ -28,15 +29,12 @@ pub struct CellOutput<'a> {
     pub scores: Option<&'a DistortionReport>,
     /// The distribution of the task scores (pretraining cells).
     pub task_probabilities: Option<&'a ProbabilitiesFile>,
-    /// Whether the task is binary (one logit; soft Jaccard leads the tables).
-    pub binary: bool,
 }
 
 /// The record of cell `index` at `key` from `output`, whose own work took `seconds`.
 pub fn cell_record(index: usize, key: &CellKey, output: &CellOutput<'_>, seconds: f64) -> Result<CellRecord> {
-    let CellOutput { eval, eval_path, stage, history, probabilities, scores, task_probabilities, binary } = output;
-    let binary = *binary;
-    let primary = if binary { "soft_jaccard" } else { "miou" };
+    let CellOutput { eval, eval_path, stage, history, probabilities, scores, task_probabilities } = output;
+    let primary = eval.task.primary_metric();
     let scenarios = eval
         .scenarios
         .iter()
@@ -48,13 +46,9 @@ pub fn cell_record(index: usize, key: &CellKey, output: &CellOutput<'_>, seconds
                     s.scenario
                 ))
             })?;
-            let m = &s.metrics;
-            let metrics = BTreeMap::from([
-                ("miou".to_string(), m.miou),
-                ("soft_jaccard".to_string(), m.soft_jaccard.mean),
-                ("soft_f1".to_string(), m.soft_f1.mean),
-                ("accuracy".to_string(), m.accuracy),
-            ]);
+            // An undefined metric is left out (docs/method.md §6).
+            let metrics: BTreeMap<MetricId, f64> =
+                MetricId::ALL.into_iter().filter_map(|id| s.metrics.metric(id).map(|v| (id, v))).collect();
             Ok(ScenarioRecord {
                 scenario: s.scenario.clone(),
                 metrics,
@@ -68,7 +62,7 @@ pub fn cell_record(index: usize, key: &CellKey, output: &CellOutput<'_>, seconds
             epoch: r.epoch,
             train_loss: r.train_loss,
             val_loss: r.val_loss,
-            val_metric: r.val.as_ref().map(|v| if binary { v.soft_jaccard.mean } else { v.miou }),
+            val_metric: r.val.as_ref().and_then(|v| v.metric(primary)),
             sampling: r.sampling.clone(),
         })
         .collect();
@@ -85,7 +79,7 @@ pub fn cell_record(index: usize, key: &CellKey, output: &CellOutput<'_>, seconds
         format: lssg_report::record::FORMAT,
         index,
         key: key.clone(),
-        primary_metric: primary.into(),
+        primary_metric: primary,
         class_names: eval.class_names.clone(),
         scenarios,
         curves: vec![Curve { stage: stage.clone(), points }],
@@ -97,7 +91,6 @@ pub fn cell_record(index: usize, key: &CellKey, output: &CellOutput<'_>, seconds
 /// The scoring diagnostic of one scored and evaluated checkpoint (`lssg score --diagnose`), as
 /// a markdown table: the three per-scenario vectors and the Spearman ρ of each pair.
 pub fn diagnose(eval: &EvalReport, scored: &crate::pipeline::Scored) -> Result<String> {
-    let binary = eval.scenarios.first().is_some_and(|s| s.metrics.iou.len() == 2 && eval.class_names.len() == 2);
     let output = CellOutput {
         eval,
         eval_path: Path::new("(evaluation)"),
@@ -106,7 +99,6 @@ pub fn diagnose(eval: &EvalReport, scored: &crate::pipeline::Scored) -> Result<S
         probabilities: Some(&scored.probabilities),
         scores: Some(&scored.report),
         task_probabilities: Some(&scored.task_probabilities),
-        binary,
     };
     let key = CellKey {
         dataset: String::new(),

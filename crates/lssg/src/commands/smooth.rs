@@ -9,8 +9,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use lssg_core::{Descriptor, Preference};
 use lssg_scenario::{ModalitySet, ProbabilitiesFile};
-use lssg_smoothing::{Descriptor, Preference, Sigma, Smoothed, SmoothingConfig};
+use lssg_smoothing::{Sigma, Smoothed, SmoothingConfig};
 
 /// Arguments of `lssg smooth`.
 #[derive(Debug, clap::Args)]

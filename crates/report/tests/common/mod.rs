@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use lssg_core::MetricId;
 use lssg_report::record::FORMAT;
 use lssg_report::{CellKey, CellRecord, Curve, CurvePoint, Distribution, ScenarioRecord, TileRecord};
 
@@ -29,10 +30,10 @@ pub fn scenario(name: &str, m: f64, tile: &TileRecord) -> ScenarioRecord {
     ScenarioRecord {
         scenario: name.to_string(),
         metrics: BTreeMap::from([
-            ("miou".to_string(), m),
-            ("soft_jaccard".to_string(), m - 0.1),
-            ("soft_f1".to_string(), m + 0.1),
-            ("accuracy".to_string(), m + 0.2),
+            (MetricId::Miou, m),
+            (MetricId::SoftJaccard, m - 0.1),
+            (MetricId::SoftF1, m + 0.1),
+            (MetricId::Accuracy, m + 0.2),
         ]),
         tiles: tile.clone(),
     }
@@ -81,7 +82,7 @@ pub fn cell(method: &str, seed: u64, miou: [f64; 2], tile: &TileRecord) -> CellR
         format: FORMAT,
         index: 0,
         key: CellKey { dataset: "ds".into(), model: "m".into(), variant: String::new(), seed, method: method.into() },
-        primary_metric: "miou".into(),
+        primary_metric: MetricId::Miou,
         class_names: vec!["background".into(), "building".into()],
         scenarios,
         curves,
