@@ -74,7 +74,10 @@ impl RunResults {
             .map(|metric| {
                 let values: Vec<Vec<Option<f64>>> = (0..scenarios.len())
                     .map(|s| {
-                        evaluations.iter().map(|(_, r)| r.scenarios[s].metrics.metric(metric).map(|v| 100.0 * v)).collect()
+                        evaluations
+                            .iter()
+                            .map(|(_, r)| r.scenarios[s].metrics.metric(metric).map(|v| 100.0 * v))
+                            .collect()
                     })
                     .collect();
                 let mean = (0..methods.len())
@@ -164,5 +167,79 @@ impl RunResults {
         write_atomic(&dir.join("results.json"), json.as_bytes())?;
         write_atomic(&dir.join("results.csv"), self.csv().as_bytes())?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lssg_trainer::{MeanStd, Metrics, ScenarioMetrics};
+
+    use super::*;
+
+    fn metrics(miou: Option<f64>) -> Metrics {
+        Metrics {
+            images: 1,
+            pixels: 4,
+            ignored_pixels: 0,
+            out_of_range_pixels: 0,
+            soft_jaccard: MeanStd { mean: 0.25, std: 0.0 },
+            soft_f1: MeanStd { mean: 0.4, std: 0.0 },
+            class_names: vec!["a".into(), "b".into()],
+            iou: vec![miou, None],
+            f1: vec![miou, None],
+            miou,
+            accuracy: Some(0.5),
+            confusion: vec![vec![1, 1], vec![1, 1]],
+        }
+    }
+
+    fn eval(task: Task, mious: [Option<f64>; 2]) -> EvalReport {
+        let scenario = |name: &str, miou| ScenarioMetrics {
+            scenario: name.into(),
+            mask: vec![1],
+            metrics: metrics(miou),
+            tiles: None,
+        };
+        EvalReport {
+            modalities: vec!["rgb".into(), "sar".into()],
+            task,
+            class_names: vec!["a".into(), "b".into()],
+            samples: 1,
+            seconds: 0.0,
+            scenarios: vec![scenario("rgb", mious[0]), scenario("rgb+sar", mious[1])],
+        }
+    }
+
+    #[test]
+    fn the_task_orders_the_tables_and_undefined_values_stay_undefined() {
+        let task = Task::MultiClass { classes: 2 };
+        let r = RunResults::new(&[
+            ("uniform".into(), eval(task, [Some(0.5), Some(0.75)])),
+            ("guided".into(), eval(task, [Some(0.25), None])),
+        ])
+        .unwrap();
+        assert_eq!(r.task, task);
+        let order: Vec<MetricId> = r.tables.iter().map(|t| t.metric).collect();
+        assert_eq!(order, [MetricId::Miou, MetricId::SoftJaccard, MetricId::SoftF1, MetricId::Accuracy]);
+        let miou = &r.tables[0];
+        assert_eq!(miou.values, [[Some(50.0), Some(25.0)], [Some(75.0), None]]);
+        assert_eq!(miou.mean, [Some(62.5), None]);
+        let md = r.markdown();
+        assert!(md.contains("| rgb | **50.00** | 25.00 |\n| rgb+sar | **75.00** | – |\n"), "{md}");
+        assert!(md.contains("| **mean** | **62.50** | – |"), "{md}");
+        assert!(r.csv().contains("miou,rgb+sar,guided,\nmiou,mean,uniform,62.500000\n"), "{}", r.csv());
+        let binary = RunResults::new(&[("uniform".into(), eval(Task::Binary, [Some(0.5); 2]))]).unwrap();
+        assert_eq!(binary.tables[0].metric, MetricId::SoftJaccard);
+    }
+
+    #[test]
+    fn evaluations_of_different_tasks_are_refused() {
+        let err = RunResults::new(&[
+            ("uniform".into(), eval(Task::Binary, [Some(0.5); 2])),
+            ("guided".into(), eval(Task::MultiClass { classes: 2 }, [Some(0.5); 2])),
+        ])
+        .unwrap_err();
+        assert!(matches!(&err, Error::TasksDiffer { method, .. } if method == "guided"), "{err}");
+        assert!(matches!(RunResults::new(&[]), Err(Error::NoEvaluations)));
     }
 }

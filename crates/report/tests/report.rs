@@ -181,6 +181,17 @@ fn duplicates_inconsistent_scenarios_and_other_formats_are_problems() {
     let mut newer = cell("lora", 6, [0.1, 0.1], &plain_tiles());
     newer.format = 99;
     let newer_path = write(dir.path(), &newer);
+    // a metric name outside MetricId, as a primary metric and as a scenario's metric
+    let mut unknown = serde_json::to_value(cell("lora", 7, [0.1, 0.1], &plain_tiles())).unwrap();
+    unknown["primary_metric"] = "iou".into();
+    let unknown_path = dir.path().join("unknown/cell.json");
+    std::fs::create_dir_all(unknown_path.parent().unwrap()).unwrap();
+    std::fs::write(&unknown_path, unknown.to_string()).unwrap();
+    let mut extra = serde_json::to_value(cell("lora", 8, [0.1, 0.1], &plain_tiles())).unwrap();
+    extra["scenarios"][0]["metrics"]["dice"] = 0.5.into();
+    let extra_path = dir.path().join("extra/cell.json");
+    std::fs::create_dir_all(extra_path.parent().unwrap()).unwrap();
+    std::fs::write(&extra_path, extra.to_string()).unwrap();
 
     let r = build(dir.path());
     let msg = |p: &std::path::Path| r.problems.iter().find(|x| x.path == p).map(|x| x.message.clone());
@@ -188,6 +199,8 @@ fn duplicates_inconsistent_scenarios_and_other_formats_are_problems() {
     assert!(msg(&dir.path().join("lora/seed0/cell.json")).unwrap().contains("also in"), "both copies are left out");
     assert!(msg(&renamed_path).unwrap().contains("scenarios differ"));
     assert!(msg(&newer_path).unwrap().contains("format 99"));
+    assert!(msg(&unknown_path).unwrap().contains("unknown variant `iou`"), "{:?}", msg(&unknown_path));
+    assert!(msg(&extra_path).unwrap().contains("unknown variant `dice`"), "{:?}", msg(&extra_path));
     let lora = r.groups[0].methods.iter().find(|m| m.method == "lora").unwrap();
     assert_eq!(lora.seeds, [1, 2, 3, 4]);
 }

@@ -129,3 +129,77 @@ pub fn diagnose(eval: &EvalReport, scored: &crate::pipeline::Scored) -> Result<S
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use lssg_core::Task;
+    use lssg_trainer::{MeanStd, Metrics, ScenarioMetrics, TileMetrics};
+
+    use super::*;
+
+    /// A two-class evaluation of `task` under one scenario, with mIoU `miou` (`None`: undefined).
+    fn eval(task: Task, miou: Option<f64>) -> EvalReport {
+        let metrics = Metrics {
+            images: 1,
+            pixels: 4,
+            ignored_pixels: 0,
+            out_of_range_pixels: 0,
+            soft_jaccard: MeanStd { mean: 0.25, std: 0.0 },
+            soft_f1: MeanStd { mean: 0.4, std: 0.0 },
+            class_names: vec!["a".into(), "b".into()],
+            iou: vec![Some(0.5), miou.map(|_| 0.5)],
+            f1: vec![Some(0.5), miou.map(|_| 0.5)],
+            miou,
+            accuracy: Some(0.5),
+            confusion: vec![vec![1, 1], vec![1, 1]],
+        };
+        let tiles = TileMetrics { soft_jaccard: vec![Some(0.25)], confusion: vec![vec![1, 1, 1, 1]] };
+        EvalReport {
+            modalities: vec!["rgb".into()],
+            task,
+            class_names: vec!["a".into(), "b".into()],
+            samples: 1,
+            seconds: 0.0,
+            scenarios: vec![ScenarioMetrics { scenario: "rgb".into(), mask: vec![1], metrics, tiles: Some(tiles) }],
+        }
+    }
+
+    fn record(eval: &EvalReport) -> CellRecord {
+        let output = CellOutput {
+            eval,
+            eval_path: Path::new("eval.json"),
+            stage: "pretrain".into(),
+            history: &[],
+            probabilities: None,
+            scores: None,
+            task_probabilities: None,
+        };
+        let key = CellKey {
+            dataset: "d".into(),
+            model: "m".into(),
+            variant: String::new(),
+            seed: 0,
+            method: "pretrained".into(),
+        };
+        cell_record(0, &key, &output, 0.0).unwrap()
+    }
+
+    #[test]
+    fn the_primary_metric_is_the_recorded_tasks() {
+        // A two-class softmax network is multi-class: its cells lead with the mIoU, although
+        // its confusion matrix has two classes like a binary network's.
+        assert_eq!(record(&eval(Task::MultiClass { classes: 2 }, Some(0.5))).primary_metric, MetricId::Miou);
+        assert_eq!(record(&eval(Task::Binary, Some(0.5))).primary_metric, MetricId::SoftJaccard);
+    }
+
+    #[test]
+    fn metrics_are_keyed_by_id_and_an_undefined_one_is_left_out() {
+        let r = record(&eval(Task::MultiClass { classes: 2 }, Some(0.5)));
+        let keys: Vec<MetricId> = r.scenarios[0].metrics.keys().copied().collect();
+        assert_eq!(keys, [MetricId::Accuracy, MetricId::Miou, MetricId::SoftF1, MetricId::SoftJaccard]);
+        let json = serde_json::to_string(&r.scenarios[0].metrics).unwrap();
+        assert_eq!(json, r#"{"accuracy":0.5,"miou":0.5,"soft_f1":0.4,"soft_jaccard":0.25}"#);
+        let r = record(&eval(Task::MultiClass { classes: 2 }, None));
+        assert!(!r.scenarios[0].metrics.contains_key(&MetricId::Miou));
+    }
+}
