@@ -188,3 +188,49 @@ fn slurm_script_requests_the_resources_and_chains_the_arrays() {
     let check = std::process::Command::new("bash").arg("-n").arg(&script).status().unwrap();
     assert!(check.success());
 }
+
+/// `--set` reaches every cell, in this process, in `--jobs` children and in Slurm tasks, and is
+/// part of each cell's identity: the cells of a grid shortened for a smoke test are never taken
+/// for the full grid's, finished or not, and the full grid refuses to run over them.
+#[test]
+fn set_reaches_every_cell_and_is_part_of_its_identity() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let short = ["--set", "pretrain.epochs=1"];
+    // Cell 2 (uniform, seed 0, ftlr=1e-4) fine-tunes from cell 0; the children must see --set.
+    let ran = bench(&out, &[&short[..], &["--jobs", "2", "--cells", "2"]].concat());
+    assert_contains!(ran, "2 cells ran, 0 done earlier");
+    let recs = records(&out);
+    assert_eq!(recs.len(), 2);
+    let pretrained = &recs.iter().find(|(p, _)| p.ends_with("base/seed-0/pretrained/cell.json")).unwrap().1;
+    assert_eq!(pretrained["curves"][0]["points"].as_array().unwrap().len(), 1, "one pretraining epoch");
+    let cell2 = out.join("cells/synthetic/cmx-tiny/ftlr=1e-4/seed-0/uniform");
+    assert_contains!(std::fs::read_to_string(cell2.join("config.toml")).unwrap(), "epochs = 1");
+    assert_contains!(bench(&out, &[&short[..], &["--cells", "0,2"]].concat()), "0 cells ran, 2 done earlier");
+
+    // The full grid in the same directory: those cells are listed as conflicts, and running any
+    // cell that needs them is refused before anything runs.
+    let list = bench(&out, &["--list", "--cells", "0-3"]);
+    let status: Vec<&str> = list.lines().skip(1).map(|l| l.split_whitespace().nth(2).unwrap()).collect();
+    assert_eq!(status, ["conflict", "pending", "conflict", "pending"], "{list}");
+    let f = fixture();
+    let o = out.to_str().unwrap();
+    let err = fails(&["--quiet", "bench", &f, "--out", o, "--cells", "3"]);
+    assert_contains!(err, "cells [0] were run with another config");
+    assert_contains!(err, "[pretrain]");
+    assert!(!out.join("cells/synthetic/cmx-tiny/ftlr=1e-4/seed-0/guided").exists(), "cell 3 started");
+    assert_eq!(records(&out), recs, "the refused run changed a record");
+    let short_list = bench(&out, &[&short[..], &["--list", "--cells", "0-3"]].concat());
+    assert_contains!(short_list.lines().nth(1).unwrap(), "done");
+
+    // Slurm tasks repeat the overrides; unknown keys are errors naming them, before any work.
+    let script = tmp.path().join("grid.sbatch");
+    bench(&out, &[&short[..], &["--emit-slurm", script.to_str().unwrap()]].concat());
+    assert_contains!(
+        std::fs::read_to_string(&script).unwrap(),
+        "--cells \"$SLURM_ARRAY_TASK_ID\" --set 'pretrain.epochs=1'"
+    );
+    assert_contains!(fails(&["bench", &f, "--out", o, "--set", "pretrain.epochz=1"]), "pretrain.epochz");
+    assert_contains!(fails(&["bench", &f, "--out", o, "--set", "pretrian.epochs=1"]), "unknown key pretrian.epochs");
+    assert_contains!(fails(&["bench", &f, "--out", o, "--set", "run.seed=1"]), "bench.seeds");
+}

@@ -97,8 +97,13 @@ impl RunConfig {
 
     /// Parses TOML text; `source` names it in errors.
     pub fn parse(text: &str, source: &str, overrides: &[String]) -> Result<Self> {
-        let mut value: toml::Table =
+        let value: toml::Table =
             toml::from_str(text).map_err(|e| Error::Config { file: source.to_string(), message: e.to_string() })?;
+        Self::from_table(value, source, overrides)
+    }
+
+    /// [`RunConfig::parse`] of a parsed TOML table.
+    pub fn from_table(mut value: toml::Table, source: &str, overrides: &[String]) -> Result<Self> {
         for o in overrides {
             apply_override(&mut value, o)?;
         }
@@ -183,14 +188,21 @@ impl RunConfig {
 /// data set's and adapters belong to the `lora` method. Saying so beats serde's "unknown field".
 fn reject_derived_model_keys(value: &toml::Table, source: &str) -> Result<()> {
     let Some(model) = value.get("model").and_then(toml::Value::as_table) else { return Ok(()) };
-    let message = if model.contains_key("classes") {
-        "[model] classes: the class count is taken from the data set (1 for a binary task); remove the key"
-    } else if model.contains_key("lora") {
-        "[model] lora: adapters belong to the `lora` fine-tuning method; set them in [finetune.lora]"
-    } else {
-        return Ok(());
-    };
-    Err(Error::Config { file: source.to_string(), message: message.to_string() })
+    match model.keys().find_map(|key| derived_model_key(key)) {
+        Some(message) => Err(Error::Config { file: source.to_string(), message: message.to_string() }),
+        None => Ok(()),
+    }
+}
+
+/// Why `[model] key` cannot be set, when it is one of the keys derived from elsewhere.
+pub(crate) fn derived_model_key(key: &str) -> Option<&'static str> {
+    match key {
+        "classes" => {
+            Some("[model] classes: the class count is taken from the data set (1 for a binary task); remove the key")
+        }
+        "lora" => Some("[model] lora: adapters belong to the `lora` fine-tuning method; set them in [finetune.lora]"),
+        _ => None,
+    }
 }
 
 /// Expands `${NAME}` and `${NAME:-default}` in every string of `table` from the environment,
@@ -204,7 +216,8 @@ fn expand_env_table(table: &mut toml::Table, prefix: &str, source: &str) -> Resu
     Ok(())
 }
 
-fn expand_env_value(value: &mut toml::Value, path: &str, source: &str) -> Result<()> {
+/// [`expand_env_table`] of one value at the dotted `path`.
+pub(crate) fn expand_env_value(value: &mut toml::Value, path: &str, source: &str) -> Result<()> {
     match value {
         toml::Value::String(s) => *s = expand_env(s, path, source)?,
         toml::Value::Array(items) => {
@@ -261,25 +274,38 @@ fn section<'a>(root: &'a mut toml::Table, path: &[&str]) -> Option<&'a mut toml:
     }
 }
 
-/// Sets `section.key(.subkey…)=value` in a parsed TOML table.
-fn apply_override(root: &mut toml::Table, assignment: &str) -> Result<()> {
-    let bad = |message: String| Error::Override { assignment: assignment.to_string(), message };
-    let (path, raw) = assignment.split_once('=').ok_or_else(|| bad("expected section.key=value".into()))?;
-    let keys: Vec<&str> = path.trim().split('.').map(str::trim).collect();
-    if keys.len() < 2 || keys.iter().any(|k| k.is_empty()) {
-        return Err(bad("expected a dotted key with a section, e.g. pretrain.epochs=3".into()));
+/// Splits `section.key(.subkey…)=value` into its keys and its value: a TOML value when it parses
+/// (numbers, booleans, arrays, inline tables), else a string.
+pub(crate) fn parse_assignment(assignment: &str) -> Result<(Vec<String>, toml::Value)> {
+    let bad = |message: &str| Error::Override { assignment: assignment.to_string(), message: message.to_string() };
+    let (path, raw) = assignment.split_once('=').ok_or_else(|| bad("expected section.key=value"))?;
+    let keys: Vec<String> = path.trim().split('.').map(|k| k.trim().to_string()).collect();
+    if keys.len() < 2 || keys.iter().any(String::is_empty) {
+        return Err(bad("expected a dotted key with a section, e.g. pretrain.epochs=3"));
     }
-    // A TOML value when it parses (numbers, booleans, arrays, inline tables), else a string.
     let value = toml::from_str::<toml::Table>(&format!("v = {}", raw.trim()))
         .ok()
         .and_then(|mut t| t.remove("v"))
         .unwrap_or_else(|| toml::Value::String(raw.trim().to_string()));
+    Ok((keys, value))
+}
+
+/// Sets `section.key(.subkey…)=value` in a parsed TOML table.
+fn apply_override(root: &mut toml::Table, assignment: &str) -> Result<()> {
+    let (keys, value) = parse_assignment(assignment)?;
+    set_path(root, &keys, value).map_err(|message| Error::Override { assignment: assignment.to_string(), message })
+}
+
+/// Sets the value at the dotted path `keys` (at least one) in `root`, creating the tables on the
+/// way; the error names a key on the way that holds a value rather than a table.
+pub(crate) fn set_path(root: &mut toml::Table, keys: &[String], value: toml::Value) -> std::result::Result<(), String> {
+    let (last, sections) = keys.split_last().ok_or("an empty key")?;
     let mut table = root;
-    for key in &keys[..keys.len() - 1] {
-        let entry = table.entry(key.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        table = entry.as_table_mut().ok_or_else(|| bad(format!("{key} is not a section")))?;
+    for key in sections {
+        let entry = table.entry(key.as_str()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = entry.as_table_mut().ok_or_else(|| format!("{key} is not a section"))?;
     }
-    table.insert(keys[keys.len() - 1].to_string(), value);
+    table.insert(last.clone(), value);
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! scenario → results tables (docs/method.md §1; the data flow is in docs/architecture.md).
 //!
 //! This module only sequences the stages and their files: each stage is one library call
-//! ([`lssg_trainer::pretrain`], [`lssg_scoring::measure_distortion`] and
+//! ([`lssg_trainer::pretrain`], [`lssg_scoring::measure_scores`] and
 //! [`lssg_scoring::probabilities`], [`lssg_trainer::finetune`], [`lssg_trainer::evaluate`]).
 //! Each stage is done when its output file exists (written atomically), so running the same
 //! command again after an interruption continues from the last finished stage; the trainer
@@ -15,7 +15,7 @@ use lssg_backbones::Weights;
 use lssg_core::ScoreKind;
 use lssg_datasets::DataSplits;
 use lssg_scenario::ProbabilitiesFile;
-use lssg_scoring::{DistortionReport, PerSampleScores, probabilities_of, score_intervals};
+use lssg_scoring::{DistortionReport, PerSampleScores, score_intervals};
 use lssg_trainer::{EvalReport, FinetuneFrom, Method, Network};
 use tch::Device;
 
@@ -82,8 +82,8 @@ pub fn score(
         report.task_intervals = Some(intervals(&per_sample.task)?);
     }
     let (backbone, ckpt) = (network.model.backbone.as_str(), checkpoint.display().to_string());
-    let probabilities = probabilities_of(ScoreKind::Latent, &report, set, sm, backbone, &ckpt)?;
-    let task_probabilities = probabilities_of(ScoreKind::Task, &report, set, sm, backbone, &ckpt)?;
+    let probabilities = lssg_scoring::probabilities(ScoreKind::Latent, &report, set, sm, backbone, &ckpt)?;
+    let task_probabilities = lssg_scoring::probabilities(ScoreKind::Task, &report, set, sm, backbone, &ckpt)?;
     Ok(Scored { report, per_sample, probabilities, task_probabilities })
 }
 

@@ -85,6 +85,16 @@ impl RunDir {
         if !path.exists() {
             return Ok(write_atomic(&path, config.to_toml().as_bytes())?);
         }
+        self.check_config(config)
+    }
+
+    /// Checks that the directory's `config.toml`, when it has one, was written for `config`
+    /// (where the run lives and its thread count aside); the error names the differing sections.
+    pub fn check_config(&self, config: &RunConfig) -> Result<()> {
+        let path = self.config();
+        if !path.exists() {
+            return Ok(());
+        }
         let existing = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
         let previous = RunConfig::parse(&existing, &path.display().to_string(), &[])?;
         // Where the run lives does not change what it computes, and neither does the thread
@@ -104,7 +114,7 @@ impl RunDir {
         Err(Error::ConfigChanged { dir: self.root.clone(), differences: differences.join(", ") })
     }
 
-    /// Appends `message` to `run.log` with a timestamp and forwards it to the reporter.
+    /// Appends `message` to `run.log` with the local time and forwards it to the reporter.
     pub fn log(&self, reporter: &mut dyn Reporter, message: &str) -> Result<()> {
         reporter.info(message);
         self.append_log(message)
@@ -116,15 +126,16 @@ impl RunDir {
         self.append_log(&status.line(stage))
     }
 
+    /// Appends `[YYYY-MM-DD HH:MM:SS] message` (local time) to `run.log`.
     fn append_log(&self, message: &str) -> Result<()> {
         let path = self.log_file();
-        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let now = chrono::Local::now().format("%Y-%m-%d %H:%M:%S");
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
             .map_err(|source| Error::Io { path: path.clone(), source })?;
-        writeln!(f, "[{secs}] {message}").map_err(|source| Error::Io { path, source })
+        writeln!(f, "[{now}] {message}").map_err(|source| Error::Io { path, source })
     }
 }
 

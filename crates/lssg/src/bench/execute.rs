@@ -2,7 +2,9 @@
 //! directory, skipped when its `cell.json` exists, resumed through the `lssg run` machinery
 //! otherwise. A fine-tuning cell first makes sure its pretraining cell is finished — doing it
 //! itself, under that cell's lock, when nobody has — so no pretraining is ever trained twice,
-//! whichever order and however many processes run the cells.
+//! whichever order and however many processes run the cells. A cell's identity is its resolved
+//! config: a directory whose `config.toml` differs (the same grid with other overrides) is never
+//! taken for the cell, finished or not.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -12,6 +14,7 @@ use lssg_report::CELL_FILE;
 
 use crate::bench::file::BenchFile;
 use crate::bench::grid::{Cell, CellKind, Grid, PRETRAINED};
+use crate::bench::overrides::Override;
 use crate::bench::record::{CellOutput, cell_record};
 use crate::error::{Error, Result};
 use crate::pipeline::{self, Opened, Pretrained};
@@ -34,6 +37,8 @@ pub struct Bench {
     pub grid: Grid,
     /// libtorch threads of every cell run by this process (overrides `[run] threads`).
     pub threads: Option<usize>,
+    /// The command line's overrides of every cell, which child processes and Slurm tasks repeat.
+    pub set: Vec<Override>,
 }
 
 /// Where a cell stands.
@@ -45,6 +50,9 @@ pub enum CellStatus {
     Started,
     /// Nothing of it exists.
     Pending,
+    /// Its directory holds the work of another config (e.g. the same grid with other `--set`
+    /// overrides): running it is an error.
+    Conflict,
 }
 
 /// What running a cell did.
@@ -57,11 +65,12 @@ pub enum CellOutcome {
 }
 
 impl Bench {
-    /// Reads the bench file at `path` and expands it; cells go under `out`.
-    pub fn open(path: &Path, out: &Path) -> Result<Self> {
+    /// Reads the bench file at `path` and expands it, with the command line's overrides `set`
+    /// applied to every cell; cells go under `out`.
+    pub fn open(path: &Path, out: &Path, set: Vec<Override>) -> Result<Self> {
         let file = BenchFile::load(path)?;
-        let grid = Grid::expand(&file, path)?;
-        Ok(Self { file, path: path.to_path_buf(), out: out.to_path_buf(), grid, threads: None })
+        let grid = Grid::expand(&file, path, &set)?;
+        Ok(Self { file, path: path.to_path_buf(), out: out.to_path_buf(), grid, threads: None, set })
     }
 
     /// Writes the bench's `[report]` settings to `<out>/report.toml`, where `lssg report`
@@ -83,14 +92,37 @@ impl Bench {
 
     /// Where `cell` stands.
     pub fn status(&self, cell: &Cell) -> CellStatus {
-        let dir = self.dir(cell);
-        if dir.join(CELL_FILE).exists() {
-            CellStatus::Done
-        } else if dir.exists() {
-            CellStatus::Started
-        } else {
+        let dir = RunDir::new(self.dir(cell));
+        if !dir.root().exists() {
             CellStatus::Pending
+        } else if dir.check_config(&self.config(cell)).is_err() {
+            CellStatus::Conflict
+        } else if dir.root().join(CELL_FILE).exists() {
+            CellStatus::Done
+        } else {
+            CellStatus::Started
         }
+    }
+
+    /// Checks, before anything runs, that no directory `cells` or their pretraining cells use
+    /// holds the work of another config; the error lists those that do and why the first does.
+    pub fn check_identity(&self, cells: &[usize]) -> Result<()> {
+        let mut needed: Vec<usize> = cells.iter().flat_map(|&i| [self.grid.cells[i].pretrain, i]).collect();
+        needed.sort_unstable();
+        needed.dedup();
+        let conflicts: Vec<(usize, Error)> = needed
+            .into_iter()
+            .filter_map(|i| {
+                let cell = &self.grid.cells[i];
+                RunDir::new(self.dir(cell)).check_config(&self.config(cell)).err().map(|e| (i, e))
+            })
+            .collect();
+        let Some((_, first)) = conflicts.first() else { return Ok(()) };
+        let indices: Vec<usize> = conflicts.iter().map(|(i, _)| *i).collect();
+        Err(Error::Bench(format!(
+            "cells {indices:?} were run with another config (another bench file or other --set overrides) in {}; {first}",
+            self.out.display()
+        )))
     }
 
     /// Runs cell `index` (its pretraining cell first, when that has not finished).
@@ -101,12 +133,13 @@ impl Bench {
         }
         let dir = RunDir::new(self.dir(cell));
         let _lock = lock(dir.root(), reporter)?;
+        let config = self.config(cell);
+        // Before the finished check: a cell finished under another config is not this cell.
+        dir.prepare(&config)?;
         if dir.root().join(CELL_FILE).exists() {
             return Ok(CellOutcome::DoneEarlier);
         }
         let started = Instant::now();
-        let config = self.config(cell);
-        dir.prepare(&config)?;
         dir.log(reporter, &format!("bench cell {index}: {}", describe(cell)))?;
         let opened = pipeline::open(&config, &dir, reporter)?;
         let record = match cell.kind {

@@ -1,6 +1,7 @@
 //! The bench file (docs/bench.md §1): a base run config and the axes of a grid — data sets,
 //! models, methods, seeds and any number of override axes — plus the report's and Slurm's
-//! settings. Paths in it are relative to the bench file.
+//! settings. Paths in it are relative to the bench file; its overrides are checked against the
+//! run config's sections when it is read ([`Override`]).
 
 use std::path::{Path, PathBuf};
 
@@ -8,6 +9,7 @@ use lssg_report::ReportConfig;
 use lssg_trainer::Method;
 use serde::{Deserialize, Serialize};
 
+use crate::bench::overrides::{Override, Stages};
 use crate::error::{Error, Result};
 
 /// The whole bench file.
@@ -32,7 +34,7 @@ pub struct GridSpec {
     pub base: PathBuf,
     /// Overrides (`section.key=value`) applied to every cell, before the axes'.
     #[serde(default)]
-    pub set: Vec<String>,
+    pub set: Vec<Override>,
     /// The seed axis: each seed sets `[run] seed` and the seeds of both training stages.
     pub seeds: Vec<u64>,
     /// The method axis (default: the base config's `finetune.methods`).
@@ -60,7 +62,7 @@ pub struct DatasetAxis {
     pub config: Option<PathBuf>,
     /// Overrides applied after it.
     #[serde(default)]
-    pub set: Vec<String>,
+    pub set: Vec<Override>,
 }
 
 /// One value of the model axis: keys of `[model]` (backbone, preset, output_head).
@@ -91,7 +93,7 @@ pub struct AxisValue {
     /// The value's label.
     pub label: String,
     /// The overrides it applies.
-    pub set: Vec<String>,
+    pub set: Vec<Override>,
 }
 
 /// `[slurm]`: the `#SBATCH` requests of every array task.
@@ -195,6 +197,14 @@ impl BenchFile {
             return bad("slurm.cpus_per_task and slurm.max_parallel must be at least 1".into());
         }
         Ok(())
+    }
+}
+
+impl OverrideAxis {
+    /// The stages its values' keys reach: whether its values share pretraining cells
+    /// (docs/bench.md §2).
+    pub fn stages(&self) -> Stages {
+        self.values.iter().flat_map(|v| &v.set).fold(Stages::default(), |all, o| all.union(o.stages()))
     }
 }
 

@@ -1,5 +1,6 @@
 //! `lssg bench --jobs N`: cells in N processes on one machine (docs/bench.md §2). Each child is
-//! `lssg bench FILE --out DIR --cells I --threads T --quiet`, with T = the cores divided by N
+//! `lssg bench FILE --out DIR --cells I --threads T` with the parent's `--set` overrides, and
+//! T = the cores divided by N
 //! (at least 1), its output in `DIR/logs/cell-I.log`. Pretraining cells run first, as one
 //! wave; fine-tuning cells start when it is over. A failed cell does not stop the others; a
 //! fine-tuning cell whose pretraining failed is not started.
@@ -108,6 +109,7 @@ fn spawn(bench: &Bench, index: usize, threads: usize, exe: &Path) -> Result<(Chi
         .arg("--out")
         .arg(&bench.out)
         .args(["--cells", &index.to_string(), "--threads", &threads.to_string()])
+        .args(bench.set.iter().flat_map(|o| ["--set".to_string(), o.to_string()]))
         .stdin(Stdio::null())
         .stdout(file)
         .stderr(err)

@@ -9,7 +9,8 @@
 //!   fine-tuning task whose pretraining has not finished waits for its lock, or does it itself,
 //!   so no pretraining is trained twice (`crate::bench::execute`).
 //!
-//! Each array task runs `lssg bench FILE --out DIR --cells $SLURM_ARRAY_TASK_ID`.
+//! Each array task runs `lssg bench FILE --out DIR --cells $SLURM_ARRAY_TASK_ID` with the
+//! `--set` overrides the script was written with.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -65,6 +66,7 @@ pub fn emit(bench: &Bench, path: &Path, exe: &Path) -> Result<SlurmScript> {
     // Cells that leave `[run] threads` unset get the task's CPUs rather than the node's cores.
     let threads_unset = bench.grid.cells.iter().any(|c| c.config.run.threads.is_none());
     let threads = if threads_unset { " --threads \"${SLURM_CPUS_PER_TASK:-1}\"" } else { "" };
+    let set: String = bench.set.iter().map(|o| format!(" --set {}", shell_quote(&o.to_string()))).collect();
     let q = |p: &Path| shell_quote(&p.display().to_string());
     let _ = write!(
         t,
@@ -102,7 +104,7 @@ if [ -z "${{SLURM_ARRAY_TASK_ID:-}}" ]; then
     );
     let _ = writeln!(
         t,
-        "    exit 0\nfi\nexec \"$LSSG\" bench \"$BENCH\" --out \"$OUT\" --cells \"$SLURM_ARRAY_TASK_ID\"{threads}"
+        "    exit 0\nfi\nexec \"$LSSG\" bench \"$BENCH\" --out \"$OUT\" --cells \"$SLURM_ARRAY_TASK_ID\"{threads}{set}"
     );
     lssg_scenario::io::write_atomic(path, t.as_bytes())?;
     set_executable(path)?;

@@ -1,6 +1,7 @@
-//! `lssg bench BENCH.toml [--out DIR] [--cells 0,3-5] [--list] [--jobs N] [--emit-slurm FILE]`:
-//! a grid of runs (docs/bench.md). Resolves the bench file, then lists, runs (here or in N
-//! processes) or writes the Slurm script; `lssg report DIR` aggregates what finished.
+//! `lssg bench BENCH.toml [--out DIR] [--set KEY=VALUE]… [--cells 0,3-5] [--list] [--jobs N]
+//! [--emit-slurm FILE]`: a grid of runs (docs/bench.md). Resolves the bench file, then lists,
+//! runs (here or in N processes) or writes the Slurm script; `lssg report DIR` aggregates what
+//! finished.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -8,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 
 use lssg::bench::jobs::{run_parallel, threads_per_job};
-use lssg::bench::{Bench, CellKind, CellOutcome, CellStatus, describe, slurm};
+use lssg::bench::{Bench, CellKind, CellOutcome, CellStatus, Override, describe, slurm};
 use lssg::progress::ConsoleReporter;
 
 /// Arguments of `lssg bench`.
@@ -20,6 +21,11 @@ pub struct BenchArgs {
     /// directory under it. Running again skips finished cells and resumes interrupted ones.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Override a value of every cell's config after the bench file's own overrides, e.g.
+    /// `--set pretrain.epochs=1` (repeatable). Part of each cell's identity: cells finished
+    /// with other overrides are not reused.
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    pub set: Vec<String>,
     /// Only these cells, e.g. `0,3-5` (see --list).
     #[arg(long)]
     pub cells: Option<String>,
@@ -42,7 +48,8 @@ pub fn run(args: BenchArgs, quiet: bool) -> anyhow::Result<()> {
     let out = args.out.clone().unwrap_or_else(|| {
         PathBuf::from("runs").join(args.bench.file_stem().map_or("bench".into(), |s| s.to_string_lossy().into_owned()))
     });
-    let mut bench = Bench::open(&args.bench, &out)?;
+    let set = args.set.iter().map(|s| Override::parse(s)).collect::<Result<Vec<_>, _>>()?;
+    let mut bench = Bench::open(&args.bench, &out, set)?;
     if args.threads == Some(0) || args.jobs == 0 {
         bail!("--threads and --jobs must be at least 1");
     }
@@ -56,6 +63,7 @@ pub fn run(args: BenchArgs, quiet: bool) -> anyhow::Result<()> {
         // pipe as success).
         return Ok(print_list(&bench, &cells, &mut std::io::stdout().lock())?);
     }
+    bench.check_identity(&cells)?;
     let exe = std::env::current_exe().context("locating the lssg binary")?;
     bench.write_report_config()?;
     if let Some(path) = &args.emit_slurm {
@@ -143,6 +151,7 @@ fn print_list(bench: &Bench, cells: &[usize], out: &mut dyn Write) -> std::io::R
             CellStatus::Done => "done",
             CellStatus::Started => "started",
             CellStatus::Pending => "pending",
+            CellStatus::Conflict => "conflict",
         };
         let variant = if c.key.variant.is_empty() { String::new() } else { format!(" [{}]", c.key.variant) };
         writeln!(
