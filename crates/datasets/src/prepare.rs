@@ -129,6 +129,14 @@ pub fn prepare(dataset: PrepareDataset, from: &Path, out: &Path) -> Result<Prepa
         .filter(|p| p.extension().is_some_and(|x| x == "zip"))
         .collect();
     archives.sort();
+    if archives.is_empty() {
+        let hint = match dataset {
+            PrepareDataset::Potsdam => "the ISPRS Potsdam archives (4_Ortho_RGBIR.zip, 1_DSM.zip, …)",
+            PrepareDataset::Dstl => "the DSTL Kaggle archives (three_band.zip, sixteen_band.zip, …)",
+            PrepareDataset::Hunan => "the Hunan release's zip archives",
+        };
+        return Err(Error::Missing { path: from.join("*.zip"), hint: hint.into() });
+    }
     let mut report = PrepareReport { archives: archives.clone(), ..Default::default() };
     for archive in &archives {
         let file = std::fs::File::open(archive).map_err(io(archive))?;

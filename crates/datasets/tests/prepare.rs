@@ -91,4 +91,7 @@ fn dstl_and_hunan_archives_and_errors() {
     assert!(e.contains("bad.zip") && e.contains("zip"), "{e}");
     let e = prepare(PrepareDataset::Hunan, &from.path().join("nope"), out.path()).unwrap_err();
     assert!(matches!(e, lssg_datasets::Error::Missing { .. }), "{e}");
+    let empty = tempfile::tempdir().unwrap();
+    let e = prepare(PrepareDataset::Dstl, empty.path(), out.path()).unwrap_err().to_string();
+    assert!(e.contains("*.zip") && e.contains("three_band.zip"), "{e}");
 }
