@@ -116,7 +116,7 @@ fn check_data(model: &dyn SegmentationModel, train: &dyn TileDataset, val: &dyn 
 /// converts), in run directory `dir`; resumes an interrupted run found there. Everything runs
 /// on the device of `vs`.
 ///
-/// The caller initialises the weights (e.g. loads pretrained ones, see [`crate::finetune`])
+/// The caller initialises the weights (e.g. loads pretrained ones, see [`crate::finetune`](mod@crate::finetune))
 /// before the first call; a resumed call overwrites them from the checkpoint. On return, `vs`
 /// holds the kept weights (`config.keep`: last or best).
 pub fn train<'a>(

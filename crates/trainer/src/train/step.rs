@@ -285,4 +285,51 @@ mod tests {
         assert!(matches!(err, Error::NonFiniteLoss { epoch: 3, step: 4, .. }), "{err}");
         assert!(vs.variables()["c1.weight"].equal(&before), "a refused step changes nothing");
     }
+
+    /// A loss of 10³⁴ × the mean logit: finite, but times the scaler's 2¹⁶ its gradients overflow f32.
+    struct Huge;
+
+    impl LossStrategy for Huge {
+        fn loss(&mut self, out: &ModelOutput, _: &StepBatch<'_>, _: StepIndex) -> Result<Tensor> {
+            Ok(out.logits.mean(Kind::Float) * 1e34)
+        }
+    }
+
+    /// Records the largest gradient backward left.
+    struct MaxGradient(std::rc::Rc<std::cell::Cell<f64>>);
+
+    impl GradientHook for MaxGradient {
+        fn after_backward(&mut self, gradients: &[Tensor], _: StepIndex) -> Result<()> {
+            let max = gradients.iter().map(|g| g.abs().max().double_value(&[])).fold(0.0, f64::max);
+            self.0.set(max);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_enabled_scaler_steps_as_without_it_and_skips_an_overflowing_step() {
+        let config = TrainConfig::default();
+        let (plain_vs, scaled_vs) = (VarStore::new(Device::Cpu), VarStore::new(Device::Cpu));
+        let (plain_net, scaled_net) = (setup(&plain_vs), setup(&scaled_vs));
+        let mut plain = StepContext::new(&plain_net, &plain_vs, &config).unwrap();
+        let mut scaled = StepContext::new(&scaled_net, &scaled_vs, &config).unwrap();
+        scaled.scaler = GradScaler::new(Device::Cpu, true);
+        let seen = std::rc::Rc::default();
+        scaled.gradient_hook = Some(Box::new(MaxGradient(std::rc::Rc::clone(&seen))));
+        let (inputs, labels, avail) = batch_tensors();
+        let batch = StepBatch { inputs: &inputs, labels: &labels, availability: &avail, scenarios: &[] };
+        let at = StepIndex { epoch: 1, step: 1 };
+        assert_eq!(plain.step(&batch, at).unwrap(), scaled.step(&batch, at).unwrap());
+        // The hook saw the gradients times S = 2¹⁶; unscaled, the update is the same to the bit.
+        let max_plain = plain.optimizer.gradients().iter().map(|g| g.abs().max().double_value(&[])).fold(0.0, f64::max);
+        assert_eq!(seen.get(), max_plain * 65536.0);
+        for (name, w) in plain_vs.variables() {
+            assert!(w.equal(&scaled_vs.variables()[&name]), "{name}");
+        }
+        let before = scaled_vs.variables()["c1.weight"].copy();
+        scaled.loss = Box::new(Huge);
+        assert!(scaled.step(&batch, StepIndex { epoch: 1, step: 2 }).unwrap().is_finite());
+        assert!(scaled_vs.variables()["c1.weight"].equal(&before), "an overflowing step is skipped");
+        assert_eq!(scaled.scaler.scale_value(), 32768.0, "and the scale halves");
+    }
 }
