@@ -150,10 +150,7 @@ mod tests {
         let empty = [0u64; 4];
         let m = ConfusionMatrix::new(&empty, 2).unwrap();
         assert_eq!((m.miou(), m.accuracy(), m.iou(0), m.f1(1)), (None, None, None, None));
-        assert_eq!(
-            ConfusionMatrix::new(&[1, 2, 3], 2),
-            Err(Error::ConfusionShape { classes: 2, expected: 4, got: 3 })
-        );
+        assert_eq!(ConfusionMatrix::new(&[1, 2, 3], 2), Err(Error::ConfusionShape { classes: 2, expected: 4, got: 3 }));
         assert!(ConfusionMatrix::new(&[], 0).is_err());
     }
 }

@@ -121,7 +121,11 @@ fn md_cell(s: &str) -> Cow<'_, str> {
 /// A CSV field, quoted (and its quotes doubled) when it contains a comma, a quote or a line
 /// break (RFC 4180).
 pub fn csv_field(s: &str) -> Cow<'_, str> {
-    if s.contains([',', '"', '\n', '\r']) { Cow::Owned(format!("\"{}\"", s.replace('"', "\"\""))) } else { Cow::Borrowed(s) }
+    if s.contains([',', '"', '\n', '\r']) {
+        Cow::Owned(format!("\"{}\"", s.replace('"', "\"\"")))
+    } else {
+        Cow::Borrowed(s)
+    }
 }
 
 #[cfg(test)]

@@ -75,7 +75,9 @@ pub enum Error {
     },
     /// The evaluations of two methods are of different tasks (an eval file from another data
     /// set).
-    #[error("the evaluation of {method} is of a {got} task, the others of a {expected} one; delete its eval file to redo it")]
+    #[error(
+        "the evaluation of {method} is of a {got} task, the others of a {expected} one; delete its eval file to redo it"
+    )]
     TasksDiffer {
         /// The method whose evaluation differs.
         method: String,
