@@ -10,7 +10,7 @@
 //! It prints the distribution and the per-scenario table, and checks what the method promises:
 //! the distribution sums to 1 and gives the full scenario the least probability (it distorts
 //! the latent least, D = 0), and the fine-tuned network has learned (mIoU with every modality
-//! above 0.3; 0.54 on the 2-core development machine, where the example runs in about 8 s).
+//! above 0.3; about 0.54 on a 2-core CPU, where the example runs in about 8 s).
 
 use std::path::Path;
 
