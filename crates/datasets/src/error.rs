@@ -43,7 +43,7 @@ pub enum Error {
         /// What was being done (`cannot open`, `reading rows 0..256 of band 2`).
         action: String,
         /// GDAL's error.
-        source: gdal::errors::GdalError,
+        source: Box<gdal::errors::GdalError>,
     },
     /// A raster was to be read by a build without GDAL.
     #[error(

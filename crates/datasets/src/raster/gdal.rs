@@ -63,7 +63,7 @@ pub(crate) fn open(path: &Path) -> Result<Dataset> {
 
 fn gdal_err(path: &Path, action: impl Into<String>) -> impl FnOnce(gdal::errors::GdalError) -> Error {
     let (path, action) = (path.to_path_buf(), action.into());
-    move |source| Error::Gdal { path, action, source }
+    move |source| Error::Gdal { path, action, source: Box::new(source) }
 }
 
 /// The georeferencing of an opened dataset.

@@ -114,7 +114,7 @@ fn read_error(path: &Path, e: impl std::fmt::Display) -> Error {
 }
 
 fn gdal_error(path: &Path, action: String) -> impl FnOnce(gdal::errors::GdalError) -> Error + '_ {
-    move |source| Error::Gdal { path: path.to_path_buf(), action, source }
+    move |source| Error::Gdal { path: path.to_path_buf(), action, source: Box::new(source) }
 }
 
 /// Opens every file of `input` as modality `name` of `channels` channels and checks the band
