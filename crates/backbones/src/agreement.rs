@@ -61,11 +61,9 @@ struct Backbone(Box<dyn SegmentationModel>);
 
 impl Network<Error> for Backbone {
     fn forward(&self, inputs: &[Tensor]) -> Result<Tensor> {
-        let (availability, modalities) = inputs.split_last().ok_or_else(|| Error::Shape {
-            what: "agreement inputs".into(),
-            expected: "the modalities and the availability".into(),
-            got: "nothing".into(),
-        })?;
+        let (availability, modalities) = inputs
+            .split_last()
+            .ok_or_else(|| Error::shape("agreement inputs", "the modalities and the availability", "nothing"))?;
         Ok(self.0.forward_t(modalities, availability, false)?.logits)
     }
 }

@@ -46,11 +46,10 @@ impl fmt::Display for BackboneKind {
 impl FromStr for BackboneKind {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        BackboneKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| Error::UnknownName {
-            what: "backbone",
-            value: s.to_string(),
-            expected: "cmx, cbc, cbc-slp".into(),
-        })
+        BackboneKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| Error::unknown("backbone", s.to_string(), "cmx, cbc, cbc-slp"))
     }
 }
 
@@ -91,11 +90,10 @@ impl fmt::Display for Preset {
 impl FromStr for Preset {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        Preset::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| Error::UnknownName {
-            what: "preset",
-            value: s.to_string(),
-            expected: "paper, small, tiny".into(),
-        })
+        Preset::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| Error::unknown("preset", s.to_string(), "paper, small, tiny"))
     }
 }
 

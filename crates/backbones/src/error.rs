@@ -9,50 +9,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Everything that can go wrong configuring, building, running or (de)serialising a backbone.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    // ---- configuration ----
-    /// A configuration field has a value outside its domain.
-    #[error("invalid {field} = {value}: expected {expected}")]
-    InvalidConfig {
-        /// The field (`channels`, `classes`, `lora.rank`, …).
-        field: &'static str,
-        /// The offending value, printed.
-        value: String,
-        /// What was expected.
-        expected: String,
-    },
-    /// A name (backbone, preset) could not be parsed.
-    #[error("unknown {what} {value:?}: expected one of {expected}")]
-    UnknownName {
-        /// What was being parsed (`backbone`, `preset`).
-        what: &'static str,
-        /// The text given.
-        value: String,
-        /// The accepted spellings.
-        expected: String,
-    },
-    /// The requested combination is not available in this build.
-    #[error("{what} is not supported: {reason}")]
-    Unsupported {
-        /// What was requested.
-        what: String,
-        /// Why it is not available.
-        reason: String,
-    },
-
-    // ---- shapes ----
-    /// A tensor given to a model has the wrong shape, kind or device.
-    #[error("{what}: expected {expected}, got {got}")]
-    Shape {
-        /// Which tensor.
-        what: String,
-        /// The expected shape (or kind/device), printed.
-        expected: String,
-        /// What was given, printed.
-        got: String,
-    },
-
-    // ---- libtorch extensions ----
-    /// A device, precision or transfer error of lssg-torch.
+    // ---- configuration, shapes and libtorch extensions ----
+    /// A configuration field outside its domain, an unknown name, an unsupported combination or a
+    /// tensor of the wrong shape (built by the shorthands below), or a device, precision or
+    /// transfer error of lssg-torch. The evidence types are lssg-torch's, shared by both crates.
     #[error(transparent)]
     TorchExt(#[from] lssg_torch::Error),
 
@@ -96,9 +56,24 @@ fn fmt_misshaped(m: &[(String, Vec<i64>, Vec<i64>)]) -> String {
 }
 
 impl Error {
-    /// Shorthand for [`Error::InvalidConfig`].
+    /// A configuration field with a value outside its domain ([`lssg_torch::Error::InvalidConfig`]).
     pub fn invalid(field: &'static str, value: impl std::fmt::Display, expected: impl Into<String>) -> Self {
-        Error::InvalidConfig { field, value: value.to_string(), expected: expected.into() }
+        lssg_torch::Error::invalid(field, value, expected).into()
+    }
+
+    /// A name (backbone, preset) that could not be parsed ([`lssg_torch::Error::UnknownName`]).
+    pub fn unknown(what: &'static str, value: impl Into<String>, expected: impl Into<String>) -> Self {
+        lssg_torch::Error::UnknownName { what, value: value.into(), expected: expected.into() }.into()
+    }
+
+    /// A combination not available in this build ([`lssg_torch::Error::Unsupported`]).
+    pub fn unsupported(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        lssg_torch::Error::Unsupported { what: what.into(), reason: reason.into() }.into()
+    }
+
+    /// A tensor given to a model with the wrong shape, kind or device ([`lssg_torch::Error::Shape`]).
+    pub fn shape(what: impl Into<String>, expected: impl Into<String>, got: impl Into<String>) -> Self {
+        lssg_torch::Error::Shape { what: what.into(), expected: expected.into(), got: got.into() }.into()
     }
 }
 
@@ -107,9 +82,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn errors_are_send_and_sync() {
-        fn check<T: Send + Sync>() {}
-        check::<Error>();
+    fn errors_are_send_sync_and_the_shorthands_keep_the_messages() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Error>();
+        assert_eq!(
+            Error::invalid("classes", 0, "an integer ≥ 1").to_string(),
+            "invalid classes = 0: expected an integer ≥ 1"
+        );
+        assert_eq!(
+            Error::unknown("preset", "huge", "paper, small, tiny").to_string(),
+            "unknown preset \"huge\": expected one of paper, small, tiny"
+        );
+        assert_eq!(Error::unsupported("fp8", "no kernel").to_string(), "fp8 is not supported: no kernel");
+        let e = Error::shape("inputs[0]", "[B, C, H, W]", "[2, 3]");
+        assert_eq!(e.to_string(), "inputs[0]: expected [B, C, H, W], got [2, 3]");
+        assert!(matches!(e, Error::TorchExt(lssg_torch::Error::Shape { .. })));
     }
 
     #[test]

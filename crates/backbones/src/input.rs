@@ -15,14 +15,14 @@ use tch::{Device, Kind, Tensor};
 
 use crate::error::{Error, Result};
 
-/// An [`Error::Shape`] from displayable sizes.
+/// A shape error ([`Error::shape`]) from debug-printable sizes.
 fn shape(what: impl Into<String>, expected: impl std::fmt::Debug, got: impl std::fmt::Debug) -> Error {
-    Error::Shape { what: what.into(), expected: format!("{expected:?}"), got: format!("{got:?}") }
+    Error::shape(what, format!("{expected:?}"), format!("{got:?}"))
 }
 
 /// The model inputs of a batch: `inputs[m]` is f32 `[B, C_m, H, W]` on `device`.
 ///
-/// Fails with [`Error::Shape`] when a buffer's length does not match the batch's sizes.
+/// Fails with [`lssg_torch::Error::Shape`] when a buffer's length does not match the batch's sizes.
 pub fn batch_inputs(batch: &Batch, device: Device) -> Result<Vec<Tensor>> {
     let (b, h, w) = (batch.size as i64, batch.height as i64, batch.width as i64);
     let plane = batch.size * batch.height * batch.width;
@@ -46,7 +46,7 @@ pub fn batch_inputs(batch: &Batch, device: Device) -> Result<Vec<Tensor>> {
 /// Converts a batch to `(inputs, labels)`: `inputs[m]` is f32 `[B, C_m, H, W]` and `labels` is
 /// i64 `[B, H, W]` (255 = ignore), all on `device`.
 ///
-/// Fails with [`Error::Shape`] when a buffer's length does not match the batch's sizes.
+/// Fails with [`lssg_torch::Error::Shape`] when a buffer's length does not match the batch's sizes.
 pub fn batch_to_tensors(batch: &Batch, device: Device) -> Result<(Vec<Tensor>, Tensor)> {
     let inputs = batch_inputs(batch, device)?;
     let (b, h, w) = (batch.size as i64, batch.height as i64, batch.width as i64);
@@ -108,14 +108,20 @@ mod tests {
         let mut b = batch();
         b.modalities[1].pop();
         let err = batch_to_tensors(&b, Device::Cpu).unwrap_err();
-        assert!(matches!(&err, Error::Shape { what, .. } if what.contains("modality 1")), "{err}");
+        assert!(
+            matches!(&err, Error::TorchExt(lssg_torch::Error::Shape { what, .. }) if what.contains("modality 1")),
+            "{err}"
+        );
         let mut b = batch();
         b.labels.push(0);
         let err = batch_to_tensors(&b, Device::Cpu).unwrap_err();
-        assert!(matches!(&err, Error::Shape { what, .. } if what.contains("labels")), "{err}");
+        assert!(
+            matches!(&err, Error::TorchExt(lssg_torch::Error::Shape { what, .. }) if what.contains("labels")),
+            "{err}"
+        );
         let mut b = batch();
         b.channels.pop();
-        assert!(matches!(batch_inputs(&b, Device::Cpu), Err(Error::Shape { .. })));
+        assert!(matches!(batch_inputs(&b, Device::Cpu), Err(Error::TorchExt(lssg_torch::Error::Shape { .. }))));
     }
 
     #[test]

@@ -372,20 +372,20 @@ pub fn merge_lora(vs: &nn::VarStore, cfg: &LoraConfig) -> Result<usize> {
     for (prefix, pair) in layers {
         let weight_name = format!("{prefix}.weight");
         let (Some(a), Some(b), Some(w)) = (pair.0, pair.1, vars.get(&weight_name)) else {
-            return Err(Error::Shape {
-                what: format!("adapter {prefix}"),
-                expected: format!("{prefix}.{LORA_A}, {prefix}.{LORA_B} and {weight_name}"),
-                got: "an incomplete set".into(),
-            });
+            return Err(Error::shape(
+                format!("adapter {prefix}"),
+                format!("{prefix}.{LORA_A}, {prefix}.{LORA_B} and {weight_name}"),
+                "an incomplete set",
+            ));
         };
         let (ws, as_, bs) = (w.size(), a.size(), b.size());
         let fan_in: i64 = ws[1..].iter().product();
         if as_.len() != 2 || bs.len() != 2 || as_[1] != fan_in || bs[0] != ws[0] || as_[0] != bs[1] {
-            return Err(Error::Shape {
-                what: format!("adapter {prefix}"),
-                expected: format!("lora_a [r, {fan_in}] and lora_b [{}, r] for weight {ws:?}", ws[0]),
-                got: format!("lora_a {as_:?}, lora_b {bs:?}"),
-            });
+            return Err(Error::shape(
+                format!("adapter {prefix}"),
+                format!("lora_a [r, {fan_in}] and lora_b [{}, r] for weight {ws:?}", ws[0]),
+                format!("lora_a {as_:?}, lora_b {bs:?}"),
+            ));
         }
         let ad = Adapter { a: a.shallow_clone(), b: b.shallow_clone(), scale: cfg.scale() };
         ad.merge_into(w);

@@ -52,7 +52,7 @@ pub trait SegmentationModel: std::fmt::Debug + Send {
     /// `train` switches batch-norm statistics and dropout.
     ///
     /// # Errors
-    /// [`Error::Shape`] when the inputs do not match the channel counts the model was built
+    /// [`lssg_torch::Error::Shape`] when the inputs do not match the channel counts the model was built
     /// for: implementations validate with [`check_inputs`] before the first libtorch call, so
     /// that a wrong batch is a typed error instead of a C++ exception (which tch turns into a
     /// panic).
@@ -82,38 +82,26 @@ pub trait SegmentationModel: std::fmt::Debug + Send {
 /// Returns `(batch, height, width)`.
 pub fn check_inputs(channels: &[i64], inputs: &[Tensor], availability: &Tensor) -> Result<(i64, i64, i64)> {
     if inputs.len() != channels.len() {
-        return Err(Error::Shape {
-            what: "inputs".into(),
-            expected: format!("{} modality tensors", channels.len()),
-            got: format!("{}", inputs.len()),
-        });
+        return Err(Error::shape(
+            "inputs",
+            format!("{} modality tensors", channels.len()),
+            format!("{}", inputs.len()),
+        ));
     }
     let first = inputs[0].size();
     if first.len() != 4 {
-        return Err(Error::Shape {
-            what: "inputs[0]".into(),
-            expected: "[B, C, H, W]".into(),
-            got: format!("{first:?}"),
-        });
+        return Err(Error::shape("inputs[0]", "[B, C, H, W]", format!("{first:?}")));
     }
     let (b, h, w) = (first[0], first[2], first[3]);
     for (m, (x, &c)) in inputs.iter().zip(channels).enumerate() {
         let s = x.size();
         if s != [b, c, h, w] {
-            return Err(Error::Shape {
-                what: format!("inputs[{m}]"),
-                expected: format!("[{b}, {c}, {h}, {w}]"),
-                got: format!("{s:?}"),
-            });
+            return Err(Error::shape(format!("inputs[{m}]"), format!("[{b}, {c}, {h}, {w}]"), format!("{s:?}")));
         }
     }
     let a = availability.size();
     if a != [b, channels.len() as i64] {
-        return Err(Error::Shape {
-            what: "availability".into(),
-            expected: format!("[{b}, {}]", channels.len()),
-            got: format!("{a:?}"),
-        });
+        return Err(Error::shape("availability", format!("[{b}, {}]", channels.len()), format!("{a:?}")));
     }
     Ok((b, h, w))
 }

@@ -18,5 +18,7 @@ pub mod results;
 pub mod run_dir;
 #[cfg(feature = "predict")]
 pub mod scene_inputs;
+#[cfg(test)]
+mod test_fixtures;
 
 pub use error::{Error, Result};

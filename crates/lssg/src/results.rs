@@ -172,32 +172,16 @@ impl RunResults {
 
 #[cfg(test)]
 mod tests {
-    use lssg_trainer::{MeanStd, Metrics, ScenarioMetrics};
+    use lssg_trainer::ScenarioMetrics;
 
     use super::*;
-
-    fn metrics(miou: Option<f64>) -> Metrics {
-        Metrics {
-            images: 1,
-            pixels: 4,
-            ignored_pixels: 0,
-            out_of_range_pixels: 0,
-            soft_jaccard: MeanStd { mean: 0.25, std: 0.0 },
-            soft_f1: MeanStd { mean: 0.4, std: 0.0 },
-            class_names: vec!["a".into(), "b".into()],
-            iou: vec![miou, None],
-            f1: vec![miou, None],
-            miou,
-            accuracy: Some(0.5),
-            confusion: vec![vec![1, 1], vec![1, 1]],
-        }
-    }
+    use crate::test_fixtures::two_class_metrics;
 
     fn eval(task: Task, mious: [Option<f64>; 2]) -> EvalReport {
         let scenario = |name: &str, miou| ScenarioMetrics {
             scenario: name.into(),
             mask: vec![1],
-            metrics: metrics(miou),
+            metrics: two_class_metrics(miou, [miou, None]),
             tiles: None,
         };
         EvalReport {

@@ -348,7 +348,7 @@ impl Cbc {
 
 impl SegmentationModel for Cbc {
     /// Inputs that do not match the channel counts the network was built for are an
-    /// [`Error::Shape`] (see [`check_inputs`]).
+    /// [`lssg_torch::Error::Shape`] (see [`check_inputs`]).
     ///
     /// # Shapes
     /// `inputs[m]: [B, C_m, H, W]`, `availability: [B, M]` → logits `[B, classes, H, W]`,

@@ -183,7 +183,7 @@ impl Cmx {
 }
 
 impl SegmentationModel for Cmx {
-    /// A wrong number of modalities or wrong shapes are an [`Error::Shape`] (see
+    /// A wrong number of modalities or wrong shapes are an [`lssg_torch::Error::Shape`] (see
     /// [`check_inputs`]).
     fn forward_t(&self, inputs: &[Tensor], availability: &Tensor, train: bool) -> Result<ModelOutput> {
         let (_, h, w) = check_inputs(&self.channels, inputs, availability)?;
@@ -213,16 +213,12 @@ impl SegmentationModel for Cmx {
             &Tensor::ones([inputs.first().map_or(0, |x| x.size()[0]), m], (tch::Kind::Float, tch::Device::Cpu)),
         )?;
         if scenarios.dim() != 2 || scenarios.size()[1] != m {
-            return Err(Error::Shape {
-                what: "scenarios".into(),
-                expected: format!("[k, {m}]"),
-                got: format!("{:?}", scenarios.size()),
-            });
+            return Err(Error::shape("scenarios", format!("[k, {m}]"), format!("{:?}", scenarios.size())));
         }
         let k = scenarios.size()[0];
         let rows: Vec<Vec<bool>> =
             Vec::<f32>::try_from(scenarios.to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).flatten(0, -1))
-                .map_err(|e| Error::Unsupported { what: "reading the scenario rows".into(), reason: e.to_string() })?
+                .map_err(|e| Error::unsupported("reading the scenario rows", e.to_string()))?
                 .chunks(m as usize)
                 .map(|r| r.iter().map(|&v| v != 0.0).collect())
                 .collect();

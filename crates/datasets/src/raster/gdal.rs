@@ -8,7 +8,7 @@ use gdal::raster::{ColorInterpretation, GdalDataType, GdalType, RasterCreationOp
 use gdal::{Dataset, DatasetOptions, DriverManager, GdalOpenFlags};
 use rayon::prelude::*;
 
-use super::{Georef, Raster, RasterData, SampleType, raster_err};
+use super::{Georef, Raster, RasterData, RasterInfo, SampleType, raster_err};
 use crate::error::{Error, Result};
 
 /// GDAL's geotransform of a raster without georeferencing.
@@ -21,25 +21,6 @@ const SEQUENTIAL_DRIVERS: [&str; 3] = ["JPEG", "PNG", "GIF"];
 /// Rows read per call at least (a multiple of the file's block height): fewer calls for files
 /// stored in one-row strips, and chunky files' blocks serve every band from GDAL's cache.
 const MIN_ROWS_PER_READ: usize = 256;
-
-/// What [`read_info`] reports of a file without decoding its pixels.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RasterInfo {
-    /// Columns.
-    pub width: usize,
-    /// Rows.
-    pub height: usize,
-    /// Bands.
-    pub bands: usize,
-    /// The type the bands decode to: u8, u16 or f32 as stored, any other type as f32.
-    pub sample_type: SampleType,
-    /// The GDAL driver (`GTiff`, `JPEG`, `JP2OpenJPEG`, `VRT`, …).
-    pub driver: String,
-    /// The file's block size `(width, height)` (band 1).
-    pub block: (usize, usize),
-    /// The georeferencing, `None` without one.
-    pub georef: Option<Georef>,
-}
 
 /// Opens `path`: [`Error::Missing`] when a plain file does not exist, [`Error::Gdal`] with
 /// GDAL's message as the source when GDAL cannot open it.

@@ -35,10 +35,29 @@ mod resample;
 mod write;
 
 #[cfg(feature = "gdal")]
-pub use gdal::{RasterInfo, read_bands, read_info, read_raster, read_stack, write_with_gdal};
+pub use gdal::{read_bands, read_info, read_raster, read_stack, write_with_gdal};
 #[cfg(not(feature = "gdal"))]
-pub use without_gdal::{RasterInfo, read_bands, read_info, read_raster, read_stack};
+pub use without_gdal::{read_bands, read_info, read_raster, read_stack};
 pub use write::{Photometric, TiffWriteOptions, WriteCompression, encode_tiff, write_tiff};
+
+/// What [`read_info`] reports of a file without decoding its pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RasterInfo {
+    /// Columns.
+    pub width: usize,
+    /// Rows.
+    pub height: usize,
+    /// Bands.
+    pub bands: usize,
+    /// The type the bands decode to: u8, u16 or f32 as stored, any other type as f32.
+    pub sample_type: SampleType,
+    /// The GDAL driver (`GTiff`, `JPEG`, `JP2OpenJPEG`, `VRT`, …).
+    pub driver: String,
+    /// The file's block size `(width, height)` (band 1).
+    pub block: (usize, usize),
+    /// The georeferencing, `None` without one.
+    pub georef: Option<Georef>,
+}
 
 /// The stored sample type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -228,21 +247,8 @@ pub(crate) fn raster_err(path: &Path, reason: impl Into<String>) -> Error {
 mod without_gdal {
     use std::path::Path;
 
-    use super::{Raster, SampleType};
+    use super::{Raster, RasterInfo};
     use crate::error::{Error, Result};
-
-    /// What [`read_info`] reports of a file without decoding it.
-    #[derive(Debug, Clone, PartialEq)]
-    pub struct RasterInfo {
-        /// Columns.
-        pub width: usize,
-        /// Rows.
-        pub height: usize,
-        /// Bands.
-        pub bands: usize,
-        /// The type the bands decode to.
-        pub sample_type: SampleType,
-    }
 
     fn no_gdal(path: &Path) -> Error {
         Error::NoGdal { path: path.to_path_buf() }

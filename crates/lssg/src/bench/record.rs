@@ -133,26 +133,14 @@ pub fn diagnose(eval: &EvalReport, scored: &crate::pipeline::Scored) -> Result<S
 #[cfg(test)]
 mod tests {
     use lssg_core::Task;
-    use lssg_trainer::{MeanStd, Metrics, ScenarioMetrics, TileMetrics};
+    use lssg_trainer::{ScenarioMetrics, TileMetrics};
 
     use super::*;
+    use crate::test_fixtures::two_class_metrics;
 
     /// A two-class evaluation of `task` under one scenario, with mIoU `miou` (`None`: undefined).
     fn eval(task: Task, miou: Option<f64>) -> EvalReport {
-        let metrics = Metrics {
-            images: 1,
-            pixels: 4,
-            ignored_pixels: 0,
-            out_of_range_pixels: 0,
-            soft_jaccard: MeanStd { mean: 0.25, std: 0.0 },
-            soft_f1: MeanStd { mean: 0.4, std: 0.0 },
-            class_names: vec!["a".into(), "b".into()],
-            iou: vec![Some(0.5), miou.map(|_| 0.5)],
-            f1: vec![Some(0.5), miou.map(|_| 0.5)],
-            miou,
-            accuracy: Some(0.5),
-            confusion: vec![vec![1, 1], vec![1, 1]],
-        };
+        let metrics = two_class_metrics(miou, [Some(0.5), miou.map(|_| 0.5)]);
         let tiles = TileMetrics { soft_jaccard: vec![Some(0.25)], confusion: vec![vec![1, 1, 1, 1]] };
         EvalReport {
             modalities: vec!["rgb".into()],
