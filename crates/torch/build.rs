@@ -6,7 +6,7 @@ include!("../../build/link_libtorch.rs");
 
 /// The C++ shims, compiled together. A new shim is one more entry here (and its `extern "C"`
 /// block in the module that binds it).
-const SHIMS: &[&str] = &["src/autocast_shim.cpp", "src/optim_shim.cpp"];
+const SHIMS: &[&str] = &["src/autocast_shim.cpp", "src/jit_shim.cpp", "src/optim_shim.cpp"];
 
 fn main() {
     link_libtorch();

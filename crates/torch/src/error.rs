@@ -36,6 +36,14 @@ pub enum Error {
         /// Why it is not available: the rule, or libtorch's message.
         reason: String,
     },
+    /// A TorchScript archive could not be read or written.
+    #[error("TorchScript archive {what}: {reason}")]
+    Jit {
+        /// The archive (or archives) concerned.
+        what: String,
+        /// libtorch's message, or what is wrong with the path.
+        reason: String,
+    },
     /// A tensor or buffer has the wrong shape or length.
     #[error("{what}: expected {expected}, got {got}")]
     Shape {

@@ -1,8 +1,9 @@
 //! libtorch extensions for lssg, the layer between tch and the models: device selection and the
 //! start-up load of `libtorch_cuda.so`, mixed precision (autocast regions, the fp16 gradient
 //! scaler), libtorch's fused optimiser kernels, pinned host-to-device transfers, and the
-//! CPU-vs-device agreement check. What tch does not bind comes from small C++ shims compiled
-//! by build.rs (docs/precision.md §2, docs/speed.md §3).
+//! CPU-vs-device agreement check, TorchScript archives with extra files. What tch does not
+//! bind comes from small C++ shims compiled by build.rs (docs/precision.md §2, docs/speed.md
+//! §3).
 //!
 //! ```no_run
 //! use lssg_torch::{DeviceSpec, Precision};
@@ -19,6 +20,7 @@ pub mod agreement;
 pub mod device;
 pub mod error;
 pub mod fused;
+pub mod jit;
 pub mod precision;
 pub mod scaler;
 pub mod transfer;
