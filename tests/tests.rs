@@ -21,6 +21,9 @@ mod run;
 // `lssg predict`: whole scenes under missing modalities (docs/predict.md §8).
 mod predict;
 
+// `lssg export`: TorchScript and ONNX run outside lssg (docs/export.md).
+mod export;
+
 // `lssg bench`: grids of cells (docs/bench.md).
 mod bench;
 

@@ -12,6 +12,7 @@ pub mod config;
 pub mod loader;
 pub mod memory;
 pub mod normalize;
+pub mod palette;
 pub mod split;
 pub mod synthetic;
 

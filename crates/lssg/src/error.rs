@@ -92,6 +92,10 @@ pub enum Error {
     /// A bench grid cannot be run as asked (a cell index, a failed cell, a process).
     #[error("bench: {0}")]
     Bench(String),
+    /// The model to use cannot be resolved or used (an unknown method, missing or unfinished
+    /// weights, an export that failed).
+    #[error("{0}")]
+    Model(String),
     /// Scenario error.
     #[error(transparent)]
     Scenario(#[from] lssg_scenario::Error),

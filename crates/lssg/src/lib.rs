@@ -8,7 +8,9 @@
 pub mod bench;
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod model_bench;
+pub mod model_source;
 pub mod pipeline;
 #[cfg(feature = "predict")]
 pub mod predict;

@@ -39,6 +39,8 @@ enum Command {
     /// Segment one whole scene with whatever sensors are available (docs/predict.md).
     #[cfg(feature = "predict")]
     Predict(commands::predict::PredictArgs),
+    /// Write a trained model as TorchScript or ONNX for use without lssg (docs/export.md).
+    Export(commands::export::ExportArgs),
     /// Run configurations.
     #[command(subcommand)]
     Config(commands::config::ConfigCommand),
@@ -56,6 +58,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => commands::eval::run(args, cli.quiet),
         #[cfg(feature = "predict")]
         Command::Predict(args) => commands::predict::run(args, cli.quiet),
+        Command::Export(args) => commands::export::run(args, cli.quiet),
         Command::Config(command) => commands::config::run(command),
     }
 }

@@ -8,35 +8,13 @@ use std::path::PathBuf;
 
 use lssg_backbones::Weights;
 use lssg_datasets::DataConfig;
-use lssg_predict::raster_out::default_palette;
 use lssg_predict::{BlendWindow, Normalization, OutputSpec, PredictOptions, PredictSummary, SceneJob};
 use lssg_scenario::{ModalitySet, Scenario};
 use lssg_torch::DeviceSpec;
 use lssg_trainer::{Method, Network};
 
-use crate::config::RunConfig;
 use crate::error::{Error, Result};
-
-/// Where the network comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ModelSource {
-    /// A finished `lssg run` directory and a method (`pretrained` or a fine-tuning method).
-    Run {
-        /// The run directory (its `config.toml` is used).
-        dir: PathBuf,
-        /// `pretrained`, `guided`, `uniform`, `lora`, …
-        method: String,
-    },
-    /// A run configuration and a checkpoint.
-    Checkpoint {
-        /// The run configuration.
-        config: PathBuf,
-        /// The weights.
-        checkpoint: PathBuf,
-        /// The checkpoint holds LoRA adapters.
-        lora: bool,
-    },
-}
+use crate::model_source::{ModelSource, ResolvedModel};
 
 /// Everything `lssg predict` was asked for.
 #[derive(Debug, Clone)]
@@ -89,37 +67,6 @@ fn invalid(message: impl Into<String>) -> Error {
     Error::Predict(lssg_predict::Error::Modality(message.into()))
 }
 
-/// The configuration, checkpoint and whether it has LoRA adapters.
-fn resolve_model(source: &ModelSource, overrides: &[String]) -> Result<(RunConfig, PathBuf, bool)> {
-    match source {
-        ModelSource::Checkpoint { config, checkpoint, lora } => {
-            Ok((RunConfig::load(config, overrides)?, checkpoint.clone(), *lora))
-        }
-        ModelSource::Run { dir, method } => {
-            let config = RunConfig::load(&dir.join("config.toml"), overrides)?;
-            let (train_dir, keep, lora) = if method == "pretrained" {
-                (dir.join("pretrain"), config.pretrain.keep, false)
-            } else {
-                let m = Method::ALL.into_iter().find(|m| m.name() == method).ok_or_else(|| {
-                    let known: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
-                    invalid(format!("--method {method:?}: expected pretrained or one of {}", known.join(", ")))
-                })?;
-                (dir.join("finetune").join(m.name()), config.finetune.train.keep, m.uses_lora())
-            };
-            let paths = lssg_trainer::RunPaths::new(&train_dir);
-            let checkpoint =
-                if keep == lssg_trainer::Keep::Best && paths.best().exists() { paths.best() } else { paths.last() };
-            if !checkpoint.exists() {
-                return Err(invalid(format!(
-                    "{}: no weights of `{method}` in this run directory (has the run finished that stage?)",
-                    checkpoint.display()
-                )));
-            }
-            Ok((config, checkpoint, lora))
-        }
-    }
-}
-
 /// `--available`: a comma- or plus-separated list of modality names, `all`, or a scenario index.
 pub fn parse_available(set: &ModalitySet, text: &str) -> Result<Scenario> {
     let joined = text.split(',').map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>().join("+");
@@ -140,7 +87,7 @@ fn tile_size(data: &DataConfig) -> usize {
 
 /// Runs `lssg predict`; `progress(done, total)` after each row of tiles.
 pub fn predict(req: &PredictRequest, progress: &mut dyn FnMut(usize, usize)) -> Result<Predicted> {
-    let (config, checkpoint, lora) = resolve_model(&req.model, &req.overrides)?;
+    let ResolvedModel { config, checkpoint, lora, .. } = crate::model_source::resolve(&req.model, &req.overrides)?;
     crate::pipeline::apply_run_settings(&config);
     let device = req.device.unwrap_or(config.run.device).resolve()?;
     let (data, stats) = lssg_datasets::open_with_stats(&config.data).map_err(|e| match e {
@@ -160,7 +107,8 @@ pub fn predict(req: &PredictRequest, progress: &mut dyn FnMut(usize, usize)) -> 
         Some(s) => Normalization::from_stats(s, &lssg_datasets::normalize_config(&config.data)),
         None => Normalization::identity(&set.channels()),
     };
-    let network = Network::for_data(&config.model, &data, config.run.seed, device);
+    let network =
+        Network { layout: config.run.layout, ..Network::for_data(&config.model, &data, config.run.seed, device) };
     let method = if lora { Method::Lora } else { Method::Uniform };
     let model =
         network.load(&config.finetune.model_config(method, &network.model), Weights::Checkpoint(&checkpoint))?;
@@ -169,10 +117,7 @@ pub fn predict(req: &PredictRequest, progress: &mut dyn FnMut(usize, usize)) -> 
         // A binary model's labels are 0 = not the class, 1 = the class.
         class_names.insert(0, "background".into());
     }
-    let palette = match &config.data {
-        DataConfig::Potsdam(_) => lssg_datasets::potsdam::PALETTE.to_vec(),
-        _ => default_palette(class_names.len().max(2)),
-    };
+    let palette = lssg_datasets::palette::class_palette(&config.data, class_names.len().max(2));
     let options = PredictOptions {
         tile: req.tile.unwrap_or_else(|| tile_size(&config.data)),
         overlap: req.overlap,

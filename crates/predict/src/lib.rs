@@ -21,5 +21,5 @@ pub use lssg_datasets::raster::grid::{Footprint, GdalScene, GeoInfo, ModalityInp
 pub use plan::TilePlan;
 pub use predict::{PredictOptions, PredictSummary, RowSink, Tee, predict_scene};
 pub use preview::PreviewSink;
-pub use raster_out::{OutputSpec, RasterWriter, default_palette};
+pub use raster_out::{OutputSpec, RasterWriter};
 pub use source::{MemoryScene, Normalization, RowSource};

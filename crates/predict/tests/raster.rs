@@ -11,7 +11,7 @@ use common::ConvModel;
 use gdal::raster::{Buffer, RasterCreationOptions};
 use gdal::{Dataset, DriverManager, Metadata};
 use lssg_datasets::Error as DataError;
-use lssg_predict::raster_out::default_palette;
+use lssg_datasets::palette::default_palette;
 use lssg_predict::{
     Error, Footprint, GdalScene, ModalityInput, Normalization, OutputSpec, PredictOptions, SceneGrid, SceneJob,
     predict_files,

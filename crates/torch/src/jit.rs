@@ -28,10 +28,9 @@ fn c_string(what: &str, text: &str) -> Result<CString> {
 }
 
 fn c_path(path: &Path) -> Result<CString> {
-    let text = path.to_str().ok_or_else(|| Error::Jit {
-        what: path.display().to_string(),
-        reason: "the path is not valid UTF-8".into(),
-    })?;
+    let text = path
+        .to_str()
+        .ok_or_else(|| Error::Jit { what: path.display().to_string(), reason: "the path is not valid UTF-8".into() })?;
     c_string(text, text)
 }
 
@@ -72,8 +71,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let (plain, extra) = (dir.join("plain.pt"), dir.join("extra.pt"));
         let x = Tensor::from_slice(&[1.0f32, -2.0, 3.0]);
-        let module = CModule::create_by_tracing("m", "forward", &[x.shallow_clone()], &mut |xs| vec![&xs[0] * 2.0])
-            .unwrap();
+        let module =
+            CModule::create_by_tracing("m", "forward", &[x.shallow_clone()], &mut |xs| vec![&xs[0] * 2.0]).unwrap();
         module.save(&plain).unwrap();
         save_with_extra_file(&plain, &extra, "meta.json", br#"{"a": 1}"#).unwrap();
         let bytes = std::fs::read(&extra).unwrap();

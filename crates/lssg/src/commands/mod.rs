@@ -4,6 +4,7 @@ pub mod bench;
 pub mod config;
 pub mod data;
 pub mod eval;
+pub mod export;
 pub mod model;
 #[cfg(feature = "predict")]
 pub mod predict;

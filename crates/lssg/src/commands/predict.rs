@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
-use lssg::predict::{ModelSource, PredictRequest};
+use lssg::model_source::ModelSource;
+use lssg::predict::PredictRequest;
 use lssg::progress::ConsoleReporter;
 use lssg::reporter::Reporter;
 use lssg_predict::BlendWindow;

@@ -1,0 +1,225 @@
+//! `lssg export` (docs/export.md): the TorchScript archive run by `torch.jit.load` and the ONNX
+//! model run by onnxruntime, both in the venv's Python, reproduce lssg's own logits under
+//! every scenario (all mixed in one batch, raw inputs with no-data values) for each backbone
+//! at the tiny preset and for a LoRA model; and the refusals leave no file behind.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use lssg::config::RunConfig;
+use lssg_backbones::{LoadedModel, Weights, checkpoint, lora};
+use lssg_trainer::{Method, Network};
+use tch::{Device, Kind, Tensor};
+
+use crate::util;
+
+const TILE: i64 = 32;
+
+/// The tiny run fixture with `backbone`, 32-pixel tiles and few tiles.
+fn write_config(dir: &Path, backbone: &str) -> PathBuf {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-run.toml");
+    let text = std::fs::read_to_string(fixture).unwrap();
+    let text = text
+        .replace("tile_size = 64", &format!("tile_size = {TILE}"))
+        .replace("tiles = 30", "tiles = 12")
+        .replace("backbone = \"cmx\"", &format!("backbone = \"{backbone}\""));
+    let path = dir.join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn python() -> PathBuf {
+    let home = std::env::var_os("LSSG_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/lssg"));
+    let python = home.join("venv/bin/python");
+    assert!(python.exists(), "{} not found: run scripts/setup", python.display());
+    python
+}
+
+/// A randomly initialised network of `config` (adapters made non-zero when `lora`), saved.
+fn random_network(config: &RunConfig, lora_on: bool, path: &Path) -> LoadedModel {
+    let data = lssg_datasets::open(&config.data).unwrap();
+    let network = Network::for_data(&config.model, &data, config.run.seed, Device::Cpu);
+    let method = if lora_on { Method::Lora } else { Method::Uniform };
+    let model = network.load(&config.finetune.model_config(method, &network.model), Weights::Random).unwrap();
+    if lora_on {
+        tch::manual_seed(7);
+        let _g = tch::no_grad_guard();
+        for (name, mut t) in model.vs.variables() {
+            if lora::is_lora_name(&name) {
+                let _ = t.f_add_(&(t.randn_like() * 0.05)).unwrap();
+            }
+        }
+    }
+    checkpoint::save(&model.vs, path).unwrap();
+    model
+}
+
+/// Raw inputs: every scenario once in one batch, values far from normalised, some NaN.
+fn inputs(config: &RunConfig, channels: &[usize]) -> (Vec<Tensor>, Tensor) {
+    tch::manual_seed(11);
+    let m = channels.len();
+    let scenarios = ((1usize << m) - 1) as i64;
+    let xs: Vec<Tensor> = channels
+        .iter()
+        .map(|&c| {
+            let x = Tensor::randn([scenarios, c as i64, TILE, TILE], (Kind::Float, Device::Cpu)) * 3.0 + 5.0;
+            let _ = x.narrow(2, 3, 2).narrow(3, 5, 4).fill_(f64::NAN);
+            x
+        })
+        .collect();
+    let set = lssg_datasets::open(&config.data).unwrap().train.modalities().clone();
+    let rows: Vec<f32> = set.scenarios().into_iter().flat_map(|s| s.availability(m)).collect();
+    (xs, Tensor::from_slice(&rows).view([scenarios, m as i64]))
+}
+
+/// lssg's logits: `lssg predict`'s normalisation on the host, missing modalities zero.
+fn reference(config: &RunConfig, model: &LoadedModel, xs: &[Tensor], availability: &Tensor) -> Tensor {
+    let (_, stats) = lssg_datasets::open_with_stats(&config.data).unwrap();
+    let (offset, scale) =
+        lssg_datasets::offsets_and_scales(&stats.unwrap(), &lssg_datasets::normalize_config(&config.data));
+    let normed: Vec<Tensor> = xs
+        .iter()
+        .enumerate()
+        .map(|(m, x)| {
+            let shape = x.size();
+            let plane = (shape[2] * shape[3]) as usize;
+            let mut v = Vec::<f32>::try_from(x.flatten(0, -1)).unwrap();
+            for (i, chunk) in v.chunks_exact_mut(plane).enumerate() {
+                let (b, c) = (i / shape[1] as usize, i % shape[1] as usize);
+                let available = availability.double_value(&[b as i64, m as i64]) > 0.5;
+                for p in chunk {
+                    *p = if available && p.is_finite() { (*p - offset[m][c]) * scale[m][c] } else { 0.0 };
+                }
+            }
+            Tensor::from_slice(&v).view(shape.as_slice())
+        })
+        .collect();
+    let _g = tch::no_grad_guard();
+    model.net.forward_t(&normed, availability, false).unwrap().logits
+}
+
+const RUN_EXPORTS: &str = r#"
+import json, sys
+import numpy as np
+import onnxruntime, torch
+d, m = sys.argv[1], int(sys.argv[2])
+xs = [np.load(f"{d}/x{i}.npy") for i in range(m)]
+a = np.load(f"{d}/availability.npy")
+extra = {"lssg.json": ""}
+module = torch.jit.load(f"{d}/model.pt", _extra_files=extra)
+meta = json.loads(extra["lssg.json"])
+with torch.no_grad():
+    out = module(*[torch.from_numpy(x) for x in xs], torch.from_numpy(a))
+np.save(f"{d}/ts.npy", out.numpy())
+session = onnxruntime.InferenceSession(f"{d}/model.onnx", providers=["CPUExecutionProvider"])
+names = [i.name for i in session.get_inputs()]
+feeds = dict(zip(names, xs + [a]))
+np.save(f"{d}/onnx.npy", session.run(["logits"], feeds)[0])
+props = session.get_modelmeta().custom_metadata_map
+print(json.dumps({"ts": meta, "onnx": json.loads(props["lssg"]), "names": names}))
+"#;
+
+fn relative_error(got: &Tensor, want: &Tensor) -> f64 {
+    assert_eq!(got.size(), want.size());
+    let diff = (got - want).abs().max().double_value(&[]);
+    diff / want.abs().max().double_value(&[]).max(1e-12)
+}
+
+fn check_backbone(backbone: &str, lora_on: bool) {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let config_path = write_config(d, backbone);
+    let config = RunConfig::load(&config_path, &[]).unwrap();
+    let weights = d.join("weights.safetensors");
+    let model = random_network(&config, lora_on, &weights);
+    let set = lssg_datasets::open(&config.data).unwrap().train.modalities().clone();
+    let (xs, availability) = inputs(&config, &set.channels());
+    let want = reference(&config, &model, &xs, &availability);
+    let batch = xs[0].size()[0].to_string();
+    for (format, file) in [("torchscript", "model.pt"), ("onnx", "model.onnx")] {
+        let (c, w, o) = (config_path.display().to_string(), weights.display().to_string(), d.join(file));
+        let mut args = vec!["--quiet", "export", "--config", &c, "--checkpoint", &w, "--format", format];
+        let o = o.display().to_string();
+        args.extend(["--out", &o, "--batch", &batch, "--tile", "32"]);
+        if lora_on {
+            args.push("--lora");
+        }
+        util::ok(&args);
+    }
+    for (i, x) in xs.iter().enumerate() {
+        x.write_npy(d.join(format!("x{i}.npy"))).unwrap();
+    }
+    availability.write_npy(d.join("availability.npy")).unwrap();
+    let run = Command::new(python()).arg("-c").arg(RUN_EXPORTS).arg(d).arg(xs.len().to_string()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("JSON");
+    assert_eq!(v["ts"], v["onnx"], "both files carry the same lssg.json");
+    let meta = &v["ts"];
+    assert_eq!(meta["backbone"], backbone);
+    assert_eq!(meta["lora_merged"], lora_on);
+    assert_eq!(meta["shapes"]["logits"], serde_json::json!(want.size()));
+    assert_eq!(meta["scenarios"].as_array().unwrap().len(), (1 << set.len()) - 1);
+    let mut names: Vec<serde_json::Value> = set.names().iter().map(|n| serde_json::json!(n)).collect();
+    names.push(serde_json::json!("availability"));
+    assert_eq!(v["names"], serde_json::Value::Array(names));
+    for file in ["ts.npy", "onnx.npy"] {
+        let got = Tensor::read_npy(d.join(file)).unwrap();
+        let err = relative_error(&got, &want);
+        assert!(err < 1e-4, "{backbone} (lora {lora_on}) {file}: relative error {err}");
+    }
+}
+
+#[test]
+fn cmx_export_reproduces_lssg_logits() {
+    check_backbone("cmx", false);
+}
+
+#[test]
+fn cbc_export_reproduces_lssg_logits() {
+    check_backbone("cbc", false);
+}
+
+#[test]
+fn cbc_slp_export_reproduces_lssg_logits() {
+    check_backbone("cbc-slp", false);
+}
+
+#[test]
+fn lora_export_merges_adapters_and_reproduces_lssg_logits() {
+    check_backbone("cmx", true);
+}
+
+#[test]
+fn refusals_leave_no_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let run = d.join("run");
+    std::fs::create_dir_all(run.join("finetune/guided/checkpoint")).unwrap();
+    let config_path = write_config(&run, "cmx");
+    let config = RunConfig::load(&config_path, &[]).unwrap();
+    random_network(&config, false, &run.join("finetune/guided/checkpoint/last.safetensors"));
+    let out = d.join("model.pt");
+    let (r, o) = (run.display().to_string(), out.display().to_string());
+    let base = ["export", "--run", &r, "--format", "torchscript", "--out", &o];
+    let err = util::fails(&[&base[..], &["--method", "bogus"]].concat());
+    assert_contains!(err, "expected pretrained or one of");
+    let err = util::fails(&[&base[..], &["--method", "guided"]].concat());
+    assert_contains!(err, "training is not finished");
+    let err = util::fails(&[&base[..], &["--method", "uniform"]].concat());
+    assert_contains!(err, "no weights of `uniform`");
+    let err = util::fails(&["export", "--run", &r, "--format", "tflite", "--out", &o]);
+    assert_contains!(err, "expected torchscript or onnx");
+    assert!(!out.exists());
+    let (c, w) = (config_path.display().to_string(), run.join("finetune/guided/checkpoint/last.safetensors"));
+    let w = w.display().to_string();
+    // A regular file where the output's directory should be: the output cannot be written.
+    std::fs::write(d.join("not-a-dir"), "x").unwrap();
+    let bad = d.join("not-a-dir/model.pt").display().to_string();
+    let err = util::fails(&["export", "--config", &c, "--checkpoint", &w, "--format", "torchscript", "--out", &bad]);
+    assert_contains!(err, "not-a-dir");
+    let left: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left.len(), 2, "no temporary file is left beside the output: {left:?}");
+}
