@@ -13,10 +13,11 @@ use crate::error::{Error, Result};
 /// `path` in safetensors format. The file appears atomically: a reader sees the old file or the
 /// complete new one, never a partial write.
 pub fn save(vs: &nn::VarStore, path: &Path) -> Result<()> {
-    // Save on CPU copies so a CUDA store and a CPU store write identical files.
+    // Save on CPU copies in plain order, so that a CUDA store and a CPU store, channels-last
+    // or not (docs/speed.md §8), write identical files.
     let vars = vs.variables();
     let mut named: Vec<(String, Tensor)> =
-        vars.into_iter().map(|(n, t)| (n, t.detach().to_device(tch::Device::Cpu))).collect();
+        vars.into_iter().map(|(n, t)| (n, t.detach().to_device(tch::Device::Cpu).contiguous())).collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     let refs: Vec<(&str, &Tensor)> = named.iter().map(|(n, t)| (n.as_str(), t)).collect();
     // The temporary name keeps `.safetensors`: VarStore::save picks the format by extension.

@@ -23,6 +23,7 @@ pub mod config;
 pub mod error;
 pub mod input;
 pub mod layers;
+pub mod layout;
 pub mod load;
 pub mod lora;
 pub mod model;

@@ -68,4 +68,12 @@ impl LoadedModel {
         }
         Ok(Self { vs, net })
     }
+
+    /// This network in `layout`, resolved for its device ([`crate::layout::with_layout`]):
+    /// channels-last converts the 4-D weights in place and every input batch on the way in;
+    /// NCHW changes nothing. Checkpoints saved afterwards are unchanged (plain order).
+    pub fn laid_out(self, layout: lssg_torch::Layout) -> Result<Self> {
+        let net = crate::layout::with_layout(self.net, &self.vs, layout)?;
+        Ok(Self { vs: self.vs, net })
+    }
 }

@@ -10,7 +10,7 @@ use lssg_backbones::ArchitectureConfig;
 use lssg_datasets::DataConfig;
 use lssg_scoring::ScoringConfig;
 use lssg_smoothing::SmoothingConfig;
-use lssg_torch::{DeviceSpec, Precision};
+use lssg_torch::{DeviceSpec, Layout, Precision};
 use lssg_trainer::{FinetuneConfig, TrainConfig};
 
 use crate::error::{Error, Result};
@@ -32,6 +32,11 @@ pub struct RunSection {
     /// they set their own. Left out of the written config when fp32.
     #[serde(skip_serializing_if = "Precision::is_fp32")]
     pub precision: Precision,
+    /// `nchw` (default), `channels-last` or `auto`: the memory layout of every network of the
+    /// run, for training, scoring, evaluation and prediction (docs/speed.md §8). Left out of
+    /// the written config when nchw.
+    #[serde(skip_serializing_if = "Layout::is_nchw")]
+    pub layout: Layout,
 }
 
 impl Default for RunSection {
@@ -42,6 +47,7 @@ impl Default for RunSection {
             output_dir: PathBuf::from("runs/default"),
             threads: None,
             precision: Precision::Fp32,
+            layout: Layout::Nchw,
         }
     }
 }
@@ -312,6 +318,19 @@ pub(crate) fn set_path(root: &mut toml::Table, keys: &[String], value: toml::Val
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_layout_parses_and_nchw_stays_out_of_the_written_config() {
+        let c = RunConfig::parse("[run]\nlayout = \"channels-last\"\n", "t.toml", &[]).unwrap();
+        assert_eq!(c.run.layout, Layout::ChannelsLast);
+        assert!(c.to_toml().contains("layout = \"channels-last\""));
+        let c = RunConfig::parse("", "t.toml", &["run.layout=auto".into()]).unwrap();
+        assert_eq!(c.run.layout, Layout::Auto);
+        let d = RunConfig::parse("", "t.toml", &[]).unwrap();
+        assert!(d.run.layout.is_nchw() && !d.to_toml().contains("layout"));
+        let e = RunConfig::parse("[run]\nlayout = \"nhwc\"\n", "t.toml", &[]).unwrap_err().to_string();
+        assert!(e.contains("nhwc") && e.contains("channels-last"), "{e}");
+    }
 
     #[test]
     fn run_precision_parses_propagates_and_is_validated() {

@@ -26,8 +26,8 @@ use lssg_backbones::{ModelConfig, SegmentationModel, lora};
 use lssg_datasets::{Batch, DataSplits, MemoryDataset, TileDataset};
 use lssg_scenario::{ModalitySet, SamplingStrategy, ScenarioSampler};
 use lssg_scoring::ScoringConfig;
-use lssg_torch::Precision;
 use lssg_torch::device::synchronize;
+use lssg_torch::{Layout, Precision};
 use lssg_trainer::train::{StepBatch, StepContext, StepIndex};
 use lssg_trainer::{NoopObserver, OptimizerConfig, TrainConfig, train};
 use serde::{Deserialize, Serialize};
@@ -102,6 +102,10 @@ pub struct BenchConfig {
     pub threads: Option<i64>,
     /// Arithmetic of the forwards (docs/precision.md §1); fp16 needs CUDA.
     pub precision: Precision,
+    /// Memory layout of the weights and inputs (docs/speed.md §8); `auto` is resolved for the
+    /// device.
+    #[serde(default)]
+    pub layout: Layout,
     /// The loops to time, in this order.
     pub loops: Vec<BenchLoop>,
     /// Scoring's `max_forward` (samples × scenarios per forward).
@@ -121,6 +125,7 @@ impl Default for BenchConfig {
             seed: 0,
             threads: None,
             precision: Precision::Fp32,
+            layout: Layout::Nchw,
             loops: vec![BenchLoop::Train, BenchLoop::Forward],
             max_forward: ScoringConfig::default().max_forward,
         }
@@ -235,7 +240,7 @@ pub fn run(cfg: &BenchConfig, device: Device) -> Result<BenchReport> {
     cfg.precision.check_device(device)?;
     tch::manual_seed(cfg.seed);
     let vs = nn::VarStore::new(device);
-    let model = cfg.model.build(&vs, &cfg.channels)?;
+    let model = lssg_backbones::layout::with_layout(cfg.model.build(&vs, &cfg.channels)?, &vs, cfg.layout)?;
     let set = ModalitySet::from_pairs(cfg.channels.iter().enumerate().map(|(i, &c)| (format!("m{i}"), c as usize)))?;
     let classes = cfg.model.classes as usize;
     let (b, size, seed) = (cfg.batch as usize, cfg.size as usize, cfg.seed as u64);

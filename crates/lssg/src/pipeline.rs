@@ -36,7 +36,7 @@ pub fn open_data(config: &RunConfig) -> Result<DataSplits> {
 /// The run's network for `data` on `device`: the config's architecture with the data set's
 /// classes and channels, initialised from `[run] seed`.
 pub fn network(config: &RunConfig, data: &DataSplits, device: Device) -> Network {
-    Network::for_data(&config.model, data, config.run.seed, device)
+    Network { layout: config.run.layout, ..Network::for_data(&config.model, data, config.run.seed, device) }
 }
 
 /// What scoring a pretrained network gives (docs/method.md §3, §4).

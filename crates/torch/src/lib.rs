@@ -1,9 +1,9 @@
 //! libtorch extensions for lssg, the layer between tch and the models: device selection and the
 //! start-up load of `libtorch_cuda.so`, mixed precision (autocast regions, the fp16 gradient
-//! scaler), libtorch's fused optimiser kernels, pinned host-to-device transfers, and the
-//! CPU-vs-device agreement check, TorchScript archives with extra files. What tch does not
-//! bind comes from small C++ shims compiled by build.rs (docs/precision.md §2, docs/speed.md
-//! §3).
+//! scaler), memory layouts (channels-last), libtorch's fused optimiser kernels, pinned
+//! host-to-device transfers, the CPU-vs-device agreement check, and TorchScript archives with
+//! extra files. What tch does not bind comes from small C++ shims compiled by build.rs
+//! (docs/precision.md §2, docs/speed.md §3).
 //!
 //! ```no_run
 //! use lssg_torch::{DeviceSpec, Precision};
@@ -20,6 +20,7 @@ pub mod agreement;
 pub mod device;
 pub mod error;
 pub mod fused;
+pub mod layout;
 pub mod jit;
 pub mod precision;
 pub mod scaler;
@@ -27,5 +28,6 @@ pub mod transfer;
 
 pub use device::DeviceSpec;
 pub use error::{Error, Result};
+pub use layout::Layout;
 pub use precision::Precision;
 pub use scaler::{GradScaler, GradScalerState};

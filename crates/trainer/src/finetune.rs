@@ -235,6 +235,8 @@ pub struct Network {
     pub init_seed: u64,
     /// Where the weights live and the forwards run.
     pub device: Device,
+    /// The memory layout of every network built here (`[run] layout`, docs/speed.md §8).
+    pub layout: lssg_torch::Layout,
 }
 
 impl Network {
@@ -243,12 +245,12 @@ impl Network {
     pub fn for_data(architecture: &ArchitectureConfig, data: &DataSplits, init_seed: u64, device: Device) -> Self {
         let channels = data.train.modalities().channels().iter().map(|&c| c as i64).collect();
         let model = architecture.model(data.train.num_classes() as i64, None);
-        Self { model, channels, init_seed, device }
+        Self { model, channels, init_seed, device, layout: lssg_torch::Layout::Nchw }
     }
 
     /// Builds `config` (this network, possibly with adapters) with `weights`.
     pub fn load(&self, config: &ModelConfig, weights: Weights<'_>) -> Result<LoadedModel> {
-        Ok(LoadedModel::new(config, &self.channels, self.device, self.init_seed, weights)?)
+        Ok(LoadedModel::new(config, &self.channels, self.device, self.init_seed, weights)?.laid_out(self.layout)?)
     }
 
     /// This network with its initialisation on the stream `parts` of its init seed.

@@ -9,7 +9,7 @@ use lssg::model_bench::{self, BenchConfig, BenchLoop, BenchReport};
 use lssg_backbones::agreement::{self, Agreement, AgreementConfig};
 use lssg_backbones::summary::{self, Summary};
 use lssg_backbones::{BackboneKind, LoraConfig, ModelConfig, Preset};
-use lssg_torch::{DeviceSpec, Precision};
+use lssg_torch::{DeviceSpec, Layout, Precision};
 
 /// Arguments of `lssg model`.
 #[derive(Debug, clap::Args)]
@@ -96,6 +96,9 @@ struct BenchArgs {
     /// Arithmetic: fp32, fp16 (CUDA only) or bf16 (docs/precision.md).
     #[arg(long, default_value = "fp32")]
     precision: Precision,
+    /// Memory layout: nchw, channels-last or auto (docs/speed.md §8).
+    #[arg(long, default_value = "nchw")]
+    layout: Layout,
     /// Loops to time, comma separated: train, forward, score_batched, score_batch1, eval,
     /// train_loop (or `all`).
     #[arg(long, value_delimiter = ',', default_value = "train,forward")]
@@ -174,6 +177,7 @@ pub fn run(args: ModelArgs) -> anyhow::Result<()> {
                 warmup: a.warmup,
                 threads: a.threads,
                 precision: a.precision,
+                layout: a.layout.resolve(device),
                 loops: parse_loops(&a.loops)?,
                 max_forward: a.max_forward,
                 seed: a.seed,
@@ -295,7 +299,7 @@ fn print_bench(r: &BenchReport) -> anyhow::Result<()> {
         c.model.preset,
         r.device,
         r.threads,
-        c.precision,
+        if c.layout.is_nchw() { c.precision.to_string() } else { format!("{}, {}", c.precision, c.layout) },
         c.batch,
         c.size,
         c.size,
