@@ -223,3 +223,84 @@ fn refusals_leave_no_file() {
     let left: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left.len(), 2, "no temporary file is left beside the output: {left:?}");
 }
+
+const MAKE_GEOTIFF: &str = r#"
+import sys
+import numpy as np, tifffile
+path, bands = sys.argv[1], int(sys.argv[2])
+rng = np.random.default_rng(5)
+data = (rng.standard_normal((bands, 50, 70)) * 3 + 5).astype(np.float32)
+data[:, 10:12, 20:25] = np.nan
+geo = [(33550, 12, 3, (0.5, 0.5, 0.0), True), (33922, 12, 6, (0.0, 0.0, 0.0, 600000.0, 5800000.0, 0.0), True)]
+tifffile.imwrite(path, data, planarconfig="separate", extratags=geo)
+"#;
+
+const READ_LABELS: &str = r#"
+import sys, json
+import numpy as np, tifffile
+out = {}
+for path in sys.argv[1:]:
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages[0]
+        labels = page.asarray()
+        out[path] = {"shape": list(labels.shape), "max": int(labels.max()),
+                     "scale": list(page.tags[33550].value), "labels": labels.ravel().tolist()}
+print(json.dumps(out))
+"#;
+
+/// examples/python/segment_geotiff.py segments a GeoTIFF (a size no multiple of the tile, with
+/// no-data, one modality missing) with either exported file: the same labels, the input's
+/// georeferencing kept.
+#[test]
+fn python_example_segments_a_geotiff() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let config_path = write_config(d, "cmx");
+    let config = RunConfig::load(&config_path, &[]).unwrap();
+    let weights = d.join("weights.safetensors");
+    random_network(&config, false, &weights);
+    let set = lssg_datasets::open(&config.data).unwrap().train.modalities().clone();
+    let bands: usize = set.channels().iter().sum();
+    let (c, w) = (config_path.display().to_string(), weights.display().to_string());
+    for (format, file) in [("torchscript", "model.pt"), ("onnx", "model.onnx")] {
+        let o = d.join(file).display().to_string();
+        // 6 tiles of 32² in batches of 4: the last batch is short.
+        let args = ["--quiet", "export", "--config", &c, "--checkpoint", &w, "--format", format, "--out", &o];
+        util::ok(&[&args[..], &["--batch", "4"]].concat());
+    }
+    let image = d.join("scene.tif");
+    let py = |args: &[&std::ffi::OsStr]| {
+        let run = Command::new(python()).args(args).output().unwrap();
+        let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+        assert!(run.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
+        stdout
+    };
+    py(&["-c".as_ref(), MAKE_GEOTIFF.as_ref(), image.as_os_str(), bands.to_string().as_ref()]);
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/python/segment_geotiff.py");
+    let names = set.names();
+    let available = format!("{},{}", names[0], names[2]);
+    for file in ["model.pt", "model.onnx"] {
+        let out = d.join(format!("{file}.tif"));
+        let printed = py(&[
+            example.as_os_str(),
+            d.join(file).as_os_str(),
+            "--image".as_ref(),
+            image.as_os_str(),
+            "--available".as_ref(),
+            available.as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ]);
+        assert!(printed.contains("pixels"), "{printed}");
+    }
+    let (a, b) = (d.join("model.pt.tif"), d.join("model.onnx.tif"));
+    let v: serde_json::Value =
+        serde_json::from_str(py(&["-c".as_ref(), READ_LABELS.as_ref(), a.as_os_str(), b.as_os_str()]).trim()).unwrap();
+    let (a, b) = (&v[a.display().to_string()], &v[b.display().to_string()]);
+    assert_eq!(a["shape"], serde_json::json!([50, 70]));
+    assert_eq!(a["scale"], serde_json::json!([0.5, 0.5, 0.0]));
+    assert!(a["max"].as_u64().unwrap() < 7, "{}", a["max"]);
+    let (la, lb) = (a["labels"].as_array().unwrap(), b["labels"].as_array().unwrap());
+    let differ = la.iter().zip(lb).filter(|(x, y)| x != y).count();
+    assert!(differ * 1000 <= la.len(), "{differ} of {} labels differ between TorchScript and ONNX", la.len());
+}
