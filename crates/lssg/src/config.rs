@@ -27,9 +27,11 @@ pub struct RunSection {
     pub output_dir: PathBuf,
     /// libtorch CPU threads (default: libtorch's choice, one per core).
     pub threads: Option<usize>,
-    /// `fp32` (default), `fp16` (CUDA only) or `bf16`: the arithmetic of every forward
+    /// `fp32` (default), `fp16` (CUDA only), `bf16` or `auto`: the arithmetic of every forward
     /// (docs/precision.md §1). Sets `precision` of `[pretrain]` and `[finetune.train]` unless
-    /// they set their own. Left out of the written config when fp32.
+    /// they set their own, except `auto` (bf16 for scoring, evaluation and prediction where the
+    /// device computes bf16 fast, fp32 elsewhere; training stays fp32). Left out of the written
+    /// config when fp32.
     #[serde(skip_serializing_if = "Precision::is_fp32")]
     pub precision: Precision,
     /// `nchw` (default), `channels-last` or `auto`: the memory layout of every network of the
@@ -115,9 +117,13 @@ impl RunConfig {
         }
         expand_env_table(&mut value, "", source)?;
         reject_derived_model_keys(&value, source)?;
-        // `[run] seed` seeds every stage unless a stage sets its own; `[run] precision` likewise.
+        // `[run] seed` seeds every stage unless a stage sets its own; `[run] precision` likewise,
+        // except `auto`, which is for scoring, evaluation and prediction: training stays fp32.
         for key in ["seed", "precision"] {
             let Some(v) = value.get("run").and_then(|r| r.get(key)).cloned() else { continue };
+            if v.as_str() == Some("auto") {
+                continue;
+            }
             for path in [&["pretrain"][..], &["finetune", "train"][..]] {
                 if let Some(table) = section(&mut value, path) {
                     table.entry(key).or_insert_with(|| v.clone());
@@ -162,6 +168,19 @@ impl RunConfig {
     /// `device = "cpu"` with fp16 is an error naming the field and the device. `auto` is checked
     /// when the run resolves it ([`RunConfig::check_precision_on`]).
     fn validate_precision(&self, source: &str) -> Result<()> {
+        // `auto` resolves for inference only; a training stage must say what it trains in.
+        for (field, precision) in [
+            ("pretrain.precision", self.pretrain.precision),
+            ("finetune.train.precision", self.finetune.train.precision),
+        ] {
+            if precision == Precision::Auto {
+                let message = format!(
+                    "{field} = \"auto\": auto is for scoring, evaluation and prediction ([run] precision); \
+                     a training stage takes fp32, fp16 or bf16"
+                );
+                return Err(Error::Config { file: source.to_string(), message });
+            }
+        }
         if self.run.device == DeviceSpec::Cpu {
             self.check_precision_on(tch::Device::Cpu, source)?;
         }
@@ -330,6 +349,17 @@ mod tests {
         assert!(d.run.layout.is_nchw() && !d.to_toml().contains("layout"));
         let e = RunConfig::parse("[run]\nlayout = \"nhwc\"\n", "t.toml", &[]).unwrap_err().to_string();
         assert!(e.contains("nhwc") && e.contains("channels-last"), "{e}");
+    }
+
+    #[test]
+    fn run_precision_auto_stays_out_of_training() {
+        let c = RunConfig::parse("[run]\nprecision = \"auto\"\ndevice = \"cpu\"\n", "t.toml", &[]).unwrap();
+        assert_eq!(c.run.precision, Precision::Auto);
+        assert_eq!((c.pretrain.precision, c.finetune.train.precision), (Precision::Fp32, Precision::Fp32));
+        assert!(c.to_toml().contains("precision = \"auto\""));
+        let e = RunConfig::parse("[pretrain]\nprecision = \"auto\"\n", "t.toml", &[]);
+        let e = e.unwrap_err().to_string();
+        assert!(e.contains("pretrain.precision") && e.contains("auto") && e.contains("t.toml"), "{e}");
     }
 
     #[test]

@@ -16,6 +16,7 @@ use lssg_core::ScoreKind;
 use lssg_datasets::DataSplits;
 use lssg_scenario::ProbabilitiesFile;
 use lssg_scoring::{DistortionReport, PerSampleScores, score_intervals};
+use lssg_torch::Precision;
 use lssg_trainer::{EvalReport, FinetuneFrom, Method, Network};
 use tch::Device;
 
@@ -142,7 +143,11 @@ pub fn open(config: &RunConfig, dir: &RunDir, reporter: &mut dyn Reporter) -> Re
     let precision = config.run.precision;
     let line = format!("run directory {}, device {device:?}, {threads} libtorch threads", dir.root().display());
     // fp32 runs log what they always logged.
-    let line = if precision.is_fp32() { line } else { format!("{line}, precision {precision}") };
+    let line = match precision {
+        Precision::Fp32 => line,
+        Precision::Auto => format!("{line}, precision auto ({} here)", precision.resolve(device)),
+        _ => format!("{line}, precision {precision}"),
+    };
     dir.log(reporter, &line)?;
     let data = open_data(config)?;
     let set = data.train.modalities();

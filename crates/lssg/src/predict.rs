@@ -143,6 +143,8 @@ pub fn predict(req: &PredictRequest, progress: &mut dyn FnMut(usize, usize)) -> 
         },
         preview: req.preview.clone(),
     };
-    let summary = lssg_predict::predict_files(model.net.as_ref(), &job, progress)?;
+    // The forwards at `[run] precision` (docs/precision.md §1).
+    let summary =
+        config.run.precision.autocast(device, || lssg_predict::predict_files(model.net.as_ref(), &job, progress))??;
     Ok(Predicted { scenario: set.scenario_name(scenario), checkpoint, summary })
 }

@@ -199,7 +199,8 @@ fn forward_tiles(
             })
             .collect();
         let availability = uniform_availability(scenario, cols.len(), strip.channels.len(), device);
-        let logits = model.forward_t(&inputs, &availability, false)?.logits;
+        // In f32 whatever the forward computed in (a no-op for f32 logits).
+        let logits = model.forward_t(&inputs, &availability, false)?.into_f32().logits;
         let classes = model.num_classes().max(1);
         if logits.size() != [b, classes, t, t] {
             return Err(Error::Shape {

@@ -4,13 +4,15 @@
 // dtype setter, so this shim binds the per-device API. Only functions present in both libtorch
 // 2.11 (the tch 0.24 GPU build flavour) and 2.13 headers are used:
 // `is_autocast_enabled`, `set_autocast_enabled`, `get_autocast_dtype`, `set_autocast_dtype`
-// (each taking an `at::DeviceType`), `increment_nesting`, `decrement_nesting`, `clear_cache`.
+// (each taking an `at::DeviceType`), `increment_nesting`, `decrement_nesting`, `clear_cache`,
+// and `getCUDAHooks().supportsBFloat16ConvolutionWithCuDNNv8` for `precision = "auto"`.
 //
 // Device and dtype travel as libtorch's own enum values (c10::DeviceType, c10::ScalarType),
 // checked below against the numbers the Rust side uses. Every function catches C++ exceptions
 // and returns -1 instead (an exception must never unwind into Rust).
 
 #include <ATen/autocast_mode.h>
+#include <ATen/detail/CUDAHooksInterface.h>
 
 static_assert(static_cast<int>(c10::DeviceType::CPU) == 0, "DeviceType::CPU");
 static_assert(static_cast<int>(c10::DeviceType::CUDA) == 1, "DeviceType::CUDA");
@@ -81,6 +83,16 @@ int lssg_autocast_clear_cache(void) {
   try {
     at::autocast::clear_cache();
     return 0;
+  } catch (...) {
+    return -1;
+  }
+}
+
+// 1 when the current CUDA device has bf16 tensor cores (compute capability >= 8.0, the test
+// libtorch's CUDA hooks make), 0 when not or when libtorch has no CUDA, -1 on error.
+int lssg_cuda_bf16_fast(void) {
+  try {
+    return at::detail::getCUDAHooks().supportsBFloat16ConvolutionWithCuDNNv8() ? 1 : 0;
   } catch (...) {
     return -1;
   }

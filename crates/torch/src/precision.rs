@@ -1,5 +1,6 @@
-//! Mixed precision (docs/precision.md): [`Precision`] (`fp32 | fp16 | bf16`, as written in
-//! configs and on the command line) and libtorch autocast regions entered through it.
+//! Mixed precision (docs/precision.md): [`Precision`] (`fp32 | fp16 | bf16 | auto`, as written
+//! in configs and on the command line) and libtorch autocast regions entered through it.
+//! `auto` is bf16 where the device has fast bf16 arithmetic ([`fast_bf16`]) and fp32 elsewhere.
 //!
 //! libtorch's autocast is a per-thread switch per device type (CPU, CUDA) plus a dtype: while
 //! it is on, ops on its "lower precision" list (matmul, linear, convolutions, …) cast their f32
@@ -31,16 +32,30 @@ pub enum Precision {
     Fp16,
     /// Autocast to bfloat16 (CUDA or CPU), no scaler.
     Bf16,
+    /// bf16 where the device computes it fast ([`fast_bf16`]), fp32 elsewhere; resolved per
+    /// device by [`Precision::resolve`] (docs/precision.md §1).
+    Auto,
 }
 
 impl Precision {
     /// Every value, in the order of the docs.
-    pub const ALL: [Precision; 3] = [Precision::Fp32, Precision::Fp16, Precision::Bf16];
+    pub const ALL: [Precision; 4] = [Precision::Fp32, Precision::Fp16, Precision::Bf16, Precision::Auto];
 
-    /// The autocast dtype, `None` for fp32.
+    /// The precision `device` runs for this one: [`Precision::Auto`] becomes bf16 where
+    /// [`fast_bf16`] holds and fp32 elsewhere; the other values stay as they are.
+    pub fn resolve(self, device: Device) -> Precision {
+        match self {
+            Precision::Auto if fast_bf16(device) => Precision::Bf16,
+            Precision::Auto => Precision::Fp32,
+            p => p,
+        }
+    }
+
+    /// The autocast dtype, `None` for fp32 (and for `auto`, which [`Precision::resolve`] turns
+    /// into a precision with a dtype or none).
     pub fn autocast_kind(self) -> Option<Kind> {
         match self {
-            Precision::Fp32 => None,
+            Precision::Fp32 | Precision::Auto => None,
             Precision::Fp16 => Some(Kind::Half),
             Precision::Bf16 => Some(Kind::BFloat16),
         }
@@ -62,7 +77,7 @@ impl Precision {
     pub fn check_device(self, device: Device) -> Result<()> {
         let ok = matches!(
             (self, device),
-            (Precision::Fp32, _)
+            (Precision::Fp32 | Precision::Auto, _)
                 | (Precision::Fp16, Device::Cuda(_))
                 | (Precision::Bf16, Device::Cuda(_) | Device::Cpu)
         );
@@ -87,9 +102,10 @@ impl Precision {
 
     /// Enters an autocast region for `device` (see [`Precision::autocast`]); the region lasts
     /// as long as the returned guard. `None` for fp32.
+    /// `auto` enters the region of its [`Precision::resolve`]d value.
     pub fn enter(self, device: Device) -> Result<Option<AutocastGuard>> {
         self.check_device(device)?;
-        match self.autocast_kind() {
+        match self.resolve(device).autocast_kind() {
             None => Ok(None),
             Some(kind) => AutocastGuard::new(device, kind).map(Some),
         }
@@ -102,6 +118,7 @@ impl fmt::Display for Precision {
             Precision::Fp32 => "fp32",
             Precision::Fp16 => "fp16",
             Precision::Bf16 => "bf16",
+            Precision::Auto => "auto",
         })
     }
 }
@@ -112,7 +129,7 @@ impl FromStr for Precision {
         Precision::ALL.into_iter().find(|p| p.to_string() == s).ok_or_else(|| Error::UnknownName {
             what: "precision",
             value: s.to_string(),
-            expected: "fp32, fp16, bf16".into(),
+            expected: "fp32, fp16, bf16, auto".into(),
         })
     }
 }
@@ -139,7 +156,34 @@ mod ffi {
         pub fn lssg_autocast_increment_nesting() -> i32;
         pub fn lssg_autocast_decrement_nesting() -> i32;
         pub fn lssg_autocast_clear_cache() -> i32;
+        pub fn lssg_cuda_bf16_fast() -> i32;
     }
+}
+
+/// Whether `device` computes bf16 fast: a CPU whose flags in `/proc/cpuinfo` include
+/// `amx_bf16` or `avx512_bf16` (bf16 dot products in hardware), or a CUDA device of compute
+/// capability 8.0 or higher (bf16 tensor cores; what PyTorch's `torch.cuda.is_bf16_supported`
+/// checks), as libtorch reports for the current CUDA device. Other devices, and a CPU whose
+/// flags cannot be read, are `false`.
+pub fn fast_bf16(device: Device) -> bool {
+    static CPU: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    match device {
+        Device::Cpu => {
+            *CPU.get_or_init(|| std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|text| cpu_has_fast_bf16(&text)))
+        }
+        // SAFETY: a plain C function over libtorch's CUDA hooks; no pointers.
+        Device::Cuda(_) => unsafe { ffi::lssg_cuda_bf16_fast() == 1 },
+        _ => false,
+    }
+}
+
+/// Whether the `flags` lines of a `/proc/cpuinfo` text name `amx_bf16` or `avx512_bf16`.
+fn cpu_has_fast_bf16(cpuinfo: &str) -> bool {
+    cpuinfo
+        .lines()
+        .filter(|line| line.starts_with("flags"))
+        .flat_map(|line| line.split_whitespace())
+        .any(|flag| flag == "amx_bf16" || flag == "avx512_bf16")
 }
 
 /// libtorch's `c10::DeviceType` numbers (checked by static_asserts in the shim).
@@ -262,5 +306,20 @@ mod tests {
         assert!(e.contains("fp16") && e.contains("Cpu"), "{e}");
         assert!(Precision::Fp16.autocast(Device::Cpu, || ()).is_err());
         assert!(Precision::Fp16.needs_grad_scaler() && !Precision::Bf16.needs_grad_scaler());
+        assert!(!Precision::Auto.needs_grad_scaler());
+    }
+
+    #[test]
+    fn auto_resolves_by_the_device() {
+        assert!(cpu_has_fast_bf16("processor\t: 0\nflags\t\t: fpu sse avx512f avx512_bf16 avx2\n"));
+        assert!(cpu_has_fast_bf16("flags\t\t: fpu amx_bf16 amx_tile\n"));
+        assert!(!cpu_has_fast_bf16("flags\t\t: fpu avx512f avx512_bf16x\nmodel name\t: avx512_bf16\n"));
+        let expected = if fast_bf16(Device::Cpu) { Precision::Bf16 } else { Precision::Fp32 };
+        assert_eq!(Precision::Auto.resolve(Device::Cpu), expected);
+        assert_eq!(Precision::Fp16.resolve(Device::Cpu), Precision::Fp16);
+        Precision::Auto.check_device(Device::Cpu).unwrap();
+        let a = tch::Tensor::ones([2, 2], (Kind::Float, Device::Cpu));
+        let kind = Precision::Auto.autocast(Device::Cpu, || a.matmul(&a).kind()).unwrap();
+        assert_eq!(kind, if expected == Precision::Bf16 { Kind::BFloat16 } else { Kind::Float });
     }
 }
