@@ -56,20 +56,27 @@ fn random_network(config: &RunConfig, lora_on: bool, path: &Path) -> LoadedModel
     model
 }
 
-/// Raw inputs: every scenario once in one batch, values far from normalised, some NaN.
-fn inputs(config: &RunConfig, channels: &[usize]) -> (Vec<Tensor>, Tensor) {
+/// Raw inputs: every scenario once in one batch, values drawn around the data set's own
+/// statistics (raw, before normalisation), some NaN.
+fn inputs(config: &RunConfig) -> (Vec<Tensor>, Tensor) {
     tch::manual_seed(11);
-    let m = channels.len();
+    let (data, stats) = lssg_datasets::open_with_stats(&config.data).unwrap();
+    let stats = stats.expect("the synthetic data are normalised");
+    let set = data.train.modalities().clone();
+    let m = set.len();
     let scenarios = ((1usize << m) - 1) as i64;
-    let xs: Vec<Tensor> = channels
+    let xs: Vec<Tensor> = stats
+        .modalities
         .iter()
-        .map(|&c| {
-            let x = Tensor::randn([scenarios, c as i64, TILE, TILE], (Kind::Float, Device::Cpu)) * 3.0 + 5.0;
+        .map(|s| {
+            let c = s.mean.len() as i64;
+            let mean = Tensor::from_slice(&s.mean).to_kind(Kind::Float).view([1, c, 1, 1]);
+            let std = Tensor::from_slice(&s.std).to_kind(Kind::Float).view([1, c, 1, 1]);
+            let x = Tensor::randn([scenarios, c, TILE, TILE], (Kind::Float, Device::Cpu)) * std + mean;
             let _ = x.narrow(2, 3, 2).narrow(3, 5, 4).fill_(f64::NAN);
             x
         })
         .collect();
-    let set = lssg_datasets::open(&config.data).unwrap().train.modalities().clone();
     let rows: Vec<f32> = set.scenarios().into_iter().flat_map(|s| s.availability(m)).collect();
     (xs, Tensor::from_slice(&rows).view([scenarios, m as i64]))
 }
@@ -129,13 +136,14 @@ fn relative_error(got: &Tensor, want: &Tensor) -> f64 {
 
 fn check_backbone(backbone: &str, lora_on: bool) {
     let tmp = tempfile::tempdir().unwrap();
+
     let d = tmp.path();
     let config_path = write_config(d, backbone);
     let config = RunConfig::load(&config_path, &[]).unwrap();
     let weights = d.join("weights.safetensors");
     let model = random_network(&config, lora_on, &weights);
     let set = lssg_datasets::open(&config.data).unwrap().train.modalities().clone();
-    let (xs, availability) = inputs(&config, &set.channels());
+    let (xs, availability) = inputs(&config);
     let want = reference(&config, &model, &xs, &availability);
     let batch = xs[0].size()[0].to_string();
     for (format, file) in [("torchscript", "model.pt"), ("onnx", "model.onnx")] {
@@ -165,10 +173,12 @@ fn check_backbone(backbone: &str, lora_on: bool) {
     let mut names: Vec<serde_json::Value> = set.names().iter().map(|n| serde_json::json!(n)).collect();
     names.push(serde_json::json!("availability"));
     assert_eq!(v["names"], serde_json::Value::Array(names));
-    for file in ["ts.npy", "onnx.npy"] {
+    // onnxruntime's CPU kernels accumulate in another order than libtorch's; through CBC's 3-D
+    // convolutions that reaches about 1.5e-4 of the largest logit, hence its wider bound.
+    for (file, bound) in [("ts.npy", 1e-4), ("onnx.npy", 5e-4)] {
         let got = Tensor::read_npy(d.join(file)).unwrap();
         let err = relative_error(&got, &want);
-        assert!(err < 1e-4, "{backbone} (lora {lora_on}) {file}: relative error {err}");
+        assert!(err < bound, "{backbone} (lora {lora_on}) {file}: relative error {err}");
     }
 }
 

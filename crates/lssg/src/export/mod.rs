@@ -78,6 +78,8 @@ fn prepare(resolved: &ResolvedModel) -> Result<Prepared> {
         Some(s) => offsets_and_scales(s, &lssg_datasets::normalize_config(&config.data)),
         None => (channels.iter().map(|&c| vec![0.0; c]).collect(), channels.iter().map(|&c| vec![1.0; c]).collect()),
     };
+    // The default layout and the CPU whatever the run trained with: the traced graph is plain
+    // fp32 NCHW, which every runtime accepts.
     let network = Network::for_data(&config.model, &data, config.run.seed, Device::Cpu);
     let checkpoint = Weights::Checkpoint(&resolved.checkpoint);
     let model = if resolved.lora {
