@@ -4,29 +4,17 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
+use super::model_args::ModelArgs;
 use lssg::export::{ExportRequest, Format};
-use lssg::model_source::ModelSource;
 
 /// Arguments of `lssg export`.
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
-    /// A finished `lssg run` directory (its config.toml and weights are used).
-    #[arg(long, conflicts_with_all = ["config", "checkpoint"])]
-    pub run: Option<PathBuf>,
-    /// The run's method whose weights are exported (`pretrained` or a fine-tuning method).
-    #[arg(long, default_value = "guided", requires = "run")]
-    pub method: String,
-    /// A run configuration (with --checkpoint instead of --run).
-    #[arg(long, requires = "checkpoint")]
-    pub config: Option<PathBuf>,
-    /// The weights (safetensors), with --config.
-    #[arg(long, requires = "config")]
-    pub checkpoint: Option<PathBuf>,
-    /// The checkpoint holds LoRA adapters (with --config); they are merged into the weights.
-    #[arg(long)]
-    pub lora: bool,
+    /// The trained model.
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// `torchscript` or `onnx`.
     #[arg(long)]
     pub format: String,
@@ -46,11 +34,7 @@ pub struct ExportArgs {
 
 /// Runs `lssg export`.
 pub fn run(args: ExportArgs, quiet: bool) -> anyhow::Result<()> {
-    let model = match (args.run, args.config, args.checkpoint) {
-        (Some(dir), None, None) => ModelSource::Run { dir, method: args.method },
-        (None, Some(config), Some(checkpoint)) => ModelSource::Checkpoint { config, checkpoint, lora: args.lora },
-        _ => bail!("give either --run RUN_DIR [--method M] or --config CONFIG --checkpoint CKPT"),
-    };
+    let model = args.model.source()?;
     let request = ExportRequest {
         model,
         overrides: args.overrides,

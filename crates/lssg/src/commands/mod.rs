@@ -6,6 +6,7 @@ pub mod data;
 pub mod eval;
 pub mod export;
 pub mod model;
+pub mod model_args;
 #[cfg(feature = "predict")]
 pub mod predict;
 pub mod report;

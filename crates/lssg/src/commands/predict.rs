@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
-use lssg::model_source::ModelSource;
+use super::model_args::ModelArgs;
 use lssg::predict::PredictRequest;
 use lssg::progress::ConsoleReporter;
 use lssg::reporter::Reporter;
@@ -17,21 +17,9 @@ use lssg_torch::DeviceSpec;
 /// Arguments of `lssg predict`.
 #[derive(Debug, clap::Args)]
 pub struct PredictArgs {
-    /// A finished `lssg run` directory (its config.toml and weights are used).
-    #[arg(long, conflicts_with_all = ["config", "checkpoint"])]
-    pub run: Option<PathBuf>,
-    /// The run's method whose weights predict (`pretrained` or a fine-tuning method).
-    #[arg(long, default_value = "guided", requires = "run")]
-    pub method: String,
-    /// A run configuration (with --checkpoint instead of --run).
-    #[arg(long, requires = "checkpoint")]
-    pub config: Option<PathBuf>,
-    /// The weights (safetensors), with --config.
-    #[arg(long, requires = "config")]
-    pub checkpoint: Option<PathBuf>,
-    /// The checkpoint holds LoRA adapters (with --config).
-    #[arg(long)]
-    pub lora: bool,
+    /// The trained model.
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// A scene id of the configured data set (a DSTL image id such as `6120_2_2`, a Potsdam tile
     /// id such as `2_10`, a Hunan patch id), or a path to one raster holding every modality's
     /// bands in model order.
@@ -81,11 +69,7 @@ pub struct PredictArgs {
 }
 
 fn request(args: PredictArgs) -> anyhow::Result<PredictRequest> {
-    let model = match (args.run, args.config, args.checkpoint) {
-        (Some(dir), None, None) => ModelSource::Run { dir, method: args.method },
-        (None, Some(config), Some(checkpoint)) => ModelSource::Checkpoint { config, checkpoint, lora: args.lora },
-        _ => bail!("give either --run RUN_DIR [--method M] or --config CONFIG --checkpoint CKPT"),
-    };
+    let model = args.model.source()?;
     if args.scene.is_none() && args.modalities.is_empty() {
         bail!("give the scene: --scene ID_OR_PATH or --modality name=path (repeatable)");
     }
