@@ -13,14 +13,12 @@
 //! tch 0.26 binds no memory-format API, so `contiguous(MemoryFormat::ChannelsLast)` and the
 //! matching `is_contiguous` come from a small C++ shim (`layout_shim.cpp`).
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor, nn};
 use torch_sys::C_tensor;
 
 use crate::error::{Error, Result};
+use crate::named::named_enum;
 
 /// The memory order of 4-D activations and convolution weights (docs/speed.md §8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -95,39 +93,11 @@ impl Layout {
     }
 }
 
-impl fmt::Display for Layout {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Layout::Nchw => "nchw",
-            Layout::ChannelsLast => "channels-last",
-            Layout::Auto => "auto",
-        })
-    }
-}
-
-impl FromStr for Layout {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        Layout::ALL.into_iter().find(|l| l.to_string() == s).ok_or_else(|| Error::UnknownName {
-            what: "layout",
-            value: s.to_string(),
-            expected: "nchw, channels-last, auto".into(),
-        })
-    }
-}
-
-impl TryFrom<String> for Layout {
-    type Error = Error;
-    fn try_from(s: String) -> Result<Self> {
-        s.parse()
-    }
-}
-
-impl From<Layout> for String {
-    fn from(l: Layout) -> String {
-        l.to_string()
-    }
-}
+named_enum!(Layout, "layout", {
+    Nchw => "nchw",
+    ChannelsLast => "channels-last",
+    Auto => "auto",
+});
 
 mod ffi {
     use super::C_tensor;

@@ -22,6 +22,7 @@ pub mod error;
 pub mod fused;
 pub mod jit;
 pub mod layout;
+mod named;
 pub mod precision;
 pub mod scaler;
 pub mod transfer;

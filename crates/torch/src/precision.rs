@@ -12,14 +12,13 @@
 //! CPU: bf16 only. libtorch can autocast the CPU to f16 too, but lssg rejects it (docs/precision.md
 //! §4): f16 on the CPU is emulated on most hardware and would need the gradient scaler as well.
 
-use std::fmt;
 use std::marker::PhantomData;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind};
 
 use crate::error::{Error, Result};
+use crate::named::named_enum;
 
 /// The arithmetic of forwards (docs/precision.md §1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -112,40 +111,12 @@ impl Precision {
     }
 }
 
-impl fmt::Display for Precision {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Precision::Fp32 => "fp32",
-            Precision::Fp16 => "fp16",
-            Precision::Bf16 => "bf16",
-            Precision::Auto => "auto",
-        })
-    }
-}
-
-impl FromStr for Precision {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        Precision::ALL.into_iter().find(|p| p.to_string() == s).ok_or_else(|| Error::UnknownName {
-            what: "precision",
-            value: s.to_string(),
-            expected: "fp32, fp16, bf16, auto".into(),
-        })
-    }
-}
-
-impl TryFrom<String> for Precision {
-    type Error = Error;
-    fn try_from(s: String) -> Result<Self> {
-        s.parse()
-    }
-}
-
-impl From<Precision> for String {
-    fn from(p: Precision) -> String {
-        p.to_string()
-    }
-}
+named_enum!(Precision, "precision", {
+    Fp32 => "fp32",
+    Fp16 => "fp16",
+    Bf16 => "bf16",
+    Auto => "auto",
+});
 
 mod ffi {
     unsafe extern "C" {
