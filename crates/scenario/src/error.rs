@@ -70,6 +70,44 @@ pub enum Error {
         count: usize,
     },
 
+    // ---- failure profiles ----
+    /// A failure probability is not finite or outside its range.
+    #[error("{key} = {value} is not {expected}")]
+    FailureProbability {
+        /// The configuration key (`p[1]`, `profile.rgb`).
+        key: String,
+        /// The value.
+        value: f64,
+        /// What was expected.
+        expected: &'static str,
+    },
+    /// Every modality of a profile fails with probability 1: no scenario has a working sensor.
+    #[error("{key}: every modality fails with probability 1, so no scenario can occur; lower at least one")]
+    EveryModalityFails {
+        /// The configuration key.
+        key: String,
+    },
+    /// A failure profile names a modality the data set does not have.
+    #[error("{key}: unknown modality {name:?}; known: {known}")]
+    ProfileUnknownModality {
+        /// The configuration key (`profile.lidar`).
+        key: String,
+        /// The unknown name.
+        name: String,
+        /// The known names, comma separated.
+        known: String,
+    },
+    /// A failure profile leaves out a modality of the data set.
+    #[error(
+        "{key}: no failure probability for modality {name:?}; give every modality one (0 for a sensor that never fails)"
+    )]
+    ProfileMissingModality {
+        /// The configuration key (`profile`).
+        key: String,
+        /// The modality left out.
+        name: String,
+    },
+
     // ---- distributions and files ----
     /// A vector has the wrong number of entries.
     #[error("{what}: expected {expected} values, got {got}")]

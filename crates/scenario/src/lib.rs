@@ -1,5 +1,5 @@
 //! Modality sets, availability scenarios and their canonical order, scenario samplers and the
-//! probabilities file (docs/method.md §2, §4).
+//! probabilities file (docs/method.md §2, §4), and failure profiles.
 //!
 //! ```
 //! use lssg_scenario::ModalitySet;
@@ -13,11 +13,13 @@ mod error;
 pub mod io;
 mod modality;
 mod probabilities;
+mod profile;
 mod sampler;
 mod scenario;
 
 pub use error::{Error, Result};
 pub use modality::{MAX_MODALITIES, Modality, ModalitySet};
 pub use probabilities::{PROBABILITY_TOLERANCE, ProbabilitiesFile, validate_distribution};
+pub use profile::{FailureConfig, FailureProfile, LabelledProfile, default_failure_p};
 pub use sampler::{SamplingStrategy, ScenarioSampler};
 pub use scenario::Scenario;
