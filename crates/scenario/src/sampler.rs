@@ -100,6 +100,39 @@ impl ScenarioSampler {
         }
     }
 
+    /// Checks a sampler read back from a file (a resumed run's `state.json`) against the
+    /// modality set it must draw from: exactly `set`'s scenarios in canonical order (none
+    /// empty, none outside the set), a distribution over them that is finite, non-negative and
+    /// sums to one, and, for weighted sampling, the running sums that distribution gives. A
+    /// sampler that passes never panics when it draws.
+    pub fn check_state(&self, set: &ModalitySet) -> Result<()> {
+        let inconsistent = |reason: String| Error::Inconsistent { file: "sampler".into(), reason };
+        let expected = set.scenarios();
+        if self.scenarios != expected {
+            let masks = |v: &[Scenario]| v.iter().map(|s| format!("{:#b}", s.mask())).collect::<Vec<_>>().join(",");
+            return Err(inconsistent(format!(
+                "scenarios [{}] are not the {} scenarios of the modalities {} ([{}])",
+                masks(&self.scenarios),
+                expected.len(),
+                set.names().join(","),
+                masks(&expected)
+            )));
+        }
+        validate_distribution("probabilities", &self.probabilities(), expected.len(), PROBABILITY_TOLERANCE)?;
+        if let SamplingStrategy::Weighted { probabilities } = &self.strategy {
+            let sums = cumulative(probabilities);
+            let close = sums.len() == self.cumulative.len()
+                && sums.iter().zip(&self.cumulative).all(|(a, b)| (a - b).abs() <= PROBABILITY_TOLERANCE);
+            if !close {
+                return Err(inconsistent(format!(
+                    "cumulative {:?} are not the running sums of the probabilities {probabilities:?}",
+                    self.cumulative
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Draws `n` scenarios independently (with replacement), one per sample.
     pub fn sample_n(&mut self, n: usize) -> Vec<Scenario> {
         (0..n).map(|_| self.sample()).collect()
@@ -194,6 +227,49 @@ mod tests {
         let mut full = ScenarioSampler::new(&set, SamplingStrategy::FullOnly, 0).unwrap();
         assert!(full.sample_n(10).iter().all(|s| s.is_full(3)));
         assert_eq!(full.probabilities()[6], 1.0);
+    }
+
+    #[test]
+    fn a_restored_state_is_checked_against_the_set() {
+        let set = set();
+        let good = ScenarioSampler::new(&set, SamplingStrategy::Uniform, 1).unwrap();
+        good.check_state(&set).unwrap();
+        let json = serde_json::to_value(&good).unwrap();
+        let weighted = ScenarioSampler::new(&set, SamplingStrategy::Weighted { probabilities: vec![1.0 / 7.0; 7] }, 1);
+        let weighted = serde_json::to_value(weighted.unwrap()).unwrap();
+        weighted_round_trip(&weighted, &set);
+        let mut bad = Vec::new();
+        let mut empty = json.clone();
+        empty["scenarios"] = serde_json::json!([]);
+        bad.push(empty);
+        let mut zero = json.clone();
+        zero["scenarios"][0] = 0.into();
+        bad.push(zero);
+        let mut outside = json.clone();
+        outside["scenarios"][0] = 0b1000.into();
+        bad.push(outside);
+        for (i, value) in [(0, -0.5), (1, 1e300), (2, f64::NAN)] {
+            let mut w = weighted.clone();
+            w["strategy"]["probabilities"][i] = serde_json::json!(value);
+            bad.push(w);
+        }
+        let mut sums = weighted.clone();
+        sums["cumulative"][0] = 0.9.into();
+        bad.push(sums);
+        let mut fixed = json.clone();
+        fixed["strategy"] = serde_json::json!({"kind": "fixed", "scenario": 0b10000});
+        bad.push(fixed);
+        for value in bad {
+            // A NaN written by serde_json is `null`, which does not parse: also an error.
+            if let Ok(sampler) = serde_json::from_value::<ScenarioSampler>(value.clone()) {
+                assert!(sampler.check_state(&set).is_err(), "{value}");
+            }
+        }
+    }
+
+    fn weighted_round_trip(value: &serde_json::Value, set: &ModalitySet) {
+        let back: ScenarioSampler = serde_json::from_value(value.clone()).unwrap();
+        back.check_state(set).unwrap();
     }
 
     #[test]
