@@ -160,6 +160,7 @@ fn curve(rng: &mut SplitMix64, stage: &str, seed: u64, epochs: usize, start: f64
                 val_loss: validated.then_some(train_loss * 1.1),
                 val_metric: validated.then(|| end_metric * (1.0 - 0.5 * (-3.0 * t).exp()) + 0.01 * uniform(rng)),
                 sampling: sampling(method, seed, epoch, rng),
+                weights: None,
             }
         })
         .collect();
@@ -192,6 +193,8 @@ fn cell(method: &str, seed: u64, index: usize) -> CellRecord {
         curves,
         distribution,
         seconds: 60.0,
+        protocols: None,
+        maps: None,
     }
 }
 

@@ -18,6 +18,7 @@ pub mod plot_panels;
 pub mod plot_scores;
 pub mod plot_trajectory;
 pub mod plots;
+pub mod protocol_record;
 pub mod record;
 pub mod score_tables;
 pub mod stats;
@@ -38,6 +39,7 @@ pub use diagnostic::{
 pub use distribution::DistributionReport;
 pub use load::{LoadError, Loaded, Problem, load_cells};
 pub use pairs::{PairReport, PairRow};
+pub use protocol_record::{ExpectedRecord, MissingRecord, NoisyRecord, PredictedMap, Protocols, TileMap, TileMaps};
 pub use record::{Band, CELL_FILE, CellKey, CellRecord, Curve, CurvePoint, Distribution, ScenarioRecord, TileRecord};
 pub use stats::Interval;
 pub use tile_bootstrap::{TileBootstrap, TileMetric, tile_bootstrap};

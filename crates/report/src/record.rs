@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use lssg_core::MetricId;
 use serde::{Deserialize, Serialize};
 
+use crate::protocol_record::{Protocols, TileMaps};
+
 /// The file name of a cell's record inside its run directory.
 pub const CELL_FILE: &str = "cell.json";
 
@@ -56,6 +58,12 @@ pub struct CellRecord {
     pub distribution: Option<Distribution>,
     /// Wall time of the cell's own work, seconds (0 when everything was done earlier).
     pub seconds: f64,
+    /// The robustness protocols evaluated on the cell's network (docs/report.md §10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocols: Option<Protocols>,
+    /// Predicted class maps of a few test tiles under each setting (docs/report.md §10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maps: Option<TileMaps>,
 }
 
 /// The evaluation of a cell's network under one scenario on the test split.
@@ -110,6 +118,10 @@ pub struct CurvePoint {
     /// distribution changes during training, e.g. `guided-adaptive`; absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sampling: Option<Vec<f64>>,
+    /// The per-scenario loss weights at the end of the epoch, canonical order (group DRO's q;
+    /// absent for other methods).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<Vec<f64>>,
 }
 
 /// The scenario scores and the sampling distribution built from them.

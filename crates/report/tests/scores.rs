@@ -172,6 +172,7 @@ fn adaptive_cell(seed: u64, sampling: &[[f64; 2]]) -> lssg_report::CellRecord {
             val_loss: None,
             val_metric: None,
             sampling: Some(s.to_vec()),
+            weights: None,
         })
         .collect();
     c

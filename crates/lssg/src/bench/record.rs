@@ -64,6 +64,7 @@ pub fn cell_record(index: usize, key: &CellKey, output: &CellOutput<'_>, seconds
             val_loss: r.val_loss,
             val_metric: r.val.as_ref().and_then(|v| v.metric(primary)),
             sampling: r.sampling.clone(),
+            weights: None,
         })
         .collect();
     let distribution = probabilities.map(|p| Distribution {
@@ -85,6 +86,8 @@ pub fn cell_record(index: usize, key: &CellKey, output: &CellOutput<'_>, seconds
         curves: vec![Curve { stage: stage.clone(), points }],
         distribution,
         seconds,
+        protocols: None,
+        maps: None,
     })
 }
 

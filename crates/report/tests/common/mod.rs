@@ -75,6 +75,7 @@ pub fn cell(method: &str, seed: u64, miou: [f64; 2], tile: &TileRecord) -> CellR
                 val_loss: None,
                 val_metric: Some(0.1 * e as f64),
                 sampling: None,
+                weights: None,
             })
             .collect(),
     }];
@@ -88,6 +89,8 @@ pub fn cell(method: &str, seed: u64, miou: [f64; 2], tile: &TileRecord) -> CellR
         curves,
         distribution: None,
         seconds: 1.0,
+        protocols: None,
+        maps: None,
     }
 }
 
