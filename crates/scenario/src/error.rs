@@ -108,6 +108,13 @@ pub enum Error {
         name: String,
     },
 
+    /// A robustness protocol name lssg does not know.
+    #[error("unknown robustness protocol {name:?}; known: expected, random-missing, noisy")]
+    UnknownProtocol {
+        /// The name given.
+        name: String,
+    },
+
     // ---- distributions and files ----
     /// A vector has the wrong number of entries.
     #[error("{what}: expected {expected} values, got {got}")]

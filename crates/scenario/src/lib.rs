@@ -1,5 +1,5 @@
 //! Modality sets, availability scenarios and their canonical order, scenario samplers and the
-//! probabilities file (docs/method.md §2, §4), and failure profiles.
+//! probabilities file (docs/method.md §2, §4), failure profiles and the robustness protocols' results.
 //!
 //! ```
 //! use lssg_scenario::ModalitySet;
@@ -14,6 +14,7 @@ pub mod io;
 mod modality;
 mod probabilities;
 mod profile;
+pub mod robustness;
 mod sampler;
 mod scenario;
 
