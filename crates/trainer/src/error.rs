@@ -161,6 +161,19 @@ pub enum Error {
     /// A scenario or sampler error.
     #[error(transparent)]
     Scenario(#[from] lssg_scenario::Error),
+    /// State read back from a run directory is not usable (`crate::state_check`).
+    #[error(
+        "{path}: {field}: {reason}; this state cannot be resumed: start the stage afresh \
+         (`--restart-stage <stage>` on lssg run or lssg bench discards it)"
+    )]
+    InvalidState {
+        /// The file.
+        path: PathBuf,
+        /// The field (`sampler`, `epoch`, `exp_avg/<var>`, …).
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A value outside lssg's vocabulary (a task without classes).
     #[error(transparent)]
     Core(#[from] lssg_core::Error),

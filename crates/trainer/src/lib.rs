@@ -15,6 +15,7 @@ pub mod observer;
 pub mod optim;
 pub mod run_dir;
 pub mod schedule;
+pub mod state_check;
 pub mod tensors;
 pub mod train;
 

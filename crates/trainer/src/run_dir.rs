@@ -13,13 +13,14 @@
 
 use std::path::{Path, PathBuf};
 
-use lssg_scenario::{SamplingStrategy, ScenarioSampler};
+use lssg_scenario::{ModalitySet, SamplingStrategy, ScenarioSampler};
 use lssg_torch::GradScalerState;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint;
 use crate::error::{Error, Result};
 use crate::metrics::Monitor;
+use crate::state_check::StateFile;
 use crate::train::TrainConfig;
 
 /// Settings that may change when a run is resumed (they do not change what a finished epoch
@@ -60,6 +61,59 @@ pub(crate) struct RunState {
     /// bf16 runs and in files written before mixed precision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grad_scaler: Option<GradScalerState>,
+}
+
+impl RunState {
+    /// Checks the state read from `file` against the run that resumes it: at least one and at
+    /// most `config.epochs` finished epochs, that epoch's own file names, the sampler over
+    /// `set`'s scenarios with a valid distribution, a best epoch among the finished ones with a
+    /// finite value, and a gradient scaler exactly when the precision uses one, with a usable
+    /// scale.
+    pub(crate) fn validate(&self, file: &StateFile<'_>, config: &TrainConfig, set: &ModalitySet) -> Result<()> {
+        if self.epoch == 0 {
+            return Err(file.invalid("epoch", "0: a state is written after a finished epoch"));
+        }
+        file.epoch("epoch", self.epoch, config.epochs)?;
+        let paths = RunPaths::new(Path::new(""));
+        for (field, name, expected) in [
+            ("model", &self.model, file_name(&paths.epoch_model(self.epoch))),
+            ("optimizer", &self.optimizer, file_name(&paths.epoch_optimizer(self.epoch))),
+        ] {
+            if *name != expected {
+                return Err(file.invalid(field, format!("{name:?} is not epoch {}'s file {expected:?}", self.epoch)));
+            }
+        }
+        self.sampler.check_state(set).map_err(|e| file.invalid("sampler", e.to_string()))?;
+        if let Some(initial) = &self.initial_strategy {
+            ScenarioSampler::new(set, initial.clone(), 0)
+                .map_err(|e| file.invalid("initial_strategy", e.to_string()))?;
+        }
+        if let Some(best) = &self.best {
+            if best.epoch == 0 || best.epoch > self.epoch {
+                return Err(
+                    file.invalid("best.epoch", format!("{} is not a finished epoch (1..={})", best.epoch, self.epoch))
+                );
+            }
+            file.finite("best.value", best.value)?;
+        }
+        let wants_scaler = config.precision.needs_grad_scaler();
+        match (&self.grad_scaler, wants_scaler) {
+            (Some(s), true) => {
+                if !(s.scale.is_finite() && s.scale > 0.0) {
+                    return Err(file.invalid("grad_scaler.scale", format!("{} is not a finite number > 0", s.scale)));
+                }
+                if s.growth_tracker < 0 {
+                    return Err(file.invalid("grad_scaler.growth_tracker", format!("{} is negative", s.growth_tracker)));
+                }
+            }
+            (None, false) => {}
+            (Some(_), false) => {
+                return Err(file.invalid("grad_scaler", "present, but only fp16 training scales its loss"));
+            }
+            (None, true) => return Err(file.invalid("grad_scaler", "missing, but fp16 training needs its scale")),
+        }
+        Ok(())
+    }
 }
 
 /// The files of a run directory.

@@ -29,7 +29,8 @@ impl Optimizer {
 
     /// Restores the state saved by [`Optimizer::save`]. Fails with
     /// [`Error::OptimizerStateMismatch`] (nothing changed) unless the file holds exactly this
-    /// optimiser's entries with the same shapes.
+    /// optimiser's entries with the same shapes, and with [`Error::InvalidState`] when a step
+    /// count is negative or a buffer holds NaN or infinite values.
     pub fn load(&mut self, path: &Path) -> Result<()> {
         let read = Tensor::read_safetensors(path)
             .map_err(|e| Error::Checkpoint { path: path.to_path_buf(), reason: e.to_string() })?;
@@ -39,14 +40,26 @@ impl Optimizer {
         for (i, slot) in self.slots.iter().enumerate() {
             let step_key = format!("step/{}", slot.name);
             match file.remove(&step_key) {
-                Some(t) if t.size() == [1] && t.kind() == Kind::Int64 => plan.push((i, None, t)),
+                Some(t) if t.size() == [1] && t.kind() == Kind::Int64 => {
+                    if t.int64_value(&[0]) < 0 {
+                        let reason = format!("step count {} is negative", t.int64_value(&[0]));
+                        return Err(Error::InvalidState { path: path.to_path_buf(), field: step_key, reason });
+                    }
+                    plan.push((i, None, t))
+                }
                 Some(t) => misshaped.push(format!("{step_key}: file {:?} {:?} vs [1] Int64", t.size(), t.kind())),
                 None => missing.push(step_key),
             }
             for (b, buffer) in self.config.buffer_names().iter().enumerate() {
                 let key = format!("{buffer}/{}", slot.name);
                 match file.remove(&key) {
-                    Some(t) if t.size() == slot.var.size() => plan.push((i, Some(b), t)),
+                    Some(t) if t.size() == slot.var.size() => {
+                        if t.isfinite().all().int64_value(&[]) == 0 {
+                            let reason = "holds NaN or infinite values".to_string();
+                            return Err(Error::InvalidState { path: path.to_path_buf(), field: key, reason });
+                        }
+                        plan.push((i, Some(b), t))
+                    }
                     Some(t) => misshaped.push(format!("{key}: file {:?} vs model {:?}", t.size(), slot.var.size())),
                     None => missing.push(key),
                 }

@@ -23,6 +23,7 @@ use crate::error::Result;
 use crate::observer::EpochRecord;
 use crate::optim::Optimizer;
 use crate::run_dir::{BestEpoch, RunPaths, RunState, check_resume, file_name, remove_epochs_before};
+use crate::state_check::StateFile;
 use crate::train::config::{Keep, TrainConfig};
 use crate::train::step::StepContext;
 
@@ -181,6 +182,7 @@ impl<'a> Checkpointer<'a> {
         }
         let state: RunState = checkpoint::read_json(&state_path)?;
         check_resume(&state_path, &state, config, &strategy)?;
+        state.validate(&StateFile::new(&state_path), config, train.modalities())?;
         lssg_backbones::checkpoint::load(vs, &paths.checkpoint_dir.join(&state.model))?;
         ctx.optimizer.load(&paths.checkpoint_dir.join(&state.optimizer))?;
         if let Some(s) = &state.grad_scaler {

@@ -1,0 +1,160 @@
+//! A resumed run checks what it reads back from its directory: a damaged `state.json` or
+//! optimiser file is refused with an error naming the file and the field, never used and never
+//! a panic.
+
+use std::path::Path;
+
+use lssg_backbones::model::check_inputs;
+use lssg_backbones::{ModelOutput, SegmentationModel};
+use lssg_datasets::{DataConfig, DataSplits, SyntheticConfig, SyntheticDataConfig, TileDataset};
+use lssg_scenario::SamplingStrategy;
+use lssg_trainer::{Error, NoopObserver, OptimizerConfig, RunPaths, TrainConfig, train};
+use serde_json::{Value, json};
+use tch::nn::{self, Module};
+use tch::{Device, Kind, Tensor};
+
+/// logits = Σ_m a[:, m] · conv1x1_m(x_m).
+#[derive(Debug)]
+struct Tiny {
+    convs: Vec<nn::Conv2D>,
+    channels: Vec<i64>,
+    classes: i64,
+}
+
+impl SegmentationModel for Tiny {
+    fn forward_t(&self, inputs: &[Tensor], availability: &Tensor, _train: bool) -> lssg_backbones::Result<ModelOutput> {
+        check_inputs(&self.channels, inputs, availability)?;
+        let maps: Vec<Tensor> = inputs
+            .iter()
+            .zip(&self.convs)
+            .enumerate()
+            .map(|(m, (x, conv))| conv.forward(x) * availability.narrow(1, m as i64, 1).view([-1, 1, 1, 1]))
+            .collect();
+        let latent = Tensor::stack(&maps, 1);
+        Ok(ModelOutput::new(latent.sum_dim_intlist(1, false, Kind::Float), latent))
+    }
+
+    fn hook_point(&self) -> &str {
+        "stack"
+    }
+
+    fn num_classes(&self) -> i64 {
+        self.classes
+    }
+}
+
+fn data() -> DataSplits {
+    let mut c = SyntheticDataConfig {
+        generator: SyntheticConfig {
+            tile_size: 8,
+            tiles: 12,
+            positive_class: Some("water".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    c.split.folds = 3;
+    lssg_datasets::open(&DataConfig::Synthetic(c)).unwrap()
+}
+
+fn model(data: &DataSplits) -> (nn::VarStore, Tiny) {
+    tch::set_num_threads(1);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let channels: Vec<i64> = data.train.modalities().channels().iter().map(|&c| c as i64).collect();
+    let convs = channels
+        .iter()
+        .enumerate()
+        .map(|(m, &c)| nn::conv2d(vs.root() / format!("conv{m}"), c, 1, 1, Default::default()))
+        .collect();
+    (vs, Tiny { convs, channels, classes: data.train.num_classes() as i64 })
+}
+
+fn config() -> TrainConfig {
+    TrainConfig {
+        epochs: 3,
+        batch_size: 4,
+        optimizer: OptimizerConfig { lr: 0.05, ..Default::default() },
+        ..Default::default()
+    }
+}
+
+fn resume(
+    data: &DataSplits,
+    dir: &Path,
+    strategy: SamplingStrategy,
+) -> lssg_trainer::Result<lssg_trainer::TrainSummary> {
+    let (vs, m) = model(data);
+    train(&m, &vs, data, strategy, &config(), dir, &mut NoopObserver)
+}
+
+/// A directory with one finished epoch of three, copied from `template`.
+fn copy_dir(template: &Path, to: &Path) {
+    for entry in walk(template) {
+        let target = to.join(entry.strip_prefix(template).unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(&entry, target).unwrap();
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+    }
+    out
+}
+
+#[test]
+fn a_damaged_state_is_refused_naming_the_file_and_field() {
+    let data = data();
+    let tmp = tempfile::tempdir().unwrap();
+    let template = tmp.path().join("template");
+    {
+        let (vs, m) = model(&data);
+        let one = TrainConfig { epochs: 1, ..config() };
+        train(&m, &vs, &data, SamplingStrategy::Uniform, &one, &template, &mut NoopObserver).unwrap();
+    }
+    let edits: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+        ("sampler", Box::new(|s| s["sampler"]["scenarios"] = json!([]))),
+        ("sampler", Box::new(|s| s["sampler"]["scenarios"][0] = json!(0))),
+        ("sampler", Box::new(|s| s["sampler"]["scenarios"][1] = json!(s["sampler"]["scenarios"][0].clone()))),
+        ("epoch", Box::new(|s| s["epoch"] = json!(7))),
+        ("epoch", Box::new(|s| s["epoch"] = json!(0))),
+        ("model", Box::new(|s| s["model"] = json!("../../elsewhere.safetensors"))),
+        ("best.epoch", Box::new(|s| s["best"] = json!({"epoch": 5, "monitor": "soft_jaccard", "value": 0.5}))),
+        ("grad_scaler", Box::new(|s| s["grad_scaler"] = json!({"scale": 65536.0, "growth_tracker": 0}))),
+    ];
+    for (i, (field, edit)) in edits.iter().enumerate() {
+        let dir = tmp.path().join(format!("case{i}"));
+        copy_dir(&template, &dir);
+        let state = RunPaths::new(&dir).state();
+        let mut value: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+        edit(&mut value);
+        std::fs::write(&state, serde_json::to_vec(&value).unwrap()).unwrap();
+        match resume(&data, &dir, SamplingStrategy::Uniform) {
+            Err(Error::InvalidState { path, field: f, .. }) => {
+                assert_eq!((path.as_path(), f.as_str()), (state.as_path(), *field), "case {i}");
+            }
+            other => panic!("case {i} ({field}): expected InvalidState, got {other:?}"),
+        }
+    }
+    // A NaN in the optimiser's state.
+    let dir = tmp.path().join("optim");
+    copy_dir(&template, &dir);
+    let path = RunPaths::new(&dir).epoch_optimizer(1);
+    let mut named = Tensor::read_safetensors(&path).unwrap();
+    let (key, t) = named.iter_mut().find(|(k, _)| k.starts_with("exp_avg/")).unwrap();
+    let _ = t.fill_(f64::NAN);
+    let key = key.clone();
+    Tensor::write_safetensors(&named, &path).unwrap();
+    match resume(&data, &dir, SamplingStrategy::Uniform) {
+        Err(e @ Error::InvalidState { .. }) => {
+            let text = e.to_string();
+            assert!(text.contains(&key) && text.contains("--restart-stage"), "{text}");
+        }
+        other => panic!("expected InvalidState, got {other:?}"),
+    }
+    // The untouched directory resumes.
+    assert_eq!(resume(&data, &template, SamplingStrategy::Uniform).unwrap().epochs_run, 2);
+}
