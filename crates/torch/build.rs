@@ -1,12 +1,13 @@
 //! Links libtorch so that CUDA survives `--as-needed` and binaries need no LD_LIBRARY_PATH, and
 //! compiles the C++ shims of [`SHIMS`] (autocast: docs/precision.md §2; fused optimisers:
-//! docs/speed.md §3; memory formats: docs/speed.md §8) into one static library against the
-//! same libtorch headers torch-sys builds against.
+//! docs/speed.md §3; memory formats: docs/speed.md §8; c10d's Gloo: docs/distributed.md §1) into
+//! one static library against the same libtorch headers torch-sys builds against.
 include!("../../build/link_libtorch.rs");
 
 /// The C++ shims, compiled together. A new shim is one more entry here (and its `extern "C"`
 /// block in the module that binds it).
-const SHIMS: &[&str] = &["src/autocast_shim.cpp", "src/jit_shim.cpp", "src/optim_shim.cpp", "src/layout_shim.cpp"];
+const SHIMS: &[&str] =
+    &["src/autocast_shim.cpp", "src/jit_shim.cpp", "src/optim_shim.cpp", "src/layout_shim.cpp", "src/dist_shim.cpp"];
 
 fn main() {
     link_libtorch();
@@ -28,6 +29,7 @@ fn compile_shims(shims: &[&str]) {
         println!("cargo:rerun-if-changed={shim}");
     }
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
+    println!("cargo:rerun-if-changed=src/gloo_decl");
     let Some(root) = libtorch_root() else {
         panic!("lssg-torch: cannot find libtorch (neither DEP_TCH_LIBTORCH_LIB nor LIBTORCH is set)");
     };
@@ -40,6 +42,8 @@ fn compile_shims(shims: &[&str]) {
         .debug(false)
         .include(root.join("include"))
         .include(root.join("include/torch/csrc/api/include"))
+        // The gloo declarations ProcessGroupGloo.hpp includes, which the wheel does not ship.
+        .include("src/gloo_decl")
         .flag("-std=c++17")
         .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
         .flag("-DGLOG_USE_GLOG_EXPORT")

@@ -54,6 +54,32 @@ pub enum Error {
         /// What was given, printed.
         got: String,
     },
+    /// A collective or the rendezvous failed: a peer left or refused, or c10d reported an error.
+    #[error("{op} failed on rank {rank} of {world_size}: {reason}")]
+    Distributed {
+        /// The collective or step (`all-reduce`, `joining the group at HOST:PORT`, …).
+        op: String,
+        /// This process's rank.
+        rank: usize,
+        /// Processes in the group.
+        world_size: usize,
+        /// c10d's or Gloo's message.
+        reason: String,
+    },
+    /// A collective or the rendezvous waited longer than the group's timeout for the other ranks.
+    #[error("{op} timed out after {timeout_ms} ms on rank {rank} of {world_size}: {reason}")]
+    DistributedTimeout {
+        /// The collective or step.
+        op: String,
+        /// This process's rank.
+        rank: usize,
+        /// Processes in the group.
+        world_size: usize,
+        /// The group's timeout.
+        timeout_ms: u64,
+        /// c10d's or Gloo's message.
+        reason: String,
+    },
     /// CUDA was requested but libtorch cannot use it.
     #[error(
         "device {requested} requested but CUDA is not usable: cuda available = {available}, device count = {count}"

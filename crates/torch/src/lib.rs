@@ -1,8 +1,9 @@
 //! libtorch extensions for lssg, the layer between tch and the models: device selection and the
 //! start-up load of `libtorch_cuda.so`, mixed precision (autocast regions, the fp16 gradient
 //! scaler), memory layouts (channels-last), libtorch's fused optimiser kernels, pinned
-//! host-to-device transfers, the CPU-vs-device agreement check, and TorchScript archives with
-//! extra files. What tch does not bind comes from small C++ shims compiled by build.rs
+//! host-to-device transfers, the CPU-vs-device agreement check, TorchScript archives with
+//! extra files, and collectives between processes on c10d's Gloo (docs/distributed.md). What
+//! tch does not bind comes from small C++ shims compiled by build.rs
 //! (docs/precision.md §2, docs/speed.md §3).
 //!
 //! ```no_run
@@ -18,6 +19,7 @@
 
 pub mod agreement;
 pub mod device;
+pub mod distributed;
 pub mod error;
 pub mod fused;
 pub mod jit;
@@ -28,6 +30,7 @@ pub mod scaler;
 pub mod transfer;
 
 pub use device::DeviceSpec;
+pub use distributed::{GroupConfig, ProcessGroup, ReduceOp};
 pub use error::{Error, Result};
 pub use layout::Layout;
 pub use precision::Precision;

@@ -1,0 +1,2 @@
+// lssg: declarations only. See crates/torch/src/gloo_decl/README.md.
+#pragma once
