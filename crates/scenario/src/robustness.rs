@@ -1,7 +1,7 @@
 //! The robustness protocols' results (docs/method.md §6.1): the expected metric under
 //! independent sensor failure, random-missing and noisy modalities, and the predicted class
-//! maps of a few test tiles. Plain serde types, shared by the evaluation files that write them
-//! and the benchmark records and report that read them (which know nothing of libtorch).
+//! maps of a few test tiles. Plain serde types of the evaluation files (`eval/<name>.json`,
+//! `eval/<name>.maps.json`), in the shape of the benchmark record's, with no libtorch.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -11,6 +11,7 @@ use lssg_core::MetricId;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::modality::ModalitySet;
 use crate::profile::FailureProfile;
 use crate::scenario::Scenario;
 
@@ -53,118 +54,96 @@ impl FromStr for ProtocolKind {
     }
 }
 
-/// The short name of a metric in protocol labels (`expected mIoU, p = 0.1`).
-pub fn metric_label(metric: MetricId) -> &'static str {
-    match metric {
-        MetricId::Miou => "mIoU",
-        MetricId::SoftJaccard => "soft Jaccard",
-        MetricId::SoftF1 => "soft F1",
-        MetricId::Accuracy => "accuracy",
-    }
-}
-
-/// Everything the protocols measured for one evaluated network.
+/// Everything the protocols measured for one evaluated network; each list is empty when its
+/// protocol is off. The same shape as the benchmark record's (`lssg_report::Protocols`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ProtocolResults {
-    /// The seed of every patch and noise draw.
-    pub seed: u64,
-    /// One entry per failure profile (empty when the protocol is off).
-    pub expected: Vec<ExpectedMetrics>,
-    /// One entry per (protocol, modality, level) of `random-missing` and `noisy`, in that order:
-    /// protocol, then level, then modality in set order.
-    pub perturbed: Vec<PerturbedRun>,
+pub struct Protocols {
+    /// The expected metrics under each failure profile.
+    #[serde(default)]
+    pub expected: Vec<ExpectedRecord>,
+    /// Random square patches missing from one modality: rate by rate, modalities in set order.
+    #[serde(default)]
+    pub random_missing: Vec<MissingRecord>,
+    /// Additive Gaussian noise on one modality: SNR by SNR, modalities in set order.
+    #[serde(default)]
+    pub noisy: Vec<NoisyRecord>,
 }
 
-/// The expected metrics under one failure profile.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExpectedMetrics {
-    /// `p = 0.1` (the same probability for every modality) or `deployment`.
-    pub label: String,
-    /// The failure probability of each modality, set order.
-    pub p: Vec<f64>,
-    /// The probability that every sensor fails at once (excluded from the expectation).
-    pub all_missing: f64,
-    /// The weight of each evaluated scenario, canonical order (sum 1).
-    pub weights: Vec<f64>,
-    /// Σ_s w_s · metric_s per metric; a metric undefined under a scenario of positive weight
-    /// is left out.
-    pub metrics: BTreeMap<MetricId, f64>,
-}
+impl Protocols {
+    /// Whether no protocol was evaluated.
+    pub fn is_empty(&self) -> bool {
+        self.expected.is_empty() && self.random_missing.is_empty() && self.noisy.is_empty()
+    }
 
-impl ExpectedMetrics {
-    /// The label of `metric`'s row: `expected mIoU, p = 0.1`.
-    pub fn title(&self, metric: MetricId) -> String {
-        format!("expected {}, {}", metric_label(metric), self.label)
+    /// The mean over modalities of `metric` for each rate of `random_missing`, in the order
+    /// measured; `None` where one modality's value is undefined.
+    pub fn random_missing_means(&self, metric: MetricId) -> Vec<(f64, Option<f64>)> {
+        modality_means(self.random_missing.iter().map(|r| (r.rate, r.metrics.get(&metric).copied())))
+    }
+
+    /// The mean over modalities of `metric` for each SNR of `noisy`, in the order measured.
+    pub fn noisy_means(&self, metric: MetricId) -> Vec<(f64, Option<f64>)> {
+        modality_means(self.noisy.iter().map(|r| (r.snr_db, r.metrics.get(&metric).copied())))
     }
 }
 
-/// One perturbed evaluation: every modality available, one of them perturbed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PerturbedRun {
-    /// `random-missing` or `noisy`.
-    pub protocol: ProtocolKind,
-    /// The perturbed modality.
-    pub modality: String,
-    /// The missing fraction r (random-missing) or the SNR in dB (noisy).
-    pub level: f64,
-    /// Summary metrics as fractions; an undefined one is left out.
-    pub metrics: BTreeMap<MetricId, f64>,
-    /// The same tile by tile, test split order.
-    pub tiles: TileValues,
-}
-
-impl PerturbedRun {
-    /// The setting in words: `random-missing rgb, r = 0.25` or `noisy sar, 10 dB`.
-    pub fn label(&self) -> String {
-        level_label(self.protocol, &self.modality, self.level)
-    }
-}
-
-/// The label of a perturbed setting of `modality` (`mean` for the mean over modalities).
-pub fn level_label(protocol: ProtocolKind, modality: &str, level: f64) -> String {
-    match protocol {
-        ProtocolKind::Noisy => format!("noisy {modality}, {level} dB"),
-        _ => format!("{protocol} {modality}, r = {level}"),
-    }
-}
-
-/// Per-tile values of one evaluation, test split order.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TileValues {
-    /// Soft Jaccard of each tile (`None` where the tile has no labelled pixel).
-    pub soft_jaccard: Vec<Option<f64>>,
-    /// The K × K confusion matrix of each tile, row-major (row = label, column = prediction).
-    pub confusion: Vec<Vec<u64>>,
-}
-
-impl ProtocolResults {
-    /// The levels of `protocol`, in the order measured.
-    pub fn levels(&self, protocol: ProtocolKind) -> Vec<f64> {
-        let mut levels: Vec<f64> = Vec::new();
-        for run in self.perturbed.iter().filter(|r| r.protocol == protocol) {
-            if !levels.contains(&run.level) {
-                levels.push(run.level);
-            }
+/// Groups `(level, value)` by level (first-seen order) and averages each group.
+fn modality_means(entries: impl Iterator<Item = (f64, Option<f64>)>) -> Vec<(f64, Option<f64>)> {
+    let mut groups: Vec<(f64, Vec<Option<f64>>)> = Vec::new();
+    for (level, value) in entries {
+        match groups.iter_mut().find(|(l, _)| *l == level) {
+            Some((_, values)) => values.push(value),
+            None => groups.push((level, vec![value])),
         }
-        levels
     }
+    groups
+        .into_iter()
+        .map(|(level, values)| {
+            let values: Option<Vec<f64>> = values.into_iter().collect();
+            (level, values.map(|v| v.iter().sum::<f64>() / v.len() as f64))
+        })
+        .collect()
+}
 
-    /// The mean of `metric` over the modalities perturbed by `protocol` at `level`; `None`
-    /// when there is none or the metric is undefined for one of them.
-    pub fn modality_mean(&self, protocol: ProtocolKind, level: f64, metric: MetricId) -> Option<f64> {
-        let values: Option<Vec<f64>> = self
-            .perturbed
-            .iter()
-            .filter(|r| r.protocol == protocol && r.level == level)
-            .map(|r| r.metrics.get(&metric).copied())
-            .collect();
-        let values = values?;
-        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
-    }
+/// E_p[metric] = Σ_s w_s · metric_s under one failure profile (conditioned on at least one
+/// working sensor).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedRecord {
+    /// `p = 0.1` (one probability for every modality) or `deployment` (the per-modality profile).
+    pub label: String,
+    /// The failure probability of each modality, by name.
+    pub p: BTreeMap<String, f64>,
+    /// Π_m p_m, the probability that no sensor works (left out of the expectation).
+    pub all_missing: f64,
+    /// The expected value of each metric, fractions; a metric undefined under a scenario of
+    /// positive weight is left out.
+    pub metrics: BTreeMap<MetricId, f64>,
+}
+
+/// The full scenario with random square patches of one modality missing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MissingRecord {
+    /// The modality that loses patches.
+    pub modality: String,
+    /// The fraction r of its area missing.
+    pub rate: f64,
+    /// Each metric, fractions; an undefined one is left out.
+    pub metrics: BTreeMap<MetricId, f64>,
+}
+
+/// The full scenario with one modality under additive Gaussian noise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoisyRecord {
+    /// The noisy modality.
+    pub modality: String,
+    /// Signal-to-noise ratio in dB, relative to each band's standard deviation.
+    pub snr_db: f64,
+    /// Each metric, fractions; an undefined one is left out.
+    pub metrics: BTreeMap<MetricId, f64>,
 }
 
 /// E_p[metric] = Σ_s w_s · metric_s over the scenarios (weights and values in the same order).
@@ -185,26 +164,27 @@ pub fn expected_value(weights: &[f64], values: &[Option<f64>]) -> Option<f64> {
     Some(total)
 }
 
-/// The expected metrics under `profile` from per-scenario metrics: `scenarios[i]` scored
-/// `metrics[i]`. The scenarios must be every scenario of the set (their weights then sum to
-/// one); otherwise [`Error::Inconsistent`] says which are missing.
+/// The expected metrics under `profile` (labelled `label`) from per-scenario metrics:
+/// `scenarios[i]` of `set` scored `metrics[i]`. The scenarios must be every scenario of the set
+/// (their weights then sum to one); otherwise [`Error::Inconsistent`] says so.
 pub fn expected_metrics(
     label: &str,
     profile: &FailureProfile,
+    set: &ModalitySet,
     scenarios: &[Scenario],
     metrics: &[BTreeMap<MetricId, f64>],
-) -> Result<ExpectedMetrics> {
-    let m = profile.probabilities().len();
-    let expected = (1usize << m) - 1;
+) -> Result<ExpectedRecord> {
+    let expected = set.num_scenarios();
     let mut masks: Vec<u8> = scenarios.iter().map(|s| s.mask()).collect();
     masks.sort_unstable();
     masks.dedup();
-    if masks.len() != expected || scenarios.len() != expected || metrics.len() != expected {
+    let complete = masks.len() == expected && scenarios.len() == expected && metrics.len() == expected;
+    if !complete || profile.probabilities().len() != set.len() {
         return Err(Error::Inconsistent {
             file: "expected metric".into(),
             reason: format!(
-                "needs every one of the {expected} scenarios of {m} modalities evaluated once, got {} scenarios \
-                 (set eval.scenarios = \"all\")",
+                "needs each of the {expected} scenarios of {} evaluated once, got {} (set eval.scenarios = \"all\")",
+                set.names().join(", "),
                 scenarios.len()
             ),
         });
@@ -217,50 +197,53 @@ pub fn expected_metrics(
             expected_value(&weights, &per).map(|v| (id, v))
         })
         .collect();
-    Ok(ExpectedMetrics {
+    Ok(ExpectedRecord {
         label: label.to_string(),
-        p: profile.probabilities().to_vec(),
+        p: set.names().into_iter().map(String::from).zip(profile.probabilities().iter().copied()).collect(),
         all_missing: profile.all_missing_probability(),
-        weights,
         metrics: values,
     })
 }
 
-/// The predicted class maps of the first few test tiles under every evaluated scenario, beside
-/// their labels (`eval/<name>.maps.json`).
+/// Predicted class maps of a few test tiles (`eval/<name>.maps.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PredictionMaps {
-    /// Class names, index order (binary: background and the positive class).
-    pub class_names: Vec<String>,
-    /// The RGB colour of each class, index order (label 255, ignored, has none).
+pub struct TileMaps {
+    /// The colour of each class index, `[r, g, b]` (the data set's palette).
     pub palette: Vec<[u8; 3]>,
-    /// Scenario names, canonical order: the order of each tile's `predictions`.
-    pub scenarios: Vec<String>,
-    /// One entry per tile, test split order.
+    /// One entry per shown tile, test split order.
     pub tiles: Vec<TileMap>,
 }
 
-/// One tile's labels and predictions, each a row-major `height × width` array of class indices.
+/// One test tile: its labels and the network's prediction under each scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TileMap {
     /// The tile's index in the test split.
-    pub index: usize,
+    pub tile: usize,
     /// Rows.
     pub height: usize,
     /// Columns.
     pub width: usize,
-    /// Label of each pixel (255 = ignored).
+    /// Class index per pixel, row-major; 255 marks an unlabelled pixel.
     pub labels: Vec<u8>,
-    /// The predicted class of each pixel under each scenario, in `scenarios` order.
-    pub predictions: Vec<Vec<u8>>,
+    /// The predictions, one per scenario, canonical order.
+    pub predictions: Vec<PredictedMap>,
+}
+
+/// A predicted map under one scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PredictedMap {
+    /// The scenario name (`optical+sar`).
+    pub scenario: String,
+    /// Class index per pixel, row-major (binary tasks: 1 where the logit is positive).
+    pub classes: Vec<u8>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::modality::ModalitySet;
 
     #[test]
     fn expected_metric_matches_a_hand_computation() {
@@ -274,13 +257,13 @@ mod tests {
             .into_iter()
             .map(|(miou, acc)| [(MetricId::Miou, miou), (MetricId::Accuracy, acc)].into())
             .collect();
-        let e = expected_metrics("p = 0.2", &profile, &set.scenarios(), &metrics).unwrap();
+        let e = expected_metrics("p = 0.2", &profile, &set, &set.scenarios(), &metrics).unwrap();
         assert!((e.metrics[&MetricId::Miou] - 0.75).abs() < 1e-12, "{e:?}");
         assert!((e.metrics[&MetricId::Accuracy] - (0.2 + 1.6 / 3.0)).abs() < 1e-12, "{e:?}");
         assert!(!e.metrics.contains_key(&MetricId::SoftJaccard));
         assert!((e.all_missing - 0.04).abs() < 1e-15);
-        assert_eq!(e.title(MetricId::Miou), "expected mIoU, p = 0.2");
-        let short = expected_metrics("x", &profile, &set.scenarios()[..2], &metrics[..2]);
+        assert_eq!(e.p, BTreeMap::from([("rgb".to_string(), 0.2), ("sar".to_string(), 0.2)]));
+        let short = expected_metrics("x", &profile, &set, &set.scenarios()[..2], &metrics[..2]);
         assert!(matches!(short, Err(Error::Inconsistent { .. })));
     }
 
@@ -292,32 +275,30 @@ mod tests {
     }
 
     #[test]
-    fn protocol_names_parse_and_label() {
+    fn protocol_names_parse() {
         assert_eq!("random-missing".parse::<ProtocolKind>().unwrap(), ProtocolKind::RandomMissing);
         let err = "blur".parse::<ProtocolKind>().unwrap_err().to_string();
         assert!(err.contains("blur") && err.contains("random-missing"), "{err}");
         assert_eq!(serde_json::to_string(&ProtocolKind::Noisy).unwrap(), r#""noisy""#);
-        assert_eq!(level_label(ProtocolKind::Noisy, "sar", 10.0), "noisy sar, 10 dB");
-        assert_eq!(level_label(ProtocolKind::RandomMissing, "rgb", 0.25), "random-missing rgb, r = 0.25");
     }
 
     #[test]
-    fn modality_means_average_the_perturbed_runs() {
-        let run = |modality: &str, level: f64, miou: f64| PerturbedRun {
-            protocol: ProtocolKind::Noisy,
+    fn modality_means_average_each_level() {
+        let run = |modality: &str, snr_db: f64, miou: f64| NoisyRecord {
             modality: modality.into(),
-            level,
+            snr_db,
             metrics: [(MetricId::Miou, miou)].into(),
-            tiles: TileValues::default(),
         };
-        let results = ProtocolResults {
-            seed: 0,
-            expected: vec![],
-            perturbed: vec![run("rgb", 20.0, 0.5), run("sar", 20.0, 0.7), run("rgb", 0.0, 0.1), run("sar", 0.0, 0.2)],
+        let results = Protocols {
+            noisy: vec![run("rgb", 20.0, 0.5), run("sar", 20.0, 0.7), run("rgb", 0.0, 0.1), run("sar", 0.0, 0.2)],
+            ..Protocols::default()
         };
-        assert_eq!(results.levels(ProtocolKind::Noisy), [20.0, 0.0]);
-        assert!((results.modality_mean(ProtocolKind::Noisy, 20.0, MetricId::Miou).unwrap() - 0.6).abs() < 1e-12);
-        assert_eq!(results.modality_mean(ProtocolKind::Noisy, 20.0, MetricId::Accuracy), None);
-        assert_eq!(results.modality_mean(ProtocolKind::RandomMissing, 0.5, MetricId::Miou), None);
+        let means = results.noisy_means(MetricId::Miou);
+        assert_eq!(means.len(), 2);
+        assert_eq!(means[0].0, 20.0);
+        assert!((means[0].1.unwrap() - 0.6).abs() < 1e-12);
+        assert_eq!(results.noisy_means(MetricId::Accuracy), [(20.0, None), (0.0, None)]);
+        assert!(results.random_missing_means(MetricId::Miou).is_empty());
+        assert!(!results.is_empty() && Protocols::default().is_empty());
     }
 }
