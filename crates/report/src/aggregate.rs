@@ -13,7 +13,9 @@ pub use crate::distribution::DistributionReport;
 use crate::distribution::distribution_report;
 use crate::load::{Loaded, Problem};
 use crate::pairs::{PairReport, pair_reports};
+use crate::protocols::{ProtocolRow, group_rows, protocol_value};
 use crate::record::{CellKey, CellRecord, CurvePoint};
+use crate::summary::{BaselineComparison, SummaryLine, summary, versus_baseline};
 use crate::stats::{mean, sample_std};
 use crate::trajectory::{Trajectory, trajectories};
 
@@ -67,6 +69,13 @@ pub struct GroupKey {
     pub variant: String,
 }
 
+impl GroupReport {
+    /// Whether `row` names one of the group's protocol rows (not a scenario, mean or worst).
+    pub fn is_protocol_row(&self, row: &str) -> bool {
+        self.protocols.iter().any(|p| p.key == row)
+    }
+}
+
 impl GroupKey {
     /// `dataset / model / variant`, the variant left out when empty.
     pub fn label(&self) -> String {
@@ -105,8 +114,18 @@ pub struct GroupReport {
     pub metrics: Vec<MetricId>,
     /// The scenarios, canonical order.
     pub scenarios: Vec<String>,
+    /// The robustness protocols' rows (docs/report.md §10), after the scenario rows in every
+    /// method's and pair's tables.
+    #[serde(default)]
+    pub protocols: Vec<ProtocolRow>,
     /// Per method, the summaries over seeds.
     pub methods: Vec<MethodReport>,
+    /// Per protocol, the best strategy and its difference from uniform (docs/report.md §10.3).
+    #[serde(default)]
+    pub summary: Vec<SummaryLine>,
+    /// Every strategy against uniform on the primary metric, every row (§10.2).
+    #[serde(default)]
+    pub versus_baseline: Vec<BaselineComparison>,
     /// The paired comparisons.
     pub pairs: Vec<PairReport>,
     /// The scenario distribution of the pretraining cells.
@@ -234,11 +253,15 @@ fn group_report(key: GroupKey, cells: &[&CellRecord], config: &ReportConfig) -> 
     for c in &evaluated {
         by_method.entry(c.key.method.clone()).or_default().push(c);
     }
-    let methods = ordered_methods(by_method.keys())
+    let protocols = group_rows(&evaluated.iter().map(|c| **c).collect::<Vec<_>>());
+    let rows = Rows { scenarios: &scenarios, protocols: &protocols };
+    let methods: Vec<MethodReport> = ordered_methods(by_method.keys())
         .into_iter()
-        .map(|m| method_report(&m, &by_method[&m], &scenarios, &metrics))
+        .map(|m| method_report(&m, &by_method[&m], rows, &metrics))
         .collect();
-    let pairs = pair_reports(&by_method, &scenarios, &metrics, config, &mut notes);
+    let pairs = pair_reports(&by_method, rows, &metrics, config, &mut notes);
+    let versus_baseline = versus_baseline(&methods, &by_method, rows, primary, config);
+    let summary = summary(&methods, &versus_baseline, rows, primary);
     let distribution = distribution_report(cells, &mut notes);
     let curves = stage_curves(cells);
     let diagnostic = diagnostic_report(cells);
@@ -249,7 +272,10 @@ fn group_report(key: GroupKey, cells: &[&CellRecord], config: &ReportConfig) -> 
         primary_metric: primary,
         metrics,
         scenarios,
+        protocols,
         methods,
+        summary,
+        versus_baseline,
         pairs,
         distribution,
         curves,
@@ -273,7 +299,7 @@ pub(crate) fn cell_value(cell: &CellRecord, scenario: &str, metric: MetricId, sc
         cell.scenarios.iter().find(|s| s.scenario == name).and_then(|s| s.metrics.get(&metric)).map(|v| v * PERCENT)
     };
     if scenario != MEAN_ROW && scenario != WORST_ROW {
-        return one(scenario);
+        return one(scenario).or_else(|| protocol_value(cell, scenario, metric).map(|v| v * PERCENT));
     }
     let values: Option<Vec<f64>> = scenarios.iter().map(|s| one(s)).collect();
     if scenario == WORST_ROW {
@@ -282,17 +308,33 @@ pub(crate) fn cell_value(cell: &CellRecord, scenario: &str, metric: MetricId, sc
     values.and_then(|v| mean(&v))
 }
 
-/// The scenario names followed by [`MEAN_ROW`] and [`WORST_ROW`].
-pub(crate) fn rows_of(scenarios: &[String]) -> impl Iterator<Item = &str> {
-    scenarios.iter().map(String::as_str).chain([MEAN_ROW, WORST_ROW])
+/// The rows of a group's tables: its scenarios, then [`MEAN_ROW`] and [`WORST_ROW`], then
+/// the protocol rows.
+#[derive(Clone, Copy)]
+pub(crate) struct Rows<'a> {
+    pub(crate) scenarios: &'a [String],
+    pub(crate) protocols: &'a [ProtocolRow],
 }
 
-fn method_report(method: &str, cells: &[&CellRecord], scenarios: &[String], metrics: &[MetricId]) -> MethodReport {
+impl<'a> Rows<'a> {
+    /// Every row's name in order.
+    pub(crate) fn names(self) -> impl Iterator<Item = &'a str> {
+        self.scenarios
+            .iter()
+            .map(String::as_str)
+            .chain([MEAN_ROW, WORST_ROW])
+            .chain(self.protocols.iter().map(|p| p.key.as_str()))
+    }
+}
+
+fn method_report(method: &str, cells: &[&CellRecord], rows: Rows<'_>, metrics: &[MetricId]) -> MethodReport {
+    let scenarios = rows.scenarios;
     let tables = metrics
         .iter()
         .map(|&metric| MetricTable {
             metric,
-            rows: rows_of(scenarios)
+            rows: rows
+                .names()
                 .map(|scenario| {
                     let (seeds, values): (Vec<u64>, Vec<f64>) = cells
                         .iter()

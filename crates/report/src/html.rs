@@ -9,6 +9,7 @@ use crate::aggregate::{GroupReport, MEAN_ROW, Report, WORST_ROW};
 use crate::load::key_label;
 use crate::plots::Plot;
 use crate::score_tables::{diagnostic_table, distribution_table, interval_tables};
+use crate::protocol_tables::{baseline_table, protocol_method_tables, protocol_pair_tables, summary_table};
 use crate::tables::{method_tables, pair_tables, row_label};
 
 /// The figures of one group, by section.
@@ -88,7 +89,17 @@ fn group_html(group: &GroupReport, gp: &GroupPlots, confidence: f64, out: &mut S
     let _ = write!(out, "<h2>{}</h2>\n<h3>Methods</h3>\n", esc(&group.key.label()));
     gp.methods.iter().for_each(|p| figure_html(p, out));
     method_tables(group).iter().for_each(|t| table_html(t, out));
-    let pair_tables = pair_tables(group, confidence);
+    let protocol_tables = protocol_method_tables(group);
+    if !protocol_tables.is_empty() {
+        out.push_str("<h3>Robustness protocols</h3>\n");
+        protocol_tables.iter().for_each(|t| table_html(t, out));
+    }
+    if let Some(t) = baseline_table(group, confidence) {
+        let _ = writeln!(out, "<h3>Every strategy − {}</h3>", crate::summary::BASELINE);
+        table_html(&t, out);
+    }
+    let mut pair_tables = pair_tables(group, confidence);
+    pair_tables.extend(protocol_pair_tables(group, confidence));
     for (i, pair) in group.pairs.iter().enumerate() {
         let _ = writeln!(out, "<h3>{} − {}</h3>", esc(&pair.a), esc(&pair.b));
         if let Some(p) = gp.pairs.get(i) {
@@ -148,6 +159,10 @@ pub fn render_html(report: &Report, plots: &[GroupPlots]) -> String {
         c.bootstrap_seed,
         c.confidence * 100.0
     );
+    if let Some(t) = summary_table(report) {
+        out.push_str("<h2>Summary</h2>\n");
+        table_html(&t, &mut out);
+    }
     let empty = GroupPlots::default();
     for (g, group) in report.groups.iter().enumerate() {
         group_html(group, plots.get(g).unwrap_or(&empty), c.confidence, &mut out);

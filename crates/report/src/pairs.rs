@@ -5,7 +5,7 @@
 use lssg_core::MetricId;
 use serde::{Deserialize, Serialize};
 
-use crate::aggregate::{ByMethod, MEAN_ROW, PERCENT, WORST_ROW, cell_value, rows_of};
+use crate::aggregate::{ByMethod, MEAN_ROW, PERCENT, Rows, WORST_ROW, cell_value};
 use crate::config::{DEFAULT_PAIRS, ReportConfig};
 use crate::record::CellRecord;
 use crate::stats::{self, Interval};
@@ -78,7 +78,7 @@ pub struct SeedInterval {
 /// The pairs of a group: [`DEFAULT_PAIRS`] where both methods exist, then the asked ones.
 pub(crate) fn pair_reports(
     by_method: &ByMethod,
-    scenarios: &[String],
+    rows: Rows<'_>,
     metrics: &[MetricId],
     config: &ReportConfig,
     notes: &mut Vec<String>,
@@ -98,14 +98,14 @@ pub(crate) fn pair_reports(
         }
         wanted.push((a.clone(), b.clone()));
     }
-    wanted.into_iter().map(|(a, b)| pair_report(&a, &b, by_method, scenarios, metrics, config, notes)).collect()
+    wanted.into_iter().map(|(a, b)| pair_report(&a, &b, by_method, rows, metrics, config, notes)).collect()
 }
 
 fn pair_report(
     a: &str,
     b: &str,
     by_method: &ByMethod,
-    scenarios: &[String],
+    rows: Rows<'_>,
     metrics: &[MetricId],
     config: &ReportConfig,
     notes: &mut Vec<String>,
@@ -130,8 +130,9 @@ fn pair_report(
         .iter()
         .map(|&metric| {
             let tiles = tile_intervals(&paired, metric, config, notes, (a, b));
-            let rows = rows_of(scenarios)
-                .map(|scenario| pair_row(&paired, scenario, metric, scenarios, &tiles, config))
+            let rows = rows
+                .names()
+                .map(|scenario| pair_row(&paired, scenario, metric, rows.scenarios, &tiles, config))
                 .collect();
             PairTable { metric, rows }
         })
@@ -143,6 +144,20 @@ fn pair_report(
         unpaired,
         metrics: tables,
     }
+}
+
+/// The row `row` of `a − b` for `metric` without tile intervals: the cells paired on their
+/// seed, the same statistics as every pair row (the opening summary's differences).
+pub(crate) fn versus(
+    (a, b): (&[&CellRecord], &[&CellRecord]),
+    row: &str,
+    metric: MetricId,
+    scenarios: &[String],
+    config: &ReportConfig,
+) -> PairRow {
+    let paired: Vec<(&CellRecord, &CellRecord)> =
+        a.iter().filter_map(|x| b.iter().find(|y| y.key.seed == x.key.seed).map(|y| (*x, *y))).collect();
+    pair_row(&paired, row, metric, scenarios, &[], config)
 }
 
 /// The tile bootstrap of every paired seed for `metric` (none for a metric without tile data).

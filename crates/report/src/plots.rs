@@ -97,20 +97,50 @@ fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, png::EncodingError>
     Ok(out)
 }
 
-/// The colour of a method (fixed for the common ones, so every plot agrees).
-pub(crate) fn method_color(method: &str, index: usize) -> RGBColor {
-    match method {
-        "pretrained" => RGBColor(140, 140, 140),
-        "uniform" => RGBColor(31, 119, 180),
-        "lora" => RGBColor(255, 127, 14),
-        "guided" => RGBColor(44, 160, 44),
-        "guided-adaptive" => RGBColor(0, 100, 55),
-        "guided-task" => RGBColor(188, 189, 34),
-        _ => {
-            let c = Palette99::pick(index + 4).to_rgba();
-            RGBColor(c.0, c.1, c.2)
-        }
+/// Colours of the methods lssg ships, so every plot and every group agrees on them.
+const FIXED_COLORS: [(&str, RGBColor); 13] = [
+    ("pretrained", RGBColor(140, 140, 140)),
+    ("uniform", RGBColor(31, 119, 180)),
+    ("lora", RGBColor(255, 127, 14)),
+    ("guided", RGBColor(44, 160, 44)),
+    ("guided-adaptive", RGBColor(0, 100, 55)),
+    ("guided-task", RGBColor(188, 189, 34)),
+    ("full-only", RGBColor(127, 127, 127)),
+    ("fixed", RGBColor(23, 190, 207)),
+    ("dro", RGBColor(214, 39, 40)),
+    ("distill", RGBColor(148, 103, 189)),
+    ("guided-distill", RGBColor(227, 119, 194)),
+    ("curriculum", RGBColor(140, 86, 75)),
+    ("prior", RGBColor(31, 31, 112)),
+];
+
+/// Colours for any other method, none close to a fixed one.
+const OTHER_COLORS: [RGBColor; 8] = [
+    RGBColor(174, 199, 232),
+    RGBColor(255, 187, 120),
+    RGBColor(152, 223, 138),
+    RGBColor(255, 152, 150),
+    RGBColor(197, 176, 213),
+    RGBColor(196, 156, 148),
+    RGBColor(158, 218, 229),
+    RGBColor(219, 219, 141),
+];
+
+/// The colour of `method` in `group`'s figures: fixed for the methods lssg ships; any other
+/// name gets the next colour of a second palette in the group's method order, so every
+/// method of a figure is told apart whatever its name.
+pub(crate) fn method_color(group: &GroupReport, method: &str) -> RGBColor {
+    if let Some((_, c)) = FIXED_COLORS.iter().find(|(m, _)| *m == method) {
+        return *c;
     }
+    let fixed = |m: &str| FIXED_COLORS.iter().any(|(f, _)| *f == m);
+    let others: Vec<&str> = group.methods.iter().map(|m| m.method.as_str()).filter(|m| !fixed(m)).collect();
+    let rank = others.iter().position(|m| *m == method).unwrap_or(others.len());
+    if rank < OTHER_COLORS.len() {
+        return OTHER_COLORS[rank];
+    }
+    let c = Palette99::pick(rank).to_rgba();
+    RGBColor(c.0, c.1, c.2)
 }
 
 /// (a) Per-scenario bars by method with ±std whiskers, for `metric`.
@@ -135,10 +165,9 @@ impl Figure for MethodBars<'_> {
             .group
             .methods
             .iter()
-            .enumerate()
-            .map(|(i, m)| BarSeries {
+            .map(|m| BarSeries {
                 name: m.method.clone(),
-                color: method_color(&m.method, i),
+                color: method_color(self.group, &m.method),
                 values: m
                     .metrics
                     .iter()
@@ -173,10 +202,12 @@ impl Figure for PairForest<'_> {
         root.fill(&WHITE)?;
         let pair = &self.group.pairs[self.pair];
         let Some(table) = pair.metrics.iter().find(|t| t.metric == self.metric) else { return Ok(()) };
-        let labels: Vec<String> = table.rows.iter().map(|r| crate::tables::row_label(&r.scenario)).collect();
+        let rows: Vec<&crate::pairs::PairRow> =
+            table.rows.iter().filter(|r| !self.group.is_protocol_row(&r.scenario)).collect();
+        let labels: Vec<String> = rows.iter().map(|r| crate::tables::row_label(&r.scenario)).collect();
         let n = labels.len();
         let (mut lo, mut hi) = (0.0f64, 0.0f64);
-        for r in &table.rows {
+        for r in &rows {
             for v in r.seed_ci.iter().flat_map(|c| [c.lo, c.hi]).chain(r.mean_diff) {
                 lo = lo.min(v);
                 hi = hi.max(v);
@@ -212,8 +243,8 @@ impl Figure for PairForest<'_> {
             vec![(0.0, -0.5), (0.0, n as f64 - 0.5)],
             zero.stroke_width(1),
         )))?;
-        let color = method_color(&pair.a, 0);
-        for (i, r) in table.rows.iter().enumerate() {
+        let color = method_color(self.group, &pair.a);
+        for (i, r) in rows.iter().enumerate() {
             let y = (n - 1 - i) as f64;
             if let Some(ci) = r.seed_ci {
                 whisker(&mut chart, ci.lo, ci.hi, y, 0.18, &BLACK)?;

@@ -86,7 +86,7 @@ pub fn pair_tables(group: &GroupReport, confidence: f64) -> Vec<(usize, Table)> 
     let mut out = Vec::new();
     for (i, pair) in group.pairs.iter().enumerate() {
         for table in &pair.metrics {
-            let rows = table.rows.iter().map(pair_cells).collect();
+            let rows = table.rows.iter().filter(|r| !group.is_protocol_row(&r.scenario)).map(pair_cells).collect();
             let caption = pair_caption(pair, table.metric, confidence);
             out.push((i, Table { rows, ..Table::new(PAIR_HEADER).with_caption(caption) }));
         }

@@ -16,6 +16,7 @@ use crate::plot_scores::{distribution_plot, interval_plot};
 use crate::plot_trajectory::trajectory_plots;
 use crate::plots::{Plot, PlotError, method_plots, pair_plots};
 use crate::score_tables::{diagnostic_table, distribution_table, interval_tables};
+use crate::protocol_tables::{baseline_table, protocol_method_tables, protocol_pair_tables, summary_table};
 use crate::tables::{method_tables, pair_tables, to_markdown};
 
 /// Why the report could not be written.
@@ -105,12 +106,20 @@ pub fn render_markdown(report: &Report, plots: &[GroupPlots]) -> String {
         c.bootstrap_seed,
         c.confidence * 100.0
     );
+    if let Some(t) = summary_table(report) {
+        s.push_str("## Summary\n\n");
+        s.push_str(&to_markdown(&t));
+    }
     for (g, group) in report.groups.iter().enumerate() {
         let _ = writeln!(s, "## {}\n", group.key.label());
         for t in method_tables(group) {
             s.push_str(&to_markdown(&t));
         }
-        for (_, t) in pair_tables(group, c.confidence) {
+        let protocols = protocol_method_tables(group).into_iter().chain(baseline_table(group, c.confidence));
+        for t in protocols {
+            s.push_str(&to_markdown(&t));
+        }
+        for (_, t) in pair_tables(group, c.confidence).into_iter().chain(protocol_pair_tables(group, c.confidence)) {
             s.push_str(&to_markdown(&t));
         }
         let scores = distribution_table(group).into_iter().chain(interval_tables(group)).chain(diagnostic_table(group));
