@@ -1,6 +1,7 @@
 //! Model checkpoints: a [`nn::VarStore`] as a safetensors file, written atomically (temp file in
 //! the same directory + rename) and loaded strictly, with a [`Error::CheckpointMismatch`] listing
-//! every missing, unexpected and misshaped tensor rather than the first one.
+//! every missing, unexpected and misshaped tensor rather than the first one, and a file whose
+//! tensors hold NaN or infinite values refused ([`Error::NonFiniteCheckpoint`], naming them).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -75,6 +76,12 @@ pub fn load_allowing_missing(
         }
     }
     let unexpected: BTreeSet<String> = file.keys().filter(|k| !vars.contains_key(*k)).cloned().collect();
+    let mut non_finite: Vec<String> =
+        file.iter().filter(|(_, t)| !all_finite(t)).map(|(name, _)| name.clone()).collect();
+    if !non_finite.is_empty() {
+        non_finite.sort();
+        return Err(Error::NonFiniteCheckpoint { file: path.to_path_buf(), tensors: non_finite });
+    }
     if !missing.is_empty() || !unexpected.is_empty() || !misshaped.is_empty() {
         misshaped.sort();
         return Err(Error::CheckpointMismatch {
@@ -93,6 +100,11 @@ pub fn load_allowing_missing(
         }
     });
     Ok(tolerated.into_iter().collect())
+}
+
+/// Whether every value of `t` is finite (integer and boolean tensors always are).
+fn all_finite(t: &Tensor) -> bool {
+    !t.is_floating_point() || t.numel() == 0 || t.isfinite().all().int64_value(&[]) != 0
 }
 
 #[cfg(test)]
@@ -135,6 +147,33 @@ mod tests {
         assert!(c.variables()["fc.weight"].equal(&before), "a failed load modifies nothing");
         assert!(matches!(load(&c, &dir.path().join("nope.safetensors")), Err(Error::Io { .. })));
         let _ = Kind::Float;
+    }
+
+    #[test]
+    fn non_finite_weights_are_refused_naming_the_tensors() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = nn::VarStore::new(Device::Cpu);
+        let _ = nn::linear(a.root() / "fc", 3, 2, Default::default());
+        let _ = a.root().zeros_no_train("running", &[4]);
+        for (i, value) in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY].into_iter().enumerate() {
+            let path = dir.path().join(format!("m{i}.safetensors"));
+            tch::no_grad(|| {
+                let _ = a.variables()["fc.bias"].shallow_clone().fill_(value);
+            });
+            save(&a, &path).unwrap();
+            let b = nn::VarStore::new(Device::Cpu);
+            let _ = nn::linear(b.root() / "fc", 3, 2, Default::default());
+            let _ = b.root().zeros_no_train("running", &[4]);
+            let before = b.variables()["fc.weight"].copy();
+            match load(&b, &path).unwrap_err() {
+                Error::NonFiniteCheckpoint { file, tensors } => {
+                    assert_eq!((file, tensors), (path.clone(), vec!["fc.bias".to_string()]));
+                }
+                e => panic!("unexpected {e}"),
+            }
+            assert!(b.variables()["fc.weight"].equal(&before), "a refused load modifies nothing");
+            assert!(load_base(&b, &path).is_err());
+        }
     }
 
     #[test]

@@ -48,6 +48,15 @@ pub enum Error {
         /// `(name, model shape, file shape)` of tensors present in both with different shapes.
         misshaped: Vec<(String, Vec<i64>, Vec<i64>)>,
     },
+    /// Tensors of a checkpoint hold NaN or infinite values: a network with them computes
+    /// nothing meaningful (an all-NaN network still names a class for every pixel).
+    #[error("{file}: {} tensor(s) hold NaN or infinite values: {tensors:?}; the weights are unusable", tensors.len())]
+    NonFiniteCheckpoint {
+        /// The checkpoint file.
+        file: PathBuf,
+        /// The names of the tensors with non-finite values.
+        tensors: Vec<String>,
+    },
 }
 
 fn fmt_misshaped(m: &[(String, Vec<i64>, Vec<i64>)]) -> String {
