@@ -18,7 +18,6 @@ pub mod plot_panels;
 pub mod plot_scores;
 pub mod plot_trajectory;
 pub mod plots;
-pub mod protocol_record;
 pub mod protocol_tables;
 pub mod protocols;
 pub mod record;
@@ -42,8 +41,7 @@ pub use diagnostic::{
 pub use distribution::DistributionReport;
 pub use load::{LoadError, Loaded, Problem, load_cells};
 pub use pairs::{PairReport, PairRow};
-pub use protocol_record::{ExpectedRecord, MissingRecord, NoisyRecord, PredictedMap, Protocols, TileMap, TileMaps};
-pub use protocols::{ProtocolKind, ProtocolRow};
+pub use protocols::ProtocolRow;
 pub use record::{Band, CELL_FILE, CellKey, CellRecord, Curve, CurvePoint, Distribution, ScenarioRecord, TileRecord};
 pub use stats::Interval;
 pub use summary::{BASELINE, BaselineComparison, SummaryLine};

@@ -8,33 +8,11 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use lssg_core::MetricId;
+use lssg_scenario::robustness::ProtocolKind;
 use serde::{Deserialize, Serialize};
 
 use crate::record::CellRecord;
 use crate::stats::mean;
-
-/// The protocol a row belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ProtocolKind {
-    /// The expected metric under independent sensor failure.
-    Expected,
-    /// Random square patches of one modality missing.
-    RandomMissing,
-    /// Additive Gaussian noise on one modality.
-    Noisy,
-}
-
-impl ProtocolKind {
-    /// The word rows of this protocol are labelled with.
-    pub fn word(self) -> &'static str {
-        match self {
-            Self::Expected => "expected",
-            Self::RandomMissing => "random-missing",
-            Self::Noisy => "noisy",
-        }
-    }
-}
 
 /// One protocol row of a group.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,8 +45,8 @@ impl ProtocolRow {
     pub fn label(&self, metric: MetricId) -> String {
         match (self.kind, &self.modality) {
             (ProtocolKind::Expected, _) => format!("expected {}, {}", metric_label(metric), self.setting),
-            (kind, None) => format!("{} {} (mean over modalities)", kind.word(), self.setting),
-            (kind, Some(m)) => format!("{} {}, {m}", kind.word(), self.setting),
+            (kind, None) => format!("{} {} (mean over modalities)", kind.as_str(), self.setting),
+            (kind, Some(m)) => format!("{} {}, {m}", kind.as_str(), self.setting),
         }
     }
 }
@@ -120,7 +98,7 @@ fn per_modality<'a>(
     let mut by_level: Vec<(f64, String, Vec<&BTreeMap<MetricId, f64>>)> = Vec::new();
     for (level, setting, modality, metrics) in entries {
         let row = ProtocolRow {
-            key: format!("{} {setting}, {modality}", kind.word()),
+            key: format!("{} {setting}, {modality}", kind.as_str()),
             kind,
             setting: setting.clone(),
             level: Some(level),
@@ -142,7 +120,7 @@ fn per_modality<'a>(
             })
             .collect();
         let row = ProtocolRow {
-            key: format!("{} {setting}", kind.word()),
+            key: format!("{} {setting}", kind.as_str()),
             kind,
             setting,
             level: Some(level),

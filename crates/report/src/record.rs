@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use lssg_core::MetricId;
 use serde::{Deserialize, Serialize};
 
-use crate::protocol_record::{Protocols, TileMaps};
+use lssg_scenario::robustness::{Protocols, TileMaps};
 
 /// The file name of a cell's record inside its run directory.
 pub const CELL_FILE: &str = "cell.json";

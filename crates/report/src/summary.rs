@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::aggregate::{ByMethod, MEAN_ROW, MethodReport, PRETRAINED, Rows, WORST_ROW};
 use crate::config::ReportConfig;
 use crate::pairs::{PairRow, versus};
-use crate::protocols::{ProtocolKind, ProtocolRow};
+use lssg_scenario::robustness::ProtocolKind;
+
+use crate::protocols::ProtocolRow;
 use crate::tables::row_label;
 
 /// The method every strategy is compared with.

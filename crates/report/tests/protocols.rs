@@ -8,10 +8,8 @@ use std::collections::BTreeMap;
 use common::*;
 use lssg_core::MetricId;
 use lssg_report::protocol_tables::summary_table;
-use lssg_report::{
-    CellRecord, ExpectedRecord, GroupReport, MissingRecord, NoisyRecord, ProtocolKind, Protocols, Report,
-    ReportConfig, build_report, load_cells,
-};
+use lssg_report::{CellRecord, GroupReport, Report, ReportConfig, build_report, load_cells};
+use lssg_scenario::robustness::{ExpectedRecord, MissingRecord, NoisyRecord, ProtocolKind, Protocols};
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-9
