@@ -75,35 +75,73 @@ impl Protocols {
     pub fn is_empty(&self) -> bool {
         self.expected.is_empty() && self.random_missing.is_empty() && self.noisy.is_empty()
     }
+}
 
-    /// The mean over modalities of `metric` for each rate of `random_missing`, in the order
-    /// measured; `None` where one modality's value is undefined.
-    pub fn random_missing_means(&self, metric: MetricId) -> Vec<(f64, Option<f64>)> {
-        modality_means(self.random_missing.iter().map(|r| (r.rate, r.metrics.get(&metric).copied())))
-    }
+/// One setting of a protocol as a table row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProtocolRow {
+    /// `expected p = 0.1`, `random-missing r = 0.5` (the mean over modalities),
+    /// `random-missing r = 0.5, sar`, `noisy 10 dB`, `noisy 10 dB, sar`.
+    pub label: String,
+    /// Π_m p_m of an expected row.
+    pub all_missing: Option<f64>,
+    /// The row's metrics, fractions; an undefined one is left out.
+    pub metrics: BTreeMap<MetricId, f64>,
+}
 
-    /// The mean over modalities of `metric` for each SNR of `noisy`, in the order measured.
-    pub fn noisy_means(&self, metric: MetricId) -> Vec<(f64, Option<f64>)> {
-        modality_means(self.noisy.iter().map(|r| (r.snr_db, r.metrics.get(&metric).copied())))
+impl Protocols {
+    /// Every setting as a row: the expected rows in profile order, then random-missing and
+    /// noisy level by level, each level's mean over modalities before its modalities.
+    pub fn rows(&self) -> Vec<ProtocolRow> {
+        let mut rows: Vec<ProtocolRow> = self
+            .expected
+            .iter()
+            .map(|e| ProtocolRow {
+                label: format!("expected {}", e.label),
+                all_missing: Some(e.all_missing),
+                metrics: e.metrics.clone(),
+            })
+            .collect();
+        let missing = self.random_missing.iter().map(|r| (r.rate, format!("r = {}", r.rate), &r.modality, &r.metrics));
+        per_level(ProtocolKind::RandomMissing, missing, &mut rows);
+        let noisy = self.noisy.iter().map(|r| (r.snr_db, format!("{} dB", r.snr_db), &r.modality, &r.metrics));
+        per_level(ProtocolKind::Noisy, noisy, &mut rows);
+        rows
     }
 }
 
-/// Groups `(level, value)` by level (first-seen order) and averages each group.
-fn modality_means(entries: impl Iterator<Item = (f64, Option<f64>)>) -> Vec<(f64, Option<f64>)> {
-    let mut groups: Vec<(f64, Vec<Option<f64>>)> = Vec::new();
-    for (level, value) in entries {
-        match groups.iter_mut().find(|(l, _)| *l == level) {
-            Some((_, values)) => values.push(value),
-            None => groups.push((level, vec![value])),
+/// A modality's name and metrics at one level.
+type ModalityMetrics<'a> = (&'a String, &'a BTreeMap<MetricId, f64>);
+
+/// The rows of one per-modality protocol: per level (first-seen order), the mean over
+/// modalities of each metric every modality has, then each modality's row.
+fn per_level<'a>(
+    kind: ProtocolKind,
+    entries: impl Iterator<Item = (f64, String, &'a String, &'a BTreeMap<MetricId, f64>)>,
+    rows: &mut Vec<ProtocolRow>,
+) {
+    let mut levels: Vec<(f64, String, Vec<ModalityMetrics<'a>>)> = Vec::new();
+    for (level, setting, modality, metrics) in entries {
+        match levels.iter_mut().find(|(l, _, _)| *l == level) {
+            Some((_, _, list)) => list.push((modality, metrics)),
+            None => levels.push((level, setting, vec![(modality, metrics)])),
         }
     }
-    groups
-        .into_iter()
-        .map(|(level, values)| {
-            let values: Option<Vec<f64>> = values.into_iter().collect();
-            (level, values.map(|v| v.iter().sum::<f64>() / v.len() as f64))
-        })
-        .collect()
+    for (_, setting, list) in levels {
+        let mean = MetricId::ALL
+            .into_iter()
+            .filter_map(|id| {
+                let values: Option<Vec<f64>> = list.iter().map(|(_, m)| m.get(&id).copied()).collect();
+                let values = values?;
+                Some((id, values.iter().sum::<f64>() / values.len() as f64))
+            })
+            .collect();
+        rows.push(ProtocolRow { label: format!("{kind} {setting}"), all_missing: None, metrics: mean });
+        for (modality, metrics) in list {
+            let label = format!("{kind} {setting}, {modality}");
+            rows.push(ProtocolRow { label, all_missing: None, metrics: metrics.clone() });
+        }
+    }
 }
 
 /// E_p[metric] = Σ_s w_s · metric_s under one failure profile (conditioned on at least one
@@ -283,7 +321,7 @@ mod tests {
     }
 
     #[test]
-    fn modality_means_average_each_level() {
+    fn rows_put_each_levels_mean_before_its_modalities() {
         let run = |modality: &str, snr_db: f64, miou: f64| NoisyRecord {
             modality: modality.into(),
             snr_db,
@@ -293,12 +331,14 @@ mod tests {
             noisy: vec![run("rgb", 20.0, 0.5), run("sar", 20.0, 0.7), run("rgb", 0.0, 0.1), run("sar", 0.0, 0.2)],
             ..Protocols::default()
         };
-        let means = results.noisy_means(MetricId::Miou);
-        assert_eq!(means.len(), 2);
-        assert_eq!(means[0].0, 20.0);
-        assert!((means[0].1.unwrap() - 0.6).abs() < 1e-12);
-        assert_eq!(results.noisy_means(MetricId::Accuracy), [(20.0, None), (0.0, None)]);
-        assert!(results.random_missing_means(MetricId::Miou).is_empty());
         assert!(!results.is_empty() && Protocols::default().is_empty());
+        let rows = results.rows();
+        let labels: Vec<&str> = rows.iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["noisy 20 dB", "noisy 20 dB, rgb", "noisy 20 dB, sar", "noisy 0 dB", "noisy 0 dB, rgb", "noisy 0 dB, sar"]
+        );
+        assert!((rows[0].metrics[&MetricId::Miou] - 0.6).abs() < 1e-12);
+        assert_eq!(rows[2].metrics[&MetricId::Miou], 0.7);
     }
 }
