@@ -17,7 +17,7 @@ use crate::protocols::{ProtocolRow, group_rows, protocol_value};
 use crate::record::{CellKey, CellRecord, CurvePoint};
 use crate::summary::{BaselineComparison, SummaryLine, summary, versus_baseline};
 use crate::stats::{mean, sample_std};
-use crate::trajectory::{Trajectory, trajectories};
+use crate::trajectory::{Recorded, Trajectory, trajectories};
 
 /// The name of the row holding the mean over scenarios.
 pub const MEAN_ROW: &str = "mean";
@@ -138,6 +138,10 @@ pub struct GroupReport {
     /// The sampling distributions of the stages that recorded them per epoch (§9).
     #[serde(default)]
     pub trajectories: Vec<Trajectory>,
+    /// The per-scenario loss weights of the stages that recorded them per epoch (group DRO's
+    /// q, §10.5).
+    #[serde(default)]
+    pub weights: Vec<Trajectory>,
     /// Things left out and why.
     pub notes: Vec<String>,
 }
@@ -266,7 +270,8 @@ fn group_report(key: GroupKey, cells: &[&CellRecord], config: &ReportConfig) -> 
     let curves = stage_curves(cells);
     let diagnostic = diagnostic_report(cells);
     let scored = distribution.as_ref().map(|d| d.scenarios.as_slice());
-    let trajectories = trajectories(&curves, &scenarios, scored, &mut notes);
+    let sampled = trajectories(&curves, &scenarios, scored, Recorded::Sampling, &mut notes);
+    let weights = trajectories(&curves, &scenarios, scored, Recorded::Weights, &mut notes);
     GroupReport {
         key,
         primary_metric: primary,
@@ -280,7 +285,8 @@ fn group_report(key: GroupKey, cells: &[&CellRecord], config: &ReportConfig) -> 
         distribution,
         curves,
         diagnostic,
-        trajectories,
+        trajectories: sampled,
+        weights,
         notes,
     }
 }

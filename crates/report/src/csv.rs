@@ -135,20 +135,21 @@ impl CsvRows<'_> {
 
     /// Kind `sampling`, name the stage, metric `probability`, statistic `epoch:<e>` (mean over
     /// seeds) and `seed:<s>:epoch:<e>`.
-    fn trajectories(&mut self) {
+    fn trajectories(&mut self, kind: &str, metric: &str) {
         let group = self.group;
-        for t in &group.trajectories {
+        let list = if kind == "sampling" { &group.trajectories } else { &group.weights };
+        for t in list {
             for (j, scenario) in t.scenarios.iter().enumerate() {
                 for p in &t.mean {
                     if let Some(v) = p.probabilities.get(j) {
-                        self.row("sampling", &t.stage, scenario, "probability", &format!("epoch:{}", p.epoch), *v);
+                        self.row(kind, &t.stage, scenario, metric, &format!("epoch:{}", p.epoch), *v);
                     }
                 }
                 for s in &t.seeds {
                     for p in &s.points {
                         if let Some(v) = p.probabilities.get(j) {
                             let stat = format!("seed:{}:epoch:{}", s.seed, p.epoch);
-                            self.row("sampling", &t.stage, scenario, "probability", &stat, *v);
+                            self.row(kind, &t.stage, scenario, metric, &stat, *v);
                         }
                     }
                 }
@@ -166,7 +167,8 @@ pub fn render_csv(report: &Report) -> String {
         rows.pairs();
         rows.distribution();
         rows.diagnostic();
-        rows.trajectories();
+        rows.trajectories("sampling", "probability");
+        rows.trajectories("weights", "weight");
     }
     out
 }

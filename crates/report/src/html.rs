@@ -29,6 +29,8 @@ pub struct GroupPlots {
     pub curves: Vec<Plot>,
     /// One per stage that recorded its sampling distribution per epoch.
     pub trajectories: Vec<Plot>,
+    /// One per stage that recorded per-scenario loss weights per epoch (group DRO).
+    pub weights: Vec<Plot>,
 }
 
 const CSS: &str = "
@@ -129,6 +131,10 @@ fn group_html(group: &GroupReport, gp: &GroupPlots, confidence: f64, out: &mut S
     if !gp.trajectories.is_empty() {
         out.push_str("<h3>Sampling distributions during training</h3>\n");
         gp.trajectories.iter().for_each(|p| figure_html(p, out));
+    }
+    if !gp.weights.is_empty() {
+        out.push_str("<h3>Scenario loss weights during training</h3>\n");
+        gp.weights.iter().for_each(|p| figure_html(p, out));
     }
     if !group.notes.is_empty() {
         out.push_str("<h3>Notes</h3>\n<ul class=\"notes\">");

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::record::{CELL_FILE, CellKey, CellRecord, Distribution, FORMAT};
+use crate::record::{CELL_FILE, CellKey, CellRecord, Curve, CurvePoint, Distribution, FORMAT};
 
 /// Why no cells could be looked for at all.
 #[derive(Debug, Error)]
@@ -207,24 +207,35 @@ fn check_cell(cell: &CellRecord) -> Result<(), CellError> {
         }
     }
     for (i, c) in cell.curves.iter().enumerate() {
-        let first = c.points.iter().find_map(|p| p.sampling.as_ref().map(Vec::len));
-        for (p, s) in c.points.iter().enumerate().filter_map(|(p, pt)| pt.sampling.as_ref().map(|s| (p, s))) {
-            let field = format!("curves[{i}].points[{p}].sampling");
-            if Some(s.len()) != first {
-                return Err(invalid(
-                    field,
-                    format!("{} values, the curve's first distribution has {first:?}", s.len()),
-                ));
-            }
-            if let Some(v) = s.iter().find(|v| !v.is_finite()) {
-                return Err(invalid(field, format!("{v} is not finite")));
-            }
-        }
+        check_per_epoch(i, c, "sampling", |p| p.sampling.as_ref())?;
+        check_per_epoch(i, c, "weights", |p| p.weights.as_ref())?;
     }
     match &cell.distribution {
         Some(d) => check_distribution(d),
         None => Ok(()),
     }
+}
+
+/// A per-epoch list of curve `i` (`sampling`, `weights`): one length within the curve, every
+/// value finite.
+fn check_per_epoch(
+    i: usize,
+    c: &Curve,
+    name: &str,
+    list: impl Fn(&CurvePoint) -> Option<&Vec<f64>>,
+) -> Result<(), CellError> {
+    let invalid = |field: String, message: String| CellError::Invalid { field, message };
+    let first = c.points.iter().find_map(|p| list(p).map(Vec::len));
+    for (p, s) in c.points.iter().enumerate().filter_map(|(p, pt)| list(pt).map(|s| (p, s))) {
+        let field = format!("curves[{i}].points[{p}].{name}");
+        if Some(s.len()) != first {
+            return Err(invalid(field, format!("{} values, the curve's first distribution has {first:?}", s.len())));
+        }
+        if let Some(v) = s.iter().find(|v| !v.is_finite()) {
+            return Err(invalid(field, format!("{v} is not finite")));
+        }
+    }
+    Ok(())
 }
 
 /// The scores of a distribution: every per-scenario list as long as `scenarios`, every value

@@ -1,7 +1,7 @@
-//! The trajectories of adaptive sampling distributions (docs/report.md §9): per stage, the
-//! probability of each scenario over the epochs — a thick line per scenario for the mean over
-//! seeds, thin pale lines for the single seeds — with the scenario legend in a column at the
-//! right.
+//! The trajectories of adaptive sampling distributions (docs/report.md §9) and of group DRO's
+//! loss weights (§10.5): per stage, the value of each scenario over the epochs — a thick line
+//! per scenario for the mean over seeds, thin pale lines for the single seeds — with the
+//! scenario legend in a column at the right.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -17,6 +17,10 @@ const LEGEND: u32 = 230;
 struct TrajectoryFigure<'a> {
     group: &'a GroupReport,
     t: &'a Trajectory,
+    /// `sampling distribution` or `loss weights q`.
+    what: &'static str,
+    /// The vertical axis.
+    y_desc: &'static str,
 }
 
 /// The (epoch, probability of scenario `j`) points of a trajectory.
@@ -54,7 +58,7 @@ impl Figure for TrajectoryFigure<'_> {
         } else {
             format!("mean over {} seeds, thin lines: single seeds", t.seeds.len())
         };
-        let title = format!("{}: sampling distribution of {} ({seeds})", self.group.key.label(), t.stage);
+        let title = format!("{}: {} of {} ({seeds})", self.group.key.label(), self.what, t.stage);
         root.draw(&Text::new(title, (16, 10), (FAMILY, 17).into_font().color(&BLACK)))?;
         let mut chart = ChartBuilder::on(&main)
             .margin(10)
@@ -68,7 +72,7 @@ impl Figure for TrajectoryFigure<'_> {
             .label_style((FAMILY, 14))
             .axis_desc_style((FAMILY, 14))
             .x_desc("epoch")
-            .y_desc("sampling probability")
+            .y_desc(self.y_desc)
             .x_labels(((x1 - x0).round() as usize + 1).min(12))
             .x_label_formatter(&|x| if (x - x.round()).abs() < 1e-6 { format!("{x:.0}") } else { String::new() })
             .draw()?;
@@ -104,7 +108,22 @@ pub fn trajectory_plots(group: &GroupReport) -> Result<Vec<Plot>, PlotError> {
         .map(|t| {
             let name = format!("{}_sampling_{}", group.key.slug(), slug(&t.stage));
             let title = format!("{}: sampling distribution of {} per epoch", group.key.label(), t.stage);
-            render(name, title, &TrajectoryFigure { group, t })
+            render(name, title, &TrajectoryFigure { group, t, what: "sampling distribution", y_desc: "sampling probability" })
+        })
+        .collect()
+}
+
+/// One figure per stage that recorded per-scenario loss weights per epoch (group DRO's q).
+pub fn weight_plots(group: &GroupReport) -> Result<Vec<Plot>, PlotError> {
+    group
+        .weights
+        .iter()
+        .filter(|t| !t.mean.is_empty())
+        .map(|t| {
+            let name = format!("{}_weights_{}", group.key.slug(), slug(&t.stage));
+            let title = format!("{}: scenario loss weights q of {} per epoch", group.key.label(), t.stage);
+            let figure = TrajectoryFigure { group, t, what: "scenario loss weights q", y_desc: "weight q" };
+            render(name, title, &figure)
         })
         .collect()
 }

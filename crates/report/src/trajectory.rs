@@ -1,16 +1,43 @@
-//! Trajectories of adaptive sampling distributions (docs/report.md §9): for every stage whose
-//! curve points carry the distribution the epoch sampled from (`CurvePoint.sampling`, e.g.
-//! `guided-adaptive`), the probability of each scenario per epoch and seed, and its mean over
-//! the seeds.
+//! Trajectories of adaptive sampling distributions (docs/report.md §9) and of per-scenario
+//! loss weights (§10.5): for every stage whose curve points carry the distribution the epoch
+//! sampled from (`CurvePoint.sampling`, e.g. `guided-adaptive`) or the loss weights it ended
+//! with (`CurvePoint.weights`, group DRO's q), the value of each scenario per epoch and seed,
+//! and its mean over the seeds.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::StageCurves;
+use crate::record::CurvePoint;
 use crate::stats::mean;
 
-/// The distribution one epoch sampled from.
+/// What a trajectory follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Recorded {
+    /// The sampling distribution (`CurvePoint.sampling`).
+    Sampling,
+    /// The per-scenario loss weights (`CurvePoint.weights`).
+    Weights,
+}
+
+impl Recorded {
+    fn values(self, p: &CurvePoint) -> Option<&Vec<f64>> {
+        match self {
+            Self::Sampling => p.sampling.as_ref(),
+            Self::Weights => p.weights.as_ref(),
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Self::Sampling => "sampling distributions",
+            Self::Weights => "loss weights",
+        }
+    }
+}
+
+/// The distribution one epoch sampled from (or the weights it ended with).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochSampling {
     /// Epoch, 1-based.
@@ -48,25 +75,28 @@ pub(crate) fn trajectories(
     curves: &[StageCurves],
     scenarios: &[String],
     scored: Option<&[String]>,
+    recorded: Recorded,
     notes: &mut Vec<String>,
 ) -> Vec<Trajectory> {
-    curves.iter().filter_map(|stage| trajectory(stage, scenarios, scored, notes)).collect()
+    curves.iter().filter_map(|stage| trajectory(stage, scenarios, scored, recorded, notes)).collect()
 }
 
 fn trajectory(
     stage: &StageCurves,
     scenarios: &[String],
     scored: Option<&[String]>,
+    recorded: Recorded,
     notes: &mut Vec<String>,
 ) -> Option<Trajectory> {
-    let len = stage.seeds.iter().flat_map(|(_, pts)| pts).find_map(|p| p.sampling.as_ref().map(Vec::len))?;
+    let what = recorded.what();
+    let len = stage.seeds.iter().flat_map(|(_, pts)| pts).find_map(|p| recorded.values(p).map(Vec::len))?;
     let names: Vec<String> = if len == scenarios.len() {
         scenarios.to_vec()
     } else if let Some(s) = scored.filter(|s| s.len() == len) {
         s.to_vec()
     } else {
         notes.push(format!(
-            "{}: sampling distributions of {len} scenarios, the group has {}; not shown",
+            "{}: {what} of {len} scenarios, the group has {}; not shown",
             stage.stage,
             scenarios.len()
         ));
@@ -76,10 +106,10 @@ fn trajectory(
     for (seed, pts) in &stage.seeds {
         let points: Vec<EpochSampling> = pts
             .iter()
-            .filter_map(|p| p.sampling.as_ref().map(|s| EpochSampling { epoch: p.epoch, probabilities: s.clone() }))
+            .filter_map(|p| recorded.values(p).map(|s| EpochSampling { epoch: p.epoch, probabilities: s.clone() }))
             .collect();
         if points.iter().any(|p| p.probabilities.len() != len) {
-            notes.push(format!("{} seed {seed}: sampling distributions of another length; left out", stage.stage));
+            notes.push(format!("{} seed {seed}: {what} of another length; left out", stage.stage));
             continue;
         }
         if !points.is_empty() {

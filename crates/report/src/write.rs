@@ -13,7 +13,7 @@ use crate::html::{GroupPlots, render_html};
 use crate::plot_curves::curve_plots;
 use crate::plot_diagnostic::diagnostic_plots;
 use crate::plot_scores::{distribution_plot, interval_plot};
-use crate::plot_trajectory::trajectory_plots;
+use crate::plot_trajectory::{trajectory_plots, weight_plots};
 use crate::plots::{Plot, PlotError, method_plots, pair_plots};
 use crate::score_tables::{diagnostic_table, distribution_table, interval_tables};
 use crate::protocol_tables::{baseline_table, protocol_method_tables, protocol_pair_tables, summary_table};
@@ -61,6 +61,7 @@ pub fn draw_plots(report: &Report) -> Result<Vec<GroupPlots>, WriteError> {
                 diagnostic: diagnostic_plots(g)?,
                 curves: curve_plots(g)?,
                 trajectories: trajectory_plots(g)?,
+                weights: weight_plots(g)?,
             })
         })
         .collect()
@@ -90,6 +91,7 @@ fn all_plots(g: &GroupPlots) -> impl Iterator<Item = &Plot> {
         .chain(&g.diagnostic)
         .chain(&g.curves)
         .chain(&g.trajectories)
+        .chain(&g.weights)
 }
 
 /// `report.md`: per group the method and pair tables, links to the PNGs, then the problems.
