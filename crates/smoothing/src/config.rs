@@ -91,7 +91,7 @@ pub struct SmoothingConfig {
     pub sigma: Sigma,
     /// Ridge λ ≥ 0 of the solve (K + λI) y = U.
     pub lambda: f64,
-    /// Softmax temperature factor τ (finite; 0 gives the uniform distribution).
+    /// Softmax temperature factor τ (finite, ≥ 0; 0 gives the uniform distribution).
     pub tau: f64,
     /// Weight of the softmax against the uniform floor, in [0, 1].
     pub gamma: f64,
@@ -116,7 +116,7 @@ impl Default for SmoothingConfig {
 }
 
 impl SmoothingConfig {
-    /// Checks every value's range: α finite > 0, σ finite > 0, λ finite ≥ 0, τ finite,
+    /// Checks every value's range: α finite > 0, σ finite > 0, λ finite ≥ 0, τ finite ≥ 0,
     /// γ in [0, 1].
     pub fn validate(&self) -> Result<()> {
         let bad = |field, value, expected| Err(Error::InvalidConfig { field, value, expected });
@@ -131,8 +131,13 @@ impl SmoothingConfig {
         if !(self.lambda.is_finite() && self.lambda >= 0.0) {
             return bad("lambda", self.lambda, "a finite number >= 0");
         }
-        if !self.tau.is_finite() {
-            return bad("tau", self.tau, "a finite number");
+        if !(self.tau.is_finite() && self.tau >= 0.0) {
+            // A negative τ silently reverses the preference; `preference` says that explicitly.
+            return bad(
+                "tau",
+                self.tau,
+                "a finite number >= 0 (to reverse the preference, set preference = faithful-first)",
+            );
         }
         if !(0.0..=1.0).contains(&self.gamma) {
             return bad("gamma_floor", self.gamma, "a number in [0, 1]");
@@ -194,6 +199,8 @@ mod tests {
         assert_eq!(field(SmoothingConfig { gamma: -0.1, ..d }), "gamma_floor");
         assert_eq!(field(SmoothingConfig { tau: f64::INFINITY, ..d }), "tau");
         assert_eq!(field(SmoothingConfig { alpha: 0.0, ..d }), "alpha");
-        SmoothingConfig { lambda: 0.0, gamma: 1.0, tau: -2.0, ..d }.validate().unwrap();
+        // A negative τ would reverse the preference behind its back.
+        assert_eq!(field(SmoothingConfig { tau: -2.0, ..d }), "tau");
+        SmoothingConfig { lambda: 0.0, gamma: 1.0, tau: 0.0, ..d }.validate().unwrap();
     }
 }

@@ -95,6 +95,17 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The scores are finite but so large that an intermediate quantity overflows float64.
+    #[error(
+        "the distortion scores overflow float64 in the {what} (largest score {max:e}); rescale them \
+         (e.g. divide by their maximum) or lower alpha"
+    )]
+    Overflow {
+        /// Which intermediate quantity (`utility`, `kernel scores`, …).
+        what: &'static str,
+        /// The largest score given.
+        max: f64,
+    },
     /// The modality set could not be built.
     #[error(transparent)]
     Scenario(#[from] lssg_scenario::Error),

@@ -34,6 +34,10 @@ pub struct Smoothed {
     pub probabilities: Vec<f64>,
 }
 
+/// The largest score (and α × score) [`smooth`] accepts: far above any mean squared error, far
+/// below where squaring overflows float64.
+pub const MAX_SCORE: f64 = 1e150;
+
 /// Checks D: non-empty, 2^M − 1 values for `set`, each finite and ≥ 0.
 pub fn validate_distortion(distortion: &[f64], set: &ModalitySet) -> Result<()> {
     if distortion.is_empty() {
@@ -83,12 +87,22 @@ pub fn modalities_for_count(count: usize) -> Result<ModalitySet> {
 ///
 /// # Errors
 /// Invalid input ([`validate_distortion`]), an invalid config
-/// ([`SmoothingConfig::validate`]) or a singular solve ([`Error::Singular`]).
+/// ([`SmoothingConfig::validate`]), a singular solve ([`Error::Singular`]) or scores so large
+/// that a step overflows ([`Error::Overflow`]): the result is always a finite distribution.
 pub fn smooth(distortion: &[f64], set: &ModalitySet, config: &SmoothingConfig) -> Result<Smoothed> {
     config.validate()?;
     validate_distortion(distortion, set)?;
     let d = ArrayView1::from(distortion);
     let utility: Array1<f64> = d.mapv(|v| config.alpha * v); // [S]
+    // Squared distances and variances square the scores: beyond √f64::MAX / 255 they overflow
+    // (or cancel into a silently uniform distribution), long before a score becomes infinite.
+    let max = distortion.iter().copied().fold(0.0, f64::max);
+    if let Some(what) = [("distortion scores", max), ("utility", config.alpha * max)]
+        .into_iter()
+        .find_map(|(what, v)| (v > MAX_SCORE).then_some(what))
+    {
+        return Err(Error::Overflow { what, max });
+    }
     let x = descriptors(d, set, config.descriptor); // [S, 1 | M]
     let sq = squared_distances(x.view()); // [S, S]
     let sigma = resolve_sigma(config.sigma, sq.view());
@@ -100,6 +114,13 @@ pub fn smooth(distortion: &[f64], set: &ModalitySet, config: &SmoothingConfig) -
     }
     let s = softmax(z.view(), config.tau);
     let p = floor_mix(s.view(), config.gamma);
+    for (what, values) in
+        [("utility", utility.view()), ("kernel scores", r.view()), ("z-scores", z.view()), ("probabilities", p.view())]
+    {
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(Error::Overflow { what, max });
+        }
+    }
     Ok(Smoothed {
         distortion: distortion.to_vec(),
         utility: utility.to_vec(),
@@ -187,6 +208,31 @@ mod tests {
         assert!(matches!(validate_distortion(&[], &set), Err(Error::Empty)));
         let err = validate_distortion(&[0.1; 6], &set).unwrap_err();
         assert!(matches!(err, Error::WrongLength { expected: 7, got: 6, modalities: 3 }), "{err:?}");
+    }
+
+    #[test]
+    fn huge_scores_and_a_negative_temperature_are_errors() {
+        let set = rns();
+        let config = SmoothingConfig::default();
+        for scale in [1e154, 1e200, 1e300, f64::MAX] {
+            let d: Vec<f64> = (1..=7).map(|i| scale / i as f64).collect();
+            match smooth(&d, &set, &config) {
+                Ok(out) => assert!(out.probabilities.iter().all(|p| p.is_finite()), "{scale:e}"),
+                Err(e) => assert!(matches!(e, Error::Overflow { .. } | Error::Singular { .. }), "{scale:e}: {e}"),
+            }
+        }
+        for d in [[1e300, 0.0, 0.0, 0.0, 0.0, 0.0, 1e308], [1e200, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [1e308; 7]] {
+            assert!(matches!(smooth(&d, &set, &config), Err(Error::Overflow { .. })), "{d:?}");
+        }
+        let d = [1e140, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let p = smooth(&d, &set, &config).unwrap().probabilities;
+        assert!(p[0] > p[1] && p.iter().all(|v| v.is_finite()), "{p:?}");
+        let reversed = SmoothingConfig { tau: -0.5, ..config };
+        let e = smooth(&[0.8, 1.2, 1.5, 0.3, 0.4, 0.6, 0.0], &set, &reversed).unwrap_err();
+        assert!(
+            matches!(e, Error::InvalidConfig { field: "tau", .. }) && e.to_string().contains("faithful-first"),
+            "{e}"
+        );
     }
 
     #[test]
