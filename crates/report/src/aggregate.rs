@@ -12,6 +12,7 @@ use crate::diagnostic::{DiagnosticReport, diagnostic_report};
 pub use crate::distribution::DistributionReport;
 use crate::distribution::distribution_report;
 use crate::load::{Loaded, Problem};
+use crate::maps::{MapPanel, map_panel};
 use crate::pairs::{PairReport, pair_reports};
 use crate::protocols::{ProtocolRow, group_rows, protocol_value};
 use crate::record::{CellKey, CellRecord, CurvePoint};
@@ -142,6 +143,9 @@ pub struct GroupReport {
     /// q, §10.5).
     #[serde(default)]
     pub weights: Vec<Trajectory>,
+    /// The predicted maps of a few test tiles (§10.6); drawn, not written to `report.json`.
+    #[serde(skip)]
+    pub maps: Option<MapPanel>,
     /// Things left out and why.
     pub notes: Vec<String>,
 }
@@ -270,6 +274,7 @@ fn group_report(key: GroupKey, cells: &[&CellRecord], config: &ReportConfig) -> 
     let curves = stage_curves(cells);
     let diagnostic = diagnostic_report(cells);
     let scored = distribution.as_ref().map(|d| d.scenarios.as_slice());
+    let maps = map_panel(&evaluated.iter().map(|c| **c).collect::<Vec<_>>(), &mut notes);
     let sampled = trajectories(&curves, &scenarios, scored, Recorded::Sampling, &mut notes);
     let weights = trajectories(&curves, &scenarios, scored, Recorded::Weights, &mut notes);
     GroupReport {
@@ -287,6 +292,7 @@ fn group_report(key: GroupKey, cells: &[&CellRecord], config: &ReportConfig) -> 
         diagnostic,
         trajectories: sampled,
         weights,
+        maps,
         notes,
     }
 }

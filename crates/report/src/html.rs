@@ -19,6 +19,8 @@ pub struct GroupPlots {
     pub methods: Vec<Plot>,
     /// One per pair.
     pub pairs: Vec<Plot>,
+    /// The robustness profile (metric against p, missing rate and SNR).
+    pub profile: Vec<Plot>,
     /// The scenario scores.
     pub distribution: Option<Plot>,
     /// The bootstrap intervals of the scores per seed (several seeds with intervals).
@@ -31,6 +33,8 @@ pub struct GroupPlots {
     pub trajectories: Vec<Plot>,
     /// One per stage that recorded per-scenario loss weights per epoch (group DRO).
     pub weights: Vec<Plot>,
+    /// One per shown test tile: each method's predicted maps beside the labels.
+    pub maps: Vec<Plot>,
 }
 
 const CSS: &str = "
@@ -94,7 +98,12 @@ fn group_html(group: &GroupReport, gp: &GroupPlots, confidence: f64, out: &mut S
     let protocol_tables = protocol_method_tables(group);
     if !protocol_tables.is_empty() {
         out.push_str("<h3>Robustness protocols</h3>\n");
+        gp.profile.iter().for_each(|p| figure_html(p, out));
         protocol_tables.iter().for_each(|t| table_html(t, out));
+    }
+    if !gp.maps.is_empty() {
+        out.push_str("<h3>Predicted maps under each scenario</h3>\n");
+        gp.maps.iter().for_each(|p| figure_html(p, out));
     }
     if let Some(t) = baseline_table(group, confidence) {
         let _ = writeln!(out, "<h3>Every strategy − {}</h3>", crate::summary::BASELINE);

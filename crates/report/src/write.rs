@@ -12,6 +12,8 @@ pub use crate::csv::render_csv;
 use crate::html::{GroupPlots, render_html};
 use crate::plot_curves::curve_plots;
 use crate::plot_diagnostic::diagnostic_plots;
+use crate::plot_maps::map_plots;
+use crate::plot_profile::profile_plots;
 use crate::plot_scores::{distribution_plot, interval_plot};
 use crate::plot_trajectory::{trajectory_plots, weight_plots};
 use crate::plots::{Plot, PlotError, method_plots, pair_plots};
@@ -56,6 +58,8 @@ pub fn draw_plots(report: &Report) -> Result<Vec<GroupPlots>, WriteError> {
             Ok(GroupPlots {
                 methods: method_plots(g)?,
                 pairs: pair_plots(g, report.config.confidence)?,
+                profile: profile_plots(g)?,
+                maps: map_plots(g)?,
                 distribution: distribution_plot(g)?,
                 intervals: interval_plot(g)?,
                 diagnostic: diagnostic_plots(g)?,
@@ -85,6 +89,8 @@ pub fn write_report(report: &Report, out_dir: &Path) -> Result<Vec<PathBuf>, Wri
 fn all_plots(g: &GroupPlots) -> impl Iterator<Item = &Plot> {
     g.methods
         .iter()
+        .chain(&g.profile)
+        .chain(&g.maps)
         .chain(&g.pairs)
         .chain(&g.distribution)
         .chain(&g.intervals)

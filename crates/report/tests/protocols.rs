@@ -8,8 +8,10 @@ use std::collections::BTreeMap;
 use common::*;
 use lssg_core::MetricId;
 use lssg_report::protocol_tables::summary_table;
-use lssg_report::{CellRecord, GroupReport, Report, ReportConfig, build_report, load_cells};
-use lssg_scenario::robustness::{ExpectedRecord, MissingRecord, NoisyRecord, ProtocolKind, Protocols};
+use lssg_report::{CellRecord, GroupReport, Report, ReportConfig, build_report, load_cells, report};
+use lssg_scenario::robustness::{
+    ExpectedRecord, MissingRecord, NoisyRecord, PredictedMap, ProtocolKind, Protocols, TileMap, TileMaps,
+};
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-9
@@ -233,4 +235,79 @@ fn a_record_without_protocols_loads_and_one_with_them_round_trips() {
     assert_eq!((p.expected.len(), p.random_missing.len(), p.noisy.len()), (4, 6, 6));
     assert_eq!(p.expected[3].label, q.expected[3].label);
     assert_eq!(p.noisy[5].modality, "sar");
+}
+
+/// A 4 × 4 tile whose labels are class 0 on the left half and 1 on the right; `method`
+/// predicts class `k` everywhere under scenario `optical` and the labels under `optical+sar`.
+fn maps(k: u8) -> TileMaps {
+    let labels: Vec<u8> = (0..16).map(|i| if i % 4 < 2 { 0 } else { 1 }).collect();
+    let tile = TileMap {
+        tile: 3,
+        height: 4,
+        width: 4,
+        labels: labels.clone(),
+        predictions: vec![
+            PredictedMap { scenario: "optical".into(), classes: vec![k; 16] },
+            PredictedMap { scenario: "optical+sar".into(), classes: labels },
+        ],
+    };
+    TileMaps { palette: vec![[10, 20, 30], [200, 100, 0]], tiles: vec![tile] }
+}
+
+#[test]
+fn the_files_show_the_summary_first_and_every_new_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let cells = dir.path().join("cells");
+    protocol_set(&cells);
+    // seed 1 of every method carries maps; dro records its q per epoch
+    for (method, k) in [("uniform", 0u8), ("guided", 1), ("dro", 1)] {
+        let path = cells.join(method).join("seed1").join("cell.json");
+        let mut c: CellRecord = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        c.maps = Some(maps(k));
+        if method == "dro" {
+            for (e, p) in c.curves[0].points.iter_mut().enumerate() {
+                let q = 0.5 + 0.1 * e as f64;
+                p.weights = Some(vec![q, 1.0 - q]);
+            }
+        }
+        std::fs::write(&path, serde_json::to_vec(&c).unwrap()).unwrap();
+    }
+    let out = dir.path().join("out");
+    let config = ReportConfig { bootstrap_resamples: 200, ..ReportConfig::default() };
+    report(&cells, &out, &config).unwrap();
+    let plot = |name: &str| out.join("plots").join(name);
+    for name in ["ds_m_profile_miou", "ds_m_maps_tile3", "ds_m_weights_finetune-dro"] {
+        assert!(plot(&format!("{name}.png")).is_file() && plot(&format!("{name}.svg")).is_file(), "{name}");
+    }
+    // the maps' SVG embeds one image per map: labels and two scenarios for three methods
+    let svg = std::fs::read_to_string(plot("ds_m_maps_tile3.svg")).unwrap();
+    assert_eq!(svg.matches("data:image/png;base64,").count(), 9);
+    // in the PNG, uniform's first row predicts class 0 everywhere under `optical` (column 2):
+    // the palette's first colour at the centre of that box; its labels box is split
+    let decoder = png::Decoder::new(std::fs::File::open(plot("ds_m_maps_tile3.png")).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let px = |x: usize, y: usize| {
+        let at = (y * info.width as usize + x) * 3;
+        [buf[at], buf[at + 1], buf[at + 2]]
+    };
+    // boxes start at x = 150 + column · 130, y = 84 + row · 130, 120 px wide
+    assert_eq!(px(150 + 130 + 60, 84 + 60), [10, 20, 30], "uniform, optical: class 0");
+    assert_eq!(px(150 + 130 + 60, 84 + 130 + 60), [200, 100, 0], "guided, optical: class 1");
+    assert_eq!(px(150 + 10, 84 + 60), [10, 20, 30], "labels, left half");
+    assert_eq!(px(150 + 110, 84 + 60), [200, 100, 0], "labels, right half");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let (summary, group) = (md.find("## Summary").unwrap(), md.find("## ds / m").unwrap());
+    assert!(summary < group, "the summary opens the report");
+    assert!(md.contains("expected mIoU, p = 0.1") && md.contains("| 1 % |"), "all-missing beside the row");
+    assert!(md.contains("plots/ds_m_profile_miou.png") && md.contains("plots/ds_m_maps_tile3.png"));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.find("<h2>Summary</h2>").unwrap() < html.find("<h2>ds / m</h2>").unwrap());
+    for section in ["<h3>Robustness protocols</h3>", "<h3>Predicted maps", "<h3>Scenario loss weights", "<h3>Every strategy"] {
+        assert!(html.contains(section), "{section}");
+    }
+    let csv = std::fs::read_to_string(out.join("report.csv")).unwrap();
+    assert!(csv.contains("ds,m,,method,dro,expected p = 0.1,miou,mean,66"), "protocol rows in the CSV");
+    assert!(csv.contains("ds,m,,weights,finetune/dro,optical,weight,epoch:1,0.5"));
 }
