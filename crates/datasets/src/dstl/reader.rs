@@ -91,11 +91,14 @@ pub fn read_grid_sizes(path: &Path) -> Result<BTreeMap<String, (f64, f64)>> {
             })
         };
         let (xmax, ymin) = (num(1, "Xmax")?, num(2, "Ymin")?);
-        if !(xmax > 0.0 && ymin < 0.0) {
+        // Finite and far from 0 and infinity, so that the pixel scales W / Xmax and H / Ymin
+        // are finite and non-zero (an infinite extent maps every polygon onto pixel 0).
+        let extent = 1e-12..=1e12;
+        if !(xmax > 0.0 && ymin < 0.0 && extent.contains(&xmax) && extent.contains(&-ymin)) {
             return Err(Error::Parse {
                 path: path.to_path_buf(),
                 line,
-                reason: format!("expected Xmax > 0 and Ymin < 0, got {xmax}, {ymin}"),
+                reason: format!("expected 1e-12 <= Xmax <= 1e12 and -1e12 <= Ymin <= -1e-12, got {xmax}, {ymin}"),
             });
         }
         out.insert(rec[0].trim().to_string(), (xmax, ymin));
@@ -117,6 +120,11 @@ pub fn read_wkt(path: &Path) -> Result<BTreeMap<String, ClassPolygons>> {
             reason: format!("ClassType `{}`: expected 1..=10", &rec[1]),
         })?;
         rows.push((line, rec[0].trim().to_string(), class, rec[2].to_string()));
+    }
+    if rows.is_empty() {
+        // Not "a data set of 0 scenes": a truncated or wrong file.
+        let reason = "no polygon rows after the header: expected one row per image and class 1..=10".into();
+        return Err(Error::Parse { path: path.to_path_buf(), line: 1, reason });
     }
     let parsed: Vec<Vec<Polygon>> = rows
         .par_iter()
@@ -402,5 +410,22 @@ mod tests {
         // dst x → src u = (x + ½)/2 − ½: x=1 → 0.25 → 2.5; x=0 clamps to 0; x=7 clamps to 3.
         assert_eq!(&out[..8], &[0.0, 2.5, 7.5, 12.5, 17.5, 22.5, 27.5, 30.0]);
         assert_eq!(&out[8..16], &out[..8]);
+    }
+
+    #[test]
+    fn extents_out_of_range_and_a_header_only_wkt_file_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let grid = dir.path().join("grid_sizes.csv");
+        std::fs::write(&grid, ",Xmax,Ymin\n6010_0_0,0.009,-0.009\n").unwrap();
+        assert_eq!(read_grid_sizes(&grid).unwrap()["6010_0_0"], (0.009, -0.009));
+        for row in ["inf,-0.009", "0.009,-inf", "1e308,-0.009", "0.009,-1e-300", "NaN,-0.009", "0,-0.009"] {
+            std::fs::write(&grid, format!(",Xmax,Ymin\n6010_0_0,{row}\n")).unwrap();
+            let e = read_grid_sizes(&grid).unwrap_err();
+            assert!(matches!(e, Error::Parse { line: 2, .. }), "{row}: {e}");
+        }
+        let wkt = dir.path().join("train_wkt_v4.csv");
+        std::fs::write(&wkt, "ImageId,ClassType,MultipolygonWKT\n").unwrap();
+        let e = read_wkt(&wkt).unwrap_err();
+        assert!(e.to_string().contains("no polygon rows"), "{e}");
     }
 }

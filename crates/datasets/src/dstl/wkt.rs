@@ -8,6 +8,11 @@
 /// A closed ring of `(x, y)` vertices (the closing vertex may or may not repeat the first).
 pub type Ring = Vec<(f64, f64)>;
 
+/// The largest coordinate magnitude accepted. DSTL's grid coordinates lie within about ±0.01;
+/// far larger values can only be damage, and near f64::MAX they overflow to infinity once
+/// scaled to pixels, which would silently fill or empty whole rows of the label map.
+pub const MAX_COORDINATE: f64 = 1e12;
+
 /// A polygon: its exterior ring first, then its holes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Polygon {
@@ -134,7 +139,8 @@ impl Parser<'_> {
         }
         let text = std::str::from_utf8(&self.s[start..self.i]).unwrap_or("");
         match text.parse::<f64>() {
-            Ok(v) if v.is_finite() => Ok(v),
+            Ok(v) if v.abs() <= MAX_COORDINATE => Ok(v),
+            Ok(v) => Err(format!("coordinate {v:e} at byte {start} is out of range (|x| <= {MAX_COORDINATE:e})")),
             _ => {
                 self.i = start;
                 Err(format!("expected a number at byte {start}, found {}", self.found()))
@@ -212,6 +218,9 @@ mod tests {
             ("LINESTRING (0 0, 1 1)", "expected MULTIPOLYGON"),
             ("MULTIPOLYGON (((0 0, 1 0, 1 1, 0 0))) junk", "after the geometry"),
             ("", "empty field"),
+            ("MULTIPOLYGON (((0 0, 1e308 0, 1 1, 0 0)))", "out of range"),
+            ("MULTIPOLYGON (((0 0, 1 0, 1 -1e13, 0 0)))", "out of range"),
+            ("MULTIPOLYGON (((0 0, 1 0, 1 1e999, 0 0)))", "out of range"),
         ] {
             let err = parse_multipolygon(text).unwrap_err();
             assert!(err.contains(needle), "{text:?}: {err}");
