@@ -110,13 +110,27 @@ impl BatchLoader {
 
     /// The batches of epoch `epoch`, decoded by a background thread.
     pub fn epoch(&self, epoch: usize) -> Batches {
+        self.epoch_parts(epoch, |_, n| 0..n)
+    }
+
+    /// The batches of epoch `epoch` as [`Self::epoch`] forms them, batch `i` of `n` tiles cut
+    /// to the positions `part(i, n)`, and only those tiles decoded: a data-parallel rank's
+    /// share of each batch (docs/distributed.md §2). Batches whose part is empty are skipped.
+    pub fn epoch_parts(&self, epoch: usize, part: impl Fn(usize, usize) -> std::ops::Range<usize>) -> Batches {
         let order = self.order(epoch);
-        let total = self.num_batches();
+        let chunks: Vec<Vec<usize>> = order
+            .chunks(self.config.batch_size)
+            .take(self.num_batches())
+            .enumerate()
+            .map(|(i, chunk)| chunk[part(i, chunk.len())].to_vec())
+            .filter(|chunk| !chunk.is_empty())
+            .collect();
+        let total = chunks.len();
         let (tx, rx) = bounded(self.config.prefetch);
         let stop = Arc::new(AtomicBool::new(false));
-        let (dataset, batch_size, flag) = (Arc::clone(&self.dataset), self.config.batch_size, Arc::clone(&stop));
+        let (dataset, flag) = (Arc::clone(&self.dataset), Arc::clone(&stop));
         let handle = std::thread::Builder::new().name(format!("lssg-loader-epoch-{epoch}")).spawn(move || {
-            for chunk in order.chunks(batch_size).take(total) {
+            for chunk in chunks {
                 if flag.load(Ordering::Relaxed) {
                     return;
                 }
@@ -124,7 +138,7 @@ impl BatchLoader {
                     .par_iter()
                     .map(|&i| dataset.sample(i))
                     .collect::<Result<Vec<Sample>>>()
-                    .and_then(|samples| Batch::from_samples(&samples, chunk));
+                    .and_then(|samples| Batch::from_samples(&samples, chunk.as_slice()));
                 let failed = item.is_err();
                 // A send error means the consumer is gone: stop quietly.
                 if tx.send(item).is_err() || failed {

@@ -35,6 +35,18 @@ pub enum Error {
         /// What is allowed.
         expected: &'static str,
     },
+    /// A data-parallel run is resumed with another number of processes than trained it.
+    #[error(
+        "{} was written by a run of {written} process(es), this one has {now}: resume it with --nproc {written} (or the same torchrun/Slurm task count)", state.display()
+    )]
+    WorldSizeChanged {
+        /// The run's `state.json`.
+        state: std::path::PathBuf,
+        /// The world size recorded there.
+        written: usize,
+        /// This run's.
+        now: usize,
+    },
     /// A data split has no tiles (or no full batch with `drop_last`).
     #[error("the {split} split yields no batches ({tiles} tiles, batch size {batch_size})")]
     EmptySplit {

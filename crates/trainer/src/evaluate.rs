@@ -168,7 +168,8 @@ pub(crate) fn run_scenarios(
         .collect::<Result<Vec<_>>>()?;
     let mut loss_sums: Vec<Tensor> = scenarios.iter().map(|_| Tensor::zeros([], (tch::Kind::Double, device))).collect();
     let (total, mut samples) = (loader.num_batches(), 0usize);
-    for (i, batch) in loader.epoch(0).enumerate() {
+    // A data-parallel rank runs its block of batches (`crate::dist`).
+    for (i, batch) in crate::dist::eval_batches(loader).enumerate() {
         let batch = batch?;
         check_labels(&batch.labels, num_classes)?;
         let (inputs, labels) = batch_to_tensors(&batch, device)?;
@@ -200,6 +201,7 @@ pub(crate) fn run_scenarios(
         samples += batch.size;
         progress(i + 1, total);
     }
+    crate::dist::combine_pass(&mut accs, &mut loss_sums, &mut samples)?;
     let mean_loss = match loss {
         Some(_) => loss_sums.iter().map(|l| l.double_value(&[]) / samples.max(1) as f64).collect(),
         None => Vec::new(),

@@ -6,6 +6,7 @@
 
 pub mod adaptive;
 mod checkpoint;
+pub mod dist;
 mod error;
 pub mod evaluate;
 pub mod finetune;

@@ -207,6 +207,48 @@ impl MetricsAccumulator {
         })
     }
 
+    /// Combines this rank's accumulator with the other ranks' of a data-parallel evaluation
+    /// (`crate::dist`), on every rank: counts added, per-image and per-tile values concatenated
+    /// in rank order (the data set's order when each rank took a contiguous block of batches),
+    /// so [`Self::finish`] gives what one process computes over all batches.
+    pub(crate) fn gather(&mut self, group: &lssg_torch::ProcessGroup) -> Result<()> {
+        let device = self.confusion.device();
+        let sum = |t: &Tensor| -> Result<Tensor> {
+            let host = t.to_device(Device::Cpu).reshape([-1]).contiguous();
+            group.all_reduce(std::slice::from_ref(&host), lssg_torch::ReduceOp::Sum)?;
+            Ok(host.view(t.size().as_slice()).to_device(device))
+        };
+        self.confusion = sum(&self.confusion)?;
+        // Values travel as f64: soft metrics are f64, flags and counts exact below 2⁵³.
+        let concat = |parts: &[Tensor], kind: Kind, width: i64| -> Result<Vec<Tensor>> {
+            let local = match parts.is_empty() {
+                true => Vec::new(),
+                false => {
+                    let flat = Tensor::cat(parts, 0).to_device(Device::Cpu).to_kind(Kind::Double).reshape([-1]);
+                    Vec::<f64>::try_from(flat)
+                        .map_err(|source| Error::Torch { context: "gathering a data-parallel evaluation", source })?
+                }
+            };
+            let all: Vec<f64> = group.all_gather_f64(&local)?.concat();
+            Ok(match all.is_empty() {
+                true => Vec::new(),
+                false => {
+                    vec![Tensor::from_slice(&all).view([-1, width]).squeeze_dim(1).to_kind(kind).to_device(device)]
+                }
+            })
+        };
+        self.jaccard = concat(&self.jaccard, Kind::Double, 1)?;
+        self.f1 = concat(&self.f1, Kind::Double, 1)?;
+        self.counted = concat(&self.counted, Kind::Bool, 1)?;
+        if let Some(tiles) = &self.tile_confusion {
+            let k2 = self.k * self.k;
+            let gathered = concat(tiles, Kind::Int64, k2)?;
+            // `squeeze_dim(1)` left [N, K²] alone unless K² = 1, which K ≥ 2 rules out.
+            self.tile_confusion = Some(gathered);
+        }
+        Ok(())
+    }
+
     /// Also keeps each tile's confusion matrix and soft Jaccard ([`Self::finish_tiles`]).
     pub fn with_tiles(mut self) -> Self {
         self.tile_confusion = Some(Vec::new());

@@ -61,6 +61,9 @@ pub(crate) struct RunState {
     /// bf16 runs and in files written before mixed precision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grad_scaler: Option<GradScalerState>,
+    /// The processes of a data-parallel run (`crate::dist`); absent for one process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub world_size: Option<usize>,
 }
 
 impl RunState {

@@ -182,6 +182,7 @@ impl<'a> Checkpointer<'a> {
         }
         let state: RunState = checkpoint::read_json(&state_path)?;
         check_resume(&state_path, &state, config, &strategy)?;
+        crate::dist::check_world_size(state.world_size, &state_path)?;
         state.validate(&StateFile::new(&state_path), config, train.modalities())?;
         lssg_backbones::checkpoint::load(vs, &paths.checkpoint_dir.join(&state.model))?;
         ctx.optimizer.load(&paths.checkpoint_dir.join(&state.optimizer))?;
@@ -223,6 +224,7 @@ impl<'a> Checkpointer<'a> {
             config: self.config.clone(),
             initial_strategy: self.initial.clone(),
             grad_scaler: commit.scaler.state(),
+            world_size: crate::dist::recorded_world_size(),
         };
         checkpoint::write_json(&self.paths.state(), &state)?;
         for action in std::mem::take(&mut self.after_commit) {

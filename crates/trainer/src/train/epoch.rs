@@ -7,14 +7,17 @@
 //! scenario sampler's state is saved with each checkpoint, so a resumed epoch replays exactly
 //! what the uninterrupted run did (`crate::train`).
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
 use lssg_backbones::input::{availability, batch_to_tensors};
 use lssg_core::seed::{GOLDEN_GAMMA, mix64};
 use lssg_datasets::{BatchLoader, LoaderConfig, TileDataset};
-use lssg_scenario::ScenarioSampler;
+use lssg_scenario::{Scenario, ScenarioSampler};
 
+use crate::dist::Shard;
 use crate::error::{Error, Result};
 use crate::observer::{StepEvent, TrainObserver};
 use crate::tensors::check_labels;
@@ -51,6 +54,8 @@ pub(crate) struct EpochRunner<'a> {
     config: &'a TrainConfig,
     loader: BatchLoader,
     steps: usize,
+    /// The data-parallel gradient weight of this rank's next step (`crate::dist`).
+    gradient_weight: Option<Rc<Cell<f64>>>,
 }
 
 impl<'a> EpochRunner<'a> {
@@ -68,7 +73,37 @@ impl<'a> EpochRunner<'a> {
         if steps == 0 {
             return Err(Error::EmptySplit { split: "train", tiles: train.len(), batch_size: config.batch_size });
         }
-        Ok(Self { config, loader, steps })
+        Ok(Self { config, loader, steps, gradient_weight: None })
+    }
+
+    /// Trains this rank's share of every batch, setting `weight` before each step
+    /// (`crate::dist::attach`).
+    pub fn with_gradient_weight(mut self, weight: Option<Rc<Cell<f64>>>) -> Self {
+        self.gradient_weight = weight;
+        self
+    }
+
+    /// The scenarios of this rank's samples of batch `i`, which holds `local` of them: all of a
+    /// data-parallel batch's scenarios are drawn, so the sampler advances as in one process,
+    /// and this rank keeps its part. Also returns the samples this rank counts (0 for a rank
+    /// that computes a stand-in sample with weight 0).
+    fn draw(
+        &self,
+        sampler: &mut ScenarioSampler,
+        shard: Shard,
+        i: usize,
+        local: usize,
+    ) -> Result<(Vec<Scenario>, usize)> {
+        let Some(weight) = &self.gradient_weight else { return Ok((sampler.sample_n(local), local)) };
+        let (len, b) = (self.loader.dataset().len(), self.config.batch_size);
+        let global = b.min(len - i * b);
+        let (range, w) = shard.part(global);
+        if range.len() != local {
+            return Err(Error::shape("data-parallel batch part", range.len(), local));
+        }
+        weight.set(w);
+        let scenarios = sampler.sample_n(global)[range].to_vec();
+        Ok((scenarios, if w == 0.0 { 0 } else { local }))
     }
 
     /// Optimisation steps per epoch.
@@ -91,19 +126,26 @@ impl<'a> EpochRunner<'a> {
         let (number, started) = (epoch + 1, Instant::now());
         let lr = config.scheduler.lr(config.optimizer.lr, epoch, config.epochs);
         ctx.optimizer.set_lr(lr);
-        tch::manual_seed(torch_seed(config.seed, epoch));
+        // Each rank its own dropout masks; a single process keeps the plain seed.
+        let rank = Shard::current().rank as u64;
+        tch::manual_seed(torch_seed(config.seed ^ rank.wrapping_mul(GOLDEN_GAMMA), epoch));
         observer.epoch_start(number, config.epochs, self.steps);
         let (mut loss_sum, mut samples) = (0.0f64, 0usize);
-        for (i, batch) in self.loader.epoch(epoch).enumerate() {
+        let shard = Shard::current();
+        let batches = match self.gradient_weight {
+            Some(_) => self.loader.epoch_parts(epoch, move |_, n| shard.part(n).0),
+            None => self.loader.epoch(epoch),
+        };
+        for (i, batch) in batches.enumerate() {
             let batch = batch?;
             check_labels(&batch.labels, num_classes)?;
             let (inputs, labels) = batch_to_tensors(&batch, ctx.device)?;
-            let scenarios = sampler.sample_n(batch.size);
+            let (scenarios, counted) = self.draw(sampler, shard, i, batch.size)?;
             let avail = availability(&scenarios, modalities, ctx.device);
             let step = StepBatch { inputs: &inputs, labels: &labels, availability: &avail, scenarios: &scenarios };
             let value = ctx.step(&step, StepIndex { epoch: number, step: i + 1 })?;
-            loss_sum += value * batch.size as f64;
-            samples += batch.size;
+            loss_sum += value * counted as f64;
+            samples += counted;
             let seconds = started.elapsed().as_secs_f64();
             observer.step(&StepEvent {
                 epoch: number,
@@ -113,6 +155,11 @@ impl<'a> EpochRunner<'a> {
                 lr,
                 samples_per_s: samples as f64 / seconds.max(1e-9),
             });
+        }
+        if self.gradient_weight.is_some() {
+            let mut totals = [loss_sum, samples as f64];
+            crate::dist::all_reduce_f64(&mut totals)?;
+            (loss_sum, samples) = (totals[0], totals[1] as usize);
         }
         Ok(EpochTraining { lr, loss_sum, samples, seconds: started.elapsed().as_secs_f64() })
     }

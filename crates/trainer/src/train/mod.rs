@@ -137,7 +137,8 @@ pub fn train<'a>(
     let checkpointer = Checkpointer::new(RunPaths::new(dir), config, initial);
     let Start { sampler, epoch: start, best, history } =
         checkpointer.restore(vs, &mut ctx, data.train.as_ref(), strategy)?;
-    let runner = EpochRunner::new(&data.train, config)?;
+    let weight = crate::dist::attach(&mut ctx, vs)?;
+    let runner = EpochRunner::new(&data.train, config)?.with_gradient_weight(weight);
     let validator = Validator::new(&data.val, config, vs.device())?;
     let mut run = Run { config, vs, ctx, runner, validator, checkpointer, hook, sampler, best, history };
     if start < config.epochs {
@@ -174,6 +175,9 @@ impl Run<'_, '_> {
             sampling = Some(self.sampler.probabilities());
         }
         let trained = self.runner.run(epoch, &mut self.sampler, &mut self.ctx, observer)?;
+        // Data-parallel ranks validate and save rank 0's batch-norm statistics.
+        crate::dist::broadcast_variables(self.vs)?;
+        let primary = crate::dist::Shard::current().is_primary();
         let number = epoch + 1;
         let validated = self.validator.run(number, self.ctx.net, observer)?;
         let improved = validated.as_ref().and_then(|v| v.improves(number, self.best.as_ref(), config.monitor));
@@ -181,7 +185,9 @@ impl Run<'_, '_> {
             self.best = improved;
         }
         let saved = SavedEpoch { epoch: number, improved: improved.is_some() };
-        self.checkpointer.save(saved, self.vs, &self.ctx.optimizer)?;
+        if primary {
+            self.checkpointer.save(saved, self.vs, &self.ctx.optimizer)?;
+        }
         let (val_loss, val) = validated.map_or((None, None), |v| (Some(v.loss), Some(v.metrics)));
         let record = EpochRecord {
             epoch: number,
@@ -206,7 +212,11 @@ impl Run<'_, '_> {
             best: self.best,
             history: &self.history,
         };
-        self.checkpointer.commit(commit)?;
+        if primary {
+            self.checkpointer.commit(commit)?;
+        }
+        // The other ranks read rank 0's files next (the kept weights, a resumed run).
+        crate::dist::barrier()?;
         observer.epoch_end(&record);
         Ok(())
     }
