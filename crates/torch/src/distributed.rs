@@ -401,5 +401,32 @@ impl GradientBuckets {
     }
 }
 
+thread_local! {
+    /// The group of this thread's process, installed by [`install`].
+    static CURRENT: std::cell::RefCell<Option<std::rc::Rc<ProcessGroup>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Makes `group` the group every data-parallel stage on this thread uses ([`current`]) until
+/// [`uninstall`]; a group of one process is not installed (the single-process path stays the
+/// plain one). Returns the group installed.
+pub fn install(group: ProcessGroup) -> Option<std::rc::Rc<ProcessGroup>> {
+    if group.world_size() < 2 {
+        return None;
+    }
+    let group = std::rc::Rc::new(group);
+    CURRENT.with(|c| *c.borrow_mut() = Some(std::rc::Rc::clone(&group)));
+    Some(group)
+}
+
+/// Removes this thread's group (dropping it when nothing else holds it).
+pub fn uninstall() {
+    CURRENT.with(|c| c.borrow_mut().take());
+}
+
+/// This thread's group, if it runs as one rank of several; `None` in a single process.
+pub fn current() -> Option<std::rc::Rc<ProcessGroup>> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
 #[cfg(test)]
 mod tests;
