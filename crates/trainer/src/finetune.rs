@@ -1,16 +1,24 @@
 //! The stages of the method that train (docs/method.md §1, §5): pretraining with uniform
 //! scenario dropout, and fine-tuning from the pretrained weights with one of the methods that
-//! lssg compares. Each method is two choices, made here and nowhere else:
+//! lssg compares. Each method is a composition ([`recipe`]): a scenario sampler × a loss × the
+//! parameters that train (every one, or LoRA adapters on the frozen base):
 //!
-//! | method      | scenario sampler                       | model                              |
-//! |-------------|----------------------------------------|------------------------------------|
-//! | `uniform`   | uniform over all scenarios             | every parameter trains             |
-//! | `guided`    | `final_probs` of the probabilities file | every parameter trains             |
-//! | `lora`      | uniform, or guided (`lora_sampling`)   | base frozen, LoRA adapters train   |
-//! | `full-only` | always every modality                  | every parameter trains             |
-//! | `fixed`     | always `fixed_scenario`                | every parameter trains             |
-//! | `guided-adaptive` | guided, re-scored during training (§5.9) | every parameter trains     |
-//! | `guided-task` | the task-score probabilities file     | every parameter trains             |
+//! | method            | scenarios                                     | loss                         | parameters |
+//! |-------------------|-----------------------------------------------|------------------------------|------------|
+//! | `uniform`         | uniform over all scenarios                    | segmentation                 | all        |
+//! | `guided`          | `final_probs` of the probabilities file       | segmentation                 | all        |
+//! | `lora`            | uniform, or guided (`lora_sampling`)          | segmentation                 | LoRA       |
+//! | `full-only`       | always every modality                         | segmentation                 | all        |
+//! | `fixed`           | always `fixed_scenario`                       | segmentation                 | all        |
+//! | `guided-adaptive` | guided, re-scored during training (§5.9)      | segmentation                 | all        |
+//! | `guided-task`     | the task-score probabilities file             | segmentation                 | all        |
+//! | `dro`             | uniform                                       | group DRO over scenarios (§5.10, [`dro`]) | all |
+//! | `distill`         | uniform                                       | segmentation + distillation (§5.11, [`distill`]) | all |
+//! | `guided-distill`  | guided                                        | segmentation + distillation  | all        |
+//! | `curriculum`      | every modality → uniform (§5.12, [`curriculum`]) | segmentation              | all        |
+//! | `prior`           | the deployment failure profile (§5.13, [`prior`]) | segmentation             | all        |
+//!
+//! `[finetune.recipes.<method>]` replaces a method's scenarios or loss ([`RecipeOverride`]).
 //!
 //! Both stages are resumable exactly as [`crate::train`] is: calling them again on the same
 //! directory continues after the last finished epoch, or returns at once when it is complete.
@@ -20,6 +28,13 @@
 //! shuffling, dropout) from (train seed, stage[, method]), so no two methods replay the same
 //! draws (docs/method.md §5.8).
 
+pub mod curriculum;
+pub mod distill;
+pub mod dro;
+pub mod prior;
+pub mod recipe;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use lssg_backbones::{ArchitectureConfig, LoadedModel, LoraConfig, ModelConfig, Weights};
@@ -31,10 +46,15 @@ use lssg_smoothing::SmoothingConfig;
 use serde::{Deserialize, Serialize};
 use tch::Device;
 
-use crate::adaptive::Rescorer;
+use crate::adaptive::{EpochHook, Rescorer};
 use crate::error::{Error, Result};
 use crate::observer::TrainObserver;
-use crate::train::{Sampling, TrainConfig, TrainSummary, train};
+use crate::train::{LossStrategy, Sampling, TrainConfig, TrainSummary, train};
+use curriculum::{Curriculum, CurriculumConfig};
+use distill::{Distill, DistillConfig};
+use dro::{DroConfig, GroupDro};
+use prior::PriorConfig;
+use recipe::{Objective, Recipe, RecipeOverride, Scenarios};
 
 /// A fine-tuning method (docs/method.md §1, §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -55,11 +75,22 @@ pub enum Method {
     GuidedAdaptive,
     /// All parameters, scenarios drawn from the task-score probabilities file (docs/method.md §3.4).
     GuidedTask,
+    /// All parameters, uniform scenarios, group DRO over scenarios (docs/method.md §5.10).
+    Dro,
+    /// All parameters, uniform scenarios, distillation from the full-modality pretrained
+    /// network (docs/method.md §5.11).
+    Distill,
+    /// All parameters, guided scenarios, distillation as `distill`.
+    GuidedDistill,
+    /// All parameters, every modality moving to uniform dropout (docs/method.md §5.12).
+    Curriculum,
+    /// All parameters, scenarios from the deployment failure profile (docs/method.md §5.13).
+    Prior,
 }
 
 impl Method {
     /// Every method, in the order of the table above.
-    pub const ALL: [Method; 7] = [
+    pub const ALL: [Method; 12] = [
         Method::Uniform,
         Method::Guided,
         Method::Lora,
@@ -67,6 +98,11 @@ impl Method {
         Method::Fixed,
         Method::GuidedAdaptive,
         Method::GuidedTask,
+        Method::Dro,
+        Method::Distill,
+        Method::GuidedDistill,
+        Method::Curriculum,
+        Method::Prior,
     ];
 
     /// The method's name in configs, files and tables.
@@ -79,6 +115,11 @@ impl Method {
             Self::Fixed => "fixed",
             Self::GuidedAdaptive => "guided-adaptive",
             Self::GuidedTask => "guided-task",
+            Self::Dro => "dro",
+            Self::Distill => "distill",
+            Self::GuidedDistill => "guided-distill",
+            Self::Curriculum => "curriculum",
+            Self::Prior => "prior",
         }
     }
 
@@ -125,6 +166,17 @@ pub struct FinetuneConfig {
     pub rescore_samples: usize,
     /// `guided-adaptive`: weight of the previous distribution, in [0, 1).
     pub rescore_momentum: f64,
+    /// `dro`: group DRO's step size.
+    pub dro: DroConfig,
+    /// `distill`, `guided-distill`: weights and temperature of distillation.
+    pub distill: DistillConfig,
+    /// `curriculum`: the schedule from every modality to uniform dropout.
+    pub curriculum: CurriculumConfig,
+    /// `prior`: the deployment failure profile.
+    pub prior: PriorConfig,
+    /// Replaced parts of methods' compositions, by method name.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub recipes: BTreeMap<String, RecipeOverride>,
 }
 
 impl Default for FinetuneConfig {
@@ -138,6 +190,11 @@ impl Default for FinetuneConfig {
             rescore_every: 1,
             rescore_samples: 64,
             rescore_momentum: 0.0,
+            dro: DroConfig::default(),
+            distill: DistillConfig::default(),
+            curriculum: CurriculumConfig::default(),
+            prior: PriorConfig::default(),
+            recipes: BTreeMap::new(),
         }
     }
 }
@@ -150,7 +207,7 @@ impl FinetuneConfig {
             return Err(Error::InvalidConfig {
                 field: "finetune.methods",
                 value: "[]".into(),
-                expected: "at least one of uniform, guided, lora, full-only, fixed",
+                expected: "at least one method (docs/method.md §5)",
             });
         }
         for (i, m) in self.methods.iter().enumerate() {
@@ -162,13 +219,6 @@ impl FinetuneConfig {
                 });
             }
         }
-        if self.methods.contains(&Method::Fixed) && self.fixed_scenario.is_none() {
-            return Err(Error::InvalidConfig {
-                field: "finetune.fixed_scenario",
-                value: "absent".into(),
-                expected: "a scenario such as \"rgb+nir\" when finetune.methods has \"fixed\"",
-            });
-        }
         let bad = |field, value: String, expected| Err(Error::InvalidConfig { field, value, expected });
         if self.rescore_every == 0 {
             return bad("finetune.rescore_every", "0".into(), "at least 1 (epochs between re-scorings)");
@@ -179,40 +229,72 @@ impl FinetuneConfig {
         if !(0.0..1.0).contains(&self.rescore_momentum) {
             return bad("finetune.rescore_momentum", self.rescore_momentum.to_string(), "in [0, 1)");
         }
+        if let Some(name) = self.recipes.keys().find(|name| !Method::ALL.iter().any(|m| m.name() == *name)) {
+            return bad("finetune.recipes", format!("{name:?}"), "a table per method name (uniform, guided, lora, …)");
+        }
+        let fixed_anywhere = self.methods.iter().any(|&m| self.recipe(m).scenarios == Scenarios::Fixed);
+        if fixed_anywhere && self.fixed_scenario.is_none() {
+            return bad(
+                "finetune.fixed_scenario",
+                "absent".into(),
+                "a scenario such as \"rgb+nir\" for fixed scenarios",
+            );
+        }
+        self.dro.validate()?;
+        self.distill.validate()?;
+        self.curriculum.validate()?;
+        self.prior.validate()?;
         self.lora.validate()?;
         self.train.validate()
     }
 
-    /// Whether `method` draws from the guided distribution (and so needs the probabilities file).
-    pub fn needs_probabilities(&self, method: Method) -> bool {
-        matches!(
-            (method, self.lora_sampling),
-            (Method::Guided | Method::GuidedAdaptive | Method::GuidedTask, _) | (Method::Lora, LoraSampling::Guided)
-        )
+    /// `method`'s composition: its own, with `[finetune.recipes.<method>]` in place.
+    pub fn recipe(&self, method: Method) -> Recipe {
+        let own = method.recipe(self.lora_sampling);
+        self.recipes.get(method.name()).map_or(own, |change| own.with(change))
     }
 
-    /// The scenario sampler of `method` over `set`. `probabilities` is the probabilities file
-    /// and the path it came from (for errors); required by guided sampling, ignored otherwise.
+    /// Whether `method` draws from a probabilities file (the task-score one for `guided-task`).
+    pub fn needs_probabilities(&self, method: Method) -> bool {
+        self.recipe(method).scenarios.needs_probabilities()
+    }
+
+    /// The checks of the methods' settings against the data's modalities (the fixed scenario,
+    /// the prior's profile), before any stage trains.
+    pub fn check_modalities(&self, set: &ModalitySet) -> Result<()> {
+        for &method in &self.methods {
+            match self.recipe(method).scenarios {
+                Scenarios::Fixed => drop(set.parse_scenario(self.fixed_scenario.as_deref().unwrap_or_default())?),
+                Scenarios::Prior => drop(self.prior.profile(set)?),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The scenario sampler of `method` over `set` at the start of a run (`curriculum` changes
+    /// it every epoch from there, `guided-adaptive` when it re-scores). `probabilities` is the
+    /// probabilities file its scenarios come from (the task-score file for `guided-task`) and
+    /// the path it came from (for errors); required by guided sampling, ignored otherwise.
     pub fn strategy(
         &self,
         method: Method,
         set: &ModalitySet,
         probabilities: Option<(&ProbabilitiesFile, &Path)>,
     ) -> Result<SamplingStrategy> {
-        if self.needs_probabilities(method) {
-            let (file, path) = probabilities.ok_or(Error::MissingProbabilities { method: method.name() })?;
-            let probabilities = file.probabilities_for(set, &path.display().to_string())?;
-            return Ok(SamplingStrategy::Weighted { probabilities });
-        }
-        Ok(match method {
-            Method::Uniform | Method::Lora | Method::Guided | Method::GuidedAdaptive | Method::GuidedTask => {
-                SamplingStrategy::Uniform
+        Ok(match self.recipe(method).scenarios {
+            Scenarios::Guided | Scenarios::GuidedAdaptive | Scenarios::GuidedTask => {
+                let (file, path) = probabilities.ok_or(Error::MissingProbabilities { method: method.name() })?;
+                SamplingStrategy::Weighted { probabilities: file.probabilities_for(set, &path.display().to_string())? }
             }
-            Method::FullOnly => SamplingStrategy::FullOnly,
-            Method::Fixed => {
+            Scenarios::Uniform => SamplingStrategy::Uniform,
+            Scenarios::FullOnly => SamplingStrategy::FullOnly,
+            Scenarios::Fixed => {
                 let text = self.fixed_scenario.as_deref().unwrap_or_default();
                 SamplingStrategy::Fixed { scenario: set.parse_scenario(text)? }
             }
+            Scenarios::Curriculum => Curriculum::new(&self.curriculum, self.train.epochs, set).initial(),
+            Scenarios::Prior => self.prior.strategy(set)?,
         })
     }
 
@@ -312,29 +394,73 @@ pub fn finetune(
     observer: &mut dyn TrainObserver,
 ) -> Result<TrainSummary> {
     config.validate()?;
-    let probabilities = if method == Method::GuidedTask { from.task_probabilities } else { from.probabilities };
-    let strategy = config.strategy(method, data.train.modalities(), probabilities)?;
+    let recipe = config.recipe(method);
+    let set = data.train.modalities();
+    config.check_modalities(set)?;
+    let task = recipe.scenarios == Scenarios::GuidedTask;
+    let probabilities = if task { from.task_probabilities } else { from.probabilities };
+    let strategy = config.strategy(method, set, probabilities)?;
     let stage = ["finetune", method.name()];
     let model =
         network.on_stream(&stage).load(&config.model_config(method, &network.model), Weights::Base(from.pretrained))?;
     let train_config = train_stream(&config.train, &stage);
-    if method != Method::GuidedAdaptive {
-        return train(model.net.as_ref(), &model.vs, data, strategy, &train_config, dir, observer);
-    }
-    let (scoring, smoothing) = from.rescoring.ok_or(Error::MissingRescoring)?;
-    let mut rescorer = Rescorer {
-        every: config.rescore_every,
-        samples: config.rescore_samples,
-        momentum: config.rescore_momentum,
-        scoring: scoring.clone(),
-        smoothing: *smoothing,
-        train: data.train.clone(),
-        device: network.device,
-        seed: train_config.seed,
-        precision: train_config.precision,
-    };
-    let sampling = Sampling { strategy, hook: Some(&mut rescorer) };
+    let mut hook = epoch_hook(recipe, config, network, &from, data, &train_config)?;
+    let loss = objective_loss(recipe, config, network, &from, set)?;
+    let hook = hook.as_mut().map(|h| h.as_mut() as &mut dyn EpochHook);
+    let sampling = Sampling { strategy, hook, loss };
     train(model.net.as_ref(), &model.vs, data, sampling, &train_config, dir, observer)
+}
+
+/// The hook that changes `recipe`'s sampler between epochs: the re-scoring of
+/// `guided-adaptive`, the schedule of `curriculum`; none for fixed distributions.
+fn epoch_hook(
+    recipe: Recipe,
+    config: &FinetuneConfig,
+    network: &Network,
+    from: &FinetuneFrom<'_>,
+    data: &DataSplits,
+    train_config: &TrainConfig,
+) -> Result<Option<Box<dyn EpochHook>>> {
+    Ok(match recipe.scenarios {
+        Scenarios::GuidedAdaptive => {
+            let (scoring, smoothing) = from.rescoring.ok_or(Error::MissingRescoring)?;
+            Some(Box::new(Rescorer {
+                every: config.rescore_every,
+                samples: config.rescore_samples,
+                momentum: config.rescore_momentum,
+                scoring: scoring.clone(),
+                smoothing: *smoothing,
+                train: data.train.clone(),
+                device: network.device,
+                seed: train_config.seed,
+                precision: train_config.precision,
+            }))
+        }
+        Scenarios::Curriculum => {
+            Some(Box::new(Curriculum::new(&config.curriculum, config.train.epochs, data.train.modalities())))
+        }
+        _ => None,
+    })
+}
+
+/// The loss of `recipe`'s objective; `None` for the configured segmentation loss.
+fn objective_loss(
+    recipe: Recipe,
+    config: &FinetuneConfig,
+    network: &Network,
+    from: &FinetuneFrom<'_>,
+    set: &ModalitySet,
+) -> Result<Option<Box<dyn LossStrategy>>> {
+    let loss = config.train.loss.clone();
+    Ok(match recipe.objective {
+        Objective::Segmentation => None,
+        Objective::GroupDro => Some(Box::new(GroupDro::new(loss, config.dro, set))),
+        Objective::Distill => {
+            // The teacher: the pretrained network as it is, every modality, frozen.
+            let teacher = network.load(&network.model, Weights::Checkpoint(from.pretrained))?;
+            Some(Box::new(Distill::new(loss, config.distill, teacher)))
+        }
+    })
 }
 
 /// The directory of `method` under a run's `finetune/` directory.

@@ -56,6 +56,10 @@ pub struct EpochRecord {
     /// (`guided-adaptive`, docs/method.md §5.9).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sampling: Option<Vec<f64>>,
+    /// The per-scenario loss weights after the epoch, canonical order, when the loss carries
+    /// them (group DRO's q, docs/method.md §5.10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<Vec<f64>>,
 }
 
 /// Receives progress events. All methods default to doing nothing.

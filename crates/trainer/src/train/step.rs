@@ -19,12 +19,14 @@
 use lssg_backbones::{ModelOutput, SegmentationModel};
 use lssg_scenario::Scenario;
 use lssg_torch::{GradScaler, Precision};
+use serde::{Deserialize, Serialize};
 use tch::nn::VarStore;
 use tch::{Device, Tensor};
 
 use crate::error::{Error, Result};
 use crate::loss::{LossConfig, output_loss};
 use crate::optim::Optimizer;
+use crate::state_check::StateFile;
 use crate::train::config::TrainConfig;
 
 /// Where a step is in its run, 1-based (errors and hooks name it).
@@ -50,9 +52,43 @@ pub struct StepBatch<'a> {
 }
 
 /// The loss a step minimises, computed from the model's train-mode output (cast to f32).
+///
+/// A loss that carries state from step to step (group DRO's scenario weights) hands it to the
+/// checkpointer through [`LossStrategy::state`] after every epoch and takes it back through
+/// [`LossStrategy::restore`] when a run resumes, so a resumed run continues bit for bit.
 pub trait LossStrategy {
     /// The 0-d loss of `batch` given the model's output `out` at step `at`.
     fn loss(&mut self, out: &ModelOutput, batch: &StepBatch<'_>, at: StepIndex) -> Result<Tensor>;
+
+    /// The state to save with the epoch's checkpoint (`None` for a stateless loss).
+    fn state(&self) -> Option<LossState> {
+        None
+    }
+
+    /// Restores the state read back from `file` (`None` when the file holds none), checking it
+    /// first. A stateless loss accepts only `None`.
+    fn restore(&mut self, state: Option<&LossState>, file: &StateFile<'_>) -> Result<()> {
+        match state {
+            None => Ok(()),
+            Some(_) => Err(file.invalid("loss_state", "present, but this run's loss carries no state")),
+        }
+    }
+
+    /// Per-scenario weights to record with the epoch (canonical order; group DRO's q), if any.
+    fn weights(&self) -> Option<Vec<f64>> {
+        None
+    }
+}
+
+/// The state a loss carries between steps, as `state.json` stores it (`loss_state`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum LossState {
+    /// Group DRO's scenario weights q, canonical order (docs/method.md §5.10).
+    GroupDro {
+        /// One weight per scenario; a distribution.
+        q: Vec<f64>,
+    },
 }
 
 /// The configured segmentation loss ([`output_loss`]), the same for every sample.
