@@ -21,7 +21,7 @@ use crate::checkpoint;
 use crate::error::{Error, Result};
 use crate::metrics::Monitor;
 use crate::state_check::StateFile;
-use crate::train::TrainConfig;
+use crate::train::{LossState, TrainConfig};
 
 /// Settings that may change when a run is resumed (they do not change what a finished epoch
 /// computed).
@@ -61,6 +61,10 @@ pub(crate) struct RunState {
     /// bf16 runs and in files written before mixed precision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grad_scaler: Option<GradScalerState>,
+    /// The state of a loss that carries one between steps (group DRO's weights, checked by
+    /// the loss when it restores it); absent for the other losses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_state: Option<LossState>,
     /// The processes of a data-parallel run (`crate::dist`); absent for one process.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub world_size: Option<usize>,
@@ -286,6 +290,8 @@ mod tests {
             config: Default::default(),
             initial_strategy: None,
             grad_scaler: None,
+            loss_state: None,
+            world_size: None,
         };
         let mut json = serde_json::to_value(&state).unwrap();
         json["loader_seed"] = 0.into();
@@ -310,6 +316,8 @@ mod tests {
             config: config.clone(),
             initial_strategy: None,
             grad_scaler: Some(scaler),
+            loss_state: None,
+            world_size: None,
         };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");

@@ -25,7 +25,7 @@ use crate::optim::Optimizer;
 use crate::run_dir::{BestEpoch, RunPaths, RunState, check_resume, file_name, remove_epochs_before};
 use crate::state_check::StateFile;
 use crate::train::config::{Keep, TrainConfig};
-use crate::train::step::StepContext;
+use crate::train::step::{LossState, StepContext};
 
 /// A copy of one epoch's weights under a fixed name in `checkpoint/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +135,8 @@ pub(crate) struct Commit<'a> {
     pub sampler: &'a ScenarioSampler,
     /// The gradient scaler after it.
     pub scaler: &'a GradScaler,
+    /// The loss's state after it (group DRO's weights), if it carries one.
+    pub loss: Option<LossState>,
     /// The best epoch so far.
     pub best: Option<BestEpoch>,
     /// Every finished epoch's record, this one last.
@@ -189,6 +191,7 @@ impl<'a> Checkpointer<'a> {
         if let Some(s) = &state.grad_scaler {
             ctx.scaler.load_state(s)?;
         }
+        ctx.loss.restore(state.loss_state.as_ref(), &StateFile::new(&state_path))?;
         // Lines of epochs after the commit point (a crash between the two writes) are dropped.
         let mut history: Vec<EpochRecord> = checkpoint::read_json_lines(&paths.metrics())?;
         history.retain(|r| r.epoch <= state.epoch);
@@ -224,6 +227,7 @@ impl<'a> Checkpointer<'a> {
             config: self.config.clone(),
             initial_strategy: self.initial.clone(),
             grad_scaler: commit.scaler.state(),
+            loss_state: commit.loss,
             world_size: crate::dist::recorded_world_size(),
         };
         checkpoint::write_json(&self.paths.state(), &state)?;

@@ -52,7 +52,7 @@ use crate::run_dir::{BestEpoch, RunPaths};
 use checkpointer::{Checkpointer, Commit, SavedEpoch, Start};
 pub use config::{Keep, TrainConfig};
 use epoch::EpochRunner;
-pub use step::{GradientHook, LossStrategy, StepBatch, StepContext, StepIndex};
+pub use step::{GradientHook, LossState, LossStrategy, StepBatch, StepContext, StepIndex};
 use validation::Validator;
 
 /// What [`train`] returns.
@@ -78,18 +78,22 @@ pub struct TrainSummary {
     pub history: Vec<EpochRecord>,
 }
 
-/// How a run draws its scenarios: a strategy, and optionally a hook that may change the
-/// sampler between epochs (`guided-adaptive`, [`crate::adaptive`]).
+/// How a run draws its scenarios and what it minimises: a strategy, optionally a hook that may
+/// change the sampler between epochs (`guided-adaptive`, `curriculum`, [`crate::adaptive`]),
+/// and optionally a loss other than the configured segmentation loss (group DRO,
+/// distillation: [`crate::finetune`](mod@crate::finetune)).
 pub struct Sampling<'a> {
     /// The strategy the run starts with (compared on resume).
     pub strategy: SamplingStrategy,
     /// Called before every epoch.
     pub hook: Option<&'a mut dyn EpochHook>,
+    /// The loss of every step; `None` is `config.loss`.
+    pub loss: Option<Box<dyn LossStrategy + 'a>>,
 }
 
 impl From<SamplingStrategy> for Sampling<'_> {
     fn from(strategy: SamplingStrategy) -> Self {
-        Self { strategy, hook: None }
+        Self { strategy, hook: None, loss: None }
     }
 }
 
@@ -128,11 +132,14 @@ pub fn train<'a>(
     dir: &Path,
     observer: &mut dyn TrainObserver,
 ) -> Result<TrainSummary> {
-    let Sampling { strategy, hook } = sampling.into();
+    let Sampling { strategy, hook, loss } = sampling.into();
     config.validate()?;
     config.precision.check_device(vs.device())?;
     check_data(net, data.train.as_ref(), data.val.as_ref())?;
     let mut ctx = StepContext::new(net, vs, config)?;
+    if let Some(loss) = loss {
+        ctx.loss = loss;
+    }
     let initial = hook.is_some().then(|| strategy.clone());
     let checkpointer = Checkpointer::new(RunPaths::new(dir), config, initial);
     let Start { sampler, epoch: start, best, history } =
@@ -203,12 +210,14 @@ impl Run<'_, '_> {
             val,
             best: saved.improved,
             sampling,
+            weights: self.ctx.loss.weights(),
         };
         self.history.push(record.clone());
         let commit = Commit {
             epoch: number,
             sampler: &self.sampler,
             scaler: &self.ctx.scaler,
+            loss: self.ctx.loss.state(),
             best: self.best,
             history: &self.history,
         };
