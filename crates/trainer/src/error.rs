@@ -173,6 +173,33 @@ pub enum Error {
     /// A scenario or sampler error.
     #[error(transparent)]
     Scenario(#[from] lssg_scenario::Error),
+    /// A robustness protocol setting is out of range (docs/method.md §6.1); `key` is relative to
+    /// `[eval.protocols]`.
+    #[error("invalid protocol setting: {key} = {value}; expected {expected}")]
+    Protocol {
+        /// The key (`noisy.snr_db[1]`).
+        key: String,
+        /// The value given.
+        value: String,
+        /// What is accepted.
+        expected: &'static str,
+    },
+    /// The failure profile of a protocol is invalid (the key inside names the value).
+    #[error("{section}.{source}")]
+    ProtocolProfile {
+        /// The protocol's section (`expected`).
+        section: &'static str,
+        /// What is wrong.
+        source: lssg_scenario::Error,
+    },
+    /// A network's outputs held NaN or infinite logits (non-finite weights or inputs).
+    #[error("{count} logit(s) of {what} are NaN or infinite: the network's outputs are unusable")]
+    NonFiniteLogits {
+        /// What was evaluated (`validation`, `evaluation under rgb+nir`).
+        what: String,
+        /// How many logits.
+        count: u64,
+    },
     /// State read back from a run directory is not usable (`crate::state_check`).
     #[error(
         "{path}: {field}: {reason}; this state cannot be resumed: start the stage afresh \

@@ -16,8 +16,9 @@ use std::time::Instant;
 use lssg_backbones::input::{availability, batch_to_tensors, uniform_availability};
 use lssg_backbones::{ModelOutput, SegmentationModel};
 use lssg_core::{MetricId, Table, Task, UNDEFINED, format_number};
-use lssg_datasets::{BatchLoader, LoaderConfig, TileDataset};
-use lssg_scenario::Scenario;
+use lssg_datasets::{Batch, BatchLoader, LoaderConfig, TileDataset};
+use lssg_scenario::robustness::{Protocols, TileMap};
+use lssg_scenario::{ModalitySet, Scenario};
 use lssg_torch::Precision;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
@@ -26,6 +27,7 @@ use crate::error::{Error, Result};
 use crate::loss::{LossConfig, output_loss};
 use crate::metrics::{MeanStd, Metrics, MetricsAccumulator, TileMetrics};
 use crate::observer::TrainObserver;
+use crate::protocols::{self, ProtocolConfig};
 use crate::tensors::check_labels;
 
 /// The metrics of one scenario.
@@ -57,6 +59,9 @@ pub struct EvalReport {
     pub seconds: f64,
     /// One entry per scenario, canonical order.
     pub scenarios: Vec<ScenarioMetrics>,
+    /// The robustness protocols (docs/method.md §6.1); absent when none was enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocols: Option<Protocols>,
 }
 
 /// Evaluates `model` on every tile of `dataset` under each of `scenarios` (deduplicated and put
@@ -71,7 +76,44 @@ pub fn evaluate(
     device: Device,
     observer: &mut dyn TrainObserver,
 ) -> Result<EvalReport> {
+    let protocols = ProtocolConfig::default();
+    let options = EvalOptions { batch_size, device, protocols: &protocols };
+    Ok(evaluate_with(model, dataset, scenarios, options, observer)?.report)
+}
+
+/// How [`evaluate_with`] evaluates.
+#[derive(Debug, Clone, Copy)]
+pub struct EvalOptions<'a> {
+    /// Tiles per forward.
+    pub batch_size: usize,
+    /// Where the model runs.
+    pub device: Device,
+    /// The robustness protocols (docs/method.md §6.1); none when nothing is enabled.
+    pub protocols: &'a ProtocolConfig,
+}
+
+/// An evaluation with its robustness protocols.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// The evaluation file; `protocols` is set when any protocol is enabled.
+    pub report: EvalReport,
+    /// The predicted maps of the first `map_tiles` test tiles under every scenario (empty
+    /// without protocols); the caller adds the data set's palette.
+    pub maps: Vec<TileMap>,
+}
+
+/// [`evaluate`] with the robustness protocols of `options`: the protocol settings are checked
+/// before any forward, the perturbed forwards share the scenario pass's batches, and the
+/// expected metrics come from the per-scenario metrics (which must then cover every scenario).
+pub fn evaluate_with(
+    model: &dyn SegmentationModel,
+    dataset: Arc<dyn TileDataset>,
+    scenarios: &[Scenario],
+    options: EvalOptions<'_>,
+    observer: &mut dyn TrainObserver,
+) -> Result<Evaluation> {
     let started = Instant::now();
+    let EvalOptions { batch_size, device, protocols } = options;
     let set = dataset.modalities().clone();
     let m = set.len();
     let num_classes = dataset.num_classes();
@@ -83,18 +125,59 @@ pub fn evaluate(
             model.num_classes(),
         ));
     }
+    let list = canonical_list(&set, scenarios)?;
+    let names: Vec<String> = list.iter().map(|&s| set.scenario_name(s)).collect();
+    let mut plan = protocols::plan(protocols, model, dataset.as_ref(), &list, device)?;
+
+    let loader = eval_loader(&dataset, batch_size)?;
+    let total = loader.num_batches();
+    observer.evaluation_start(&names, total);
+    let progress = |done, total| observer.evaluation_progress(done, total);
+    let hook = plan.as_mut().map(|p| p.hook());
+    let pass = Pass { loss: None, tiles: true, device, precision: Precision::Fp32, hook };
+    let runs = scenario_pass(model, &loader, &list, pass, progress)?;
+    let (protocols, maps) = match plan {
+        Some(plan) => {
+            let (p, maps) = plan.finish(&set, &list, &runs.metrics)?;
+            (Some(p), maps)
+        }
+        None => (None, Vec::new()),
+    };
+    let samples = runs.samples;
+    let scenarios = list
+        .iter()
+        .zip(names)
+        .zip(runs.metrics.into_iter().zip(runs.tiles))
+        .map(|((&s, scenario), (metrics, tiles))| ScenarioMetrics { scenario, mask: s.mask_row(m), metrics, tiles })
+        .collect::<Vec<_>>();
+    let report = EvalReport {
+        modalities: set.names().iter().map(|n| n.to_string()).collect(),
+        task,
+        class_names: scenarios.first().map(|s| s.metrics.class_names.clone()).unwrap_or_default(),
+        samples,
+        seconds: started.elapsed().as_secs_f64(),
+        scenarios,
+        protocols,
+    };
+    Ok(Evaluation { report, maps })
+}
+
+/// `scenarios` deduplicated, in canonical order; the canonical index rejects scenarios of
+/// another (larger) modality set.
+fn canonical_list(set: &ModalitySet, scenarios: &[Scenario]) -> Result<Vec<Scenario>> {
     if scenarios.is_empty() {
         return Err(Error::InvalidConfig { field: "scenarios", value: "[]".into(), expected: "at least one scenario" });
     }
-    // The canonical index rejects scenarios of another (larger) modality set.
     let mut keyed = scenarios.iter().map(|&s| Ok((set.canonical_index(s)?, s))).collect::<Result<Vec<_>>>()?;
     keyed.sort_by_key(|&(k, _)| k);
     keyed.dedup();
-    let list: Vec<Scenario> = keyed.into_iter().map(|(_, s)| s).collect();
-    let names: Vec<String> = list.iter().map(|&s| set.scenario_name(s)).collect();
+    Ok(keyed.into_iter().map(|(_, s)| s).collect())
+}
 
+/// The unshuffled loader of an evaluation; a split without a batch is an error.
+fn eval_loader(dataset: &Arc<dyn TileDataset>, batch_size: usize) -> Result<BatchLoader> {
     let loader = BatchLoader::new(
-        Arc::clone(&dataset),
+        Arc::clone(dataset),
         LoaderConfig { batch_size, shuffle: false, seed: 0, prefetch: 2, drop_last: false },
     )
     .map_err(|e| match e {
@@ -103,28 +186,10 @@ pub fn evaluate(
         }
         other => Error::Dataset(other),
     })?;
-    let total = loader.num_batches();
-    if total == 0 {
+    if loader.num_batches() == 0 {
         return Err(Error::EmptySplit { split: "eval", tiles: dataset.len(), batch_size });
     }
-    observer.evaluation_start(&names, total);
-    let progress = |done, total| observer.evaluation_progress(done, total);
-    let runs = run_scenarios(model, &loader, &list, None, true, (device, Precision::Fp32), progress)?;
-    let samples = runs.samples;
-    let scenarios = list
-        .iter()
-        .zip(names)
-        .zip(runs.metrics.into_iter().zip(runs.tiles))
-        .map(|((&s, scenario), (metrics, tiles))| ScenarioMetrics { scenario, mask: s.mask_row(m), metrics, tiles })
-        .collect::<Vec<_>>();
-    Ok(EvalReport {
-        modalities: set.names().iter().map(|n| n.to_string()).collect(),
-        task,
-        class_names: scenarios.first().map(|s| s.metrics.class_names.clone()).unwrap_or_default(),
-        samples,
-        seconds: started.elapsed().as_secs_f64(),
-        scenarios,
-    })
+    Ok(loader)
 }
 
 /// What [`run_scenarios`] measured: per scenario, in the order given.
@@ -153,8 +218,42 @@ pub(crate) fn run_scenarios(
     loss: Option<&LossConfig>,
     tiles: bool,
     (device, precision): (Device, Precision),
+    progress: impl FnMut(usize, usize),
+) -> Result<ScenarioRuns> {
+    let pass = Pass { loss, tiles, device, precision, hook: None };
+    scenario_pass(model, loader, scenarios, pass, progress)
+}
+
+/// Extra work on every evaluated batch (the robustness protocols, `crate::protocols`): it sees
+/// the host batch, its device inputs and labels, and the f32 outputs under each scenario.
+pub(crate) trait BatchHook {
+    /// Called once per batch, after the scenario forwards.
+    fn batch(&mut self, batch: &Batch, inputs: &[Tensor], labels: &Tensor, outputs: &[ModelOutput]) -> Result<()>;
+}
+
+/// The options of one [`scenario_pass`].
+pub(crate) struct Pass<'a> {
+    /// Also the loss of each scenario.
+    pub loss: Option<&'a LossConfig>,
+    /// Also the per-tile metrics.
+    pub tiles: bool,
+    /// Where the model runs.
+    pub device: Device,
+    /// The forwards' autocast precision (fp32: the caller's state as it is).
+    pub precision: Precision,
+    /// Extra work per batch.
+    pub hook: Option<&'a mut dyn BatchHook>,
+}
+
+/// [`run_scenarios`] with a [`BatchHook`].
+pub(crate) fn scenario_pass(
+    model: &dyn SegmentationModel,
+    loader: &BatchLoader,
+    scenarios: &[Scenario],
+    pass: Pass<'_>,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<ScenarioRuns> {
+    let Pass { loss, tiles, device, precision, mut hook } = pass;
     let dataset = loader.dataset();
     let num_classes = dataset.num_classes();
     let m = dataset.modalities().len();
@@ -190,8 +289,11 @@ pub(crate) fn run_scenarios(
                 );
             }
         }
+        let outputs: Vec<ModelOutput> = outputs.into_iter().map(ModelOutput::into_f32).collect();
+        if let Some(hook) = hook.as_deref_mut() {
+            hook.batch(&batch, &inputs, &labels, &outputs)?;
+        }
         for ((acc, loss_sum), out) in accs.iter_mut().zip(&mut loss_sums).zip(outputs) {
-            let out = out.into_f32();
             acc.update(&out.logits, &labels)?;
             if let Some(loss) = loss {
                 let l = tch::no_grad(|| output_loss(&out, &labels, loss))?;
@@ -202,6 +304,9 @@ pub(crate) fn run_scenarios(
         progress(i + 1, total);
     }
     crate::dist::combine_pass(&mut accs, &mut loss_sums, &mut samples)?;
+    for (acc, scenario) in accs.iter().zip(scenarios) {
+        acc.check_finite(&format!("the scenario with mask {:#b}", scenario.mask()))?;
+    }
     let mean_loss = match loss {
         Some(_) => loss_sums.iter().map(|l| l.double_value(&[]) / samples.max(1) as f64).collect(),
         None => Vec::new(),
@@ -258,6 +363,26 @@ impl EvalReport {
             table.rows.push(vec![s.scenario.clone(), soft(&m.soft_jaccard), soft(&m.soft_f1), miou, accuracy]);
         }
         table
+    }
+
+    /// The robustness protocols as a setting × metric table: the primary metric first, 4
+    /// decimals, `–` where undefined, and the all-missing probability of the expected rows.
+    /// `None` without protocols.
+    pub fn protocol_table(&self) -> Option<Table> {
+        let protocols = self.protocols.as_ref().filter(|p| !p.is_empty())?;
+        let primary = self.task.primary_metric();
+        let metrics: Vec<MetricId> =
+            std::iter::once(primary).chain(MetricId::ALL.into_iter().filter(|&m| m != primary)).collect();
+        let header = std::iter::once("setting".to_string())
+            .chain(metrics.iter().map(|m| m.to_string()))
+            .chain(std::iter::once("all missing".to_string()));
+        let mut table = Table::new(header);
+        for row in protocols.rows() {
+            let values = metrics.iter().map(|m| format_number(row.metrics.get(m).copied(), 4));
+            let all_missing = row.all_missing.map(|p| format!("{p:.4}")).unwrap_or_default();
+            table.rows.push(std::iter::once(row.label).chain(values).chain(std::iter::once(all_missing)).collect());
+        }
+        Some(table)
     }
 
     /// Scenario × class IoU (4 decimals, `–` where a class is undefined).
@@ -340,6 +465,7 @@ mod tests {
                 ScenarioMetrics { scenario: "rgb".into(), mask: vec![1, 0], metrics: metrics(0.5), tiles: None },
                 ScenarioMetrics { scenario: "rgb+sar".into(), mask: vec![1, 1], metrics: metrics(0.625), tiles: None },
             ],
+            protocols: None,
         }
     }
 
