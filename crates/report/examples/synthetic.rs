@@ -1,10 +1,14 @@
 //! Writes a realistic synthetic benchmark (pretrained + uniform, guided, guided-adaptive,
-//! guided-task, lora; 5 seeds; the 7 scenarios of three modalities; 7 classes; 16 test tiles;
-//! score intervals, task-aware scores and per-epoch sampling distributions) and renders its
-//! report, to look at the plots and the HTML without running a benchmark:
+//! guided-task, lora, dro; 5 seeds; the 7 scenarios of three modalities; 7 classes; 16 test
+//! tiles; score intervals, task-aware scores, per-epoch sampling distributions, the robustness
+//! protocols, predicted maps of two tiles and DRO's q per epoch) and renders its report, to
+//! look at the plots and the HTML without running a benchmark:
 //!
 //! `cargo run -p lssg-report --example synthetic -- [DIR]` (default `/tmp/lssg-report-demo`)
 //! writes `DIR/cells/**/cell.json` and `DIR/report/`.
+
+#[path = "synthetic/robustness.rs"]
+mod robustness;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,7 +31,7 @@ const SCENARIOS: [(&str, f64); 7] = [
 ];
 const CLASSES: [&str; 7] = ["background", "building", "road", "water", "forest", "field", "bare soil"];
 const TILES: usize = 16;
-const METHODS: [&str; 6] = ["pretrained", "uniform", "lora", "guided", "guided-adaptive", "guided-task"];
+const METHODS: [&str; 7] = ["pretrained", "uniform", "lora", "guided", "guided-adaptive", "guided-task", "dro"];
 /// Fine-tuning epochs.
 const EPOCHS: usize = 10;
 
@@ -44,6 +48,7 @@ fn quality(method: &str, q: f64, seed_noise: f64) -> f64 {
         "lora" => -0.012,
         "guided-adaptive" => 0.008 + 0.045 * (0.8 - q).max(0.0),
         "guided-task" => 0.004 + 0.05 * (0.8 - q).max(0.0),
+        "dro" => -0.004 + 0.07 * (0.8 - q).max(0.0),
         _ => 0.006 + 0.04 * (0.8 - q).max(0.0),
     };
     (q + offset + seed_noise).clamp(0.05, 0.98)
@@ -160,7 +165,7 @@ fn curve(rng: &mut SplitMix64, stage: &str, seed: u64, epochs: usize, start: f64
                 val_loss: validated.then_some(train_loss * 1.1),
                 val_metric: validated.then(|| end_metric * (1.0 - 0.5 * (-3.0 * t).exp()) + 0.01 * uniform(rng)),
                 sampling: sampling(method, seed, epoch, rng),
-                weights: None,
+                weights: (method == "dro").then(|| robustness::dro_weights(&SCENARIOS.map(|s| s.1), epoch, epochs)),
             }
         })
         .collect();
@@ -170,8 +175,10 @@ fn curve(rng: &mut SplitMix64, stage: &str, seed: u64, epochs: usize, start: f64
 fn cell(method: &str, seed: u64, index: usize) -> CellRecord {
     let mut rng = SplitMix64::stream(seed, index as u64);
     let seed_noise = 0.02 * (uniform(&mut SplitMix64::new(seed)) - 0.5);
-    let scenarios =
+    let scenarios: Vec<ScenarioRecord> =
         SCENARIOS.iter().map(|(name, q)| scenario_record(&mut rng, name, quality(method, *q, seed_noise))).collect();
+    let protocols = Some(robustness::protocols(method, &scenarios, &mut rng));
+    let maps = (seed == 0).then(|| robustness::maps(&scenarios, &mut rng));
     let (curves, distribution) = if method == "pretrained" {
         (vec![curve(&mut rng, "pretrain", seed, 30, 2.0, 0.7)], Some(scores(seed)))
     } else {
@@ -193,8 +200,8 @@ fn cell(method: &str, seed: u64, index: usize) -> CellRecord {
         curves,
         distribution,
         seconds: 60.0,
-        protocols: None,
-        maps: None,
+        protocols,
+        maps,
     }
 }
 

@@ -16,8 +16,8 @@ use crate::maps::{MapPanel, map_panel};
 use crate::pairs::{PairReport, pair_reports};
 use crate::protocols::{ProtocolRow, group_rows, protocol_value};
 use crate::record::{CellKey, CellRecord, CurvePoint};
-use crate::summary::{BaselineComparison, SummaryLine, summary, versus_baseline};
 use crate::stats::{mean, sample_std};
+use crate::summary::{BaselineComparison, SummaryLine, summary, versus_baseline};
 use crate::trajectory::{Recorded, Trajectory, trajectories};
 
 /// The name of the row holding the mean over scenarios.

@@ -8,8 +8,8 @@ use lssg_core::Table;
 use crate::aggregate::{GroupReport, MEAN_ROW, Report, WORST_ROW};
 use crate::load::key_label;
 use crate::plots::Plot;
-use crate::score_tables::{diagnostic_table, distribution_table, interval_tables};
 use crate::protocol_tables::{baseline_table, protocol_method_tables, protocol_pair_tables, summary_table};
+use crate::score_tables::{diagnostic_table, distribution_table, interval_tables};
 use crate::tables::{method_tables, pair_tables, row_label};
 
 /// The figures of one group, by section.

@@ -152,10 +152,10 @@ impl<'a> Grid<'a> {
             let rgb: Vec<u8> = m.classes.iter().flat_map(|c| color(self.palette, *c)).collect();
             let png = encode_png(&rgb, m.width as u32, m.height as u32)?;
             let s = scale(m.height, m.width);
-            let _ = write!(
+            let _ = writeln!(
                 out,
                 "<image x=\"{}\" y=\"{}\" width=\"{:.1}\" height=\"{:.1}\" preserveAspectRatio=\"none\" \
-                 style=\"image-rendering:pixelated\" href=\"data:image/png;base64,{}\"/>\n",
+                 style=\"image-rendering:pixelated\" href=\"data:image/png;base64,{}\"/>",
                 m.x,
                 m.y,
                 m.width as f64 * s,
@@ -235,7 +235,8 @@ pub fn map_plots(group: &GroupReport) -> Result<Vec<Plot>, PlotError> {
         .take(MAX_TILES)
         .map(|tile| {
             let name = format!("{}_maps_tile{}", group.key.slug(), tile.tile);
-            let title = format!("{}: predicted maps of test tile {} (seed {})", group.key.label(), tile.tile, panel.seed);
+            let title =
+                format!("{}: predicted maps of test tile {} (seed {})", group.key.label(), tile.tile, panel.seed);
             draw_grid(name, title, &Grid::new(group, panel, tile))
         })
         .collect()

@@ -108,7 +108,11 @@ pub fn trajectory_plots(group: &GroupReport) -> Result<Vec<Plot>, PlotError> {
         .map(|t| {
             let name = format!("{}_sampling_{}", group.key.slug(), slug(&t.stage));
             let title = format!("{}: sampling distribution of {} per epoch", group.key.label(), t.stage);
-            render(name, title, &TrajectoryFigure { group, t, what: "sampling distribution", y_desc: "sampling probability" })
+            render(
+                name,
+                title,
+                &TrajectoryFigure { group, t, what: "sampling distribution", y_desc: "sampling probability" },
+            )
         })
         .collect()
 }

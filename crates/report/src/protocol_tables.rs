@@ -60,7 +60,8 @@ pub fn summary_table(report: &Report) -> Option<Table> {
     let mut rows = Vec::new();
     for g in groups {
         for line in &g.summary {
-            let best = line.best.as_ref().map_or(UNDEFINED.into(), |b| format!("{b} ({})", format_number(line.best_mean, 2)));
+            let best =
+                line.best.as_ref().map_or(UNDEFINED.into(), |b| format!("{b} ({})", format_number(line.best_mean, 2)));
             let (versus, wtl) = match (&line.challenger, &line.versus_baseline) {
                 (Some(c), Some(r)) => (
                     format!("{c}: {}", signed_diff(r.mean_diff, r.seed_ci)),
@@ -76,10 +77,10 @@ pub fn summary_table(report: &Report) -> Option<Table> {
             rows.push(row);
         }
     }
-    let metric = report.groups.first().map_or(MetricId::Miou, |g| g.primary_metric);
     let caption = format!(
-        "Summary: each group's primary metric ({metric} for the first), percent; differences in percentage points \
-         paired on seeds, {:.0}% seed-bootstrap intervals",
+        "Summary: per protocol, the strategy with the highest mean of the primary metric (percent) and the best \
+         strategy other than {BASELINE} minus {BASELINE} (percentage points, paired on seeds, {:.0}% seed-bootstrap \
+         interval, wins/ties/losses over seeds)",
         report.config.confidence * 100.0
     );
     Some(Table { rows, ..Table::new(header).with_caption(caption) })

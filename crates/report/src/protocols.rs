@@ -81,12 +81,16 @@ pub(crate) fn cell_protocols(cell: &CellRecord) -> Vec<(ProtocolRow, BTreeMap<Me
         };
         out.push((row, e.metrics.clone()));
     }
-    let missing = p.random_missing.iter().map(|r| (r.rate, format!("r = {}", level_text(r.rate)), &r.modality, &r.metrics));
+    let missing =
+        p.random_missing.iter().map(|r| (r.rate, format!("r = {}", level_text(r.rate)), &r.modality, &r.metrics));
     per_modality(ProtocolKind::RandomMissing, missing, &mut out);
     let noisy = p.noisy.iter().map(|n| (n.snr_db, format!("{} dB", level_text(n.snr_db)), &n.modality, &n.metrics));
     per_modality(ProtocolKind::Noisy, noisy, &mut out);
     out
 }
+
+/// A level of a per-modality protocol: its value, its setting and each modality's metrics.
+type Level<'a> = (f64, String, Vec<&'a BTreeMap<MetricId, f64>>);
 
 /// The rows of one per-modality protocol: every (level, modality) entry and, per level, the
 /// mean over its modalities of each metric every modality has.
@@ -95,7 +99,8 @@ fn per_modality<'a>(
     entries: impl Iterator<Item = (f64, String, &'a String, &'a BTreeMap<MetricId, f64>)>,
     out: &mut Vec<(ProtocolRow, BTreeMap<MetricId, f64>)>,
 ) {
-    let mut by_level: Vec<(f64, String, Vec<&BTreeMap<MetricId, f64>>)> = Vec::new();
+    // (level, setting, the metrics of each modality at that level), in the order measured
+    let mut by_level: Vec<Level<'_>> = Vec::new();
     for (level, setting, modality, metrics) in entries {
         let row = ProtocolRow {
             key: format!("{} {setting}, {modality}", kind.as_str()),

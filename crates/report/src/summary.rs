@@ -125,7 +125,8 @@ fn best_of<'a>(
 ) -> Option<(&'a str, f64)> {
     let mut best: Option<(&str, f64)> = None;
     for m in candidates {
-        let mean = m.metrics.iter().find(|t| t.metric == metric).and_then(|t| t.rows.iter().find(|r| r.scenario == row));
+        let mean =
+            m.metrics.iter().find(|t| t.metric == metric).and_then(|t| t.rows.iter().find(|r| r.scenario == row));
         if let Some(v) = mean.and_then(|r| r.mean)
             && best.is_none_or(|(_, b)| v > b)
         {

@@ -95,11 +95,7 @@ fn trajectory(
     } else if let Some(s) = scored.filter(|s| s.len() == len) {
         s.to_vec()
     } else {
-        notes.push(format!(
-            "{}: {what} of {len} scenarios, the group has {}; not shown",
-            stage.stage,
-            scenarios.len()
-        ));
+        notes.push(format!("{}: {what} of {len} scenarios, the group has {}; not shown", stage.stage, scenarios.len()));
         return None;
     };
     let mut seeds = Vec::new();

@@ -17,8 +17,8 @@ use crate::plot_profile::profile_plots;
 use crate::plot_scores::{distribution_plot, interval_plot};
 use crate::plot_trajectory::{trajectory_plots, weight_plots};
 use crate::plots::{Plot, PlotError, method_plots, pair_plots};
-use crate::score_tables::{diagnostic_table, distribution_table, interval_tables};
 use crate::protocol_tables::{baseline_table, protocol_method_tables, protocol_pair_tables, summary_table};
+use crate::score_tables::{diagnostic_table, distribution_table, interval_tables};
 use crate::tables::{method_tables, pair_tables, to_markdown};
 
 /// Why the report could not be written.

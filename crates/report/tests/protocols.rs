@@ -216,7 +216,10 @@ fn cells_without_protocols_keep_their_report() {
     assert!(g.protocols.is_empty());
     assert!(g.methods.iter().all(|m| m.metrics.iter().all(|t| t.rows.len() == 4)), "2 scenarios, mean, worst");
     // the summary still opens with the mean and the worst scenario
-    assert_eq!(g.summary.iter().map(|l| l.protocol.as_str()).collect::<Vec<_>>(), ["mean over scenarios", "worst scenario"]);
+    assert_eq!(
+        g.summary.iter().map(|l| l.protocol.as_str()).collect::<Vec<_>>(),
+        ["mean over scenarios", "worst scenario"]
+    );
     assert_eq!(g.summary[0].best.as_deref(), Some("guided"));
 }
 
@@ -304,7 +307,9 @@ fn the_files_show_the_summary_first_and_every_new_figure() {
     assert!(md.contains("plots/ds_m_profile_miou.png") && md.contains("plots/ds_m_maps_tile3.png"));
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.find("<h2>Summary</h2>").unwrap() < html.find("<h2>ds / m</h2>").unwrap());
-    for section in ["<h3>Robustness protocols</h3>", "<h3>Predicted maps", "<h3>Scenario loss weights", "<h3>Every strategy"] {
+    for section in
+        ["<h3>Robustness protocols</h3>", "<h3>Predicted maps", "<h3>Scenario loss weights", "<h3>Every strategy"]
+    {
         assert!(html.contains(section), "{section}");
     }
     let csv = std::fs::read_to_string(out.join("report.csv")).unwrap();
