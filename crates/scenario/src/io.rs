@@ -14,8 +14,23 @@ pub fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}{ext}", std::process::id()))
 }
 
+/// Whether this process writes files: every rank of a data-parallel run computes what rank 0
+/// computes, but only rank 0 writes (docs/distributed.md §2).
+static WRITES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Makes every later [`write_atomic_with`] of this process write (`true`, the default) or do
+/// nothing and succeed (`false`: a data-parallel rank other than 0, which reads rank 0's files).
+pub fn set_writes(enabled: bool) {
+    WRITES.store(enabled, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether this process writes files ([`set_writes`]).
+pub fn writes() -> bool {
+    WRITES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Runs `write` on a temporary sibling of `path`, fsyncs it and renames it over `path`; creates
-/// the parent directories first. On failure the temporary file is removed and the error is
+/// the parent directories first. Does nothing in a process whose writes are off ([`set_writes`]). On failure the temporary file is removed and the error is
 /// returned; `io_error` turns an I/O failure of this helper (directory, fsync, rename) into the
 /// caller's error type, with the path concerned.
 pub fn write_atomic_with<E>(
@@ -23,6 +38,9 @@ pub fn write_atomic_with<E>(
     write: impl FnOnce(&Path) -> std::result::Result<(), E>,
     io_error: impl Fn(PathBuf, std::io::Error) -> E,
 ) -> std::result::Result<(), E> {
+    if !writes() {
+        return Ok(());
+    }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| io_error(dir.to_path_buf(), e))?;
     }

@@ -52,4 +52,7 @@ pub enum Error {
     /// A libtorch operation failed.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
+    /// Combining a data-parallel scoring's shares failed (a rank left or timed out).
+    #[error(transparent)]
+    Distributed(#[from] lssg_torch::Error),
 }

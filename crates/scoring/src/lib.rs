@@ -12,6 +12,7 @@ mod distortion;
 mod error;
 mod npy;
 mod scores;
+mod shard;
 mod task;
 
 pub use bootstrap::{ScoreIntervals, score_intervals};

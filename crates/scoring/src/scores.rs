@@ -69,7 +69,8 @@ pub fn measure_scores(
         dataset.clone()
     };
     let loader = BatchLoader::new(scored, LoaderConfig { batch_size: config.batch_size, ..LoaderConfig::default() })?;
-    for batch in loader.epoch(0) {
+    // A data-parallel rank scores its block of batches; the rows are gathered below.
+    for batch in crate::shard::batches(&loader) {
         let batch = batch?;
         if batch.modalities.len() != m {
             return Err(Error::ModalityMismatch { data: batch.modalities.len(), model: m });
@@ -109,6 +110,7 @@ pub fn measure_scores(
         task.extend(rows(&t_rows)?);
         progress(latent.len(), total);
     }
+    crate::shard::gather_rows(&mut latent, &mut task, &mut latent_shape)?;
     let mean = |rows: &[Vec<f64>]| -> Vec<f64> {
         (0..s).map(|k| rows.iter().map(|r| r[k]).sum::<f64>() / rows.len() as f64).collect()
     };

@@ -1,9 +1,9 @@
 //! Data-parallel training and evaluation on two ranks of a Gloo group (two threads of this
 //! process, each with its own installed group, on localhost): the averaged gradients are the
 //! mean of the ranks' own, the weights stay identical across ranks, two ranks train what one
-//! process trains, a two-rank evaluation equals the one-process one exactly, rank 0 alone writes
-//! and a resume with another world size is refused, and a rank that leaves stops the other with
-//! an error, leaving the last committed epoch intact.
+//! process trains, a two-rank evaluation and scoring equal the one-process ones exactly, rank 0
+//! alone writes and a resume with another world size is refused, and a rank that leaves stops
+//! the other with an error, leaving the last committed epoch intact.
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -269,4 +269,20 @@ fn a_rank_that_leaves_stops_the_other_within_the_timeout() {
     let weights = RunPaths::new(&dirs[0]).checkpoint_dir.join(state["model"].as_str().unwrap());
     let vs = model(&data(), 0.0).0;
     lssg_backbones::checkpoint::load(&vs, &weights).unwrap();
+}
+
+#[test]
+fn a_two_rank_scoring_equals_one_process_exactly() {
+    let score_here = || {
+        let d = data();
+        let (_vs, net) = model(&d, 0.0);
+        // Batches of 2: the ranks' blocks differ in size when the batches are odd in number.
+        let config = lssg_scoring::ScoringConfig { batch_size: 2, ..Default::default() };
+        lssg_scoring::measure_scores(&net, d.train.clone(), &config, Device::Cpu, &mut |_, _| {}).unwrap()
+    };
+    let single = score_here();
+    assert_eq!(single.1.latent.len(), data().train.len());
+    let [a, b] = two_ranks(Duration::from_secs(30), move |_| score_here());
+    assert_eq!(a, single, "rank 0");
+    assert_eq!(b, single, "rank 1");
 }
