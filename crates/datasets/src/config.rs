@@ -26,6 +26,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use lssg_scenario::ModalitySet;
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::TileDataset;
@@ -36,7 +37,7 @@ use crate::normalize::{
     ChannelStats, NormalizeConfig, Normalized, STATS_FILE, compute_stats, load_or_compute, stats_key,
 };
 use crate::potsdam::{self, PotsdamConfig};
-use crate::scene_reader::{OfficialSplit, SceneAssignment, SceneSource, SceneTiles};
+use crate::scene_reader::{OfficialSplit, SceneAssignment, SceneSource, SceneTiles, modality_set};
 use crate::split::{SplitConfig, SplitIndices, SplitMethod, SplitUnit, Subset, split, take_validation};
 use crate::synthetic::{SyntheticConfig, SyntheticDataset};
 
@@ -127,6 +128,35 @@ impl DataSplits {
             Ok(Arc::new(SceneTiles::new(source.clone(), scenes.to_vec(), tile_size, stride, cache_scenes)?))
         };
         Ok(Self { train: make(&assignment.train)?, val: make(&assignment.val)?, test: make(&assignment.test)? })
+    }
+}
+
+impl DataConfig {
+    /// The modalities the data set will have (names and channel counts), from the
+    /// configuration alone.
+    pub fn modality_set(&self) -> Result<ModalitySet> {
+        match self {
+            DataConfig::Synthetic(c) => c.generator.modality_set(),
+            DataConfig::Dstl(c) => modality_set(&c.reader.modalities),
+            DataConfig::Potsdam(c) => modality_set(&c.reader.modalities),
+            DataConfig::Hunan(c) => modality_set(&c.reader.modalities),
+        }
+    }
+
+    /// The checks [`open`] makes of the configuration's values before it reads data: the
+    /// generator's settings, the modality slots and the split (Potsdam and Hunan have
+    /// official lists, the synthetic set and DSTL do not).
+    pub fn validate(&self) -> Result<()> {
+        self.modality_set()?;
+        match self {
+            DataConfig::Synthetic(c) => {
+                c.generator.validate()?;
+                c.split.validate(false)
+            }
+            DataConfig::Dstl(c) => c.split.validate(false),
+            DataConfig::Potsdam(c) => c.split.validate(true),
+            DataConfig::Hunan(c) => c.split.validate(true),
+        }
     }
 }
 

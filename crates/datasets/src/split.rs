@@ -87,6 +87,40 @@ impl Default for SplitConfig {
     }
 }
 
+impl SplitConfig {
+    /// The checks [`split`] makes of these values, made before any data is read (what `lssg
+    /// config check` runs): `val_fraction` in [0, 1), and for k-fold splits (`kfold`,
+    /// `reference`, and `auto` on a data set without official lists, `official_lists =
+    /// false`) at least 2 folds and a test fold among them. The number of tiles is checked
+    /// when the data is split.
+    pub fn validate(&self, official_lists: bool) -> Result<()> {
+        if !(0.0..1.0).contains(&self.val_fraction) {
+            return Err(config_error("val_fraction", self.val_fraction, "a fraction in [0, 1)"));
+        }
+        let kfold = match self.method {
+            SplitMethod::Official if !official_lists => {
+                let expected = "kfold, reference or auto: this data set has no official split";
+                return Err(config_error("method", "official", expected));
+            }
+            SplitMethod::Official => return Ok(()),
+            SplitMethod::Auto if official_lists => return Ok(()),
+            SplitMethod::Auto | SplitMethod::Kfold => true,
+            SplitMethod::Reference => false,
+        };
+        if self.folds < 2 {
+            return Err(config_error("folds", self.folds, "at least 2"));
+        }
+        if kfold && self.fold >= self.folds {
+            return Err(config_error("fold", self.fold, format!("a fold index below folds = {}", self.folds)));
+        }
+        if !kfold && !(1..=self.folds).contains(&self.fold) {
+            let expected = format!("a fold number in 1..={} (method = reference counts folds from 1)", self.folds);
+            return Err(config_error("fold", self.fold, expected));
+        }
+        Ok(())
+    }
+}
+
 /// Tile indices of the three splits.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SplitIndices {
@@ -360,6 +394,28 @@ impl TileView for Subset {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_split_values_are_checked_before_any_data_is_read() {
+        let ok = SplitConfig::default();
+        ok.validate(false).unwrap();
+        let field = |c: SplitConfig, official: bool| match c.validate(official) {
+            Err(Error::Config { field, .. }) => field,
+            other => panic!("{c:?}: expected a config error, got {other:?}"),
+        };
+        assert_eq!(field(SplitConfig { val_fraction: f64::NAN, ..ok.clone() }, false), "split.val_fraction");
+        assert_eq!(field(SplitConfig { val_fraction: 1.0, ..ok.clone() }, true), "split.val_fraction");
+        assert_eq!(field(SplitConfig { fold: 5, ..ok.clone() }, false), "split.fold");
+        assert_eq!(field(SplitConfig { folds: 1, ..ok.clone() }, false), "split.folds");
+        let reference = SplitConfig { method: SplitMethod::Reference, ..ok.clone() };
+        assert_eq!(field(reference.clone(), false), "split.fold");
+        SplitConfig { fold: 5, ..reference }.validate(false).unwrap();
+        // `auto` with official lists does not use the fold.
+        SplitConfig { fold: 9, ..ok.clone() }.validate(true).unwrap();
+        let official = SplitConfig { method: SplitMethod::Official, ..ok };
+        assert_eq!(field(official.clone(), false), "split.method");
+        official.validate(true).unwrap();
+    }
 
     fn assert_partition(s: &SplitIndices, n: usize) {
         let mut all: Vec<usize> = s.train.iter().chain(&s.val).chain(&s.test).copied().collect();
