@@ -5,6 +5,8 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use lssg_core::MetricId;
+use lssg_scenario::robustness::{Protocols, TileMaps};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -210,10 +212,67 @@ fn check_cell(cell: &CellRecord) -> Result<(), CellError> {
         check_per_epoch(i, c, "sampling", |p| p.sampling.as_ref())?;
         check_per_epoch(i, c, "weights", |p| p.weights.as_ref())?;
     }
+    if let Some(p) = &cell.protocols {
+        check_protocols(p)?;
+    }
+    if let Some(m) = &cell.maps {
+        check_maps(m)?;
+    }
     match &cell.distribution {
         Some(d) => check_distribution(d),
         None => Ok(()),
     }
+}
+
+/// The protocol results: finite metrics, rates in (0, 1), finite SNRs, an all-missing
+/// probability in [0, 1] (docs/report.md §1, §10).
+fn check_protocols(p: &Protocols) -> Result<(), CellError> {
+    let invalid = |field: String, message: String| Err(CellError::Invalid { field, message });
+    let metrics = |at: String, m: &BTreeMap<MetricId, f64>| match m.iter().find(|(_, v)| !v.is_finite()) {
+        Some((id, v)) => invalid(format!("{at}.metrics.{id}"), format!("{v} is not finite")),
+        None => Ok(()),
+    };
+    for (i, e) in p.expected.iter().enumerate() {
+        let at = format!("protocols.expected[{i}]");
+        if !(0.0..=1.0).contains(&e.all_missing) {
+            return invalid(format!("{at}.all_missing"), format!("{} is not a probability", e.all_missing));
+        }
+        metrics(at, &e.metrics)?;
+    }
+    for (i, r) in p.random_missing.iter().enumerate() {
+        let at = format!("protocols.random_missing[{i}]");
+        if !(r.rate > 0.0 && r.rate < 1.0) {
+            return invalid(format!("{at}.rate"), format!("{} is not in (0, 1)", r.rate));
+        }
+        metrics(at, &r.metrics)?;
+    }
+    for (i, n) in p.noisy.iter().enumerate() {
+        let at = format!("protocols.noisy[{i}]");
+        if !n.snr_db.is_finite() {
+            return invalid(format!("{at}.snr_db"), format!("{} is not finite", n.snr_db));
+        }
+        metrics(at, &n.metrics)?;
+    }
+    Ok(())
+}
+
+/// The predicted maps: every map has height × width pixels.
+fn check_maps(m: &TileMaps) -> Result<(), CellError> {
+    for (t, tile) in m.tiles.iter().enumerate() {
+        let n = tile.height * tile.width;
+        let lists = std::iter::once(("labels".to_string(), tile.labels.len())).chain(
+            tile.predictions.iter().enumerate().map(|(i, p)| (format!("predictions[{i}].classes"), p.classes.len())),
+        );
+        for (name, len) in lists {
+            if len != n {
+                return Err(CellError::Invalid {
+                    field: format!("maps.tiles[{t}].{name}"),
+                    message: format!("{len} pixels, height × width = {n}"),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A per-epoch list of curve `i` (`sampling`, `weights`): one length within the curve, every
