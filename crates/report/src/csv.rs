@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 use lssg_core::csv_field;
 
 use crate::aggregate::{GroupReport, Report};
+use crate::pairs::PairRow;
 use crate::record::Band;
+use crate::summary::BASELINE;
 
 /// Collects the long-format rows of one group.
 struct CsvRows<'a> {
@@ -46,31 +48,44 @@ impl CsvRows<'_> {
             let name = format!("{}-{}", p.a, p.b);
             for t in &p.metrics {
                 for r in &t.rows {
-                    let row = |s: &mut Self, stat: &str, v: f64| {
-                        s.row("pair", &name, &r.scenario, t.metric.as_str(), stat, v)
-                    };
-                    r.mean_diff.into_iter().for_each(|v| row(self, "mean_diff", v));
-                    if let Some(ci) = r.seed_ci {
-                        row(self, "seed_ci_lo", ci.lo);
-                        row(self, "seed_ci_hi", ci.hi);
-                    }
-                    row(self, "wilcoxon_p", r.wilcoxon_p);
-                    row(self, "sign_p", r.sign_p);
-                    r.p_improve.into_iter().for_each(|v| row(self, "p_improve", v));
-                    row(self, "wins", r.wins as f64);
-                    row(self, "ties", r.ties as f64);
-                    row(self, "losses", r.losses as f64);
-                    for (seed, d) in r.seeds.iter().zip(&r.diffs) {
-                        row(self, &format!("diff:{seed}"), *d);
-                    }
-                    for tci in &r.tile_ci {
-                        row(self, &format!("tile_observed:{}", tci.seed), tci.observed);
-                        if let Some(ci) = tci.interval {
-                            row(self, &format!("tile_ci_lo:{}", tci.seed), ci.lo);
-                            row(self, &format!("tile_ci_hi:{}", tci.seed), ci.hi);
-                        }
-                    }
+                    self.pair_row("pair", &name, t.metric.as_str(), r);
                 }
+            }
+        }
+    }
+
+    /// Kind `baseline`, name `<m>-uniform`: every strategy against uniform, primary metric.
+    fn baseline(&mut self) {
+        let group = self.group;
+        for c in &group.versus_baseline {
+            let name = format!("{}-{BASELINE}", c.method);
+            for r in &c.rows {
+                self.pair_row("baseline", &name, group.primary_metric.as_str(), r);
+            }
+        }
+    }
+
+    fn pair_row(&mut self, kind: &str, name: &str, metric: &str, r: &PairRow) {
+        let mut row = |stat: &str, v: f64| self.row(kind, name, &r.scenario, metric, stat, v);
+        r.mean_diff.into_iter().for_each(|v| row("mean_diff", v));
+        if let Some(ci) = r.seed_ci {
+            row("seed_ci_lo", ci.lo);
+            row("seed_ci_hi", ci.hi);
+        }
+        row("wilcoxon_p", r.wilcoxon_p);
+        row("sign_p", r.sign_p);
+        r.p_improve.into_iter().for_each(|v| row("p_improve", v));
+        row("wins", r.wins as f64);
+        row("ties", r.ties as f64);
+        row("losses", r.losses as f64);
+        for (seed, d) in r.seeds.iter().zip(&r.diffs) {
+            row(&format!("diff:{seed}"), *d);
+        }
+        for tci in &r.tile_ci {
+            row(&format!("tile_observed:{}", tci.seed), tci.observed);
+            if let Some(ci) = tci.interval {
+                row(&format!("tile_ci_lo:{}", tci.seed), ci.lo);
+                row(&format!("tile_ci_hi:{}", tci.seed), ci.hi);
             }
         }
     }
@@ -165,6 +180,7 @@ pub fn render_csv(report: &Report) -> String {
         let mut rows = CsvRows { group, out: &mut out };
         rows.methods();
         rows.pairs();
+        rows.baseline();
         rows.distribution();
         rows.diagnostic();
         rows.trajectories("sampling", "probability");

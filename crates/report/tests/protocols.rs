@@ -315,6 +315,7 @@ fn the_files_show_the_summary_first_and_every_new_figure() {
     let csv = std::fs::read_to_string(out.join("report.csv")).unwrap();
     assert!(csv.contains("ds,m,,method,dro,expected p = 0.1,miou,mean,66"), "protocol rows in the CSV");
     assert!(csv.contains("ds,m,,weights,finetune/dro,optical,weight,epoch:1,0.5"));
+    assert!(csv.contains("ds,m,,baseline,dro-uniform,expected p = 0.1,miou,mean_diff,4"), "every strategy − uniform");
 }
 
 #[test]
