@@ -11,7 +11,7 @@ use lssg_datasets::DataConfig;
 use lssg_scoring::ScoringConfig;
 use lssg_smoothing::SmoothingConfig;
 use lssg_torch::{DeviceSpec, Layout, Precision};
-use lssg_trainer::{FinetuneConfig, TrainConfig};
+use lssg_trainer::{FinetuneConfig, ProtocolConfig, TrainConfig};
 
 use crate::error::{Error, Result};
 
@@ -64,11 +64,15 @@ pub struct EvalSection {
     pub batch_size: usize,
     /// Also evaluate the pretrained network itself (column `pretrained`).
     pub include_pretrained: bool,
+    /// `[eval.protocols]`: the robustness protocols (docs/method.md §6.1), none by default.
+    /// Left out of the written config while it is the default.
+    #[serde(skip_serializing_if = "ProtocolConfig::is_default")]
+    pub protocols: ProtocolConfig,
 }
 
 impl Default for EvalSection {
     fn default() -> Self {
-        Self { scenarios: "all".into(), batch_size: 8, include_pretrained: true }
+        Self { scenarios: "all".into(), batch_size: 8, include_pretrained: true, protocols: ProtocolConfig::default() }
     }
 }
 
@@ -354,6 +358,28 @@ mod tests {
     #[test]
     fn run_precision_auto_stays_out_of_training() {
         let c = RunConfig::parse("[run]\nprecision = \"auto\"\ndevice = \"cpu\"\n", "t.toml", &[]).unwrap();
+    #[test]
+    fn eval_protocols_parse_stay_out_of_a_default_config_and_bad_keys_are_named() {
+        let text = "[eval.protocols]\nenabled = [\"expected\", \"noisy\"]\n[eval.protocols.noisy]\nsnr_db = [5]\n";
+        let c = RunConfig::parse(text, "t.toml", &[]).unwrap();
+        assert!(c.eval.protocols.any() && c.eval.protocols.noisy.snr_db == [5.0]);
+        assert!(c.to_toml().contains("[eval.protocols.noisy]"));
+        assert!(!RunConfig::default().to_toml().contains("protocols"));
+        let cases = [
+            ("[eval.protocols]\nenabled = [\"blur\"]\n", "blur"),
+            ("[eval.protocols.noisy]\nsnr_db = [nan]\n", "noisy.snr_db[0]"),
+            ("[eval.protocols.expected]\np = [1.0]\n", "expected.p[0]"),
+            ("[eval.protocols.random_missing]\npatch_size = -4\n", "patch_size"),
+            ("[eval.protocols.random_missing]\nrates = [-0.5]\n", "random_missing.rates[0]"),
+            ("[eval.protocols]\nenabled = [\"expected\"]\nexpected.profile = { lidar = 0.1 }\n", "expected.profile.lidar"),
+            ("[eval]\nscenarios = \"0\"\nprotocols.enabled = [\"expected\"]\n", "every scenario"),
+        ];
+        for (text, key) in cases {
+            let err = RunConfig::parse(text, "t.toml", &[]).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains("t.toml"), "{text}: {err}");
+        }
+    }
+
         assert_eq!(c.run.precision, Precision::Auto);
         assert_eq!((c.pretrain.precision, c.finetune.train.precision), (Precision::Fp32, Precision::Fp32));
         assert!(c.to_toml().contains("precision = \"auto\""));

@@ -15,9 +15,10 @@ use lssg_backbones::Weights;
 use lssg_core::ScoreKind;
 use lssg_datasets::DataSplits;
 use lssg_scenario::ProbabilitiesFile;
+use lssg_scenario::robustness::TileMaps;
 use lssg_scoring::{DistortionReport, PerSampleScores, score_intervals};
 use lssg_torch::Precision;
-use lssg_trainer::{EvalReport, FinetuneFrom, Method, Network};
+use lssg_trainer::{EvalOptions, EvalReport, FinetuneFrom, Method, Network};
 use tch::Device;
 
 use crate::config::RunConfig;
@@ -89,7 +90,8 @@ pub fn score(
 }
 
 /// Evaluates `checkpoint` (with LoRA adapters when `lora`) under `scenarios` (the config's
-/// `eval.scenarios` by default) on the test split.
+/// `eval.scenarios` by default) on the test split, with the robustness protocols of
+/// `[eval.protocols]` (docs/method.md §6.1).
 pub fn evaluate(
     config: &RunConfig,
     data: &DataSplits,
@@ -98,24 +100,32 @@ pub fn evaluate(
     lora: bool,
     scenarios: Option<&str>,
     reporter: &mut dyn Reporter,
-) -> Result<EvalReport> {
+) -> Result<Evaluated> {
     let set = data.test.modalities();
     let list = set.parse_scenario_list(scenarios.unwrap_or(&config.eval.scenarios))?;
     // The network as the `lora` method trained it (adapters), or the plain one.
     let method = if lora { Method::Lora } else { Method::Uniform };
     let model_config = config.finetune.model_config(method, &network.model);
     let model = network.load(&model_config, Weights::Checkpoint(checkpoint))?;
+    let options =
+        EvalOptions { batch_size: config.eval.batch_size, device: network.device, protocols: &config.eval.protocols };
     // The evaluation forwards at `[run] precision` (docs/precision.md §1).
-    Ok(config.run.precision.autocast(network.device, || {
-        lssg_trainer::evaluate(
-            model.net.as_ref(),
-            data.test.clone(),
-            &list,
-            config.eval.batch_size,
-            network.device,
-            reporter.observer(),
-        )
-    })??)
+    let evaluation = config.run.precision.autocast(network.device, || {
+        lssg_trainer::evaluate_with(model.net.as_ref(), data.test.clone(), &list, options, reporter.observer())
+    })??;
+    let maps = (!evaluation.maps.is_empty()).then(|| {
+        let classes = evaluation.report.class_names.len();
+        TileMaps { palette: lssg_datasets::palette::class_palette(&config.data, classes), tiles: evaluation.maps }
+    });
+    Ok(Evaluated { report: evaluation.report, maps })
+}
+
+/// An evaluation file and, with protocols enabled, the predicted maps of the first test tiles.
+pub struct Evaluated {
+    /// `eval/<name>.json`.
+    pub report: EvalReport,
+    /// `eval/<name>.maps.json`, coloured with the data set's palette.
+    pub maps: Option<TileMaps>,
 }
 
 /// Applies the process-wide settings of `[run]` (libtorch threads).
@@ -265,9 +275,13 @@ pub fn evaluate_stage(
         return Ok(EvalReport::read(&path)?);
     }
     dir.log_stage(reporter, &stage, StageStatus::Running)?;
-    let report = evaluate(config, &opened.data, &opened.network, checkpoint, lora, None, reporter)?;
-    write_json(&path, &report)?;
-    Ok(report)
+    let evaluated = evaluate(config, &opened.data, &opened.network, checkpoint, lora, None, reporter)?;
+    // The maps first: the evaluation file marks the stage done.
+    if let Some(maps) = &evaluated.maps {
+        write_json(&dir.eval_maps(name), maps)?;
+    }
+    write_json(&path, &evaluated.report)?;
+    Ok(evaluated.report)
 }
 
 /// Runs the whole pipeline in `dir`, resuming whatever an earlier run finished.
@@ -312,7 +326,7 @@ pub fn evaluate_checkpoint(
     lora: bool,
     scenarios: Option<&str>,
     reporter: &mut dyn Reporter,
-) -> Result<EvalReport> {
+) -> Result<Evaluated> {
     apply_run_settings(config);
     let device = config.run.device.resolve()?;
     let data = open_data(config)?;

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use lssg_core::{Align, MetricId, Table, Task, format_number};
 use lssg_scenario::io::write_atomic;
+use lssg_scenario::robustness::ProtocolRow;
 use lssg_trainer::EvalReport;
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +41,56 @@ pub struct RunResults {
     pub class_names: Vec<String>,
     /// The task every evaluation was of.
     pub task: Task,
+    /// The robustness protocols (docs/method.md §6.1), one table per metric; absent when no
+    /// evaluation has them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protocols: Vec<ProtocolTable>,
+}
+
+/// One metric of the robustness protocols as a setting × method table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProtocolTable {
+    /// The metric.
+    pub metric: MetricId,
+    /// Row labels (`expected p = 0.1`, `random-missing r = 0.5`, `noisy 10 dB, sar`).
+    pub settings: Vec<String>,
+    /// Π_m p_m of each expected row (`null` for the others).
+    pub all_missing: Vec<Option<f64>>,
+    /// `values[setting][method]`, in percent; `null` where undefined or not evaluated.
+    pub values: Vec<Vec<Option<f64>>>,
+}
+
+impl ProtocolTable {
+    /// One table per metric (in `order`) from the evaluations' protocol rows; empty when none
+    /// has protocols.
+    fn build(evaluations: &[(String, EvalReport)], order: &[MetricId]) -> Vec<Self> {
+        let per_method: Vec<Vec<ProtocolRow>> =
+            evaluations.iter().map(|(_, r)| r.protocols.as_ref().map(|p| p.rows()).unwrap_or_default()).collect();
+        let mut settings: Vec<(String, Option<f64>)> = Vec::new();
+        for row in per_method.iter().flatten() {
+            if !settings.iter().any(|(label, _)| *label == row.label) {
+                settings.push((row.label.clone(), row.all_missing));
+            }
+        }
+        if settings.is_empty() {
+            return Vec::new();
+        }
+        let value = |rows: &[ProtocolRow], label: &str, metric: MetricId| {
+            rows.iter().find(|r| r.label == label).and_then(|r| r.metrics.get(&metric)).map(|v| 100.0 * v)
+        };
+        order
+            .iter()
+            .map(|&metric| Self {
+                metric,
+                settings: settings.iter().map(|(l, _)| l.clone()).collect(),
+                all_missing: settings.iter().map(|(_, p)| *p).collect(),
+                values: settings
+                    .iter()
+                    .map(|(label, _)| per_method.iter().map(|rows| value(rows, label, metric)).collect())
+                    .collect(),
+            })
+            .collect()
+    }
 }
 
 /// The metrics of the results, in table order after the primary one.
@@ -70,7 +121,10 @@ impl RunResults {
         }
         let primary = task.primary_metric();
         let order = std::iter::once(primary).chain(TABLE_ORDER.into_iter().filter(|m| *m != primary));
+        let order: Vec<MetricId> = order.collect();
+        let protocols = ProtocolTable::build(evaluations, &order);
         let tables = order
+            .into_iter()
             .map(|metric| {
                 let values: Vec<Vec<Option<f64>>> = (0..scenarios.len())
                     .map(|s| {
@@ -96,7 +150,7 @@ impl RunResults {
             })
             .collect();
         let class_names = first.scenarios.first().map(|s| s.metrics.class_names.clone()).unwrap_or_default();
-        Ok(Self { methods, scenarios, tables, class_iou, class_names, task })
+        Ok(Self { methods, scenarios, tables, class_iou, class_names, task, protocols })
     }
 
     /// The main table (first metric) as markdown.
@@ -141,10 +195,42 @@ impl RunResults {
             }
             out.push_str(&format!("### per-class IoU (%), {method}\n\n{}\n", table.markdown()));
         }
+        if !self.protocols.is_empty() {
+            out.push_str(
+                "## Robustness protocols\n\nRows: protocol settings (a row without a modality is the mean over \
+                 modalities; `expected` rows give the probability that every sensor fails beside them); columns: \
+                 methods.\n\n",
+            );
+        }
+        for t in &self.protocols {
+            out.push_str(&self.protocol_markdown(t));
+            out.push('\n');
+        }
         out
     }
 
-    /// Long-format CSV: `metric,scenario,method,value` (empty where undefined).
+    /// A protocol table as a `### title (%)` heading and a setting × method table, the best
+    /// value of each row in bold.
+    fn protocol_markdown(&self, t: &ProtocolTable) -> String {
+        let mut table = Table::new(std::iter::once("setting").chain(self.methods.iter().map(String::as_str)))
+            .with_align(1, Align::Right);
+        let several = self.methods.len() > 1;
+        for ((setting, all_missing), row) in t.settings.iter().zip(&t.all_missing).zip(&t.values) {
+            let name = match all_missing {
+                Some(p) => format!("{setting} (all missing {:.2} %)", 100.0 * p),
+                None => setting.clone(),
+            };
+            let cells = row.iter().map(|&v| match v {
+                Some(v) if several && row.iter().flatten().all(|&o| v >= o) => format!("**{v:.2}**"),
+                v => format_number(v, 2),
+            });
+            table.rows.push(std::iter::once(name).chain(cells).collect());
+        }
+        format!("### robustness protocols, {} (%)\n\n{}", t.metric.title(), table.markdown())
+    }
+
+    /// Long-format CSV: `metric,scenario,method,value` (empty where undefined); protocol rows
+    /// follow with their setting in the `scenario` column.
     pub fn csv(&self) -> String {
         let mut table = Table::new(["metric", "scenario", "method", "value"]);
         let mean = "mean".to_string();
@@ -153,6 +239,14 @@ impl RunResults {
                 for (m, v) in self.methods.iter().zip(row) {
                     let value = v.map(|v| format!("{v:.6}")).unwrap_or_default();
                     table.rows.push(vec![t.metric.to_string(), s.clone(), m.clone(), value]);
+                }
+            }
+        }
+        for t in &self.protocols {
+            for (setting, row) in t.settings.iter().zip(&t.values) {
+                for (m, v) in self.methods.iter().zip(row) {
+                    let value = v.map(|v| format!("{v:.6}")).unwrap_or_default();
+                    table.rows.push(vec![t.metric.to_string(), setting.clone(), m.clone(), value]);
                 }
             }
         }
@@ -191,6 +285,7 @@ mod tests {
             samples: 1,
             seconds: 0.0,
             scenarios: vec![scenario("rgb", mious[0]), scenario("rgb+sar", mious[1])],
+            protocols: None,
         }
     }
 
@@ -214,6 +309,46 @@ mod tests {
         assert!(r.csv().contains("miou,rgb+sar,guided,\nmiou,mean,uniform,62.500000\n"), "{}", r.csv());
         let binary = RunResults::new(&[("uniform".into(), eval(Task::Binary, [Some(0.5); 2]))]).unwrap();
         assert_eq!(binary.tables[0].metric, MetricId::SoftJaccard);
+    }
+
+    #[test]
+    fn protocol_rows_become_setting_by_method_tables_and_stay_out_without_protocols() {
+        use lssg_scenario::robustness::{ExpectedRecord, NoisyRecord, Protocols};
+        let task = Task::MultiClass { classes: 2 };
+        let plain = RunResults::new(&[("uniform".into(), eval(task, [Some(0.5); 2]))]).unwrap();
+        assert!(plain.protocols.is_empty());
+        assert!(!serde_json::to_string(&plain).unwrap().contains("protocols"));
+        assert!(!plain.markdown().contains("Robustness"));
+        let with = |miou: f64| {
+            let mut e = eval(task, [Some(0.5); 2]);
+            let noisy = |modality: &str, v: f64| NoisyRecord {
+                modality: modality.into(),
+                snr_db: 10.0,
+                metrics: [(MetricId::Miou, v)].into(),
+            };
+            e.protocols = Some(Protocols {
+                expected: vec![ExpectedRecord {
+                    label: "p = 0.1".into(),
+                    p: [("rgb".to_string(), 0.1), ("sar".to_string(), 0.1)].into(),
+                    all_missing: 0.01,
+                    metrics: [(MetricId::Miou, miou)].into(),
+                }],
+                random_missing: vec![],
+                noisy: vec![noisy("rgb", 0.25), noisy("sar", miou)],
+            });
+            e
+        };
+        let r = RunResults::new(&[("uniform".into(), with(0.5)), ("guided".into(), with(0.75))]).unwrap();
+        let miou = &r.protocols[0];
+        assert_eq!(miou.metric, MetricId::Miou);
+        assert_eq!(miou.settings, ["expected p = 0.1", "noisy 10 dB", "noisy 10 dB, rgb", "noisy 10 dB, sar"]);
+        assert_eq!(miou.all_missing, [Some(0.01), None, None, None]);
+        assert_eq!(miou.values[0], [Some(50.0), Some(75.0)]);
+        assert_eq!(miou.values[1], [Some(37.5), Some(50.0)]);
+        assert_eq!(r.protocols[1].values[0], [None, None]);
+        let md = r.markdown();
+        assert!(md.contains("| expected p = 0.1 (all missing 1.00 %) | 50.00 | **75.00** |"), "{md}");
+        assert!(r.csv().contains("miou,noisy 10 dB,guided,50.000000\n"), "{}", r.csv());
     }
 
     #[test]

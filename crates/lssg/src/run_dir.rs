@@ -77,6 +77,11 @@ impl RunDir {
         self.root.join("eval").join(format!("{name}.json"))
     }
 
+    /// `eval/<name>.maps.json`: the predicted maps of the first test tiles (with protocols).
+    pub fn eval_maps(&self, name: &str) -> PathBuf {
+        self.root.join("eval").join(format!("{name}.maps.json"))
+    }
+
     /// Creates the directory and writes the resolved config, or checks that an existing run
     /// directory was made by the same config (a resumed run must not silently mix two configs).
     pub fn prepare(&self, config: &RunConfig) -> Result<()> {

@@ -155,6 +155,7 @@ impl Bench {
                     reporter,
                 )?;
                 let scores: lssg_scoring::DistortionReport = crate::run_dir::read_json(&dir.distortion())?;
+                let maps = read_maps(&dir, PRETRAINED)?;
                 let output = CellOutput {
                     eval: &eval,
                     eval_path: &dir.eval(PRETRAINED),
@@ -163,6 +164,7 @@ impl Bench {
                     probabilities: Some(&pretrained.probabilities),
                     scores: Some(&scores),
                     task_probabilities: Some(&pretrained.task_probabilities),
+                    maps: maps.as_ref(),
                 };
                 cell_record(index, &cell.key, &output, started.elapsed().as_secs_f64())?
             }
@@ -179,6 +181,7 @@ impl Bench {
                     &dir,
                     reporter,
                 )?;
+                let maps = read_maps(&dir, name)?;
                 let output = CellOutput {
                     eval: &eval,
                     eval_path: &dir.eval(name),
@@ -187,6 +190,7 @@ impl Bench {
                     probabilities: None,
                     scores: None,
                     task_probabilities: None,
+                    maps: maps.as_ref(),
                 };
                 cell_record(index, &cell.key, &output, started.elapsed().as_secs_f64())?
             }
@@ -219,6 +223,15 @@ impl Bench {
             Error::Bench(format!("cell {index} does not exist: the grid has {} cells", self.grid.cells.len()))
         })
     }
+}
+
+/// The predicted maps evaluation `name` left in `dir`, if protocols wrote any.
+fn read_maps(dir: &RunDir, name: &str) -> Result<Option<lssg_scenario::robustness::TileMaps>> {
+    let path = dir.eval_maps(name);
+    if !path.exists() {
+        return Ok(None);
+    }
+    Ok(Some(crate::run_dir::read_json(&path)?))
 }
 
 /// One line naming a cell: `pretrain synthetic cmx-tiny seed 0` or `guided … seed 0 lr=1e-3`.

@@ -8,6 +8,7 @@ use std::path::Path;
 use lssg_core::MetricId;
 use lssg_report::{Band, CellKey, CellRecord, Curve, CurvePoint, Distribution, ScenarioRecord, TileRecord};
 use lssg_scenario::ProbabilitiesFile;
+use lssg_scenario::robustness::TileMaps;
 use lssg_scoring::DistortionReport;
 use lssg_trainer::{EpochRecord, EvalReport};
 
@@ -29,11 +30,13 @@ pub struct CellOutput<'a> {
     pub scores: Option<&'a DistortionReport>,
     /// The distribution of the task scores (pretraining cells).
     pub task_probabilities: Option<&'a ProbabilitiesFile>,
+    /// The predicted maps of the first test tiles (`eval/<name>.maps.json`, with protocols).
+    pub maps: Option<&'a TileMaps>,
 }
 
 /// The record of cell `index` at `key` from `output`, whose own work took `seconds`.
 pub fn cell_record(index: usize, key: &CellKey, output: &CellOutput<'_>, seconds: f64) -> Result<CellRecord> {
-    let CellOutput { eval, eval_path, stage, history, probabilities, scores, task_probabilities } = output;
+    let CellOutput { eval, eval_path, stage, history, probabilities, scores, task_probabilities, maps } = output;
     let primary = eval.task.primary_metric();
     let scenarios = eval
         .scenarios
@@ -86,8 +89,8 @@ pub fn cell_record(index: usize, key: &CellKey, output: &CellOutput<'_>, seconds
         curves: vec![Curve { stage: stage.clone(), points }],
         distribution,
         seconds,
-        protocols: None,
-        maps: None,
+        protocols: eval.protocols.clone().filter(|p| !p.is_empty()),
+        maps: maps.cloned(),
     })
 }
 
@@ -102,6 +105,7 @@ pub fn diagnose(eval: &EvalReport, scored: &crate::pipeline::Scored) -> Result<S
         probabilities: Some(&scored.probabilities),
         scores: Some(&scored.report),
         task_probabilities: Some(&scored.task_probabilities),
+        maps: None,
     };
     let key = CellKey {
         dataset: String::new(),
@@ -152,6 +156,7 @@ mod tests {
             samples: 1,
             seconds: 0.0,
             scenarios: vec![ScenarioMetrics { scenario: "rgb".into(), mask: vec![1], metrics, tiles: Some(tiles) }],
+            protocols: None,
         }
     }
 
@@ -164,6 +169,7 @@ mod tests {
             probabilities: None,
             scores: None,
             task_probabilities: None,
+            maps: None,
         };
         let key = CellKey {
             dataset: "d".into(),

@@ -1,5 +1,6 @@
 //! `lssg eval CONFIG --checkpoint CKPT [--scenarios all|rgb,nir+swir]`: every listed scenario in
-//! one command, as a scenario × metric table (and scenario × class IoU), plus JSON and CSV.
+//! one command, as a scenario × metric table (and scenario × class IoU), plus JSON and CSV; with
+//! `[eval.protocols]`, the robustness protocols' table and the predicted maps of the first tiles.
 
 use std::path::PathBuf;
 
@@ -34,7 +35,7 @@ pub struct EvalArgs {
 pub fn run(args: EvalArgs, quiet: bool) -> anyhow::Result<()> {
     let config = RunConfig::load(&args.config, &args.overrides)?;
     let mut reporter = ConsoleReporter::new(quiet);
-    let report = lssg::pipeline::evaluate_checkpoint(
+    let evaluated = lssg::pipeline::evaluate_checkpoint(
         &config,
         &args.checkpoint,
         args.lora,
@@ -43,7 +44,11 @@ pub fn run(args: EvalArgs, quiet: bool) -> anyhow::Result<()> {
     )
     .with_context(|| format!("evaluate {}", args.checkpoint.display()))?;
     drop(reporter);
+    let report = &evaluated.report;
     println!("{}", report.to_markdown());
+    if let Some(table) = report.protocol_table() {
+        println!("\n{}", table.markdown());
+    }
     let out = args.out.unwrap_or_else(|| {
         let stem = args.checkpoint.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         args.checkpoint.with_file_name(format!("eval-{stem}"))
@@ -53,5 +58,10 @@ pub fn run(args: EvalArgs, quiet: bool) -> anyhow::Result<()> {
     lssg_scenario::io::write_atomic(&json, serde_json::to_string_pretty(&report)?.as_bytes())?;
     lssg_scenario::io::write_atomic(&csv, report.to_csv().as_bytes())?;
     eprintln!("wrote {} and {}", json.display(), csv.display());
+    if let Some(maps) = &evaluated.maps {
+        let path = out.with_extension("maps.json");
+        lssg_scenario::io::write_atomic(&path, serde_json::to_string(maps)?.as_bytes())?;
+        eprintln!("wrote {}", path.display());
+    }
     Ok(())
 }

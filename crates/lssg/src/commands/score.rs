@@ -39,7 +39,7 @@ pub fn run(args: ScoreArgs, quiet: bool) -> anyhow::Result<()> {
     let diagnosis = if args.diagnose {
         let eval = lssg::pipeline::evaluate_checkpoint(&config, &args.checkpoint, false, Some("all"), &mut reporter)
             .with_context(|| format!("evaluate {}", args.checkpoint.display()))?;
-        Some(lssg::bench::record::diagnose(&eval, &scored)?)
+        Some(lssg::bench::record::diagnose(&eval.report, &scored)?)
     } else {
         None
     };
