@@ -506,4 +506,51 @@ mod tests {
         assert_eq!(config.model_config(Method::Guided, &base), base);
         assert_eq!(config.model_config(Method::Lora, &base).lora, Some(config.lora));
     }
+
+    #[test]
+    fn the_new_methods_and_recipe_overrides() {
+        let set = ModalitySet::from_names(["rgb", "nir"], 3).unwrap();
+        let config = FinetuneConfig { train: TrainConfig { epochs: 3, ..Default::default() }, ..Default::default() };
+        assert_eq!(config.strategy(Method::Dro, &set, None).unwrap(), SamplingStrategy::Uniform);
+        assert_eq!(config.strategy(Method::Distill, &set, None).unwrap(), SamplingStrategy::Uniform);
+        let curriculum = config.strategy(Method::Curriculum, &set, None).unwrap();
+        assert_eq!(curriculum, SamplingStrategy::Weighted { probabilities: vec![0.0, 0.0, 1.0] });
+        let SamplingStrategy::Weighted { probabilities } = config.strategy(Method::Prior, &set, None).unwrap() else {
+            panic!("prior samples its profile")
+        };
+        assert!((probabilities[2] - 0.81 / 0.99).abs() < 1e-12);
+        assert!(config.needs_probabilities(Method::GuidedDistill) && !config.needs_probabilities(Method::Distill));
+
+        // Task-aware guidance with distillation, by configuration.
+        let change = RecipeOverride { scenarios: Some(Scenarios::GuidedTask), objective: None };
+        let task_distill = FinetuneConfig { recipes: [("distill".to_string(), change)].into(), ..config.clone() };
+        task_distill.validate().unwrap();
+        let recipe = task_distill.recipe(Method::Distill);
+        assert_eq!((recipe.scenarios, recipe.objective), (Scenarios::GuidedTask, Objective::Distill));
+        let err = task_distill.strategy(Method::Distill, &set, None).unwrap_err();
+        assert!(matches!(err, Error::MissingProbabilities { method: "distill" }), "{err}");
+        assert_eq!(task_distill.recipe(Method::Uniform), Method::Uniform.recipe(LoraSampling::Uniform));
+
+        let unknown = FinetuneConfig { recipes: [("distil".to_string(), change)].into(), ..config.clone() };
+        let e = unknown.validate().unwrap_err().to_string();
+        assert!(e.contains("finetune.recipes") && e.contains("distil"), "{e}");
+        let fixed = RecipeOverride { scenarios: Some(Scenarios::Fixed), objective: None };
+        let needs_scenario = FinetuneConfig { recipes: [("uniform".to_string(), fixed)].into(), ..config.clone() };
+        assert!(needs_scenario.validate().unwrap_err().to_string().contains("finetune.fixed_scenario"));
+        for (bad, key) in [
+            (FinetuneConfig { dro: DroConfig { step: -1.0 }, ..config.clone() }, "finetune.dro.step"),
+            (
+                FinetuneConfig { distill: DistillConfig { temperature: -2.0, ..Default::default() }, ..config.clone() },
+                "finetune.distill.temperature",
+            ),
+            (FinetuneConfig { prior: PriorConfig { p: 1.0, profile: None }, ..config.clone() }, "finetune.prior.p"),
+        ] {
+            assert!(bad.validate().unwrap_err().to_string().contains(key), "{key}");
+        }
+        let profile = PriorConfig { p: 0.1, profile: Some([("rgb".into(), 0.1), ("sar".into(), 0.2)].into()) };
+        let prior = FinetuneConfig { methods: vec![Method::Prior], prior: profile, ..config };
+        prior.validate().unwrap();
+        let e = prior.check_modalities(&set).unwrap_err().to_string();
+        assert!(e.contains("finetune.prior.profile.sar"), "{e}");
+    }
 }

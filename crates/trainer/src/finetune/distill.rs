@@ -102,19 +102,18 @@ impl LossStrategy for Distill {
         let hard = output_loss(out, batch.labels, &self.loss)?;
         let every = batch.availability.ones_like();
         let teacher = tch::no_grad(|| self.teacher.net.forward_t(batch.inputs, &every, false))?.into_f32();
-        let mut total = hard;
+        let mut terms = vec![hard];
         if self.config.weight > 0.0 {
             let soft = soft_target_loss(&out.logits, &teacher.logits, self.config.temperature)?;
-            total = total + soft * self.config.weight;
+            terms.push(soft * self.config.weight);
         }
         if self.config.latent_weight > 0.0 {
             if out.latent.size() != teacher.latent.size() {
                 return Err(Error::shape("teacher latent", out.latent.size(), teacher.latent.size()));
             }
-            let mse = out.latent.mse_loss(&teacher.latent, Reduction::Mean);
-            total = total + mse * self.config.latent_weight;
+            terms.push(out.latent.mse_loss(&teacher.latent, Reduction::Mean) * self.config.latent_weight);
         }
-        Ok(total)
+        Ok(Tensor::stack(&terms, 0).sum(Kind::Float))
     }
 }
 
@@ -139,6 +138,45 @@ mod tests {
         close("two classes", soft_target_loss(&s, &t, 2.0).unwrap().double_value(&[]), 0.443776);
         close("no divergence", soft_target_loss(&t, &t, 3.0).unwrap().double_value(&[]), 0.0);
         assert!(matches!(soft_target_loss(&s, &zero, 1.0), Err(Error::Shape { .. })));
+    }
+
+    /// logits = latent = Σ_m a_m·x_m over one-channel modalities: a teacher without weights.
+    #[derive(Debug)]
+    struct Sum;
+
+    impl lssg_backbones::SegmentationModel for Sum {
+        fn forward_t(&self, xs: &[Tensor], avail: &Tensor, _: bool) -> lssg_backbones::Result<ModelOutput> {
+            let maps: Vec<Tensor> =
+                xs.iter().enumerate().map(|(m, x)| x * avail.narrow(1, m as i64, 1).view([-1, 1, 1, 1])).collect();
+            let logits = Tensor::stack(&maps, 0).sum_dim_intlist(0, false, Kind::Float);
+            Ok(ModelOutput::new(logits.shallow_clone(), logits))
+        }
+        fn hook_point(&self) -> &str {
+            "sum"
+        }
+        fn num_classes(&self) -> i64 {
+            1
+        }
+    }
+
+    #[test]
+    fn the_teacher_sees_every_modality_and_the_terms_add_by_hand() {
+        // Inputs x = (1, 1), the student saw only modality 0. The teacher sees both: logit and
+        // latent 2. Student logit and latent 0, label 1, T = 1, w = 0.5, w_z = 0.25:
+        //   hard = BCE(0 | 1) = ln 2;  KD = BCE(σ(0); target σ(2)) = ln 2 − 0·σ(2) = ln 2;
+        //   MSE = (0 − 2)² = 4;  L = ln 2 + 0.5·ln 2 + 0.25·4 = 2.039721.
+        let cpu = (Kind::Float, tch::Device::Cpu);
+        let x = Tensor::ones([1, 1, 1, 1], cpu);
+        let inputs = [x.shallow_clone(), x];
+        let labels = Tensor::ones([1, 1, 1], (Kind::Int64, tch::Device::Cpu));
+        let avail = Tensor::from_slice(&[1.0f32, 0.0]).view([1, 2]);
+        let batch = StepBatch { inputs: &inputs, labels: &labels, availability: &avail, scenarios: &[] };
+        let teacher = LoadedModel { vs: tch::nn::VarStore::new(tch::Device::Cpu), net: Box::new(Sum) };
+        let config = DistillConfig { weight: 0.5, temperature: 1.0, latent_weight: 0.25 };
+        let mut distill = Distill::new(LossConfig::default(), config, teacher);
+        let out = ModelOutput::new(Tensor::zeros([1, 1, 1, 1], cpu), Tensor::zeros([1, 1, 1, 1], cpu));
+        let loss = distill.loss(&out, &batch, StepIndex { epoch: 1, step: 1 }).unwrap().double_value(&[]);
+        close("distill", loss, 1.5 * std::f64::consts::LN_2 + 1.0);
     }
 
     #[test]
