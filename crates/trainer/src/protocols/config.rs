@@ -2,8 +2,8 @@
 //! (docs/method.md §6.1). Every protocol is off unless `enabled` names it, so an evaluation
 //! without the section computes and writes exactly what it did without protocols.
 
-use lssg_scenario::FailureConfig;
 use lssg_scenario::robustness::ProtocolKind;
+use lssg_scenario::{FailureConfig, LabelledProfile, ModalitySet};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -84,6 +84,23 @@ impl ProtocolConfig {
     /// Whether any protocol is enabled.
     pub fn any(&self) -> bool {
         !self.enabled.is_empty()
+    }
+
+    /// The checks against the data set's modalities and the number of evaluated scenarios: a
+    /// deployment profile names each modality, and the expected metric needs every scenario.
+    /// Returns the failure profiles of `expected` (none when it is off).
+    pub fn check_modalities(&self, set: &ModalitySet, scenarios: usize) -> Result<Vec<LabelledProfile>> {
+        if !self.runs(ProtocolKind::Expected) {
+            return Ok(Vec::new());
+        }
+        if scenarios != set.num_scenarios() {
+            return Err(Error::Protocol {
+                key: "enabled".into(),
+                value: "expected".into(),
+                expected: "every scenario evaluated (eval.scenarios = \"all\") for the expected metric",
+            });
+        }
+        self.expected.profiles(set).map_err(|source| Error::ProtocolProfile { section: "expected", source })
     }
 
     /// Every setting checked, enabled or not, so a typo is caught before any work: each key in

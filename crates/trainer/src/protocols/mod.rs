@@ -17,7 +17,7 @@ use tch::Device;
 pub use config::{NoisyConfig, ProtocolConfig, RandomMissingConfig};
 pub use lssg_scenario::robustness::ProtocolKind;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::evaluate::BatchHook;
 use crate::metrics::Metrics;
 use pass::{ProtocolPass, summary};
@@ -44,18 +44,7 @@ pub(crate) fn plan<'a>(
         return Ok(None);
     }
     let set = dataset.modalities();
-    let profiles = if config.runs(ProtocolKind::Expected) {
-        if scenarios.len() != set.num_scenarios() {
-            return Err(Error::Protocol {
-                key: "enabled".into(),
-                value: "expected".into(),
-                expected: "every scenario evaluated (eval.scenarios = \"all\") for the expected metric",
-            });
-        }
-        config.expected.profiles(set).map_err(|source| Error::ProtocolProfile { section: "expected", source })?
-    } else {
-        Vec::new()
-    };
+    let profiles = config.check_modalities(set, scenarios.len())?;
     let names = scenarios.iter().map(|&s| set.scenario_name(s)).collect();
     let pass = ProtocolPass::new(model, dataset, config, names, device)?;
     Ok(Some(Plan { profiles, pass }))
