@@ -130,11 +130,16 @@ const OTHER_COLORS: [RGBColor; 8] = [
 /// name gets the next colour of a second palette in the group's method order, so every
 /// method of a figure is told apart whatever its name.
 pub(crate) fn method_color(group: &GroupReport, method: &str) -> RGBColor {
+    color_among(group.methods.iter().map(|m| m.method.as_str()), method)
+}
+
+/// The colour of `method` among `methods` (table order).
+fn color_among<'a>(methods: impl Iterator<Item = &'a str>, method: &str) -> RGBColor {
     if let Some((_, c)) = FIXED_COLORS.iter().find(|(m, _)| *m == method) {
         return *c;
     }
     let fixed = |m: &str| FIXED_COLORS.iter().any(|(f, _)| *f == m);
-    let others: Vec<&str> = group.methods.iter().map(|m| m.method.as_str()).filter(|m| !fixed(m)).collect();
+    let others: Vec<&str> = methods.filter(|m| !fixed(m)).collect();
     let rank = others.iter().position(|m| *m == method).unwrap_or(others.len());
     if rank < OTHER_COLORS.len() {
         return OTHER_COLORS[rank];
@@ -285,4 +290,23 @@ pub fn pair_plots(group: &GroupReport, confidence: f64) -> Result<Vec<Plot>, Plo
             render(name, title, &PairForest { group, pair, metric, confidence })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_method_of_a_figure_gets_its_own_colour_whatever_its_name() {
+        let methods = ["pretrained", "uniform", "guided", "dro", "curriculum", "zeta", "alpha", "my-method"];
+        let colors: Vec<RGBColor> = methods.iter().map(|m| color_among(methods.iter().copied(), m)).collect();
+        for (i, a) in colors.iter().enumerate() {
+            for (j, b) in colors.iter().enumerate().skip(i + 1) {
+                assert_ne!(a, b, "{} and {} share a colour", methods[i], methods[j]);
+            }
+        }
+        // the shipped methods keep their colour in every group
+        assert_eq!(color_among(["dro"].into_iter(), "dro"), colors[3]);
+        assert_eq!(colors[5], OTHER_COLORS[0], "the first unknown name takes the first free colour");
+    }
 }
