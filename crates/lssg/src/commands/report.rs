@@ -43,13 +43,15 @@ pub fn run(args: ReportArgs, quiet: bool) -> anyhow::Result<()> {
     }
     let md = out.join("report.md");
     let text = std::fs::read_to_string(&md).with_context(|| format!("reading {}", md.display()))?;
-    // The summary on stdout: the first group's main table (up to the second table caption).
+    // On stdout: the opening summary, when there is one, and the first group's main table (up
+    // to the next table caption).
+    let tables = if text.contains("\n## Summary\n") { 2 } else { 1 };
     let mut captions = 0;
     let head: Vec<&str> = text
         .lines()
         .take_while(|l| {
             captions += usize::from(l.starts_with('*'));
-            captions < 2
+            captions <= tables
         })
         .collect();
     println!("{}", head.join("\n").trim_end());
