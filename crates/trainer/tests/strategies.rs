@@ -1,5 +1,5 @@
 //! The fine-tuning strategies `dro`, `distill`, `curriculum` and `prior` (docs/method.md
-//! §5.10–§5.13) on a tiny CMX and synthetic tiles, CPU, one thread: each records what it
+//! §5.10–§5.14) on a tiny CMX and synthetic tiles, CPU, one thread: each records what it
 //! should per epoch, and a run interrupted after epoch 1 resumes to the same numbers, the same
 //! state and the same weights, bit for bit, as an uninterrupted one. Its own test binary, the
 //! tests one at a time (`SERIAL`): libtorch's RNG is process-global.
@@ -10,6 +10,7 @@ use lssg_backbones::{ArchitectureConfig, BackboneKind, Preset};
 use lssg_datasets::{DataConfig, DataSplits, SyntheticConfig, SyntheticDataConfig};
 use lssg_trainer::finetune::curriculum::{CurriculumConfig, distribution};
 use lssg_trainer::finetune::dro::DroConfig;
+use lssg_trainer::finetune::recipe::{Objective, RecipeOverride};
 use lssg_trainer::{
     EpochRecord, FinetuneConfig, FinetuneFrom, Method, Network, NoopObserver, OptimizerConfig, TrainConfig, finetune,
     pretrain,
@@ -126,16 +127,30 @@ fn distill_and_curriculum_resume_bit_for_bit() {
 }
 
 #[test]
-fn prior_samples_the_failure_profile() {
+fn prior_samples_the_failure_profile_and_resumes_bit_for_bit() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let s = setup();
+    let (_, state) = resumes_identically(&s, Method::Prior);
+    let set = s.data.train.modalities();
+    let expected = lssg_scenario::FailureProfile::uniform(0.1, set).unwrap().scenario_weights(&set.scenarios());
+    let p: Vec<f64> = serde_json::from_value(state["sampler"]["strategy"]["probabilities"].clone()).unwrap();
+    assert_eq!(p, expected);
+}
+
+#[test]
+fn lora_with_group_dro_is_configuration() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let s = setup();
     let work = tempfile::tempdir().unwrap();
-    let dir = work.path().join("prior");
-    run(&s, Method::Prior, 1, &dir);
-    let set = s.data.train.modalities();
-    let expected = lssg_scenario::FailureProfile::uniform(0.1, set).unwrap().scenario_weights(&set.scenarios());
-    let p: Vec<f64> = serde_json::from_value(state(&dir)["sampler"]["strategy"]["probabilities"].clone()).unwrap();
-    assert_eq!(p, expected);
+    let change = RecipeOverride { scenarios: None, objective: Some(Objective::GroupDro) };
+    let config = FinetuneConfig { recipes: [("lora".to_string(), change)].into(), ..config(Method::Lora, 1) };
+    let from = FinetuneFrom::weights(&s.pretrained);
+    let dir = work.path().join("lora");
+    let summary = finetune(Method::Lora, &config, &s.network, from, &s.data, &dir, &mut NoopObserver).unwrap();
+    assert!(summary.history[0].weights.as_ref().is_some_and(|q| q.len() == 7), "q recorded");
+    assert_eq!(state(&dir)["loss_state"]["kind"], "group-dro");
+    let full = weights(&s.pretrained).len();
+    assert!(weights(&summary.checkpoint).len() > full, "the checkpoint holds the adapters besides the base");
 }
 
 #[test]
