@@ -23,7 +23,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::error::{Error, Result};
 use crate::loss::{LossConfig, output_loss};
-use crate::state_check::StateFile;
+use crate::state_check::{StateFile, ValidateState};
 use crate::train::{LossState, LossStrategy, StepBatch, StepIndex};
 
 /// How far a restored q may be from summing to one.
@@ -91,11 +91,19 @@ impl GroupDro {
     pub fn q(&self) -> &[f64] {
         &self.q
     }
+}
 
-    /// Checks weights read back from `file`: one per scenario, finite, ≥ 0, summing to 1.
-    fn check(&self, q: &[f64], file: &StateFile<'_>) -> Result<()> {
-        file.weights("loss_state.q", q, self.q.len())?;
-        let sum: f64 = q.iter().sum();
+/// Weights q read back from `state.json`, with the number of scenarios they must cover.
+struct SavedWeights<'a> {
+    q: &'a [f64],
+    scenarios: usize,
+}
+
+impl ValidateState for SavedWeights<'_> {
+    /// One weight per scenario, finite, ≥ 0, summing to 1.
+    fn validate_state(&self, file: &StateFile<'_>) -> Result<()> {
+        file.weights("loss_state.q", self.q, self.scenarios)?;
+        let sum: f64 = self.q.iter().sum();
         if (sum - 1.0).abs() > SUM_TOLERANCE {
             return Err(file.invalid("loss_state.q", format!("the weights sum to {sum}, not 1")));
         }
@@ -149,7 +157,7 @@ impl LossStrategy for GroupDro {
     fn restore(&mut self, state: Option<&LossState>, file: &StateFile<'_>) -> Result<()> {
         match state {
             Some(LossState::GroupDro { q }) => {
-                self.check(q, file)?;
+                SavedWeights { q, scenarios: self.q.len() }.validate_state(file)?;
                 self.q.clone_from(q);
                 Ok(())
             }
