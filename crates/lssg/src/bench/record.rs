@@ -67,7 +67,7 @@ pub fn cell_record(index: usize, key: &CellKey, output: &CellOutput<'_>, seconds
             val_loss: r.val_loss,
             val_metric: r.val.as_ref().and_then(|v| v.metric(primary)),
             sampling: r.sampling.clone(),
-            weights: None,
+            weights: r.weights.clone(),
         })
         .collect();
     let distribution = probabilities.map(|p| Distribution {
