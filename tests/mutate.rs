@@ -136,18 +136,27 @@ pub fn mutate_text_numbers(rng: &mut Rng, text: &str) -> String {
     out
 }
 
-/// A JSON value changed at one to three random places: a number to an edge number, a string
+/// A JSON value changed at one or two random places: a number to an edge number, a string
 /// emptied or changed, an array emptied, truncated or extended, a key removed, a value nulled.
 pub fn mutate_json(rng: &mut Rng, value: &serde_json::Value) -> serde_json::Value {
     let mut v = value.clone();
-    for _ in 0..1 + rng.below(3) {
+    let edits = if rng.below(3) == 0 { 2 } else { 1 };
+    for _ in 0..edits {
         let leaves = json_paths(&v, &mut Vec::new());
         if leaves.is_empty() {
             break;
         }
-        let path = rng.pick(&leaves).clone();
+        // Mostly numbers (what validation must range-check), sometimes anything.
+        let numbers: Vec<&Vec<String>> = leaves.iter().filter(|p| json_at(&mut v.clone(), p).is_number()).collect();
+        let path = if !numbers.is_empty() && rng.below(3) > 0 {
+            (*rng.pick(&numbers)).clone()
+        } else {
+            rng.pick(&leaves).clone()
+        };
+        let numeric = json_at(&mut v, &path).is_number();
+        let choice = if numeric && rng.below(3) > 0 { 0 } else { rng.below(6) };
         let target = json_at(&mut v, &path);
-        *target = match (rng.below(6), &*target) {
+        *target = match (choice, &*target) {
             (0 | 1, _) => {
                 let text = rng.pick(&EDGE_NUMBERS);
                 serde_json::from_str(text).unwrap_or_else(|_| serde_json::json!(edge_f64(text)))

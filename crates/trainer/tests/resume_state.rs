@@ -2,11 +2,15 @@
 //! optimiser file is refused with an error naming the file and the field, never used and never
 //! a panic.
 
+#[path = "../../../tests/mutate.rs"]
+#[allow(dead_code)]
+mod mutate;
+
 use std::path::Path;
 
 use lssg_backbones::model::check_inputs;
 use lssg_backbones::{ModelOutput, SegmentationModel};
-use lssg_datasets::{DataConfig, DataSplits, SyntheticConfig, SyntheticDataConfig, TileDataset};
+use lssg_datasets::{DataConfig, DataSplits, SyntheticConfig, SyntheticDataConfig};
 use lssg_scenario::SamplingStrategy;
 use lssg_trainer::{Error, NoopObserver, OptimizerConfig, RunPaths, TrainConfig, train};
 use serde_json::{Value, json};
@@ -157,4 +161,59 @@ fn a_damaged_state_is_refused_naming_the_file_and_field() {
     }
     // The untouched directory resumes.
     assert_eq!(resume(&data, &template, SamplingStrategy::Uniform).unwrap().epochs_run, 2);
+}
+
+/// Seeded mutations of `state.json` (values inside its structure and bytes) and of the
+/// optimiser file: every case is refused with an error or resumes to a complete run with
+/// finite weights; none panics (docs/reliability.md §4).
+#[test]
+fn fuzzed_run_states_are_refused_or_resume_cleanly() {
+    use mutate::{Outcome, Rng, Tally, mutate_bytes, mutate_json};
+    let data = data();
+    let tmp = tempfile::tempdir().unwrap();
+    let template = tmp.path().join("template");
+    {
+        let (vs, m) = model(&data);
+        let one = TrainConfig { epochs: 1, ..config() };
+        train(&m, &vs, &data, SamplingStrategy::Uniform, &one, &template, &mut NoopObserver).unwrap();
+    }
+    let paths = RunPaths::new(&template);
+    let state: Value = serde_json::from_slice(&std::fs::read(paths.state()).unwrap()).unwrap();
+    let optimizer = std::fs::read(paths.epoch_optimizer(1)).unwrap();
+    let scale: usize = std::env::var("LSSG_FUZZ_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let mut rng = Rng::new(0x57a7e);
+    let mut tally = Tally::new("state.json + optimiser");
+    for case in 0..300 * scale {
+        let dir = tmp.path().join(format!("case{case}"));
+        copy_dir(&template, &dir);
+        let target = RunPaths::new(&dir);
+        match rng.below(5) {
+            0 => {
+                let bytes = mutate_bytes(&mut rng, &serde_json::to_vec_pretty(&state).unwrap());
+                std::fs::write(target.state(), bytes).unwrap();
+            }
+            1 => std::fs::write(target.epoch_optimizer(1), mutate_bytes(&mut rng, &optimizer)).unwrap(),
+            _ => std::fs::write(target.state(), serde_json::to_vec(&mutate_json(&mut rng, &state)).unwrap()).unwrap(),
+        }
+        tally.case(
+            || format!("case {case} in {}", dir.display()),
+            || {
+                let (vs, m) = model(&data);
+                match train(&m, &vs, &data, SamplingStrategy::Uniform, &config(), &dir, &mut NoopObserver) {
+                    Err(Error::Json { .. } | Error::Checkpoint { .. }) => Outcome::ParseError,
+                    Err(Error::Backbone(lssg_backbones::Error::Torch { .. })) => Outcome::ParseError,
+                    Err(_) => Outcome::Rejected,
+                    Ok(summary) => {
+                        assert_eq!(summary.epochs, config().epochs);
+                        assert!(summary.history.iter().all(|r| r.train_loss.is_finite()));
+                        for (name, t) in vs.variables() {
+                            assert!(t.isfinite().all().int64_value(&[]) != 0, "{name} is not finite");
+                        }
+                        Outcome::Accepted
+                    }
+                }
+            },
+        );
+    }
+    tally.finish();
 }
