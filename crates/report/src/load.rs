@@ -224,7 +224,7 @@ fn check_cell(cell: &CellRecord) -> Result<(), CellError> {
     }
 }
 
-/// The protocol results: finite metrics, rates in (0, 1), finite SNRs, an all-missing
+/// The protocol results: finite metrics, rates in (0, 1], finite SNRs, an all-missing
 /// probability in [0, 1] (docs/report.md §1, §10).
 fn check_protocols(p: &Protocols) -> Result<(), CellError> {
     let invalid = |field: String, message: String| Err(CellError::Invalid { field, message });
@@ -241,8 +241,8 @@ fn check_protocols(p: &Protocols) -> Result<(), CellError> {
     }
     for (i, r) in p.random_missing.iter().enumerate() {
         let at = format!("protocols.random_missing[{i}]");
-        if !(r.rate > 0.0 && r.rate < 1.0) {
-            return invalid(format!("{at}.rate"), format!("{} is not in (0, 1)", r.rate));
+        if !(r.rate > 0.0 && r.rate <= 1.0) {
+            return invalid(format!("{at}.rate"), format!("{} is not in (0, 1]", r.rate));
         }
         metrics(at, &r.metrics)?;
     }

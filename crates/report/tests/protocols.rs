@@ -324,7 +324,7 @@ fn malformed_protocols_and_maps_are_problems_naming_the_field() {
     protocol_set(dir.path());
     let mut bad_rate = cell_with("lora", 0, &[("optical", 0.5), ("optical+sar", 0.6)]);
     with_protocols(&mut bad_rate);
-    bad_rate.protocols.as_mut().unwrap().random_missing[1].rate = 1.0;
+    bad_rate.protocols.as_mut().unwrap().random_missing[1].rate = 1.5;
     write(dir.path(), &bad_rate);
     let mut bad_map = cell_with("lora", 1, &[("optical", 0.5), ("optical+sar", 0.6)]);
     let mut m = maps(0);
@@ -334,6 +334,6 @@ fn malformed_protocols_and_maps_are_problems_naming_the_field() {
     let loaded = load_cells(dir.path()).unwrap();
     let messages: Vec<&str> = loaded.problems.iter().map(|p| p.message.as_str()).collect();
     assert_eq!(loaded.problems.len(), 2, "{messages:?}");
-    assert!(messages.iter().any(|m| m.contains("protocols.random_missing[1].rate") && m.contains("(0, 1)")));
+    assert!(messages.iter().any(|m| m.contains("protocols.random_missing[1].rate") && m.contains("(0, 1]")));
     assert!(messages.iter().any(|m| m.contains("maps.tiles[0].predictions[1].classes") && m.contains("15 pixels")));
 }
