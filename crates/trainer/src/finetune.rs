@@ -20,8 +20,9 @@
 //!
 //! `[finetune.recipes.<method>]` replaces a method's scenarios or loss ([`RecipeOverride`]).
 //!
-//! Both stages are resumable exactly as [`crate::train`] is: calling them again on the same
-//! directory continues after the last finished epoch, or returns at once when it is complete.
+//! Both stages are resumable exactly as [`crate::train`](mod@crate::train) is: calling them
+//! again on the same directory continues after the last finished epoch, or returns at once when
+//! it is complete.
 //!
 //! Each stage draws from its own random streams ([`lssg_core::seed::stream`]): the
 //! initialisation from (init seed, stage[, method]) and the training loop (scenario draws,
