@@ -162,9 +162,22 @@ impl RunConfig {
         self.finetune.validate().map_err(|e| section("finetune", &e))?;
         self.scoring.validate().map_err(|e| section("scoring", &e))?;
         self.smoothing.validate().map_err(|e| section("smoothing", &e))?;
-        if let DataConfig::Synthetic(c) = &self.data {
-            c.generator.validate().map_err(|e| section("data.generator", &e))?;
-        }
+        self.validate_against_data(source)
+    }
+
+    /// The checks of values against the data set's configuration (no file is read): the split,
+    /// the generator, the modality slots, and the scenarios named by `eval.scenarios` and the
+    /// fine-tuning methods, so that `lssg config check` rejects what `run`, `eval`, `score`,
+    /// `bench` and `predict` would reject later.
+    fn validate_against_data(&self, source: &str) -> Result<()> {
+        let section = |name: &str, e: &dyn std::fmt::Display| Error::Config {
+            file: source.to_string(),
+            message: format!("[{name}] {e}"),
+        };
+        self.data.validate().map_err(|e| section("data", &e))?;
+        let set = self.data.modality_set().map_err(|e| section("data", &e))?;
+        set.parse_scenario_list(&self.eval.scenarios).map_err(|e| section("eval", &format!("scenarios: {e}")))?;
+        self.finetune.check_modalities(&set).map_err(|e| section("finetune", &e))?;
         Ok(())
     }
 

@@ -96,6 +96,14 @@ pub enum Error {
     /// weights, an export that failed).
     #[error("{0}")]
     Model(String),
+    /// `--restart-stage` names no stage of this run or cell.
+    #[error("--restart-stage {stage}: {reason}")]
+    RestartStage {
+        /// The argument.
+        stage: String,
+        /// Why it names no stage here.
+        reason: String,
+    },
     /// Scenario error.
     #[error(transparent)]
     Scenario(#[from] lssg_scenario::Error),

@@ -16,6 +16,7 @@ pub mod pipeline;
 pub mod predict;
 pub mod progress;
 pub mod reporter;
+pub mod restart;
 pub mod results;
 pub mod run_dir;
 #[cfg(feature = "predict")]

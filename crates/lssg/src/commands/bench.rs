@@ -1,7 +1,7 @@
 //! `lssg bench BENCH.toml [--out DIR] [--set KEY=VALUE]… [--cells 0,3-5] [--list] [--jobs N]
-//! [--emit-slurm FILE]`: a grid of runs (docs/bench.md). Resolves the bench file, then lists,
-//! runs (here or in N processes) or writes the Slurm script; `lssg report DIR` aggregates what
-//! finished.
+//! [--emit-slurm FILE] [--restart-stage STAGE]`: a grid of runs (docs/bench.md). Resolves the
+//! bench file, then lists, runs (here or in N processes) or writes the Slurm script; `lssg
+//! report DIR` aggregates what finished.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -11,6 +11,7 @@ use anyhow::{Context, bail};
 use lssg::bench::jobs::{run_parallel, threads_per_job};
 use lssg::bench::{Bench, CellKind, CellOutcome, CellStatus, Override, describe, slurm};
 use lssg::progress::ConsoleReporter;
+use lssg::restart;
 
 /// Arguments of `lssg bench`.
 #[derive(Debug, clap::Args)]
@@ -38,6 +39,11 @@ pub struct BenchArgs {
     /// libtorch threads per cell (overrides `[run] threads`; with --jobs, default cores / N).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Discard this stage in the selected cells that run it (`pretrain`, `scoring`,
+    /// `finetune/<method>`, `eval/<name>`) before running, so it starts afresh; a pretraining
+    /// cell's `pretrain` or `scoring` also discards the fine-tuning cells computed from it.
+    #[arg(long, value_name = "STAGE")]
+    pub restart_stage: Option<String>,
     /// Write a Slurm array script for the grid to FILE, and run nothing.
     #[arg(long, value_name = "FILE")]
     pub emit_slurm: Option<PathBuf>,
@@ -64,6 +70,12 @@ pub fn run(args: BenchArgs, quiet: bool) -> anyhow::Result<()> {
         return Ok(print_list(&bench, &cells, &mut std::io::stdout().lock())?);
     }
     bench.check_identity(&cells)?;
+    if let Some(stage) = &args.restart_stage {
+        let stage = restart::parse_stage(stage)?;
+        for path in restart::restart_cells(&bench, &cells, &stage)? {
+            eprintln!("restart {stage}: removed {}", path.display());
+        }
+    }
     let exe = std::env::current_exe().context("locating the lssg binary")?;
     bench.write_report_config()?;
     if let Some(path) = &args.emit_slurm {
