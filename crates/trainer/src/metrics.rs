@@ -172,6 +172,8 @@ pub struct MetricsAccumulator {
     counted: Vec<Tensor>,
     /// Per-tile confusion matrices `[B, K²]` of each batch, when asked for.
     tile_confusion: Option<Vec<Tensor>>,
+    /// i64 scalar: logits seen that were NaN or infinite ([`Self::check_finite`]).
+    non_finite: Tensor,
 }
 
 /// Per-tile metrics of one evaluation, in the data set's order: what a paired bootstrap over
@@ -204,7 +206,16 @@ impl MetricsAccumulator {
             f1: Vec::new(),
             counted: Vec::new(),
             tile_confusion: None,
+            non_finite: Tensor::zeros([], (Kind::Int64, device)),
         })
+    }
+
+    /// Fails with [`Error::NonFiniteLogits`] when any logit added so far was NaN or infinite:
+    /// metrics of such outputs look ordinary (every pixel gets some class) but mean nothing.
+    /// One host synchronisation; call it once, after the last batch.
+    pub fn check_finite(&self, what: &str) -> Result<()> {
+        let count = self.non_finite.int64_value(&[]);
+        if count == 0 { Ok(()) } else { Err(Error::NonFiniteLogits { what: what.to_string(), count: count as u64 }) }
     }
 
     /// Combines this rank's accumulator with the other ranks' of a data-parallel evaluation
@@ -219,6 +230,7 @@ impl MetricsAccumulator {
             Ok(host.view(t.size().as_slice()).to_device(device))
         };
         self.confusion = sum(&self.confusion)?;
+        self.non_finite = sum(&self.non_finite)?;
         // Values travel as f64: soft metrics are f64, flags and counts exact below 2⁵³.
         let concat = |parts: &[Tensor], kind: Kind, width: i64| -> Result<Vec<Tensor>> {
             let local = match parts.is_empty() {
@@ -270,6 +282,7 @@ impl MetricsAccumulator {
         }
         tch::no_grad(|| {
             let logits = logits.detach();
+            self.non_finite += logits.isfinite().logical_not().sum(Kind::Int64).to_device(self.non_finite.device());
             let labels = labels.to_device(logits.device());
             self.update_confusion(&logits, &labels);
             let (j, f, counted) =
@@ -518,6 +531,22 @@ mod tests {
         acc.update(&logits, &labels).unwrap();
         let f1 = acc.finish().soft_f1.mean;
         assert!(f1.abs() < 1e-20, "{f1:e}");
+    }
+
+    #[test]
+    fn non_finite_logits_are_an_error() {
+        let labels = Tensor::from_slice(&[1i64, 0, 1, 0]).view([1, 2, 2]);
+        let mut acc = MetricsAccumulator::new(1, Device::Cpu).unwrap();
+        acc.update(&Tensor::from_slice(&[1.0f32, -1.0, 1.0, -1.0]).view([1, 1, 2, 2]), &labels).unwrap();
+        acc.check_finite("ok").unwrap();
+        for bad in [f32::NAN, f32::INFINITY] {
+            let mut acc = MetricsAccumulator::new(3, Device::Cpu).unwrap();
+            acc.update(&Tensor::from_slice(&[bad; 12]).view([1, 3, 2, 2]), &labels).unwrap();
+            match acc.check_finite("evaluation") {
+                Err(Error::NonFiniteLogits { what, count }) => assert_eq!((what.as_str(), count), ("evaluation", 12)),
+                other => panic!("expected NonFiniteLogits, got {other:?}"),
+            }
+        }
     }
 
     #[test]
