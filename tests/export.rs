@@ -1,7 +1,8 @@
 //! `lssg export` (docs/export.md): the TorchScript archive run by `torch.jit.load` and the ONNX
 //! model run by onnxruntime, both in the venv's Python, reproduce lssg's own logits under
 //! every scenario (all mixed in one batch, raw inputs with no-data values) for each backbone
-//! at the tiny preset and for a LoRA model; and the refusals leave no file behind.
+//! at the tiny preset, for a LoRA model and for a finished run's method (`--run`); and the
+//! refusals leave no file behind.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -81,8 +82,9 @@ fn inputs(config: &RunConfig) -> (Vec<Tensor>, Tensor) {
     (xs, Tensor::from_slice(&rows).view([scenarios, m as i64]))
 }
 
-/// lssg's logits: `lssg predict`'s normalisation on the host, missing modalities zero.
-fn reference(config: &RunConfig, model: &LoadedModel, xs: &[Tensor], availability: &Tensor) -> Tensor {
+/// lssg's logits: `lssg predict`'s normalisation on the host (in f32), missing modalities
+/// zero, then the network's forward in `kind` (its weights must be of that kind).
+fn reference(config: &RunConfig, model: &LoadedModel, xs: &[Tensor], availability: &Tensor, kind: Kind) -> Tensor {
     let (_, stats) = lssg_datasets::open_with_stats(&config.data).unwrap();
     let (offset, scale) =
         lssg_datasets::offsets_and_scales(&stats.unwrap(), &lssg_datasets::normalize_config(&config.data));
@@ -100,11 +102,11 @@ fn reference(config: &RunConfig, model: &LoadedModel, xs: &[Tensor], availabilit
                     *p = if available && p.is_finite() { (*p - offset[m][c]) * scale[m][c] } else { 0.0 };
                 }
             }
-            Tensor::from_slice(&v).view(shape.as_slice())
+            Tensor::from_slice(&v).view(shape.as_slice()).to_kind(kind)
         })
         .collect();
     let _g = tch::no_grad_guard();
-    model.net.forward_t(&normed, availability, false).unwrap().logits
+    model.net.forward_t(&normed, &availability.to_kind(kind), false).unwrap().logits
 }
 
 const RUN_EXPORTS: &str = r#"
@@ -136,25 +138,39 @@ fn relative_error(got: &Tensor, want: &Tensor) -> f64 {
 
 fn check_backbone(backbone: &str, lora_on: bool) {
     let tmp = tempfile::tempdir().unwrap();
-
     let d = tmp.path();
     let config_path = write_config(d, backbone);
     let config = RunConfig::load(&config_path, &[]).unwrap();
     let weights = d.join("weights.safetensors");
     let model = random_network(&config, lora_on, &weights);
+    let (c, w) = (config_path.display().to_string(), weights.display().to_string());
+    let mut source = vec!["--config", c.as_str(), "--checkpoint", w.as_str()];
+    if lora_on {
+        source.push("--lora");
+    }
+    let meta = check_exports(d, &config, model, &source);
+    assert_eq!(meta["backbone"], backbone);
+    assert_eq!(meta["lora_merged"], lora_on);
+    assert_eq!(meta["method"], serde_json::Value::Null);
+}
+
+/// Exports `model` (of `config`) from `source` (the export command's model arguments) in both
+/// formats, runs both files in the venv's Python on every scenario and compares their logits
+/// with lssg's; returns the exports' `lssg.json`.
+fn check_exports(d: &Path, config: &RunConfig, mut model: LoadedModel, source: &[&str]) -> serde_json::Value {
+    let flags: Vec<&str> = source.iter().copied().filter(|a| a.starts_with("--") || *a == "lora").collect();
+    let label = format!("{} ({})", config.model.backbone, flags.join(" "));
     let set = lssg_datasets::open(&config.data).unwrap().train.modalities().clone();
-    let (xs, availability) = inputs(&config);
-    let want = reference(&config, &model, &xs, &availability);
+    let (xs, availability) = inputs(config);
+    let want = reference(config, &model, &xs, &availability, Kind::Float);
+    // The same network in f64: the logits without f32 rounding, to which onnxruntime is held.
+    model.vs.double();
+    let exact = reference(config, &model, &xs, &availability, Kind::Double).to_kind(Kind::Float);
     let batch = xs[0].size()[0].to_string();
     for (format, file) in [("torchscript", "model.pt"), ("onnx", "model.onnx")] {
-        let (c, w, o) = (config_path.display().to_string(), weights.display().to_string(), d.join(file));
-        let mut args = vec!["--quiet", "export", "--config", &c, "--checkpoint", &w, "--format", format];
-        let o = o.display().to_string();
-        args.extend(["--out", &o, "--batch", &batch, "--tile", "32"]);
-        if lora_on {
-            args.push("--lora");
-        }
-        util::ok(&args);
+        let o = d.join(file).display().to_string();
+        let args = ["--format", format, "--out", &o, "--batch", &batch, "--tile", "32"];
+        util::ok(&[&["--quiet", "export"][..], source, &args].concat());
     }
     for (i, x) in xs.iter().enumerate() {
         x.write_npy(d.join(format!("x{i}.npy"))).unwrap();
@@ -166,20 +182,60 @@ fn check_backbone(backbone: &str, lora_on: bool) {
     let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("JSON");
     assert_eq!(v["ts"], v["onnx"], "both files carry the same lssg.json");
     let meta = &v["ts"];
-    assert_eq!(meta["backbone"], backbone);
-    assert_eq!(meta["lora_merged"], lora_on);
     assert_eq!(meta["shapes"]["logits"], serde_json::json!(want.size()));
     assert_eq!(meta["scenarios"].as_array().unwrap().len(), (1 << set.len()) - 1);
     let mut names: Vec<serde_json::Value> = set.names().iter().map(|n| serde_json::json!(n)).collect();
     names.push(serde_json::json!("availability"));
     assert_eq!(v["names"], serde_json::Value::Array(names));
-    // onnxruntime's CPU kernels accumulate in another order than libtorch's; through CBC's 3-D
-    // convolutions that reaches about 1.5e-4 of the largest logit, hence its wider bound.
-    for (file, bound) in [("ts.npy", 1e-4), ("onnx.npy", 5e-4)] {
-        let got = Tensor::read_npy(d.join(file)).unwrap();
-        let err = relative_error(&got, &want);
-        assert!(err < bound, "{backbone} (lora {lora_on}) {file}: relative error {err}");
-    }
+    // TorchScript runs libtorch's kernels: lssg's own f32 logits. onnxruntime's kernels round
+    // differently, and this network amplifies f32 rounding at a few pixels (CBC's attention and
+    // instance norms): there lssg's own f32 logits stand up to ~3e-4 of the largest logit from
+    // the exact (f64) ones, and onnxruntime's as far, whatever its graph optimisation level or
+    // thread count (docs/export.md §6). So onnxruntime is held to 1e-4 at the 99th percentile
+    // of pixels and within rounding everywhere.
+    let ts = Tensor::read_npy(d.join("ts.npy")).unwrap();
+    let onnx = Tensor::read_npy(d.join("onnx.npy")).unwrap();
+    let ts_err = relative_error(&ts, &want);
+    assert!(ts_err < 1e-4, "{label} TorchScript: relative error {ts_err}");
+    let scale = exact.abs().max().double_value(&[]);
+    let err = |got: &Tensor, q: f64| {
+        ((got - &exact).abs() / scale).flatten(0, -1).quantile_scalar(q, None, false, "linear").double_value(&[])
+    };
+    let (onnx_p99, onnx_max, lssg_max) = (err(&onnx, 0.99), err(&onnx, 1.0), err(&want, 1.0));
+    eprintln!(
+        "{label} relative to the exact logits: lssg f32 max {lssg_max:.1e}, onnxruntime 99th percentile {onnx_p99:.1e}, max {onnx_max:.1e}"
+    );
+    assert!(onnx_p99 < 1e-4, "{label} onnxruntime: 99th percentile relative error {onnx_p99}");
+    assert!(onnx_max < 2e-3, "{label} onnxruntime: relative error {onnx_max}");
+    meta.clone()
+}
+
+/// `lssg export --run` of a finished run takes the method's final weights (LoRA adapters
+/// merged) and reproduces the logits of the network lssg loads from them.
+#[test]
+fn run_export_reproduces_the_methods_network() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let text = std::fs::read_to_string(write_config(d, "cmx")).unwrap();
+    let text = text.replacen("epochs = 3", "epochs = 1", 1);
+    let start = text.find("methods = [").unwrap();
+    let end = start + text[start..].find('\n').unwrap();
+    let text = format!("{}methods = [\"lora\"]{}", &text[..start], &text[end..]);
+    std::fs::write(d.join("config.toml"), text).unwrap();
+    let run = d.join("run");
+    let (c, r) = (d.join("config.toml").display().to_string(), run.display().to_string());
+    util::ok(&["--quiet", "run", &c, "--out", &r]);
+    let config = RunConfig::load(&run.join("config.toml"), &[]).unwrap();
+    let data = lssg_datasets::open(&config.data).unwrap();
+    let network = Network::for_data(&config.model, &data, config.run.seed, Device::Cpu);
+    let paths = lssg_trainer::RunPaths::new(&run.join("finetune/lora"));
+    let checkpoint = if paths.best().exists() { paths.best() } else { paths.last() };
+    let model_config = config.finetune.model_config(Method::Lora, &network.model);
+    let model = network.load(&model_config, Weights::Checkpoint(&checkpoint)).unwrap();
+    let meta = check_exports(d, &config, model, &["--run", &r, "--method", "lora"]);
+    assert_eq!(meta["method"], "lora");
+    assert_eq!(meta["lora_merged"], true);
+    assert_eq!(meta["config"]["finetune"]["methods"], serde_json::json!(["lora"]));
 }
 
 #[test]
