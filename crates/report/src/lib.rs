@@ -48,7 +48,7 @@ pub use protocols::ProtocolRow;
 pub use record::{Band, CELL_FILE, CellKey, CellRecord, Curve, CurvePoint, Distribution, ScenarioRecord, TileRecord};
 pub use stats::Interval;
 pub use summary::{BASELINE, BaselineComparison, SummaryLine};
-pub use tile_bootstrap::{TileBootstrap, TileMetric, tile_bootstrap};
+pub use tile_bootstrap::{TileBootstrap, TileMetric, WeightedInterval, tile_bootstrap, tile_bootstrap_weighted};
 pub use trajectory::{EpochSampling, SeedTrajectory, Trajectory};
 pub use write::{WriteError, write_report};
 

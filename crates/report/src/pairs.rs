@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{ByMethod, MEAN_ROW, PERCENT, Rows, WORST_ROW, cell_value};
 use crate::config::{DEFAULT_PAIRS, ReportConfig};
+use crate::protocols::expected_weights;
 use crate::record::CellRecord;
 use crate::stats::{self, Interval};
-use crate::tile_bootstrap::{TileBootstrap, TileMetric, tile_bootstrap};
+use crate::tile_bootstrap::{TileBootstrap, TileMetric, Weights, tile_bootstrap_weighted};
 
 /// The comparison `a − b`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,7 +130,7 @@ fn pair_report(
     let tables = metrics
         .iter()
         .map(|&metric| {
-            let tiles = tile_intervals(&paired, metric, config, notes, (a, b));
+            let tiles = tile_intervals(&paired, metric, rows, config, notes, (a, b));
             let rows = rows
                 .names()
                 .map(|scenario| pair_row(&paired, scenario, metric, rows.scenarios, &tiles, config))
@@ -164,19 +165,28 @@ pub(crate) fn versus(
 fn tile_intervals(
     paired: &[(&CellRecord, &CellRecord)],
     metric: MetricId,
+    rows: Rows<'_>,
     config: &ReportConfig,
     notes: &mut Vec<String>,
     (a, b): (&str, &str),
 ) -> Vec<(u64, TileBootstrap)> {
     let Some(tm) = TileMetric::of(metric) else { return Vec::new() };
-    let (n, seed, conf) = (config.bootstrap_resamples, config.bootstrap_seed, config.confidence);
+    let settings = (config.bootstrap_resamples, config.bootstrap_seed, config.confidence);
     paired
         .iter()
-        .filter_map(|(x, y)| match tile_bootstrap(x, y, tm, n, seed, conf) {
-            Ok(t) => Some((x.key.seed, t)),
-            Err(e) => {
-                notes.push(format!("pair {a} − {b}, seed {}, {metric}: no tile bootstrap: {e}", x.key.seed));
-                None
+        .filter_map(|(x, y)| {
+            // the expected rows are weighted sums of the scenarios: resampled with them
+            let weighted: Vec<Weights> = rows
+                .protocols
+                .iter()
+                .filter_map(|p| Some((p.key.clone(), expected_weights(x, &p.key, rows.scenarios)?)))
+                .collect();
+            match tile_bootstrap_weighted((x, y), tm, &weighted, settings) {
+                Ok(t) => Some((x.key.seed, t)),
+                Err(e) => {
+                    notes.push(format!("pair {a} − {b}, seed {}, {metric}: no tile bootstrap: {e}", x.key.seed));
+                    None
+                }
             }
         })
         .collect()
@@ -206,9 +216,11 @@ fn pair_row(
                 (t.observed_mean, t.mean_interval)
             } else if scenario == WORST_ROW {
                 (t.observed_worst, t.worst_interval)
-            } else {
-                let i = t.scenarios.iter().position(|s| s == scenario)?;
+            } else if let Some(i) = t.scenarios.iter().position(|s| s == scenario) {
                 (t.observed[i], t.intervals[i])
+            } else {
+                let w = t.weighted.iter().find(|w| w.key == scenario)?;
+                (w.observed, w.interval)
             };
             Some(SeedInterval {
                 seed: *seed,

@@ -149,8 +149,17 @@ pub fn baseline_table(group: &GroupReport, confidence: f64) -> Option<Table> {
     Some(Table { rows, ..Table::new(header).with_caption(caption) })
 }
 
-/// The header of a protocol pair table (no tile data behind protocol rows).
-const HEADER: [&str; 6] = ["protocol", "mean diff [seed-bootstrap CI]", "p Wilcoxon", "p sign", "P(improve)", "W/T/L"];
+/// The header of a protocol pair table (tile intervals for the expected rows only: the other
+/// protocols record no per-tile data).
+const HEADER: [&str; 7] = [
+    "protocol",
+    "mean diff [seed-bootstrap CI]",
+    "p Wilcoxon",
+    "p sign",
+    "P(improve)",
+    "W/T/L",
+    "tile-bootstrap CI per seed",
+];
 
 /// Per pair, the protocol rows on the primary metric, with the pair tables' statistics.
 pub fn protocol_pair_tables(group: &GroupReport, confidence: f64) -> Vec<(usize, Table)> {
@@ -179,6 +188,7 @@ pub fn protocol_pair_tables(group: &GroupReport, confidence: f64) -> Vec<(usize,
 }
 
 fn cells(label: String, r: &PairRow) -> Vec<String> {
+    let tiles: Vec<String> = r.tile_ci.iter().map(|t| format!("{}: {}", t.seed, interval(t.interval))).collect();
     vec![
         label,
         format!("{} {}", format_number(r.mean_diff, 2), interval(r.seed_ci)),
@@ -186,6 +196,7 @@ fn cells(label: String, r: &PairRow) -> Vec<String> {
         pval(r.sign_p),
         format_number(r.p_improve, 2),
         format!("{}/{}/{}", r.wins, r.ties, r.losses),
+        if tiles.is_empty() { UNDEFINED.into() } else { tiles.join("; ") },
     ]
 }
 

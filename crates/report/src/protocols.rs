@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use lssg_core::MetricId;
 use lssg_scenario::robustness::ProtocolKind;
+use lssg_scenario::{FailureProfile, ModalitySet};
 use serde::{Deserialize, Serialize};
 
 use crate::record::CellRecord;
@@ -139,6 +140,20 @@ fn per_modality<'a>(
 /// The value of `metric` for `cell` in protocol row `key`, as a fraction.
 pub(crate) fn protocol_value(cell: &CellRecord, key: &str, metric: MetricId) -> Option<f64> {
     cell_protocols(cell).into_iter().find(|(r, _)| r.key == key).and_then(|(_, m)| m.get(&metric).copied())
+}
+
+/// The scenario weights w_s of the expected row `key` of `cell`, one per name of `scenarios`
+/// (docs/method.md §6.1): from the recorded p_m, conditioned on at least one working sensor.
+/// `None` when the cell has no such row, a scenario names a modality the profile does not, or
+/// the scenarios are not every non-empty one (the weights would not sum to 1).
+pub(crate) fn expected_weights(cell: &CellRecord, key: &str, scenarios: &[String]) -> Option<Vec<f64>> {
+    let label = key.strip_prefix("expected ")?;
+    let record = cell.protocols.as_ref()?.expected.iter().find(|e| e.label == label)?;
+    let set = ModalitySet::from_names(record.p.keys().cloned(), 1).ok()?;
+    let profile = FailureProfile::from_map(&record.p, &set, "p").ok()?;
+    let parsed: Option<Vec<_>> = scenarios.iter().map(|s| set.parse_scenario(s).ok()).collect();
+    let weights = profile.scenario_weights(&parsed?);
+    ((weights.iter().sum::<f64>() - 1.0).abs() < 1e-9).then_some(weights)
 }
 
 /// The protocol rows of a group: every row some cell has, in reading order — expected rows

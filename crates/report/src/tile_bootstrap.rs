@@ -85,7 +85,25 @@ pub struct TileBootstrap {
     /// Its interval.
     #[serde(default)]
     pub worst_interval: Option<Interval>,
+    /// The difference of weighted sums over the scenarios (the expected rows, §10.2).
+    #[serde(default)]
+    pub weighted: Vec<WeightedInterval>,
 }
+
+/// The tile interval of a weighted sum over the scenarios, Σ_s w_s · (a_s − b_s).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeightedInterval {
+    /// The row it belongs to (`expected p = 0.1`).
+    pub key: String,
+    /// The difference on all tiles.
+    pub observed: f64,
+    /// Its interval.
+    pub interval: Option<Interval>,
+}
+
+/// A weighted sum over the scenarios to resample with them: the row's key and one weight per
+/// scenario, the cells' order.
+pub type Weights = (String, Vec<f64>);
 
 /// Per-tile data of one method under one scenario, flattened for the hot loop.
 struct Series {
@@ -112,7 +130,19 @@ pub fn tile_bootstrap(
     seed: u64,
     confidence: f64,
 ) -> Result<TileBootstrap, TileError> {
+    tile_bootstrap_weighted((a, b), metric, &[], (resamples, seed, confidence))
+}
+
+/// [`tile_bootstrap`] with weighted sums over the scenarios resampled jointly (each weight
+/// vector as long as the cells' scenario list; others are left out).
+pub fn tile_bootstrap_weighted(
+    (a, b): (&CellRecord, &CellRecord),
+    metric: TileMetric,
+    weighted: &[Weights],
+    (resamples, seed, confidence): (usize, u64, f64),
+) -> Result<TileBootstrap, TileError> {
     let (k, tiles) = check_pairable(a, b)?;
+    let weighted: Vec<&Weights> = weighted.iter().filter(|(_, w)| w.len() == a.scenarios.len()).collect();
     let series = |c: &CellRecord| -> Vec<Series> {
         c.scenarios
             .iter()
@@ -124,7 +154,8 @@ pub fn tile_bootstrap(
     };
     let (sa, sb) = (series(a), series(b));
     let n_scen = sa.len();
-    let width = n_scen + 2;
+    let width = n_scen + 2 + weighted.len();
+    let weights: Vec<&[f64]> = weighted.iter().map(|(_, w)| w.as_slice()).collect();
     let new_scratch = || Scratch { counts: vec![0; tiles], summed: vec![0; k * k] };
 
     let observed_row = {
@@ -132,6 +163,7 @@ pub fn tile_bootstrap(
         scratch.counts.fill(1);
         let mut row = vec![0.0; width];
         differences(&sa, &sb, metric, k, &mut scratch, &mut row);
+        weighted_sums(&weights, &mut row, n_scen);
         row
     };
     let mut table = vec![0.0; resamples * width];
@@ -142,6 +174,7 @@ pub fn tile_bootstrap(
             scratch.counts[rng.below(tiles)] += 1;
         }
         differences(&sa, &sb, metric, k, scratch, row);
+        weighted_sums(&weights, row, n_scen);
     });
 
     let mut column = Vec::with_capacity(resamples);
@@ -153,6 +186,15 @@ pub fn tile_bootstrap(
     let intervals = (0..n_scen).map(&mut interval_of).collect();
     let mean_interval = interval_of(n_scen);
     let worst_interval = interval_of(n_scen + 1);
+    let weighted = weighted
+        .iter()
+        .enumerate()
+        .map(|(j, (key, _))| WeightedInterval {
+            key: key.clone(),
+            observed: observed_row[n_scen + 2 + j],
+            interval: interval_of(n_scen + 2 + j),
+        })
+        .collect();
     Ok(TileBootstrap {
         scenarios: a.scenarios.iter().map(|s| s.scenario.clone()).collect(),
         observed: observed_row[..n_scen].to_vec(),
@@ -161,7 +203,16 @@ pub fn tile_bootstrap(
         mean_interval,
         observed_worst: observed_row[n_scen + 1],
         worst_interval,
+        weighted,
     })
+}
+
+/// Appends Σ_s w_s · row[s] for each weight vector after the first `n` + 2 entries of `row`;
+/// a scenario of weight 0 does not count even where its difference is undefined.
+fn weighted_sums(weights: &[&[f64]], row: &mut [f64], n: usize) {
+    for (j, w) in weights.iter().enumerate() {
+        row[n + 2 + j] = w.iter().zip(&row[..n]).filter(|(w, _)| **w != 0.0).map(|(w, d)| w * d).sum();
+    }
 }
 
 /// Checks that the cells share scenarios, tiles and classes; returns (K, tile count).

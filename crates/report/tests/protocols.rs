@@ -166,7 +166,7 @@ fn protocol_values_means_and_differences_match_hand_computation() {
     assert!(close(r.wilcoxon_p, 0.5) && close(r.p_improve.unwrap(), 2.5 / 3.0));
     let ci = r.seed_ci.unwrap();
     assert!(ci.lo >= -1e-9 && ci.hi <= 2.0 + 1e-9 && ci.contains(1.0), "{ci:?}");
-    assert!(r.tile_ci.is_empty(), "protocol rows carry no per-tile data");
+    assert!(r.tile_ci.is_empty(), "no tile interval: `sar` alone was not evaluated, the weights need it");
     // every strategy against uniform: dro's expected p = 0.1 differences 5, 4, 3
     let dro = g.versus_baseline.iter().find(|c| c.method == "dro").unwrap();
     let r = dro.rows.iter().find(|r| r.scenario == "expected p = 0.1").unwrap();
@@ -336,4 +336,42 @@ fn malformed_protocols_and_maps_are_problems_naming_the_field() {
     assert_eq!(loaded.problems.len(), 2, "{messages:?}");
     assert!(messages.iter().any(|m| m.contains("protocols.random_missing[1].rate") && m.contains("(0, 1]")));
     assert!(messages.iter().any(|m| m.contains("maps.tiles[0].predictions[1].classes") && m.contains("15 pixels")));
+}
+
+#[test]
+fn expected_rows_get_a_tile_interval_as_weighted_sums_of_the_scenarios() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = tiles(&[0, 0, 0, 0, 0, 0], &[0.95, 0.9, 0.92, 0.97, 0.93, 0.91]);
+    let bad = tiles(&[2, 3, 1, 4, 2, 5], &[0.85, 0.8, 0.9, 0.82, 0.88, 0.81]);
+    let names = ["optical", "sar", "optical+sar"];
+    for seed in 0..2 {
+        for (method, t) in [("guided", &good), ("uniform", &bad)] {
+            let mut c = cell_with(method, seed, &[]);
+            // under `sar` alone both methods are equally bad: a zero difference there
+            c.scenarios = names.iter().map(|n| scenario(n, 0.6, if *n == "sar" { &bad } else { t })).collect();
+            c.protocols = Some(protocols(0.6, [0.5, 0.4], [0.7, 0.7]));
+            write(dir.path(), &c);
+        }
+    }
+    let g = &build(dir.path()).groups[0];
+    let p = g.pairs.iter().find(|p| p.a == "guided" && p.b == "uniform").unwrap();
+    let rows = &p.metrics[0].rows;
+    let row = |k: &str| rows.iter().find(|r| r.scenario == k).unwrap();
+    // p = 0.1 for both modalities: w = (0.09, 0.09, 0.81) / 0.99 over optical, sar, optical+sar
+    let w = [0.09 / 0.99, 0.09 / 0.99, 0.81 / 0.99];
+    let expected = &row("expected p = 0.1").tile_ci[0];
+    let observed: f64 = names.iter().zip(w).map(|(n, w)| w * row(n).tile_ci[0].observed).sum();
+    assert!(close(expected.observed, observed), "{} against {observed}", expected.observed);
+    // better on every tile under every scenario: the weighted difference is positive in
+    // every resample
+    assert!(expected.interval.unwrap().lo > 0.0 && expected.interval.unwrap().contains(expected.observed));
+    assert_eq!(row("expected p = 0.1").tile_ci.len(), 2, "one per paired seed");
+    // the deployment profile (optical 0.1, sar 0.3): optical alone 0.9 · 0.3, sar alone 0.1 · 0.7,
+    // both 0.9 · 0.7, over 1 − 0.03
+    let deployment = &row("expected deployment").tile_ci[1];
+    let w = [0.27 / 0.97, 0.07 / 0.97, 0.63 / 0.97];
+    assert!(close(row("sar").tile_ci[1].observed, 0.0));
+    let observed: f64 = names.iter().zip(w).map(|(n, w)| w * row(n).tile_ci[1].observed).sum();
+    assert!(close(deployment.observed, observed));
+    assert!(row("noisy 10 dB").tile_ci.is_empty(), "perturbed rows carry no per-tile data");
 }
