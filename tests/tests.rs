@@ -30,6 +30,9 @@ mod bench;
 // `lssg bench --emit-slurm` on a real single-node Slurm (docs/bench.md §5).
 mod slurm;
 
+// `lssg run --nproc N` and ranks from launcher variables: data-parallel on Gloo (docs/distributed.md).
+mod distributed;
+
 // libtorch's BLAS symbols resolve to libtorch, not to lssg-smoothing's OpenBLAS.
 mod blas;
 

@@ -26,6 +26,10 @@ pub enum Error {
         /// What is allowed.
         expected: &'static str,
     },
+    /// A data-parallel launch failed: bad launcher variables, the group could not be joined, or
+    /// ranks failed (docs/distributed.md §3).
+    #[error("data-parallel launch: {0}")]
+    Launch(String),
     /// A `--set` override is malformed.
     #[error("--set {assignment:?}: {message}")]
     Override {

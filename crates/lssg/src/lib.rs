@@ -9,6 +9,7 @@ pub mod bench;
 pub mod config;
 pub mod error;
 pub mod export;
+pub mod launch;
 pub mod model_bench;
 pub mod model_source;
 pub mod pipeline;

@@ -128,11 +128,18 @@ impl RunDir {
     /// Logs that `stage` runs now or was done earlier, to `run.log` and the reporter.
     pub fn log_stage(&self, reporter: &mut dyn Reporter, stage: &Stage, status: StageStatus) -> Result<()> {
         reporter.stage(stage, status);
-        self.append_log(&status.line(stage))
+        self.append_log(&status.line(stage))?;
+        // Data-parallel ranks enter and leave stages together, after rank 0 wrote the files
+        // the next stage's decisions read (docs/distributed.md §2).
+        Ok(lssg_trainer::dist::barrier()?)
     }
 
     /// Appends `[YYYY-MM-DD HH:MM:SS] message` (local time) to `run.log`.
     fn append_log(&self, message: &str) -> Result<()> {
+        // Only rank 0 of a data-parallel run writes.
+        if !lssg_scenario::io::writes() {
+            return Ok(());
+        }
         let path = self.log_file();
         let now = chrono::Local::now().format("%Y-%m-%d %H:%M:%S");
         let mut f = std::fs::OpenOptions::new()

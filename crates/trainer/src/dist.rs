@@ -94,10 +94,23 @@ pub fn broadcast_variables(vs: &VarStore) -> Result<()> {
     let Some(group) = current() else { return Ok(()) };
     let mut variables: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     variables.sort_by(|a, b| a.0.cmp(&b.0));
-    for (_, v) in variables {
-        let host = v.to_device(tch::Device::Cpu).contiguous();
-        group.broadcast(&host, 0)?;
-        tch::no_grad(|| v.shallow_clone().copy_(&host));
+    // One flat buffer per element kind: one collective instead of one per variable.
+    let mut kinds: Vec<tch::Kind> = variables.iter().map(|(_, v)| v.kind()).collect();
+    kinds.dedup();
+    kinds.sort_by_key(|k| format!("{k:?}"));
+    kinds.dedup();
+    for kind in kinds {
+        let same: Vec<&Tensor> = variables.iter().map(|(_, v)| v).filter(|v| v.kind() == kind).collect();
+        let parts: Vec<Tensor> = same.iter().map(|v| v.detach().to_device(tch::Device::Cpu).reshape([-1])).collect();
+        let flat = Tensor::cat(&parts, 0);
+        group.broadcast(&flat, 0)?;
+        let mut offset = 0;
+        for v in same {
+            let n = v.numel() as i64;
+            let value = flat.narrow(0, offset, n).view(v.size().as_slice()).to_device(v.device());
+            tch::no_grad(|| v.shallow_clone().copy_(&value));
+            offset += n;
+        }
     }
     Ok(())
 }

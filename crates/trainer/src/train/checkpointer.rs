@@ -184,7 +184,10 @@ impl<'a> Checkpointer<'a> {
         }
         let state: RunState = checkpoint::read_json(&state_path)?;
         check_resume(&state_path, &state, config, &strategy)?;
-        crate::dist::check_world_size(state.world_size, &state_path)?;
+        if state.epoch < config.epochs {
+            // Epochs remain: they must run in the world size that ran the others.
+            crate::dist::check_world_size(state.world_size, &state_path)?;
+        }
         state.validate(&StateFile::new(&state_path), config, train.modalities())?;
         lssg_backbones::checkpoint::load(vs, &paths.checkpoint_dir.join(&state.model))?;
         ctx.optimizer.load(&paths.checkpoint_dir.join(&state.optimizer))?;
