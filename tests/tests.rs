@@ -33,6 +33,15 @@ mod slurm;
 // `lssg run --nproc N` and ranks from launcher variables: data-parallel on Gloo (docs/distributed.md).
 mod distributed;
 
+// What lssg reads back is checked: config check, damaged states, --restart-stage, NaN weights
+// (docs/reliability.md).
+mod reliability;
+
+// Seeded mutation tests of every parser and file lssg reads back (docs/reliability.md §4).
+#[allow(dead_code)]
+mod mutate;
+mod fuzz;
+
 // libtorch's BLAS symbols resolve to libtorch, not to lssg-smoothing's OpenBLAS.
 mod blas;
 

@@ -339,10 +339,20 @@ fn scenario_rows(out: &ModelOutput, b: i64, k: i64, j: i64) -> ModelOutput {
 
 impl EvalReport {
     /// Reads an evaluation file. A file this lssg cannot read as one (one without a `task`,
-    /// say) is refused with [`Error::EvalFile`], which says to evaluate again.
+    /// say) is refused with [`Error::EvalFile`], which says to evaluate again; one whose metrics
+    /// lie outside their ranges ([`crate::Metrics::check_ranges`]) with [`Error::InvalidState`].
     pub fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-        serde_json::from_str(&text).map_err(|source| Error::EvalFile { path: path.to_path_buf(), source })
+        let report: Self =
+            serde_json::from_str(&text).map_err(|source| Error::EvalFile { path: path.to_path_buf(), source })?;
+        for (i, s) in report.scenarios.iter().enumerate() {
+            s.metrics.check_ranges().map_err(|reason| Error::InvalidState {
+                path: path.to_path_buf(),
+                field: format!("scenarios[{i}] ({})", s.scenario),
+                reason,
+            })?;
+        }
+        Ok(report)
     }
 
     /// The entry of scenario `name`.

@@ -90,6 +90,36 @@ pub struct Metrics {
     pub confusion: Vec<Vec<u64>>,
 }
 
+impl Metrics {
+    /// The ranges of values read back from a file (an evaluation, `metrics.jsonl`): every
+    /// metric a finite number in [0, 1] (standard deviations too), one IoU and F1 entry per
+    /// class name, a square confusion matrix. Says which value is wrong.
+    pub fn check_ranges(&self) -> std::result::Result<(), String> {
+        let fraction = |name: &str, v: f64| {
+            if (0.0..=1.0).contains(&v) { Ok(()) } else { Err(format!("{name} = {v} is not in [0, 1]")) }
+        };
+        fraction("soft_jaccard.mean", self.soft_jaccard.mean)?;
+        fraction("soft_jaccard.std", self.soft_jaccard.std)?;
+        fraction("soft_f1.mean", self.soft_f1.mean)?;
+        fraction("soft_f1.std", self.soft_f1.std)?;
+        for (name, v) in [("miou", self.miou), ("accuracy", self.accuracy)] {
+            v.map_or(Ok(()), |v| fraction(name, v))?;
+        }
+        for (name, values) in [("iou", &self.iou), ("f1", &self.f1)] {
+            if !values.is_empty() && values.len() != self.class_names.len() {
+                return Err(format!("{name} has {} entries for {} classes", values.len(), self.class_names.len()));
+            }
+            for (i, v) in values.iter().enumerate() {
+                v.map_or(Ok(()), |v| fraction(&format!("{name}[{i}]"), v))?;
+            }
+        }
+        if self.confusion.iter().any(|row| row.len() != self.confusion.len()) {
+            return Err("the confusion matrix is not square".into());
+        }
+        Ok(())
+    }
+}
+
 /// The quantity that decides which epoch is "best" (higher is better for all).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

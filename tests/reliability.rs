@@ -1,0 +1,79 @@
+//! What lssg reads back is checked (docs/reliability.md): `config check` rejects what a run
+//! would reject, a damaged stage state is refused naming the file and field and recovered with
+//! `--restart-stage`, and a checkpoint of NaN weights is refused at load.
+
+use std::path::Path;
+
+use crate::util::{fails, ok};
+
+fn fixture() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-run.toml").display().to_string()
+}
+
+/// The tiny run, shortened: one pretraining epoch and one method.
+fn small_run(out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> =
+        ["--quiet", "run", &fixture(), "--out", &out.display().to_string()].into_iter().map(String::from).collect();
+    for set in ["pretrain.epochs=1", "finetune.methods=[\"uniform\"]"] {
+        args.extend(["--set".to_string(), set.to_string()]);
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn config_check_rejects_what_a_run_rejects() {
+    for (set, needle) in [
+        ("data.split.val_fraction=nan", "val_fraction"),
+        ("data.split.fold=9", "fold"),
+        ("data.split.folds=1", "folds"),
+        ("eval.scenarios=\"optical+lidar\"", "lidar"),
+        ("finetune.fixed_scenario=\"nothing\"", "nothing"),
+        ("smoothing.tau=-0.5", "tau"),
+    ] {
+        let err = fails(&["config", "check", &fixture(), "--set", set]);
+        assert_contains!(err, needle);
+    }
+}
+
+#[test]
+fn a_damaged_stage_state_is_refused_and_restarted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    ok(&strs(&small_run(&out, &[])));
+    let results = std::fs::read_to_string(out.join("results.json")).unwrap();
+
+    // A sampler with no scenarios: refused naming the file and the field, not a panic.
+    let state = out.join("finetune/uniform/checkpoint/state.json");
+    let mut value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    value["sampler"]["scenarios"] = serde_json::json!([]);
+    std::fs::write(&state, serde_json::to_vec(&value).unwrap()).unwrap();
+    std::fs::remove_file(out.join("eval/uniform.json")).unwrap();
+    let err = fails(&strs(&small_run(&out, &[])));
+    assert_contains!(err, "state.json");
+    assert_contains!(err, "sampler");
+    assert_contains!(err, "--restart-stage");
+
+    // Restarting the stage trains it afresh, to the same results.
+    ok(&strs(&small_run(&out, &["--restart-stage", "finetune/uniform"])));
+    assert_eq!(std::fs::read_to_string(out.join("results.json")).unwrap(), results);
+    assert_contains!(fails(&strs(&small_run(&out, &["--restart-stage", "finetune/sideways"]))), "sideways");
+
+    // A checkpoint whose weights are NaN is refused at load, naming a tensor.
+    let last = out.join("pretrain/checkpoint/last.safetensors");
+    let mut named = tch::Tensor::read_safetensors(&last).unwrap();
+    for (_, t) in named.iter_mut() {
+        if t.is_floating_point() {
+            let _ = t.fill_(f64::NAN);
+        }
+    }
+    let nan = tmp.path().join("nan.safetensors");
+    tch::Tensor::write_safetensors(&named, &nan).unwrap();
+    let err = fails(&["--quiet", "eval", &fixture(), "--checkpoint", &nan.display().to_string()]);
+    assert_contains!(err, "NaN or infinite");
+    assert_contains!(err, named[0].0.as_str());
+}
