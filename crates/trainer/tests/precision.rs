@@ -1,15 +1,23 @@
 //! Mixed precision on the CPU (docs/precision.md): a tiny CMX pretrained in bf16 finishes with
 //! finite losses, an interrupted bf16 run resumes to the same weights bit for bit, resuming at
 //! another precision is refused, fp16 is refused on the CPU before anything runs, and a bf16
-//! evaluation stays within 0.3 mIoU points of fp32. Its own test binary, the tests one at a
+//! evaluation stays within 0.3 mIoU points of fp32 and bf16 scores give scenario probabilities
+//! within 1e-3 of fp32's. Its own test binary, the tests one at a
 //! time (`SERIAL`): libtorch's RNG is process-global.
 
 use lssg_backbones::{ArchitectureConfig, BackboneKind, Preset, Weights};
+use lssg_core::ScoreKind;
 use lssg_datasets::{DataConfig, DataSplits, SyntheticConfig, SyntheticDataConfig};
+use lssg_scoring::ScoringConfig;
+use lssg_smoothing::SmoothingConfig;
 use lssg_torch::Precision;
 use lssg_trainer::{Network, NoopObserver, OptimizerConfig, TrainConfig, pretrain};
 use tch::{Device, Tensor};
 
+/// Pretraining epochs of the scores test: enough that the scenarios' latent distortions differ
+/// (0.006–0.16 here). After 2 epochs they are about 1e-4, the size of bf16's own rounding of
+/// them, and the smoothed probabilities move by 1e-2 (docs/precision.md §1).
+const SCORED_EPOCHS: usize = 8;
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn setup() -> (DataSplits, Network) {
@@ -112,5 +120,48 @@ fn bf16_evaluation_stays_within_a_third_of_a_miou_point_of_fp32() {
     for (a, b) in fp32.scenarios.iter().zip(&bf16.scenarios) {
         let (x, y) = (a.metrics.miou.unwrap(), b.metrics.miou.unwrap());
         assert!((x - y).abs() * 100.0 <= 0.3, "{}: mIoU {x} (fp32) vs {y} (bf16)", a.scenario);
+    }
+}
+
+/// The scores' half of the quality gate (docs/precision.md §1): the scenario probabilities of
+/// both scores, smoothed from a pretrained tiny CMX's scores measured with bf16 forwards, stay
+/// within 1e-3 of those measured in fp32.
+#[test]
+fn bf16_scores_give_scenario_probabilities_within_1e_3_of_fp32() {
+    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (data, network) = setup();
+    let work = tempfile::tempdir().unwrap();
+    let trained =
+        pretrain(&network, &data, &config(SCORED_EPOCHS, Precision::Fp32), &work.path().join("p"), &mut NoopObserver)
+            .unwrap();
+    let model = network.load(&network.model, Weights::Checkpoint(&trained.checkpoint)).unwrap();
+    let set = data.train.modalities().clone();
+    let scoring = ScoringConfig { batch_size: 8, bootstrap_resamples: 0, ..Default::default() };
+    let probabilities = |precision: Precision| {
+        let (report, _) = precision
+            .autocast(Device::Cpu, || {
+                lssg_scoring::measure_scores(
+                    model.net.as_ref(),
+                    data.train.clone(),
+                    &scoring,
+                    Device::Cpu,
+                    &mut |_, _| {},
+                )
+            })
+            .unwrap()
+            .unwrap();
+        [ScoreKind::Latent, ScoreKind::Task].map(|kind| {
+            lssg_scoring::probabilities(kind, &report, &set, &SmoothingConfig::default(), "cmx", "p")
+                .unwrap()
+                .final_probs
+        })
+    };
+    let (fp32, bf16) = (probabilities(Precision::Fp32), probabilities(Precision::Bf16));
+    for (kind, (a, b)) in ["latent", "task"].iter().zip(fp32.iter().zip(&bf16)) {
+        assert_eq!(a.len(), set.scenarios().len());
+        assert!((a.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{kind}: {a:?}");
+        for (s, (x, y)) in set.scenarios().iter().zip(a.iter().zip(b)) {
+            assert!((x - y).abs() <= 1e-3, "{kind} {}: probability {x} (fp32) vs {y} (bf16)", set.scenario_name(*s));
+        }
     }
 }
