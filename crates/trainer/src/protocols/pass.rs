@@ -152,8 +152,7 @@ fn classes(logits: &Tensor, row: usize) -> Result<Vec<u8>> {
     let x = logits.get(row as i64);
     let predicted = if x.size()[0] == 1 { x.select(0, 0).gt(0.0) } else { x.argmax(0, false) };
     let flat = predicted.to_kind(Kind::Uint8).flatten(0, -1).to_device(Device::Cpu);
-    Ok(Vec::<u8>::try_from(flat)
-        .map_err(|source| crate::Error::Torch { context: "reading a predicted map", source })?)
+    Vec::<u8>::try_from(flat).map_err(|source| crate::Error::Torch { context: "reading a predicted map", source })
 }
 
 /// The summary metrics of a record; an undefined one is left out.
