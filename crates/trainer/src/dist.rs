@@ -78,6 +78,11 @@ pub fn all_reduce_f64(values: &mut [f64]) -> Result<()> {
     }
 }
 
+/// Seconds this process has spent inside collectives so far; `None` in a single process.
+pub fn busy_seconds() -> Option<f64> {
+    current().map(|g| g.busy_seconds())
+}
+
 /// Waits for every rank (the identity in a single process): after rank 0 wrote files that the
 /// others read next.
 pub fn barrier() -> Result<()> {

@@ -60,6 +60,10 @@ pub struct EpochRecord {
     /// them (group DRO's q, docs/method.md §5.10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weights: Option<Vec<f64>>,
+    /// Seconds of the training phase this rank spent inside collectives (gradient all-reduces,
+    /// waiting for slower ranks included); only in data-parallel runs (docs/distributed.md §4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub communication_seconds: Option<f64>,
 }
 
 /// Receives progress events. All methods default to doing nothing.

@@ -79,7 +79,7 @@ fn model(data: &DataSplits, offset: f64) -> (nn::VarStore, Tiny) {
         for (i, (_, v)) in sorted(&vs).into_iter().enumerate() {
             let values =
                 Tensor::arange(v.numel() as i64, (Kind::Float, Device::Cpu)).sin() * 0.3 + offset + i as f64 * 0.01;
-            let _ = v.shallow_clone().copy_(&values.view(v.size().as_slice()));
+            v.shallow_clone().copy_(&values.view(v.size().as_slice()));
         }
     });
     (vs, Tiny { convs, channels, classes: data.train.num_classes() as i64 })
@@ -134,10 +134,13 @@ fn two_ranks<T: Send + 'static>(timeout: Duration, f: impl Fn(usize) -> T + Send
     [out.next().unwrap(), out.next().unwrap()]
 }
 
+/// Every step's gradients, flattened, before and after averaging.
+type Seen = Rc<RefCell<Vec<(Vec<f32>, Vec<f32>)>>>;
+
 /// Copies the gradients before and after the averager.
 struct Capture {
     inner: GradientAverager,
-    seen: Rc<RefCell<Vec<(Vec<f32>, Vec<f32>)>>>,
+    seen: Seen,
 }
 
 impl GradientHook for Capture {

@@ -181,7 +181,9 @@ impl Run<'_, '_> {
             hook.before_epoch(epoch, self.ctx.net, &mut self.sampler)?;
             sampling = Some(self.sampler.probabilities());
         }
+        let busy = crate::dist::busy_seconds();
         let trained = self.runner.run(epoch, &mut self.sampler, &mut self.ctx, observer)?;
+        let communication_seconds = busy.zip(crate::dist::busy_seconds()).map(|(before, after)| after - before);
         // Data-parallel ranks validate and save rank 0's batch-norm statistics.
         crate::dist::broadcast_variables(self.vs)?;
         let primary = crate::dist::Shard::current().is_primary();
@@ -211,6 +213,7 @@ impl Run<'_, '_> {
             best: saved.improved,
             sampling,
             weights: self.ctx.loss.weights(),
+            communication_seconds,
         };
         self.history.push(record.clone());
         let commit = Commit {
