@@ -1,12 +1,14 @@
 //! Data-parallel `lssg run` on Gloo (docs/distributed.md): `--nproc 1` is the plain run to the
 //! byte, `--nproc 2` finishes the tiny pipeline with the run log naming the world, and a rank
 //! killed mid-training stops the other with a clear error, leaving a committed epoch that a run
-//! with another world size refuses to resume (a finished directory is accepted).
+//! with another world size refuses to resume (a finished directory is accepted); a two-task
+//! `srun` on the local Slurm (`scripts/slurm-local`) finishes with results.
 
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::slurm::LocalSlurm;
 use crate::util::{fails, lssg, ok};
 
 fn fixture() -> String {
@@ -96,4 +98,23 @@ fn a_killed_rank_stops_the_other_with_a_clear_error_and_no_corrupt_checkpoint() 
     let args = ["--quiet", "run", &*config, "--out", &*dir, "--set", "pretrain.epochs=200"];
     let err = fails(&[&args[..], &["--set", "finetune.methods=[\"uniform\"]"]].concat());
     assert_contains!(err, "resume it with --nproc 2");
+}
+
+#[test]
+fn a_two_task_srun_on_the_local_slurm_finishes_with_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(slurm) = LocalSlurm::start(&tmp.path().join("slurm")) else { return };
+    let out = tmp.path().join("run");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // The ranks find rank 0 on the node list's first host, at this port.
+    let (config, dir, export) = (fixture(), out.display().to_string(), format!("--export=ALL,MASTER_PORT={port}"));
+    let lssg = env!("CARGO_BIN_EXE_lssg");
+    let args = ["--ntasks=2", "--cpus-per-task=1", &*export, lssg, "--quiet", "run", &*config, "--out", &*dir];
+    slurm.run("srun", &args);
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["methods"].as_array().unwrap().len(), 8);
+    let log = std::fs::read_to_string(out.join("run.log")).unwrap();
+    let first = log.lines().next().unwrap();
+    assert_contains!(first, "world size 2, rank 0");
+    assert_contains!(first, "launched by Slurm");
 }

@@ -12,7 +12,7 @@ use crate::bench::{fixture, records};
 use crate::util::ok;
 
 /// A running local Slurm, stopped on drop.
-struct LocalSlurm {
+pub(crate) struct LocalSlurm {
     dir: PathBuf,
     conf: PathBuf,
 }
@@ -22,7 +22,7 @@ fn script() -> PathBuf {
 }
 
 impl LocalSlurm {
-    fn start(dir: &Path) -> Option<Self> {
+    pub(crate) fn start(dir: &Path) -> Option<Self> {
         let out = Command::new(script()).arg("start").arg(dir).output().expect("bash runs");
         if out.status.success() {
             return Some(Self { dir: dir.to_path_buf(), conf: dir.join("slurm.conf") });
@@ -34,7 +34,7 @@ impl LocalSlurm {
         None
     }
 
-    fn run(&self, program: &str, args: &[&str]) {
+    pub(crate) fn run(&self, program: &str, args: &[&str]) {
         let out = Command::new(program).args(args).env("SLURM_CONF", &self.conf).output().expect("runs");
         let logs = self.dir.join("slurmctld.log");
         assert!(
