@@ -2,7 +2,7 @@
 """Segment a GeoTIFF with a model written by `lssg export`, without lssg (docs/export.md §5).
 
     python segment_geotiff.py MODEL (--image ALL.tif | --modality NAME=PATH ...)
-        [--available NAME,NAME] --out labels.tif
+        [--available NAME,NAME] [--threads N] --out labels.tif
 
 MODEL is a TorchScript archive (`.pt`, run with torch) or an ONNX model (`.onnx`, run with
 onnxruntime); its `lssg.json` says which modalities it takes, their bands, the tile and batch
@@ -34,17 +34,22 @@ GEO_TAGS = (33550, 33922, 34264, 34735, 34736, 34737)
 class Model:
     """The exported model and its lssg.json, behind one `run(xs, availability)`."""
 
-    def __init__(self, path):
+    def __init__(self, path, threads=None):
         if path.endswith(".onnx"):
             import onnxruntime
 
-            self.session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+            options = onnxruntime.SessionOptions()
+            if threads:
+                options.intra_op_num_threads = threads
+            self.session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
             self.meta = json.loads(self.session.get_modelmeta().custom_metadata_map["lssg"])
             self.names = [i.name for i in self.session.get_inputs()]
             self.module = None
         else:
             import torch
 
+            if threads:
+                torch.set_num_threads(threads)
             extra = {"lssg.json": ""}
             self.module = torch.jit.load(path, _extra_files=extra)
             self.meta = json.loads(extra["lssg.json"])
@@ -151,11 +156,12 @@ def main():
     parser.add_argument("--image", help="one raster with every modality's bands in model order")
     parser.add_argument("--modality", action="append", default=[], help="NAME=PATH, one raster per modality")
     parser.add_argument("--available", help="comma-separated available modalities (default: all given)")
+    parser.add_argument("--threads", type=int, help="CPU threads of torch or onnxruntime (default: theirs)")
     parser.add_argument("--out", required=True, help="the label GeoTIFF to write")
     args = parser.parse_args()
     if not args.image and not args.modality:
         parser.error("give --image or --modality NAME=PATH")
-    model = Model(args.model)
+    model = Model(args.model, args.threads)
     arrays, tags = load_inputs(args, model.meta["modalities"])
     labels = segment(model, arrays)
     tifffile.imwrite(args.out, labels, extratags=tags or [])
