@@ -118,3 +118,24 @@ fn a_two_task_srun_on_the_local_slurm_finishes_with_results() {
     assert_contains!(first, "world size 2, rank 0");
     assert_contains!(first, "launched by Slurm");
 }
+
+#[test]
+fn slurm_tasks_make_the_emitted_cells_data_parallel() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(crate::bench::fixture()).unwrap().replace("[slurm]\n", "[slurm]\ntasks = 2\n");
+    let (file, script, out) = (tmp.path().join("b.toml"), tmp.path().join("b.sbatch"), tmp.path().join("out"));
+    std::fs::write(&file, text).unwrap();
+    std::fs::copy(fixture(), tmp.path().join("tiny-run.toml")).unwrap();
+    ok(&[
+        "bench",
+        &file.display().to_string(),
+        "--out",
+        &out.display().to_string(),
+        "--emit-slurm",
+        &script.display().to_string(),
+    ]);
+    let script = std::fs::read_to_string(&script).unwrap();
+    assert_contains!(script, "#SBATCH --ntasks=2\n");
+    assert_contains!(script, "export MASTER_PORT=");
+    assert_contains!(script, "exec srun \"$LSSG\" bench");
+}

@@ -110,6 +110,8 @@ pub struct SlurmSpec {
     pub time: String,
     /// `--cpus-per-task`.
     pub cpus_per_task: usize,
+    /// `--ntasks`: the data-parallel ranks of every cell (1: one process; docs/distributed.md §3).
+    pub tasks: usize,
     /// `--mem`, e.g. `8G`.
     pub mem: String,
     /// GPUs per task (`--gres=gpu:N`; 0 = none).
@@ -130,6 +132,7 @@ impl Default for SlurmSpec {
             qos: None,
             time: "01:00:00".into(),
             cpus_per_task: 2,
+            tasks: 1,
             mem: "8G".into(),
             gpus: 0,
             max_parallel: 16,
@@ -193,8 +196,8 @@ impl BenchFile {
             return bad(format!("[report] {e}"));
         }
         let s = &self.slurm;
-        if s.cpus_per_task == 0 || s.max_parallel == 0 {
-            return bad("slurm.cpus_per_task and slurm.max_parallel must be at least 1".into());
+        if s.cpus_per_task == 0 || s.max_parallel == 0 || s.tasks == 0 {
+            return bad("slurm.cpus_per_task, slurm.tasks and slurm.max_parallel must be at least 1".into());
         }
         Ok(())
     }

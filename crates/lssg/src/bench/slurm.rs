@@ -49,6 +49,9 @@ pub fn emit(bench: &Bench, path: &Path, exe: &Path) -> Result<SlurmScript> {
     sbatch(format!("--job-name={}", s.job_name));
     sbatch(format!("--array={}{throttle}", range(0, n)));
     sbatch(format!("--cpus-per-task={}", s.cpus_per_task));
+    if s.tasks > 1 {
+        sbatch(format!("--ntasks={}", s.tasks));
+    }
     sbatch(format!("--mem={}", s.mem));
     sbatch(format!("--time={}", s.time));
     sbatch(format!("--output={}/%x-%A_%a.out", logs.display()));
@@ -102,9 +105,15 @@ if [ -z "${{SLURM_ARRAY_TASK_ID:-}}" ]; then
         t,
         "    echo \"fine-tuning cells {methods}: after job $pre\"\n    post=$(sbatch --parsable \"${{wait[@]}}\" --dependency=afterok:$pre --kill-on-invalid-dep=yes --array={methods}{throttle} \"$0\")\n    echo \"fine-tuning cells {methods}: job ${{post%%;*}}${{wait:+, finished}}\""
     );
+    // Several tasks: `srun` starts the cell's data-parallel ranks (docs/distributed.md §3), each
+    // array task with its own rendezvous port, as array tasks may share a node.
+    let launch = match s.tasks {
+        1 => "exec \"$LSSG\"",
+        _ => "export MASTER_PORT=\"${MASTER_PORT:-$((20000 + SLURM_JOB_ID % 20000))}\"\nexec srun \"$LSSG\"",
+    };
     let _ = writeln!(
         t,
-        "    exit 0\nfi\nexec \"$LSSG\" bench \"$BENCH\" --out \"$OUT\" --cells \"$SLURM_ARRAY_TASK_ID\"{threads}{set}"
+        "    exit 0\nfi\n{launch} bench \"$BENCH\" --out \"$OUT\" --cells \"$SLURM_ARRAY_TASK_ID\"{threads}{set}"
     );
     lssg_scenario::io::write_atomic(path, t.as_bytes())?;
     set_executable(path)?;

@@ -109,6 +109,10 @@ pub fn run(args: BenchArgs, quiet: bool) -> anyhow::Result<()> {
         println!("{} cells ran, {} done earlier", summary.ran.len(), summary.done_earlier.len());
         return finish(&args, &out, quiet);
     }
+    // A rank of a data-parallel cell (`[slurm] tasks`, torchrun): join the others first.
+    if let Some(rank) = lssg::launch::RankEnv::from_env()? {
+        rank.join()?;
+    }
     let mut failures = Vec::new();
     let (mut ran, mut earlier) = (0, 0);
     for (n, &i) in cells.iter().enumerate() {
