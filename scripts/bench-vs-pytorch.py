@@ -10,6 +10,15 @@ Units: `train`, `train_loop`, `forward`: samples/s; `score_batched`: tiles/s wit
 scored; `eval`: tile-scenarios/s (tiles/s × S). The last row of each block is lssg's batched
 scoring over the reference's batch-1 method (PyTorch, one forward per tile and scenario).
 Targets: every lssg / PyTorch ratio >= 1.0 and scoring >= 3x the reference.
+
+`--precision fp32,bf16 --layout nchw,channels-last` measures both sides in every combination
+(lssg: `model bench --precision --layout`; PyTorch: bf16 autocast, `channels_last` model and
+inputs), then per thread count, tile size and loop one more row: lssg's fastest configuration
+against PyTorch's fastest eager one (channels-last + bf16 autocast on CPUs that compute bf16
+fast; whichever measured fastest is taken, so the comparison is never against a slower
+PyTorch configuration), target 1.1; with
+`--compile`, PyTorch in that configuration under `torch.compile` is measured in the same rounds
+and reported beside it.
 JSON and markdown go to `--out` (written atomically); `--check` exits 1 when a target is missed.
 """
 
@@ -43,56 +52,100 @@ def run_json(cmd):
         sys.exit(f"bench-vs-pytorch: {' '.join(cmd)} printed no JSON ({e}):\n{done.stdout[-2000:]}")
 
 
-def lssg_rates(args, threads, size):
-    loops = ",".join(LOOPS)
+def lssg_rates(args, threads, size, precision, layout):
     out = run_json([args.lssg, "--quiet", "model", "bench", "--backbone", "cmx", "--preset", args.preset,
                     "--batch", str(args.batch), "--size", str(size), "--steps", str(args.steps),
                     "--warmup", str(args.warmup), "--threads", str(threads), "--device", "cpu",
-                    "--loops", loops, "--json"])
+                    "--precision", precision, "--layout", layout, "--loops", ",".join(args.loops), "--json"])
     if out["threads"] != threads:
         sys.exit(f"bench-vs-pytorch: lssg ran {out['threads']} threads, asked {threads}")
-    return {name: out[name]["samples_per_s"] for name in LOOPS}, out["scenarios"]
+    return {name: out[name]["samples_per_s"] for name in args.loops}, out["scenarios"]
 
 
-def torch_rates(args, threads, size):
-    out = run_json([sys.executable, "benches/pytorch/loops.py", "--preset", args.preset, "--batch", str(args.batch),
-                    "--size", str(size), "--steps", str(args.steps), "--warmup", str(args.warmup),
-                    "--threads", str(threads), "--loops", ",".join(LOOPS + ("score_batch1",)), "--json"])
+def torch_rates(args, threads, size, precision, layout, compiled=False):
+    loops = args.loops + (("score_batch1",) if "score_batched" in args.loops and not compiled else ())
+    cmd = [sys.executable, "benches/pytorch/loops.py", "--preset", args.preset, "--batch", str(args.batch),
+           "--size", str(size), "--steps", str(args.steps), "--warmup", str(args.warmup),
+           "--threads", str(threads), "--loops", ",".join(loops), "--precision", precision,
+           "--memory-format", layout, "--json"]
+    out = run_json(cmd + (["--compile"] if compiled else []))
     if out["threads"] != threads:
         sys.exit(f"bench-vs-pytorch: PyTorch ran {out['threads']} threads, asked {threads}")
     return {name: r["samples_per_s"] for name, r in out["loops"].items()}, out["torch"]
 
 
-def measure(args, threads, size):
-    rounds = []
-    for rep in range(args.reps):
-        order = ("lssg", "torch") if rep % 2 == 0 else ("torch", "lssg")
-        got = {}
-        for side in order:
-            print(f"  threads {threads}, {size}², round {rep + 1}/{args.reps}: {side}", file=sys.stderr, flush=True)
-            got[side] = lssg_rates(args, threads, size) if side == "lssg" else torch_rates(args, threads, size)
-        rounds.append(got)
+def block(args, threads, size, precision, layout, rounds):
+    """The rows of one configuration from its rounds."""
     scenarios, torch_version = rounds[0]["lssg"][1], rounds[0]["torch"][1]
     med = lambda side, name: statistics.median(r[side][0][name] for r in rounds)  # noqa: E731
     rows = []
-    for name in LOOPS:
+    for name in args.loops:
         scale = scenarios if name == "eval" else 1
         lssg, torch = med("lssg", name) * scale, med("torch", name) * scale
         rows.append({"loop": name, "lssg": lssg, "pytorch": torch, "ratio": lssg / torch, "target": 1.0})
-    ref = med("torch", "score_batch1")
-    rows.append({"loop": "score_vs_reference", "lssg": med("lssg", "score_batched"), "pytorch": ref,
-                 "ratio": med("lssg", "score_batched") / ref, "target": 3.0})
-    return {"threads": threads, "size": size, "scenarios": scenarios, "torch": torch_version, "rows": rows,
-            "rounds": [{side: r[side][0] for side in r} for r in rounds]}
+    if "score_batched" in args.loops:
+        ref = med("torch", "score_batch1")
+        rows.append({"loop": "score_vs_reference", "lssg": med("lssg", "score_batched"), "pytorch": ref,
+                     "ratio": med("lssg", "score_batched") / ref, "target": 3.0})
+    return {"threads": threads, "size": size, "precision": precision, "layout": layout, "scenarios": scenarios,
+            "torch": torch_version, "rows": rows, "rounds": [{side: r[side][0] for side in r} for r in rounds]}
+
+
+def measure(args, threads, size):
+    """Every configuration at `threads` and `size`: per round each configuration's two sides
+    (and torch.compile), the side that goes first alternating between rounds."""
+    configs = [(p, lay) for p in args.precision for lay in args.layout]
+    rounds = {c: [] for c in configs}
+    compiled = []
+    for rep in range(args.reps):
+        for precision, layout in configs:
+            order = ("lssg", "torch") if rep % 2 == 0 else ("torch", "lssg")
+            got = {}
+            for side in order:
+                print(f"  threads {threads}, {size}², {precision} {layout}, round {rep + 1}/{args.reps}: {side}",
+                      file=sys.stderr, flush=True)
+                got[side] = (lssg_rates if side == "lssg" else torch_rates)(args, threads, size, precision, layout)
+            rounds[(precision, layout)].append(got)
+        if args.compile:
+            print(f"  threads {threads}, {size}², round {rep + 1}/{args.reps}: torch.compile", file=sys.stderr,
+                  flush=True)
+            compiled.append(torch_rates(args, threads, size, "bf16", "channels-last", compiled=True)[0])
+    blocks = [block(args, threads, size, p, lay, rounds[(p, lay)]) for p, lay in configs]
+    return blocks, best_rows(args, threads, size, blocks, compiled)
+
+
+def best_rows(args, threads, size, blocks, compiled):
+    """Per loop: lssg's fastest configuration against PyTorch's fastest eager one (channels-last +
+    bf16 autocast where the CPU computes bf16 fast; whichever measured fastest here)."""
+    if len(blocks) < 2:
+        return []
+    rows = []
+    for i, name in enumerate(args.loops):
+        best = max(blocks, key=lambda b: b["rows"][i]["lssg"])
+        theirs = max(blocks, key=lambda b: b["rows"][i]["pytorch"])
+        scale = theirs["scenarios"] if name == "eval" else 1
+        ref = theirs["rows"][i]["pytorch"]
+        row = {"threads": threads, "size": size, "loop": name, "lssg": best["rows"][i]["lssg"],
+               "lssg_config": f"{best['precision']}, {best['layout']}", "pytorch": ref,
+               "pytorch_config": f"{theirs['precision']}, {theirs['layout']}",
+               "ratio": best["rows"][i]["lssg"] / ref, "target": 1.1}
+        if compiled:
+            row["compiled"] = statistics.median(c[name] for c in compiled) * scale
+        rows.append(row)
+    return rows
 
 
 def markdown(result):
     a = result["args"]
+    several = len(a["precision"]) * len(a["layout"]) > 1
     lines = [f"CMX `{a['preset']}`, batch {a['batch']}, 3 modalities × 3 channels, median of {a['steps']} "
              f"repetitions after {a['warmup']} warm-up, median of {a['reps']} alternating rounds; "
              f"{result['machine']}; torch {result['blocks'][0]['torch']}.", "",
              "| threads | tiles | loop | unit | lssg | PyTorch | lssg / PyTorch | target |",
              "|---:|---:|---|---|---:|---:|---:|---|"]
+    if several:
+        lines[2] = "| threads | tiles | precision, layout | loop | unit | lssg | PyTorch | lssg / PyTorch | target |"
+        lines[3] = "|---:|---:|---|---|---|---:|---:|---:|---|"
     for b in result["blocks"]:
         for r in b["rows"]:
             if r["loop"] == "score_vs_reference":
@@ -100,8 +153,20 @@ def markdown(result):
             else:
                 (what, unit), vs = LABELS[r["loop"]], ""
             ok = "met" if r["ratio"] >= r["target"] else "**missed**"
-            lines.append(f"| {b['threads']} | {b['size']}² | {what} | {unit} | {r['lssg']:.2f} | "
+            config = f" {b['precision']}, {b['layout']} |" if several else ""
+            lines.append(f"| {b['threads']} | {b['size']}² |{config} {what} | {unit} | {r['lssg']:.2f} | "
                          f"{r['pytorch']:.2f} {vs} | {r['ratio']:.2f} | ≥ {r['target']:.1f} {ok} |")
+    if result["best"]:
+        lines += ["", "lssg's best against PyTorch's best (eager; torch.compile of channels-last + bf16 beside it):",
+                  "", "| threads | tiles | loop | unit | lssg's best | configuration | PyTorch's best | configuration | "
+                  "lssg / PyTorch | PyTorch torch.compile | target |",
+                  "|---:|---:|---|---|---:|---|---:|---|---:|---:|---|"]
+        for r in result["best"]:
+            what, unit = LABELS[r["loop"]]
+            ok = "met" if r["ratio"] >= r["target"] else "**missed**"
+            compiled = f"{r['compiled']:.2f}" if "compiled" in r else "not measured"
+            lines.append(f"| {r['threads']} | {r['size']}² | {what} | {unit} | {r['lssg']:.2f} | {r['lssg_config']} | "
+                         f"{r['pytorch']:.2f} | {r['pytorch_config']} | {r['ratio']:.2f} | {compiled} | ≥ {r['target']:.1f} {ok} |")
     return "\n".join(lines) + "\n"
 
 
@@ -133,8 +198,19 @@ def main():
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--reps", type=int, default=3, help="alternating rounds per configuration")
     ap.add_argument("--out", default="runs/bench-vs-pytorch", help="directory for result.json and result.md")
+    ap.add_argument("--precision", default="fp32", help="comma-separated: fp32, bf16")
+    ap.add_argument("--layout", default="nchw", help="comma-separated: nchw, channels-last")
+    ap.add_argument("--loops", default=",".join(LOOPS), help="comma-separated subset of " + ", ".join(LOOPS))
+    ap.add_argument("--compile", action="store_true", help="also PyTorch channels-last bf16 under torch.compile")
     ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = ap.parse_args()
+    args.precision, args.layout = args.precision.split(","), args.layout.split(",")
+    args.loops = tuple(args.loops.split(","))
+    bad = [v for v in args.precision if v not in ("fp32", "bf16")] + \
+        [v for v in args.layout if v not in ("nchw", "channels-last")] + [v for v in args.loops if v not in LOOPS]
+    if bad:
+        ap.error(f"unknown values {bad}: --precision takes fp32,bf16, --layout nchw,channels-last, --loops "
+                 + ",".join(LOOPS))
     try:
         threads = [int(t) for t in args.threads.split(",")]
         sizes = [int(s) for s in args.sizes.split(",")]
@@ -143,8 +219,9 @@ def main():
     if min(threads + sizes) < 1 or min(args.batch, args.steps, args.reps) < 1:
         ap.error("threads, sizes, --batch, --steps and --reps must be >= 1")
     started = datetime.datetime.now(datetime.timezone.utc)
+    measured = [measure(args, t, s) for t in threads for s in sizes]
     result = {"args": vars(args), "machine": machine(), "started": started.isoformat(timespec="seconds"),
-              "blocks": [measure(args, t, s) for t in threads for s in sizes]}
+              "blocks": [b for blocks, _ in measured for b in blocks], "best": [r for _, best in measured for r in best]}
     result["load_at_end"] = os.getloadavg()[0]
     table = markdown(result)
     os.makedirs(os.path.join(ROOT, args.out), exist_ok=True)
@@ -152,8 +229,9 @@ def main():
     write_atomic(os.path.join(ROOT, args.out, "result.md"), table)
     print(table)
     missed = [(b["threads"], b["size"], r["loop"]) for b in result["blocks"] for r in b["rows"]
-              if r["ratio"] < r["target"]]
-    total = sum(len(b["rows"]) for b in result["blocks"])
+              if r["ratio"] < r["target"]] + \
+        [(r["threads"], r["size"], f"best {r['loop']}") for r in result["best"] if r["ratio"] < r["target"]]
+    total = sum(len(b["rows"]) for b in result["blocks"]) + len(result["best"])
     print(f"targets met: {total - len(missed)} of {total}" + (f"; missed: {missed}" if missed else ""))
     print(f"written: {os.path.join(args.out, 'result.json')}, {os.path.join(args.out, 'result.md')}")
     return 1 if (missed and args.check) else 0

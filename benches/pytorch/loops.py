@@ -23,11 +23,18 @@ Times, on random inputs and labels (seeded), the median over `--steps` repetitio
   non-finite one); one untimed epoch when `--warmup > 0`, then one timed epoch, reported as
   seconds per batch.
 
+`--precision bf16` runs every forward (and the loss) under `torch.autocast(device, bfloat16)`,
+backward and optimiser step outside it, as PyTorch's AMP recipe does; `--memory-format
+channels-last` converts the model (`model.to(memory_format=torch.channels_last)`) and the inputs;
+`--compile` wraps the model in `torch.compile` (its default mode) before anything is timed, so
+the compilation happens in the warm-up.
+
 A sample counts once when all of its work is done (every scenario, for scoring and evaluation), so
 `samples_per_s = batch / median seconds` for every loop. `--json` prints one JSON object.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -66,7 +73,7 @@ def per_sample_loss(logits, labels):
     return pixel.flatten(1).mean(1)
 
 
-def make_train(model, xs, labels, rows, lr=1e-4):
+def make_train(model, xs, labels, rows, amp, lr=1e-4):
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(0)
 
@@ -74,8 +81,10 @@ def make_train(model, xs, labels, rows, lr=1e-4):
         model.train()
         avail = rows[torch.randint(len(rows), (labels.shape[0],), generator=gen)].to(labels.device)
         opt.zero_grad()
-        logits, _ = model(xs, avail)
-        loss_fn(logits, labels).backward()
+        with amp():
+            logits, _ = model(xs, avail)
+            loss = loss_fn(logits, labels)
+        loss.backward()
         opt.step()
     return step
 
@@ -157,7 +166,8 @@ class MemoryTiles(torch.utils.data.Dataset):
         return [x[i] for x in self.xs], self.labels[i]
 
 
-def time_train_loop(model, channels, classes, batch, size, steps, warmup, rows, device, seed, lr=1e-4):
+def time_train_loop(model, channels, classes, batch, size, steps, warmup, rows, device, seed, amp, memory_format,
+                    lr=1e-4):
     """Seconds per batch of one timed epoch of the full loop (after one untimed epoch)."""
     loader = torch.utils.data.DataLoader(MemoryTiles(steps * batch, channels, size, classes, seed + 1),
                                          batch_size=batch, shuffle=False, num_workers=0)
@@ -167,11 +177,13 @@ def time_train_loop(model, channels, classes, batch, size, steps, warmup, rows, 
     def epoch():
         model.train()
         for xs, labels in loader:
-            xs, labels = [x.to(device, non_blocking=True) for x in xs], labels.to(device, non_blocking=True)
+            xs = [x.to(device, non_blocking=True, memory_format=memory_format) for x in xs]
+            labels = labels.to(device, non_blocking=True)
             avail = rows[torch.randint(len(rows), (labels.shape[0],), generator=gen)].to(device)
             opt.zero_grad()
-            logits, _ = model(xs, avail)
-            loss = loss_fn(logits, labels)
+            with amp():
+                logits, _ = model(xs, avail)
+                loss = loss_fn(logits, labels)
             loss.backward()
             opt.step()
             loss.item()
@@ -220,6 +232,9 @@ def main(argv=None):
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--checkpoint", help="an lssg safetensors checkpoint to load (default: random weights)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
+    ap.add_argument("--memory-format", default="nchw", choices=("nchw", "channels-last"))
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     if args.threads:
@@ -230,26 +245,41 @@ def main(argv=None):
     model = lssg_cmx.build(args.preset, channels, args.classes)
     if args.checkpoint:
         lssg_cmx.load_lssg_safetensors(model, args.checkpoint)
-    model.to(device)
+    memory_format = torch.channels_last if args.memory_format == "channels-last" else torch.contiguous_format
+    model.to(device, memory_format=memory_format)
+    if args.compile:
+        model = torch.compile(model)
+    bf16 = args.precision == "bf16"
+
+    def amp():
+        return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+    def under_amp(step):
+        def wrapped():
+            with amp():
+                return step()
+        return wrapped
     b, s = args.batch, args.size
-    xs = [torch.randn(b, c, s, s, device=device) for c in channels]
+    xs = [torch.randn(b, c, s, s, device=device).contiguous(memory_format=memory_format) for c in channels]
     labels = torch.randint(max(args.classes, 2), (b, s, s), device=device)
     rows = scenarios(len(channels))
     makers = {
-        "train": lambda: make_train(model, xs, labels, rows),
-        "score_batched": lambda: make_score_batched(model, xs, labels, rows, args.max_forward),
-        "score_batch1": lambda: make_score_batch1(model, xs, labels, rows),
-        "eval": lambda: make_eval(model, xs, labels, rows, args.classes),
-        "forward": lambda: make_forward(model, xs, rows, b),
+        "train": lambda: make_train(model, xs, labels, rows, amp),
+        "score_batched": lambda: under_amp(make_score_batched(model, xs, labels, rows, args.max_forward)),
+        "score_batch1": lambda: under_amp(make_score_batch1(model, xs, labels, rows)),
+        "eval": lambda: under_amp(make_eval(model, xs, labels, rows, args.classes)),
+        "forward": lambda: under_amp(make_forward(model, xs, rows, b)),
     }
     result = {"preset": args.preset, "batch": b, "size": s, "channels": channels, "classes": args.classes,
               "threads": torch.get_num_threads(), "device": str(device), "torch": torch.__version__,
+              "precision": args.precision, "memory_format": args.memory_format, "compile": args.compile,
               "scenarios": len(rows), "loops": {}}
     for name in args.loops.split(","):
         if name not in LOOPS:
             ap.error(f"unknown loop {name!r}; expected some of {', '.join(LOOPS)}")
         if name == "train_loop":
-            sec = time_train_loop(model, channels, args.classes, b, s, args.steps, args.warmup, rows, device, args.seed)
+            sec = time_train_loop(model, channels, args.classes, b, s, args.steps, args.warmup, rows, device, args.seed,
+                                  amp, memory_format)
         else:
             sec = timed(makers[name](), args.steps, args.warmup, device)
         result["loops"][name] = {"seconds": sec, "samples_per_s": b / sec}
