@@ -229,6 +229,10 @@ pub(crate) fn run_scenarios(
 pub(crate) trait BatchHook {
     /// Called once per batch, after the scenario forwards.
     fn batch(&mut self, batch: &Batch, inputs: &[Tensor], labels: &Tensor, outputs: &[ModelOutput]) -> Result<()>;
+
+    /// Called once after the last batch, on every rank of a data-parallel evaluation, to
+    /// combine what the ranks measured (a collective: every rank calls it).
+    fn combine(&mut self) -> Result<()>;
 }
 
 /// The options of one [`scenario_pass`].
@@ -304,6 +308,9 @@ pub(crate) fn scenario_pass(
         progress(i + 1, total);
     }
     crate::dist::combine_pass(&mut accs, &mut loss_sums, &mut samples)?;
+    if let Some(hook) = hook {
+        hook.combine()?;
+    }
     for (acc, scenario) in accs.iter().zip(scenarios) {
         acc.check_finite(&format!("the scenario with mask {:#b}", scenario.mask()))?;
     }

@@ -1,13 +1,16 @@
 //! The robustness protocols of an evaluation (docs/method.md §6.1) on the synthetic data set
-//! with a tiny test-only model (a masked 3×3 convolution per modality), on the CPU.
+//! with a tiny test-only model (a masked 3×3 convolution per modality), on the CPU, in one
+//! process and on two ranks of a Gloo group (two threads on localhost).
 
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 use lssg_backbones::model::check_inputs;
 use lssg_backbones::{ModelOutput, SegmentationModel};
 use lssg_core::MetricId;
 use lssg_datasets::{DataConfig, DataSplits, SyntheticConfig, SyntheticDataConfig};
 use lssg_scenario::robustness::ProtocolKind;
+use lssg_torch::distributed::{self, GroupConfig, ProcessGroup};
 use lssg_trainer::{EvalOptions, Evaluation, NoopObserver, ProtocolConfig, evaluate_with};
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
@@ -213,4 +216,42 @@ fn bad_protocol_settings_fail_before_any_forward() {
     let options = EvalOptions { batch_size: 2, device: Device::Cpu, protocols: &protocols };
     let err = evaluate_with(&model, data.test.clone(), &set.scenarios(), options, &mut NoopObserver).unwrap_err();
     assert!(err.to_string().contains("noisy.snr_db[0]"), "{err}");
+}
+
+#[test]
+fn a_two_rank_evaluation_has_the_protocols_of_one_process() {
+    let _s = serial();
+    let evaluate_here = || {
+        let data = splits();
+        let (_vs, model) = model(&data);
+        // Batches of 2: the ranks' blocks of batches differ in size.
+        let eval = evaluate(&data, &model, 2, &all_protocols());
+        (eval.report.protocols, eval.maps)
+    };
+    let (single, maps) = evaluate_here();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let ranks: Vec<_> = (0..2)
+        .map(|rank| {
+            std::thread::spawn(move || {
+                let config = GroupConfig {
+                    master_addr: "127.0.0.1".into(),
+                    master_port: port,
+                    rank,
+                    world_size: 2,
+                    timeout: Duration::from_secs(30),
+                    interface: None,
+                };
+                distributed::install(ProcessGroup::new(&config).unwrap());
+                let out = evaluate_here();
+                distributed::uninstall();
+                out
+            })
+        })
+        .collect();
+    let results: Vec<_> = ranks.into_iter().map(|h| h.join().unwrap()).collect();
+    for (rank, (protocols, _)) in results.iter().enumerate() {
+        assert_eq!(protocols, &single, "rank {rank}");
+    }
+    // Rank 0 runs the first block of batches: it holds the maps of the first tiles.
+    assert_eq!(results[0].1, maps);
 }

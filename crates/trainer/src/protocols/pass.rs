@@ -23,8 +23,10 @@ pub(crate) struct ProtocolPass<'a> {
     set: ModalitySet,
     device: Device,
     seed: u64,
-    /// Each perturbed setting (perturbation, modality index) and its metrics.
-    settings: Vec<(Perturbation, usize, MetricsAccumulator)>,
+    /// Each perturbed setting: (perturbation, modality index).
+    settings: Vec<(Perturbation, usize)>,
+    /// The metrics of each setting.
+    accs: Vec<MetricsAccumulator>,
     maps: MapCapture,
 }
 
@@ -65,23 +67,21 @@ impl<'a> ProtocolPass<'a> {
             perturbations.extend(config.noisy.snr_db.iter().map(|&snr_db| Perturbation::Noise { snr_db }));
         }
         let class_names = dataset.class_names();
-        let mut settings = Vec::with_capacity(perturbations.len() * set.len());
-        for p in perturbations {
-            for m in 0..set.len() {
-                let acc =
-                    MetricsAccumulator::new(dataset.num_classes() as i64, device)?.with_class_names(&class_names)?;
-                settings.push((p, m, acc));
-            }
-        }
+        let settings: Vec<(Perturbation, usize)> =
+            perturbations.into_iter().flat_map(|p| (0..set.len()).map(move |m| (p, m))).collect();
+        let accs = settings
+            .iter()
+            .map(|_| MetricsAccumulator::new(dataset.num_classes() as i64, device)?.with_class_names(&class_names))
+            .collect::<Result<Vec<_>>>()?;
         let maps = MapCapture { tiles: config.map_tiles, scenarios, captured: Vec::new() };
-        Ok(Self { model, set, device, seed: config.seed, settings, maps })
+        Ok(Self { model, set, device, seed: config.seed, settings, accs, maps })
     }
 
     /// The records, in the order the settings were made.
     pub fn finish(self) -> PassResults {
         let names = self.set.names();
         let (mut random_missing, mut noisy) = (Vec::new(), Vec::new());
-        for (p, m, acc) in &self.settings {
+        for ((p, m), acc) in self.settings.iter().zip(&self.accs) {
             let metrics = summary(&acc.finish());
             let modality = names[*m].to_string();
             match *p {
@@ -107,14 +107,19 @@ impl<'a> ProtocolPass<'a> {
 impl BatchHook for ProtocolPass<'_> {
     fn batch(&mut self, batch: &Batch, inputs: &[Tensor], labels: &Tensor, outputs: &[ModelOutput]) -> Result<()> {
         let full = uniform_availability(self.set.full_scenario(), batch.size, self.set.len(), self.device);
-        for i in 0..self.settings.len() {
-            let (p, m) = (self.settings[i].0, self.settings[i].1);
+        for (i, &(p, m)) in self.settings.iter().enumerate() {
             let mut perturbed: Vec<Tensor> = inputs.iter().map(Tensor::shallow_clone).collect();
             perturbed[m] = self.perturbed(batch, m, p)?;
             let out = tch::no_grad(|| self.model.forward_t(&perturbed, &full, false))?.into_f32();
-            self.settings[i].2.update(&out.logits, labels)?;
+            self.accs[i].update(&out.logits, labels)?;
         }
         self.maps.capture(batch, outputs)
+    }
+
+    /// The settings' metrics summed over the ranks; the maps stay with the rank that saw the
+    /// first tiles (rank 0, which runs the first block of batches and alone writes files).
+    fn combine(&mut self) -> Result<()> {
+        crate::dist::combine_pass(&mut self.accs, &mut [], &mut 0)
     }
 }
 
