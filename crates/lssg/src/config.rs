@@ -162,6 +162,7 @@ impl RunConfig {
         self.finetune.validate().map_err(|e| section("finetune", &e))?;
         self.scoring.validate().map_err(|e| section("scoring", &e))?;
         self.smoothing.validate().map_err(|e| section("smoothing", &e))?;
+        self.eval.protocols.validate().map_err(|e| section("eval.protocols", &e))?;
         self.validate_against_data(source)
     }
 
@@ -178,6 +179,8 @@ impl RunConfig {
         let set = self.data.modality_set().map_err(|e| section("data", &e))?;
         set.parse_scenario_list(&self.eval.scenarios).map_err(|e| section("eval", &format!("scenarios: {e}")))?;
         self.finetune.check_modalities(&set).map_err(|e| section("finetune", &e))?;
+        let scenarios = set.parse_scenario_list(&self.eval.scenarios).map_or(0, |list| list.len());
+        self.eval.protocols.check_modalities(&set, scenarios).map_err(|e| section("eval.protocols", &e))?;
         Ok(())
     }
 
