@@ -131,7 +131,8 @@ pub fn mutate_text_numbers(rng: &mut Rng, text: &str) -> String {
     chosen.sort();
     chosen.dedup();
     for (start, end) in chosen.into_iter().rev() {
-        out.replace_range(start..end, *rng.pick(&EDGE_NUMBERS));
+        let edge: &&str = rng.pick(&EDGE_NUMBERS);
+        out.replace_range(start..end, edge);
     }
     out
 }

@@ -117,7 +117,7 @@ fn a_requeued_cell_resumes_to_the_uninterrupted_record() {
     // Eight pretraining epochs of about half a second: time to requeue after the first.
     let longer = ["--cells", "0", "--set", "pretrain.epochs=8", "--set", "data.generator.tiles=60"];
     let local = tmp.path().join("local");
-    let mut args = vec!["--quiet", "bench", "FIXTURE", "--out", local.to_str().unwrap()];
+    let mut args = ["--quiet", "bench", "FIXTURE", "--out", local.to_str().unwrap()];
     let fixture = fixture();
     args[2] = &fixture;
     ok(&[&args[..], &longer[..]].concat());

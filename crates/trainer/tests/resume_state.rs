@@ -109,6 +109,9 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// An edit of a `state.json` value.
+type Edit = Box<dyn Fn(&mut Value)>;
+
 #[test]
 fn a_damaged_state_is_refused_naming_the_file_and_field() {
     let data = data();
@@ -119,7 +122,7 @@ fn a_damaged_state_is_refused_naming_the_file_and_field() {
         let one = TrainConfig { epochs: 1, ..config() };
         train(&m, &vs, &data, SamplingStrategy::Uniform, &one, &template, &mut NoopObserver).unwrap();
     }
-    let edits: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let edits: Vec<(&str, Edit)> = vec![
         ("sampler", Box::new(|s| s["sampler"]["scenarios"] = json!([]))),
         ("sampler", Box::new(|s| s["sampler"]["scenarios"][0] = json!(0))),
         ("sampler", Box::new(|s| s["sampler"]["scenarios"][1] = json!(s["sampler"]["scenarios"][0].clone()))),
