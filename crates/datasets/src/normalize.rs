@@ -188,8 +188,9 @@ fn matches_set(stats: &ChannelStats, set: &ModalitySet) -> bool {
 
 /// Reads the statistics for `key` from the cache `path`, or computes them on `dataset`
 /// and adds them to the cache (written atomically; other keys are kept). An unreadable
-/// cache is an error (never silently overwritten); an entry whose modalities do not match
-/// the data set is recomputed.
+/// cache, or an entry with a non-finite mean or standard deviation, is an error (never
+/// silently overwritten or used); an entry whose modalities do not match the data set is
+/// recomputed.
 pub fn load_or_compute(dataset: &dyn TileDataset, key: &str, path: &Path) -> Result<ChannelStats> {
     let mut file = match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice::<StatsFile>(&bytes)
@@ -198,6 +199,19 @@ pub fn load_or_compute(dataset: &dyn TileDataset, key: &str, path: &Path) -> Res
         Err(source) => return Err(Error::Io { path: path.to_path_buf(), source }),
     };
     if let Some(hit) = file.entries.iter().find(|e| e.key == key && matches_set(e, dataset.modalities())) {
+        // Used as they are, damaged statistics would make every input NaN or infinite.
+        for m in &hit.modalities {
+            let bad = m.mean.iter().any(|v| !v.is_finite()) || m.std.iter().any(|v| !(v.is_finite() && *v >= 0.0));
+            if bad {
+                return Err(Error::Mismatch {
+                    what: format!("{}: the cached statistics of modality {}", path.display(), m.name),
+                    expected:
+                        "finite means and finite, non-negative standard deviations (delete the file to recompute them)"
+                            .into(),
+                    got: format!("mean {:?}, std {:?}", m.mean, m.std),
+                });
+            }
+        }
         return Ok(hit.clone());
     }
     let stats = compute_stats(dataset, key)?;
@@ -370,6 +384,11 @@ mod tests {
         assert_eq!(b.modalities, a.modalities);
         let file: StatsFile = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         assert_eq!(file.entries.len(), 2);
+        // A damaged value is refused, not used.
+        let mut file: StatsFile = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        file.entries[0].modalities[0].std[0] = -1.0;
+        std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+        assert!(matches!(load_or_compute(ds.as_ref(), "fold0", &path), Err(Error::Mismatch { .. })));
         std::fs::write(&path, "{ not json").unwrap();
         assert!(matches!(load_or_compute(ds.as_ref(), "fold0", &path), Err(Error::Json { .. })));
     }
