@@ -77,3 +77,30 @@ fn a_damaged_stage_state_is_refused_and_restarted() {
     assert_contains!(err, "NaN or infinite");
     assert_contains!(err, named[0].0.as_str());
 }
+
+#[test]
+fn bench_restart_stage_redoes_a_cell_stage_to_the_same_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("bench");
+    let bench = crate::bench::fixture();
+    let args = |extra: &[&str]| -> Vec<String> {
+        ["--quiet", "bench", bench.as_str(), "--out", out.to_str().unwrap(), "--cells", "0,2"]
+            .iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    ok(&strs(&args(&[])));
+    let before = crate::bench::records(&out);
+    assert_eq!(before.len(), 2);
+    // `scoring` of the pretraining cell also discards the fine-tuning cell computed from it.
+    let out_text = crate::util::run_in(None, &strs(&args(&["--restart-stage", "scoring"])));
+    assert!(out_text.status.success(), "{}", String::from_utf8_lossy(&out_text.stderr));
+    let removed = String::from_utf8_lossy(&out_text.stderr).into_owned();
+    assert_contains!(removed, "scoring");
+    assert_eq!(crate::bench::records(&out), before);
+    assert_contains!(
+        fails(&strs(&args(&["--restart-stage", "finetune/lora"]))),
+        "none of the 2 selected cells runs this stage"
+    );
+}
