@@ -161,6 +161,10 @@ mod tests {
     }
 
     fn record(eval: &EvalReport) -> CellRecord {
+        record_with(eval, None)
+    }
+
+    fn record_with(eval: &EvalReport, maps: Option<&TileMaps>) -> CellRecord {
         let output = CellOutput {
             eval,
             eval_path: Path::new("eval.json"),
@@ -169,7 +173,7 @@ mod tests {
             probabilities: None,
             scores: None,
             task_probabilities: None,
-            maps: None,
+            maps,
         };
         let key = CellKey {
             dataset: "d".into(),
@@ -198,5 +202,23 @@ mod tests {
         assert_eq!(json, r#"{"accuracy":0.5,"miou":0.5,"soft_f1":0.4,"soft_jaccard":0.25}"#);
         let r = record(&eval(Task::MultiClass { classes: 2 }, None));
         assert!(!r.scenarios[0].metrics.contains_key(&MetricId::Miou));
+    }
+
+    #[test]
+    fn protocols_and_maps_reach_the_record_and_stay_out_without_them() {
+        use lssg_scenario::robustness::{MissingRecord, PredictedMap, Protocols, TileMap};
+        let plain = record(&eval(Task::Binary, Some(0.5)));
+        assert!(plain.protocols.is_none() && plain.maps.is_none());
+        let mut e = eval(Task::Binary, Some(0.5));
+        e.protocols = Some(Protocols::default());
+        assert!(record(&e).protocols.is_none(), "an empty result is left out");
+        let missing = MissingRecord { modality: "rgb".into(), rate: 0.5, metrics: [(MetricId::Miou, 0.4)].into() };
+        let protocols = Protocols { random_missing: vec![missing], ..Protocols::default() };
+        e.protocols = Some(protocols.clone());
+        let prediction = PredictedMap { scenario: "rgb".into(), classes: vec![1, 1] };
+        let tile = TileMap { tile: 0, height: 1, width: 2, labels: vec![0, 255], predictions: vec![prediction] };
+        let maps = TileMaps { palette: vec![[0, 0, 0], [255, 255, 255]], tiles: vec![tile] };
+        let r = record_with(&e, Some(&maps));
+        assert_eq!((r.protocols, r.maps), (Some(protocols), Some(maps)));
     }
 }
