@@ -387,7 +387,7 @@ mod tests {
             ("[eval.protocols.expected]\np = [1.0]\n", "expected.p[0]"),
             ("[eval.protocols.random_missing]\npatch_size = -4\n", "patch_size"),
             ("[eval.protocols.random_missing]\nrates = [-0.5]\n", "random_missing.rates[0]"),
-            ("[eval.protocols]\nenabled = [\"expected\"]\nexpected.profile = { lidar = 0.1 }\n", "expected.profile.lidar"),
+            ("[eval.protocols]\nenabled = [\"expected\"]\nexpected.profile = { lidar = 0.5 }\n", "profile.lidar"),
             ("[eval]\nscenarios = \"0\"\nprotocols.enabled = [\"expected\"]\n", "every scenario"),
         ];
         for (text, key) in cases {
