@@ -83,6 +83,23 @@ pub fn busy_seconds() -> Option<f64> {
     current().map(|g| g.busy_seconds())
 }
 
+thread_local! {
+    /// This rank's gradient weight for the current step ([`Shard::part`]); 1 in one process.
+    static STEP_WEIGHT: Cell<f64> = const { Cell::new(1.0) };
+}
+
+/// Sets this rank's gradient weight for the coming step (the epoch loop does, per batch).
+pub(crate) fn set_step_weight(weight: f64) {
+    STEP_WEIGHT.with(|w| w.set(weight));
+}
+
+/// This rank's gradient weight for the current step, `len · world_size / n` for its `len` of the
+/// batch's `n` samples (0 for a stand-in sample, 1 in one process): a loss that combines groups
+/// across ranks scales its value by `world_size / weight` (see `finetune::dro`).
+pub fn step_weight() -> f64 {
+    STEP_WEIGHT.with(Cell::get)
+}
+
 /// Waits for every rank (the identity in a single process): after rank 0 wrote files that the
 /// others read next.
 pub fn barrier() -> Result<()> {

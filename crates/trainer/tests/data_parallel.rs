@@ -289,3 +289,33 @@ fn a_two_rank_scoring_equals_one_process_exactly() {
     assert_eq!(a, single, "rank 0");
     assert_eq!(b, single, "rank 1");
 }
+
+/// Group DRO trained in `dir` on this thread: its final q and weights.
+fn train_dro(dir: &Path) -> (Vec<f64>, Vec<(String, Vec<f32>)>) {
+    use lssg_trainer::finetune::dro::{DroConfig, GroupDro};
+    let d = data();
+    let (vs, net) = model(&d, 0.0);
+    let config = config(2);
+    let loss = GroupDro::new(config.loss.clone(), DroConfig { step: 0.5 }, d.train.modalities());
+    let sampling =
+        lssg_trainer::Sampling { strategy: SamplingStrategy::Uniform, hook: None, loss: Some(Box::new(loss)) };
+    let summary = train(&net, &vs, &d, sampling, &config, dir, &mut NoopObserver).unwrap();
+    (summary.history.last().unwrap().weights.clone().unwrap(), host(&vs))
+}
+
+#[test]
+fn group_dro_moves_its_weights_on_two_ranks_as_in_one_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (q, weights) = train_dro(&tmp.path().join("single"));
+    let dirs = [tmp.path().join("rank0"), tmp.path().join("rank1")];
+    let [a, b] = two_ranks(Duration::from_secs(30), move |rank| train_dro(&dirs[rank]));
+    assert_eq!(a, b, "identical q and weights on both ranks");
+    assert!(q.iter().any(|&v| (v - q[0]).abs() > 1e-3), "q moved away from uniform: {q:?}");
+    for (x, y) in q.iter().zip(&a.0) {
+        assert!((x - y).abs() < 1e-6, "q {:?} on two ranks, {q:?} in one process", a.0);
+    }
+    for ((name, x), (_, y)) in weights.iter().zip(&a.1) {
+        let diff = x.iter().zip(y).map(|(u, v)| (u - v).abs()).fold(0.0f32, f32::max);
+        assert!(diff < 1e-5, "{name}: two ranks differ from one process by {diff}");
+    }
+}

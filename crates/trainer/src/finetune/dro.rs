@@ -94,6 +94,50 @@ impl GroupDro {
 }
 
 /// Weights q read back from `state.json`, with the number of scenarios they must cover.
+impl GroupDro {
+    /// The loss of a data-parallel rank (docs/distributed.md §2): each group's loss over the
+    /// whole global batch, `L_s = Σ_r m_sr·v_sr / V_s` from every rank's loss `m_sr` over its
+    /// `v_sr` valid pixels of group s (exact for the losses that average over valid pixels, Dice
+    /// approximately), so q moves identically on every rank; this rank's loss
+    /// `(W / w_r)·Σ_s q_s·m_sr·v_sr / V_s` makes the averaged gradient that of `Σ_s q_s L_s`.
+    fn loss_across_ranks(&mut self, out: &ModelOutput, batch: &StepBatch<'_>) -> Result<Tensor> {
+        let (groups, weight) = (self.q.len(), crate::dist::step_weight());
+        let world = crate::dist::Shard::current().world_size as f64;
+        let mut members: Vec<Vec<i64>> = vec![Vec::new(); groups];
+        for (i, &scenario) in batch.scenarios.iter().enumerate() {
+            members[self.set.canonical_index(scenario)?].push(i as i64);
+        }
+        let device: Device = out.logits.device();
+        // [m_s·v_s for every s, then v_s]; a stand-in sample (weight 0) counts nothing.
+        let mut sums = vec![0.0; 2 * groups];
+        let mut terms = Vec::new();
+        for (s, samples) in members.iter().enumerate().filter(|(_, m)| !m.is_empty()) {
+            let index = Tensor::from_slice(samples).to_device(device);
+            let labels = batch.labels.index_select(0, &index);
+            let m = output_loss(&select(out, &index), &labels, &self.loss)?;
+            let valid = labels.ne(i64::from(lssg_datasets::IGNORE_INDEX)).sum(Kind::Int64).int64_value(&[]);
+            let v = if weight == 0.0 { 0.0 } else { valid as f64 };
+            (sums[s], sums[groups + s]) = (m.double_value(&[]) * v, v);
+            terms.push((s, m, v));
+        }
+        crate::dist::all_reduce_f64(&mut sums)?;
+        let pairs: Vec<(usize, f64)> =
+            (0..groups).filter(|&s| sums[groups + s] > 0.0).map(|s| (s, sums[s] / sums[groups + s])).collect();
+        if pairs.iter().all(|(_, l)| l.is_finite()) {
+            update_weights(&mut self.q, &pairs, self.step);
+        }
+        let scale = if weight == 0.0 { 0.0 } else { world / weight };
+        let mut total = out.logits.sum(Kind::Float) * 0.0;
+        for (s, m, v) in terms {
+            let total_v = sums[groups + s];
+            if total_v > 0.0 {
+                total += m * (self.q[s] * v / total_v * scale);
+            }
+        }
+        Ok(total)
+    }
+}
+
 struct SavedWeights<'a> {
     q: &'a [f64],
     scenarios: usize,
@@ -122,6 +166,9 @@ fn select(out: &ModelOutput, index: &Tensor) -> ModelOutput {
 
 impl LossStrategy for GroupDro {
     fn loss(&mut self, out: &ModelOutput, batch: &StepBatch<'_>, _at: StepIndex) -> Result<Tensor> {
+        if crate::dist::Shard::current().world_size > 1 {
+            return self.loss_across_ranks(out, batch);
+        }
         let mut members: Vec<Vec<i64>> = vec![Vec::new(); self.q.len()];
         for (i, &scenario) in batch.scenarios.iter().enumerate() {
             members[self.set.canonical_index(scenario)?].push(i as i64);

@@ -102,6 +102,7 @@ impl<'a> EpochRunner<'a> {
             return Err(Error::shape("data-parallel batch part", range.len(), local));
         }
         weight.set(w);
+        crate::dist::set_step_weight(w);
         let scenarios = sampler.sample_n(global)[range].to_vec();
         Ok((scenarios, if w == 0.0 { 0 } else { local }))
     }
