@@ -95,6 +95,8 @@ int lssg_dist_new(const char* host, uint16_t port, int rank, int world, int64_t 
         } else {
           options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
         }
+        // One Gloo worker thread: a step's collectives are queued together anyway, and the cores
+        // belong to libtorch's compute (a rank often has one or two).
         options->threads = 1;
         auto group = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, options);
         *out = new LssgGroup{store, group, timeout};
