@@ -142,6 +142,8 @@ def main():
         for name in order:
             print(f"  round {rep + 1}/{args.reps}: {name}", file=sys.stderr, flush=True)
             rounds[name].append(measured(commands[name]))
+            print(f"    {rounds[name][-1]['seconds']:.1f} s, peak {rounds[name][-1]['peak_mib']:.0f} MiB",
+                  file=sys.stderr, flush=True)
     mpx = args.size ** 2 / 1e6
     result = {"args": vars(args), "machine": machine_text, "started": started.isoformat(timespec="seconds"),
               "commands": commands, "rounds": rounds, "load_at_end": os.getloadavg()[0], "sides": {}}
