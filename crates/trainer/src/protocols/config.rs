@@ -90,6 +90,9 @@ impl ProtocolConfig {
     /// deployment profile names each modality, and the expected metric needs every scenario.
     /// Returns the failure profiles of `expected` (none when it is off).
     pub fn check_modalities(&self, set: &ModalitySet, scenarios: usize) -> Result<Vec<LabelledProfile>> {
+        // The profile is checked even when `expected` is off, like every other setting.
+        let profiles =
+            self.expected.profiles(set).map_err(|source| Error::ProtocolProfile { section: "expected", source })?;
         if !self.runs(ProtocolKind::Expected) {
             return Ok(Vec::new());
         }
@@ -100,7 +103,7 @@ impl ProtocolConfig {
                 expected: "every scenario evaluated (eval.scenarios = \"all\") for the expected metric",
             });
         }
-        self.expected.profiles(set).map_err(|source| Error::ProtocolProfile { section: "expected", source })
+        Ok(profiles)
     }
 
     /// Every setting checked, enabled or not, so a typo is caught before any work: each key in
