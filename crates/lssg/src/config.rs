@@ -181,6 +181,11 @@ impl RunConfig {
         self.finetune.check_modalities(&set).map_err(|e| section("finetune", &e))?;
         let scenarios = set.parse_scenario_list(&self.eval.scenarios).map_or(0, |list| list.len());
         self.eval.protocols.check_modalities(&set, scenarios).map_err(|e| section("eval.protocols", &e))?;
+        // The tile against the backbone; training batches also need batch norm to see more
+        // than one value per channel at the deepest level.
+        let (key, tile) = self.data.tile_size();
+        let batch = self.pretrain.batch_size.min(self.finetune.train.batch_size);
+        self.model.check_tile(key, tile, Some(batch)).map_err(|e| section("model", &e))?;
         Ok(())
     }
 
@@ -387,7 +392,7 @@ mod tests {
             ("[eval.protocols.expected]\np = [1.0]\n", "expected.p[0]"),
             ("[eval.protocols.random_missing]\npatch_size = -4\n", "patch_size"),
             ("[eval.protocols.random_missing]\nrates = [-0.5]\n", "random_missing.rates[0]"),
-            ("[eval.protocols]\nenabled = [\"expected\"]\nexpected.profile = { lidar = 0.5 }\n", "profile.lidar"),
+            ("[eval.protocols]\nexpected.profile = { lidar = 0.5 }\n", "profile.lidar"),
             ("[eval]\nscenarios = \"0\"\nprotocols.enabled = [\"expected\"]\n", "every scenario"),
         ];
         for (text, key) in cases {
