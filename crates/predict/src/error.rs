@@ -45,6 +45,24 @@ pub enum Error {
     /// libtorch raised an error.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
+    /// The network's logits are NaN or infinite over pixels that have data: its weights (or
+    /// arithmetic) are unusable, and the maps would be silently wrong.
+    #[error(
+        "{scene}: the network's logits are NaN or infinite at {pixels} pixel(s) with data of the \
+         {tile} × {tile} window at x {x0}, y {y0}"
+    )]
+    NonFiniteLogits {
+        /// The scene (its rasters).
+        scene: String,
+        /// The window's column.
+        x0: usize,
+        /// The window's row.
+        y0: usize,
+        /// The window's side.
+        tile: usize,
+        /// Pixels of the window with data and a non-finite logit.
+        pixels: usize,
+    },
     /// A buffer had an unexpected size (an internal invariant, reported rather than panicking).
     #[error("{what}: expected {expected}, got {got}")]
     Shape {
@@ -58,6 +76,16 @@ pub enum Error {
 }
 
 impl Error {
+    /// Names the scene of a [`Error::NonFiniteLogits`] (other errors name their files).
+    pub fn in_scene(self, name: &str) -> Self {
+        match self {
+            Error::NonFiniteLogits { x0, y0, tile, pixels, .. } => {
+                Error::NonFiniteLogits { scene: name.to_string(), x0, y0, tile, pixels }
+            }
+            e => e,
+        }
+    }
+
     /// A [`Error::Config`].
     pub fn config(field: &str, value: impl ToString, expected: &str) -> Self {
         Self::Config { field: field.into(), value: value.to_string(), expected: expected.into() }

@@ -88,11 +88,18 @@ pub fn predict_files(
             sinks.push(p);
         }
         let mut tee = Tee(sinks);
-        predict_scene(model, &mut scene, &job.norm, job.scenario, &job.options, &mut tee, progress)?
+        predict_scene(model, &mut scene, &job.norm, job.scenario, &job.options, &mut tee, progress)
+            .map_err(|e| e.in_scene(&scene_name(&inputs)))?
     };
     writer.finish()?;
     if let (Some(p), Some(path)) = (&preview, &job.preview) {
         p.write(path, &job.output.class_names, &job.output.palette)?;
     }
     Ok(summary)
+}
+
+/// The scene as its rasters: the available modalities' files.
+fn scene_name(inputs: &[Option<ModalityInput>]) -> String {
+    let paths: Vec<String> = inputs.iter().flatten().map(|i| i.path.display().to_string()).collect();
+    format!("scene {}", paths.join(", "))
 }

@@ -19,7 +19,7 @@ pub use error::{Error, Result};
 pub use files::{SceneJob, predict_files};
 pub use lssg_datasets::raster::grid::{Footprint, GdalScene, GeoInfo, ModalityInput, SceneGrid};
 pub use plan::TilePlan;
-pub use predict::{PredictOptions, PredictSummary, RowSink, Tee, predict_scene};
+pub use predict::{PredictOptions, PredictSummary, RowSink, Tee, non_finite_per_tile, predict_scene};
 pub use preview::PreviewSink;
 pub use raster_out::{OutputSpec, RasterWriter};
 pub use source::{MemoryScene, Normalization, RowSource};

@@ -119,9 +119,10 @@ pub fn predict_scene(
                 strips.push(None);
             }
         }
-        let strip = Strip { data: &strips, channels: &channels, rows, width: w };
+        let strip = Strip { data: &strips, channels: &channels, nodata: &nodata, y0, rows, width: w };
         for cols in plan.cols.chunks(options.batch) {
-            let probs = forward_tiles(model, &strip, cols, options.tile, scenario, options.device)?;
+            let probs = forward_tiles(model, &strip, cols, options.tile, scenario, options.device)
+                .map_err(|e| e.in_scene(&format!("the {h} × {w} scene")))?;
             let per_tile = classes * options.tile * options.tile;
             for (&x0, p) in cols.iter().zip(probs.chunks_exact(per_tile)) {
                 acc.add(y0, x0, p)?;
@@ -150,15 +151,33 @@ fn mark_data(data: &[f32], plane: usize, nodata: &mut [bool]) {
     }
 }
 
-/// One strip of normalised rows: `data[m]` is `[C_m, rows, width]`, `None` when unavailable.
+/// One strip of normalised rows from row `y0`: `data[m]` is `[C_m, rows, width]`, `None` when
+/// unavailable; `nodata` is `[rows, width]`, true where no available modality has data.
 struct Strip<'a> {
     data: &'a [Option<Vec<f32>>],
     channels: &'a [usize],
+    nodata: &'a [bool],
+    y0: usize,
     rows: usize,
     width: usize,
 }
 
 impl Strip<'_> {
+    /// `[B, 1, tile, tile]`, 1 where the tiles at `cols` cover a pixel of the scene with data
+    /// (not the padding beyond the scene, not no-data).
+    fn data_mask(&self, cols: &[usize], tile: usize) -> Vec<u8> {
+        let mut out = vec![0u8; cols.len() * tile * tile];
+        let (rows, w) = (self.rows.min(tile), self.width);
+        for (b, &x0) in cols.iter().enumerate() {
+            for r in 0..rows {
+                for c in 0..tile.min(w - x0) {
+                    out[(b * tile + r) * tile + c] = u8::from(!self.nodata[r * w + x0 + c]);
+                }
+            }
+        }
+        out
+    }
+
     /// `[B, C_m, tile, tile]` of modality `m` for the tiles at `cols`, zero outside the scene
     /// and everywhere for an unavailable modality.
     fn tiles(&self, m: usize, cols: &[usize], tile: usize) -> Vec<f32> {
@@ -209,8 +228,23 @@ fn forward_tiles(
                 got: logits.numel(),
             });
         }
+        let mask = Tensor::from_slice(&strip.data_mask(cols, tile)).view([b, 1, t, t]).to_device(device);
+        let bad = non_finite_per_tile(&logits, &mask)?;
+        if let Some((i, &pixels)) = bad.iter().enumerate().find(|(_, n)| **n > 0) {
+            let (x0, y0) = (cols[i], strip.y0);
+            return Err(Error::NonFiniteLogits { scene: String::new(), x0, y0, tile, pixels });
+        }
         let p = if classes == 1 { logits.sigmoid() } else { logits.softmax(1, Kind::Float) };
         Ok(p.to_kind(Kind::Float).to_device(Device::Cpu).contiguous())
     })?;
     Ok(Vec::<f32>::try_from(probs.flatten(0, -1))?)
+}
+
+/// Per tile of `logits` (`[B, K, H, W]`), the pixels where `mask` (`[B, 1, H, W]`, non-zero
+/// where the input has data) is set and some class's logit is NaN or infinite. One reduction on
+/// the logits' device; pixels without data are not counted (their outputs are no-data anyway).
+pub fn non_finite_per_tile(logits: &Tensor, mask: &Tensor) -> Result<Vec<usize>> {
+    let bad = logits.isfinite().logical_not().any_dims(&[1][..], true).logical_and(&mask.ne(0));
+    let counts = bad.sum_dim_intlist(&[1, 2, 3][..], false, Kind::Int64).to_device(Device::Cpu);
+    Ok(Vec::<i64>::try_from(counts)?.into_iter().map(|n| n.max(0) as usize).collect())
 }
