@@ -37,6 +37,18 @@ impl BackboneKind {
     }
 }
 
+impl BackboneKind {
+    /// The encoder's total downsampling factor, the same at every preset: CMX's stem and four
+    /// stages each halve the resolution (levels at 1/4 … 1/32); CBC's stem convolution, its
+    /// max-pool and stages e3–e5 likewise (e2 keeps the resolution). Each halving rounds up,
+    /// so the deepest level of a `t × t` tile is `⌈t/32⌉²`.
+    pub fn output_stride(self) -> usize {
+        match self {
+            BackboneKind::Cmx | BackboneKind::Cbc | BackboneKind::CbcSlp => 32,
+        }
+    }
+}
+
 impl fmt::Display for BackboneKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -209,6 +221,16 @@ impl Default for ModelConfig {
 }
 
 impl ModelConfig {
+    /// The smallest tile side the network takes ([`ArchitectureConfig::min_tile_size`]).
+    pub fn min_tile_size(&self) -> usize {
+        self.architecture().min_tile_size()
+    }
+
+    /// The backbone, preset and head of this config.
+    pub fn architecture(&self) -> ArchitectureConfig {
+        ArchitectureConfig { backbone: self.backbone, preset: self.preset, output_head: self.output_head }
+    }
+
     /// Checks the configuration against the modalities' channel counts.
     pub fn validate(&self, channels: &[i64]) -> Result<()> {
         check_build(channels, self.classes, self.lora.as_ref())?;
@@ -279,6 +301,50 @@ impl Default for ArchitectureConfig {
 }
 
 impl ArchitectureConfig {
+    /// The smallest tile side the network takes: its encoder's total downsampling factor, so
+    /// that the deepest level still covers one tile's worth of pixels (docs/reliability.md §3).
+    /// A smaller tile is downsampled to a 1 × 1 level long before the deepest stage and
+    /// carries no spatial context there.
+    pub fn min_tile_size(&self) -> usize {
+        self.backbone.output_stride()
+    }
+
+    /// The smallest tile side for training batches of `batch_size` samples: besides
+    /// [`ArchitectureConfig::min_tile_size`], batch norm in training needs more than one value
+    /// per channel at the deepest level (`batch_size · ⌈t/32⌉² > 1`): with one value its
+    /// variance is 0 and the running variance it updates is 1/0 (PyTorch refuses such a batch,
+    /// libtorch returns NaN).
+    pub fn min_train_tile_size(&self, batch_size: usize) -> usize {
+        let stride = self.backbone.output_stride();
+        if batch_size >= 2 { stride } else { stride + 1 }
+    }
+
+    /// Checks a tile side set by `key` (e.g. `data.reader.tile_size`): at least
+    /// [`ArchitectureConfig::min_tile_size`], and with `train_batch = Some(b)` at least
+    /// [`ArchitectureConfig::min_train_tile_size`] of `b`.
+    pub fn check_tile(&self, key: &str, tile: usize, train_batch: Option<usize>) -> Result<()> {
+        let stride = self.backbone.output_stride();
+        let too_small = |minimum: usize, reason: String| Error::TileTooSmall {
+            key: key.to_string(),
+            tile,
+            backbone: self.backbone,
+            preset: self.preset,
+            minimum,
+            reason,
+        };
+        if tile < self.min_tile_size() {
+            return Err(too_small(self.min_tile_size(), format!("its encoder downsamples {stride}×")));
+        }
+        if let Some(batch) = train_batch
+            && tile < self.min_train_tile_size(batch)
+        {
+            let reason =
+                format!("training batches of {batch} leave batch norm one value per channel at the 1/{stride} level");
+            return Err(too_small(self.min_train_tile_size(batch), reason));
+        }
+        Ok(())
+    }
+
     /// The full model config with `classes` output channels and the given adapters.
     pub fn model(&self, classes: i64, lora: Option<LoraConfig>) -> ModelConfig {
         ModelConfig { backbone: self.backbone, preset: self.preset, classes, lora, output_head: self.output_head }
@@ -327,6 +393,42 @@ mod tests {
             (BackboneKind::Cbc, Preset::Small, 7, Some(LoraConfig::default()))
         );
         assert!(serde_json::from_str::<ArchitectureConfig>(r#"{"classes":1}"#).is_err());
+    }
+
+    #[test]
+    fn tiles_below_the_encoder_stride_are_refused_naming_key_backbone_and_minimum() {
+        for backbone in BackboneKind::ALL {
+            for preset in Preset::ALL {
+                let a = ArchitectureConfig { backbone, preset, ..Default::default() };
+                assert_eq!((a.min_tile_size(), a.model(1, None).min_tile_size()), (32, 32));
+                assert!(a.check_tile("data.generator.tile_size", 32, Some(2)).is_ok());
+                assert!(a.check_tile("data.generator.tile_size", 64, Some(1)).is_ok());
+                let e = a.check_tile("data.reader.tile_size", 2, None).unwrap_err();
+                assert!(matches!(e, Error::TileTooSmall { tile: 2, minimum: 32, .. }), "{e:?}");
+                let s = e.to_string();
+                for needle in ["data.reader.tile_size = 2", backbone.as_str(), preset.as_str(), "at least 32"] {
+                    assert!(s.contains(needle), "{needle} not in {s}");
+                }
+            }
+        }
+        let a = ArchitectureConfig::default();
+        assert_eq!((a.min_train_tile_size(1), a.min_train_tile_size(2)), (33, 32));
+        assert!(a.check_tile("--tile", 32, None).is_ok());
+        let s = a.check_tile("data.generator.tile_size", 32, Some(1)).unwrap_err().to_string();
+        assert!(s.contains("at least 33") && s.contains("batch norm"), "{s}");
+    }
+
+    /// The deepest level of a `32 × 32` tile is `1 × 1` for every backbone: the stride the
+    /// tile check assumes.
+    #[test]
+    fn the_output_stride_is_the_encoders_downsampling() {
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let cmx = crate::cmx::CmxConfig::preset(Preset::Tiny);
+        let enc = crate::cmx::backbone::DualBackbone::new(&vs.root(), &cmx, 3, None);
+        let x = tch::Tensor::zeros([1, 3, 64, 96], (tch::Kind::Float, tch::Device::Cpu));
+        let levels = enc.forward_t(&x, &x, false);
+        let stride = BackboneKind::Cmx.output_stride() as i64;
+        assert_eq!(&levels.last().unwrap().size()[2..], [64 / stride, 96 / stride]);
     }
 
     #[test]

@@ -16,6 +16,23 @@ pub enum Error {
     #[error(transparent)]
     TorchExt(#[from] lssg_torch::Error),
 
+    /// A tile side below what the network takes ([`crate::ArchitectureConfig::check_tile`]).
+    #[error("{key} = {tile} is smaller than {backbone} ({preset}) takes: at least {minimum} ({reason})")]
+    TileTooSmall {
+        /// The key or flag that sets the tile side (`data.reader.tile_size`, `--tile`).
+        key: String,
+        /// Its value.
+        tile: usize,
+        /// The backbone.
+        backbone: crate::BackboneKind,
+        /// Its preset.
+        preset: crate::Preset,
+        /// The smallest tile side accepted.
+        minimum: usize,
+        /// Why.
+        reason: String,
+    },
+
     // ---- checkpoints ----
     /// An I/O operation on a file failed.
     #[error("{path}: {source}")]

@@ -143,6 +143,17 @@ impl DataConfig {
         }
     }
 
+    /// The tile side and the key that sets it (`data.generator.tile_size` for the synthetic
+    /// set, `data.reader.tile_size` for the others).
+    pub fn tile_size(&self) -> (&'static str, usize) {
+        match self {
+            DataConfig::Synthetic(c) => ("data.generator.tile_size", c.generator.tile_size),
+            DataConfig::Dstl(c) => ("data.reader.tile_size", c.reader.tile_size),
+            DataConfig::Potsdam(c) => ("data.reader.tile_size", c.reader.tile_size),
+            DataConfig::Hunan(c) => ("data.reader.tile_size", c.reader.tile_size),
+        }
+    }
+
     /// The checks [`open`] makes of the configuration's values before it reads data: the
     /// generator's settings, the modality slots and the split (Potsdam and Hunan have
     /// official lists, the synthetic set and DSTL do not).

@@ -7,7 +7,6 @@
 use std::path::PathBuf;
 
 use lssg_backbones::Weights;
-use lssg_datasets::DataConfig;
 use lssg_predict::{BlendWindow, Normalization, OutputSpec, PredictOptions, PredictSummary, SceneJob};
 use lssg_scenario::{ModalitySet, Scenario};
 use lssg_torch::DeviceSpec;
@@ -76,18 +75,14 @@ pub fn parse_available(set: &ModalitySet, text: &str) -> Result<Scenario> {
     Ok(set.parse_scenario(&joined)?)
 }
 
-fn tile_size(data: &DataConfig) -> usize {
-    match data {
-        DataConfig::Synthetic(c) => c.generator.tile_size,
-        DataConfig::Dstl(c) => c.reader.tile_size,
-        DataConfig::Potsdam(c) => c.reader.tile_size,
-        DataConfig::Hunan(c) => c.reader.tile_size,
-    }
-}
-
 /// Runs `lssg predict`; `progress(done, total)` after each row of tiles.
 pub fn predict(req: &PredictRequest, progress: &mut dyn FnMut(usize, usize)) -> Result<Predicted> {
     let ResolvedModel { config, checkpoint, lora, .. } = crate::model_source::resolve(&req.model, &req.overrides)?;
+    // The configured tile passed `config.validate`; a `--tile` is checked the same way.
+    let tile = req.tile.unwrap_or(config.data.tile_size().1);
+    if req.tile.is_some() {
+        config.model.check_tile("--tile", tile, None)?;
+    }
     crate::pipeline::apply_run_settings(&config);
     let device = req.device.unwrap_or(config.run.device).resolve()?;
     let (data, stats) = lssg_datasets::open_with_stats(&config.data).map_err(|e| match e {
@@ -118,13 +113,7 @@ pub fn predict(req: &PredictRequest, progress: &mut dyn FnMut(usize, usize)) -> 
         class_names.insert(0, "background".into());
     }
     let palette = lssg_datasets::palette::class_palette(&config.data, class_names.len().max(2));
-    let options = PredictOptions {
-        tile: req.tile.unwrap_or_else(|| tile_size(&config.data)),
-        overlap: req.overlap,
-        batch: req.batch,
-        window: req.blend,
-        device,
-    };
+    let options = PredictOptions { tile, overlap: req.overlap, batch: req.batch, window: req.blend, device };
     let job = SceneJob {
         names: set.names().iter().map(|s| s.to_string()).collect(),
         channels: set.channels(),
