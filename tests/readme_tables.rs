@@ -12,7 +12,8 @@ fn readme_tables(readme: &Path, extra: &[&str]) -> Output {
         .current_dir(ROOT)
         .arg("scripts/readme-tables")
         .args(["--quickstart", "tests/fixtures/readme-tables/quickstart"])
-        .args(["--bench", "tests/fixtures/readme-tables/bench/report", "--readme"])
+        .args(["--bench", "tests/fixtures/readme-tables/bench/report"])
+        .args(["--robustness", "tests/fixtures/readme-tables/bench/report", "--readme"])
         .arg(readme)
         .args(extra)
         .output()
@@ -60,10 +61,18 @@ fn readme_tables_writes_the_runs_tables_into_the_marked_blocks() {
     assert_contains!(bench, "mean over scenarios +1.50 [+0.50, +2.50]");
     assert_contains!(bench, "worst scenario −0.25 [−1.00, +0.50] (Wilcoxon p 0.500, seeds won / tied / lost 2/0/0)");
 
+    let robustness = block(&text, "robustness");
+    assert_contains!(robustness, "synthetic / cmx-small, 2 strategies × 2 seeds, mIoU (%)");
+    assert_contains!(robustness, "| protocol | best (mean) | best other − uniform | guided − uniform |");
+    assert_contains!(
+        robustness,
+        "| worst scenario | guided (42.25) | guided −0.25 [−1.00, +0.50] (2/0/0) | −0.25 [−1.00, +0.50] (2/0/0) |"
+    );
+
     // Outside the blocks, and the speed block that was not asked for, nothing changed.
     let outside = |t: &str| {
         let mut rest = t.to_string();
-        for name in ["quickstart", "bench"] {
+        for name in ["quickstart", "bench", "robustness"] {
             rest = rest.replace(block(t, name), "");
         }
         rest
