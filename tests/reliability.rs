@@ -40,6 +40,31 @@ fn config_check_rejects_what_a_run_rejects() {
     }
 }
 
+/// ISPRS Potsdam-layout tiles of 2 × 2 pixels (torchgeo's test fixture) are below what any
+/// backbone takes: refused by `config check`, naming the key, the backbone and the minimum.
+#[test]
+fn config_check_rejects_a_tile_smaller_than_the_backbone_takes() {
+    let potsdam = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/potsdam-cmx.toml").display().to_string();
+    let sets = ["--set", "data.reader.tile_size=2", "--set", "data.reader.stride=2"];
+    let err = fails(&[&["config", "check", &potsdam][..], &sets].concat());
+    for needle in ["data.reader.tile_size = 2", "cmx", "at least 32"] {
+        assert_contains!(err, needle);
+    }
+    // One sample per training batch at 32² leaves batch norm one value per channel.
+    let err = fails(&[
+        "config",
+        "check",
+        &fixture(),
+        "--set",
+        "data.generator.tile_size=32",
+        "--set",
+        "pretrain.batch_size=1",
+    ]);
+    assert_contains!(err, "data.generator.tile_size = 32");
+    assert_contains!(err, "at least 33");
+    ok(&["config", "check", &fixture(), "--set", "data.generator.tile_size=32"]);
+}
+
 #[test]
 fn a_damaged_stage_state_is_refused_and_restarted() {
     let tmp = tempfile::tempdir().unwrap();
