@@ -17,7 +17,7 @@ pub enum Error {
     TorchExt(#[from] lssg_torch::Error),
 
     /// A tile side below what the network takes ([`crate::ArchitectureConfig::check_tile`]).
-    #[error("{key} = {tile} is smaller than {backbone} ({preset}) takes: at least {minimum} ({reason})")]
+    #[error("{key} = {tile} is too small for {backbone} ({preset}): at least {minimum} ({reason})")]
     TileTooSmall {
         /// The key or flag that sets the tile side (`data.reader.tile_size`, `--tile`).
         key: String,
