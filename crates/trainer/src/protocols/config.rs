@@ -44,7 +44,8 @@ impl Default for ProtocolConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RandomMissingConfig {
-    /// Fractions r of a modality's area set missing, each in (0, 1].
+    /// Fractions r of a modality's area set missing, each in (0, 1) (r = 1 would be the
+    /// modality missing entirely, which the scenarios already cover).
     pub rates: Vec<f64>,
     /// Side of the square patches in pixels (clipped at the tile's edge), at least 1.
     pub patch_size: usize,
@@ -121,8 +122,8 @@ impl ProtocolConfig {
         }
         let rm = &self.random_missing;
         for (i, &r) in rm.rates.iter().enumerate() {
-            if !(r.is_finite() && r > 0.0 && r <= 1.0) {
-                return bad(format!("random_missing.rates[{i}]"), r.to_string(), "a fraction in (0, 1]");
+            if !(r.is_finite() && r > 0.0 && r < 1.0) {
+                return bad(format!("random_missing.rates[{i}]"), r.to_string(), "a fraction in (0, 1)");
             }
         }
         if self.runs(ProtocolKind::RandomMissing) && rm.rates.is_empty() {
@@ -166,7 +167,7 @@ mod tests {
         let cases = [
             (r#"{"enabled": ["noisy", "noisy"]}"#, "enabled"),
             (r#"{"random_missing": {"rates": [0.5, 0]}}"#, "random_missing.rates[1]"),
-            (r#"{"random_missing": {"rates": [1.5]}}"#, "random_missing.rates[0]"),
+            (r#"{"random_missing": {"rates": [1.0]}}"#, "random_missing.rates[0]"),
             (r#"{"random_missing": {"patch_size": 0}}"#, "random_missing.patch_size"),
             (r#"{"enabled": ["noisy"], "noisy": {"snr_db": []}}"#, "noisy.snr_db"),
             (r#"{"expected": {"p": [0.1, 1.0]}}"#, "expected.p[1]"),
