@@ -136,6 +136,7 @@ fn predict_whole_scenes_under_several_scenarios_and_report_errors() {
         "dsm_potsdam_02_10.tif"
     );
     assert_contains!(fail(&["--modality", &rgb, "--available", "rgb,dsm"]), "`dsm`");
+    assert_contains!(fail(&["--modality", &rgb, "--available", "rgb", "--tile", "16"]), "--tile = 16");
     let unwritable = junk.join("labels.tif");
     assert_contains!(fail(&["--modality", &rgb, "--available", "rgb", "--out", s(&unwritable)]), "labels.tif");
     // The same network given as a config and a checkpoint gives the same map.
