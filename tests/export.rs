@@ -278,6 +278,8 @@ fn refusals_leave_no_file() {
     assert_contains!(err, "no weights of `uniform`");
     let err = util::fails(&["export", "--run", &r, "--format", "tflite", "--out", &o]);
     assert_contains!(err, "expected torchscript or onnx");
+    let err = util::fails(&[&base[..], &["--method", "guided", "--tile", "16"]].concat());
+    assert_contains!(err, "--tile = 16");
     assert!(!out.exists());
     let (c, w) = (config_path.display().to_string(), run.join("finetune/guided/checkpoint/last.safetensors"));
     let w = w.display().to_string();

@@ -157,6 +157,9 @@ pub fn export(req: &ExportRequest) -> Result<ExportMetadata> {
         return Err(Error::Model(format!("--batch {} --tile {:?}: both must be at least 1", req.batch, req.tile)));
     }
     let resolved = crate::model_source::resolve(&req.model, &req.overrides)?;
+    if let Some(tile) = req.tile {
+        resolved.config.model.check_tile("--tile", tile, None)?;
+    }
     resolved.require_finished()?;
     crate::pipeline::apply_run_settings(&resolved.config);
     let mut prepared = prepare(&resolved)?;
