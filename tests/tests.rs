@@ -38,9 +38,9 @@ mod distributed;
 mod reliability;
 
 // Seeded mutation tests of every parser and file lssg reads back (docs/reliability.md §4).
+mod fuzz;
 #[allow(dead_code)]
 mod mutate;
-mod fuzz;
 
 // libtorch's BLAS symbols resolve to libtorch, not to lssg-smoothing's OpenBLAS.
 mod blas;

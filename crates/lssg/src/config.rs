@@ -379,6 +379,14 @@ mod tests {
     #[test]
     fn run_precision_auto_stays_out_of_training() {
         let c = RunConfig::parse("[run]\nprecision = \"auto\"\ndevice = \"cpu\"\n", "t.toml", &[]).unwrap();
+        assert_eq!(c.run.precision, Precision::Auto);
+        assert_eq!((c.pretrain.precision, c.finetune.train.precision), (Precision::Fp32, Precision::Fp32));
+        assert!(c.to_toml().contains("precision = \"auto\""));
+        let e = RunConfig::parse("[pretrain]\nprecision = \"auto\"\n", "t.toml", &[]);
+        let e = e.unwrap_err().to_string();
+        assert!(e.contains("pretrain.precision") && e.contains("auto") && e.contains("t.toml"), "{e}");
+    }
+
     #[test]
     fn eval_protocols_parse_stay_out_of_a_default_config_and_bad_keys_are_named() {
         let text = "[eval.protocols]\nenabled = [\"expected\", \"noisy\"]\n[eval.protocols.noisy]\nsnr_db = [5]\n";
@@ -399,14 +407,6 @@ mod tests {
             let err = RunConfig::parse(text, "t.toml", &[]).unwrap_err().to_string();
             assert!(err.contains(key) && err.contains("t.toml"), "{text}: {err}");
         }
-    }
-
-        assert_eq!(c.run.precision, Precision::Auto);
-        assert_eq!((c.pretrain.precision, c.finetune.train.precision), (Precision::Fp32, Precision::Fp32));
-        assert!(c.to_toml().contains("precision = \"auto\""));
-        let e = RunConfig::parse("[pretrain]\nprecision = \"auto\"\n", "t.toml", &[]);
-        let e = e.unwrap_err().to_string();
-        assert!(e.contains("pretrain.precision") && e.contains("auto") && e.contains("t.toml"), "{e}");
     }
 
     #[test]

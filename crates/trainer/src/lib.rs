@@ -27,8 +27,8 @@ pub use finetune::{FinetuneConfig, FinetuneFrom, LoraSampling, Method, Network, 
 pub use loss::{LossConfig, output_loss, segmentation_loss};
 pub use metrics::{MeanStd, Metrics, MetricsAccumulator, Monitor, TileMetrics};
 pub use observer::{EpochRecord, LogObserver, NoopObserver, StepEvent, TrainObserver};
-pub use protocols::ProtocolConfig;
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind};
+pub use protocols::ProtocolConfig;
 pub use run_dir::{BestEpoch, RunPaths};
 pub use schedule::{SchedulerConfig, StepOrder};
 pub use tensors::check_labels;
