@@ -181,7 +181,7 @@ fn dstl_bad_input_names_file_and_line() {
     assert!(e.to_string().contains("grid_sizes.csv") || matches!(e, Error::Scenario(_)), "{e}");
     std::fs::write(dir.path().join("grid_sizes.csv"), ",Xmax,Ymin\n6100_1_3,0.009,0.009\n").unwrap();
     let e = lssg_datasets::dstl::open(&cfg).unwrap_err().to_string();
-    assert!(e.contains("grid_sizes.csv:2") && e.contains("Ymin < 0"), "{e}");
+    assert!(e.contains("grid_sizes.csv:2") && e.contains("Ymin <= -1e-12"), "{e}");
 }
 
 // ---------------------------------------------------------------- Potsdam
