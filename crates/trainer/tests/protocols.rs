@@ -64,6 +64,10 @@ fn splits() -> DataSplits {
 }
 
 fn model(data: &DataSplits) -> (nn::VarStore, TinyConv) {
+    // libtorch's generator is global: two rank threads seeding and drawing at once would
+    // interleave their draws, so the weights are made one network at a time.
+    static INIT: Mutex<()> = Mutex::new(());
+    let _init = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     tch::manual_seed(3);
     let vs = nn::VarStore::new(Device::Cpu);
     let channels = data.test.modalities().channels();
