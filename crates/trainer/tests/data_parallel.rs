@@ -5,51 +5,23 @@
 //! alone writes and a resume with another world size is refused, and a rank that leaves stops
 //! the other with an error, leaving the last committed epoch intact.
 
+mod common;
+
+use common::Tiny;
+
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use lssg_backbones::model::check_inputs;
-use lssg_backbones::{ModelOutput, SegmentationModel};
 use lssg_datasets::{DataConfig, DataSplits, SyntheticConfig, SyntheticDataConfig};
 use lssg_scenario::SamplingStrategy;
 use lssg_torch::distributed::{self, GroupConfig, ProcessGroup};
 use lssg_trainer::dist::GradientAverager;
 use lssg_trainer::train::{GradientHook, StepBatch, StepContext, StepIndex};
 use lssg_trainer::{Error, EvalReport, NoopObserver, OptimizerConfig, RunPaths, TrainConfig, evaluate, train};
-use tch::nn::{self, Module};
+use tch::nn;
 use tch::{Device, Kind, Tensor};
-
-/// logits = Σ_m a[:, m] · conv1x1_m(x_m).
-#[derive(Debug)]
-struct Tiny {
-    convs: Vec<nn::Conv2D>,
-    channels: Vec<i64>,
-    classes: i64,
-}
-
-impl SegmentationModel for Tiny {
-    fn forward_t(&self, inputs: &[Tensor], availability: &Tensor, _train: bool) -> lssg_backbones::Result<ModelOutput> {
-        check_inputs(&self.channels, inputs, availability)?;
-        let maps: Vec<Tensor> = inputs
-            .iter()
-            .zip(&self.convs)
-            .enumerate()
-            .map(|(m, (x, conv))| conv.forward(x) * availability.narrow(1, m as i64, 1).view([-1, 1, 1, 1]))
-            .collect();
-        let latent = Tensor::stack(&maps, 1);
-        Ok(ModelOutput::new(latent.sum_dim_intlist(1, false, Kind::Float), latent))
-    }
-
-    fn hook_point(&self) -> &str {
-        "stack"
-    }
-
-    fn num_classes(&self) -> i64 {
-        self.classes
-    }
-}
 
 fn data() -> DataSplits {
     let mut c = SyntheticDataConfig {

@@ -2,48 +2,20 @@
 //! with a tiny test-only model (a masked 3×3 convolution per modality), on the CPU, in one
 //! process and on two ranks of a Gloo group (two threads on localhost).
 
+mod common;
+
+use common::Tiny;
+
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use lssg_backbones::model::check_inputs;
-use lssg_backbones::{ModelOutput, SegmentationModel};
 use lssg_core::MetricId;
 use lssg_datasets::{DataConfig, DataSplits, SyntheticConfig, SyntheticDataConfig};
 use lssg_scenario::robustness::ProtocolKind;
 use lssg_torch::distributed::{self, GroupConfig, ProcessGroup};
 use lssg_trainer::{EvalOptions, Evaluation, NoopObserver, ProtocolConfig, evaluate_with};
-use tch::nn::{self, Module};
-use tch::{Device, Kind, Tensor};
-
-/// logits = Σ_m a[:, m] · conv3x3_m(x_m).
-#[derive(Debug)]
-struct TinyConv {
-    convs: Vec<nn::Conv2D>,
-    channels: Vec<i64>,
-    classes: i64,
-}
-
-impl SegmentationModel for TinyConv {
-    fn forward_t(&self, inputs: &[Tensor], availability: &Tensor, _train: bool) -> lssg_backbones::Result<ModelOutput> {
-        check_inputs(&self.channels, inputs, availability)?;
-        let maps: Vec<Tensor> = inputs
-            .iter()
-            .zip(&self.convs)
-            .enumerate()
-            .map(|(m, (x, conv))| conv.forward(x) * availability.narrow(1, m as i64, 1).view([-1, 1, 1, 1]))
-            .collect();
-        let latent = Tensor::stack(&maps, 1);
-        Ok(ModelOutput::new(latent.sum_dim_intlist(1, false, Kind::Float), latent))
-    }
-
-    fn hook_point(&self) -> &str {
-        "stack"
-    }
-
-    fn num_classes(&self) -> i64 {
-        self.classes
-    }
-}
+use tch::Device;
+use tch::nn;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -63,7 +35,7 @@ fn splits() -> DataSplits {
     lssg_datasets::open(&DataConfig::Synthetic(c)).unwrap()
 }
 
-fn model(data: &DataSplits) -> (nn::VarStore, TinyConv) {
+fn model(data: &DataSplits) -> (nn::VarStore, Tiny) {
     // libtorch's generator is global: two rank threads seeding and drawing at once would
     // interleave their draws, so the weights are made one network at a time.
     static INIT: Mutex<()> = Mutex::new(());
@@ -78,7 +50,7 @@ fn model(data: &DataSplits) -> (nn::VarStore, TinyConv) {
         .enumerate()
         .map(|(m, &c)| nn::conv2d(vs.root() / format!("conv{m}"), c as i64, classes, 3, config))
         .collect();
-    let model = TinyConv { convs, channels: channels.iter().map(|&c| c as i64).collect(), classes };
+    let model = Tiny { convs, channels: channels.iter().map(|&c| c as i64).collect(), classes };
     (vs, model)
 }
 
@@ -93,7 +65,7 @@ fn all_protocols() -> ProtocolConfig {
     c
 }
 
-fn evaluate(data: &DataSplits, model: &TinyConv, batch_size: usize, protocols: &ProtocolConfig) -> Evaluation {
+fn evaluate(data: &DataSplits, model: &Tiny, batch_size: usize, protocols: &ProtocolConfig) -> Evaluation {
     let scenarios = data.test.modalities().scenarios();
     let options = EvalOptions { batch_size, device: Device::Cpu, protocols };
     evaluate_with(model, data.test.clone(), &scenarios, options, &mut NoopObserver).unwrap()

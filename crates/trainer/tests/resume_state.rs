@@ -6,46 +6,18 @@
 #[allow(dead_code)]
 mod mutate;
 
+mod common;
+
+use common::Tiny;
+
 use std::path::Path;
 
-use lssg_backbones::model::check_inputs;
-use lssg_backbones::{ModelOutput, SegmentationModel};
 use lssg_datasets::{DataConfig, DataSplits, SyntheticConfig, SyntheticDataConfig};
 use lssg_scenario::SamplingStrategy;
 use lssg_trainer::{Error, NoopObserver, OptimizerConfig, RunPaths, TrainConfig, train};
 use serde_json::{Value, json};
-use tch::nn::{self, Module};
-use tch::{Device, Kind, Tensor};
-
-/// logits = Σ_m a[:, m] · conv1x1_m(x_m).
-#[derive(Debug)]
-struct Tiny {
-    convs: Vec<nn::Conv2D>,
-    channels: Vec<i64>,
-    classes: i64,
-}
-
-impl SegmentationModel for Tiny {
-    fn forward_t(&self, inputs: &[Tensor], availability: &Tensor, _train: bool) -> lssg_backbones::Result<ModelOutput> {
-        check_inputs(&self.channels, inputs, availability)?;
-        let maps: Vec<Tensor> = inputs
-            .iter()
-            .zip(&self.convs)
-            .enumerate()
-            .map(|(m, (x, conv))| conv.forward(x) * availability.narrow(1, m as i64, 1).view([-1, 1, 1, 1]))
-            .collect();
-        let latent = Tensor::stack(&maps, 1);
-        Ok(ModelOutput::new(latent.sum_dim_intlist(1, false, Kind::Float), latent))
-    }
-
-    fn hook_point(&self) -> &str {
-        "stack"
-    }
-
-    fn num_classes(&self) -> i64 {
-        self.classes
-    }
-}
+use tch::nn;
+use tch::{Device, Tensor};
 
 fn data() -> DataSplits {
     let mut c = SyntheticDataConfig {
