@@ -1,13 +1,19 @@
 //! Links libtorch so that CUDA survives `--as-needed` and binaries need no LD_LIBRARY_PATH, and
 //! compiles the C++ shims of [`SHIMS`] (autocast: docs/precision.md §2; fused optimisers:
-//! docs/speed.md §3; memory formats: docs/speed.md §8; c10d's Gloo: docs/distributed.md §1) into
+//! docs/speed.md §3; memory formats: docs/speed.md §8; packed-weight inference: docs/speed.md §10; c10d's Gloo: docs/distributed.md §1) into
 //! one static library against the same libtorch headers torch-sys builds against.
 include!("../../build/link_libtorch.rs");
 
 /// The C++ shims, compiled together. A new shim is one more entry here (and its `extern "C"`
 /// block in the module that binds it).
-const SHIMS: &[&str] =
-    &["src/autocast_shim.cpp", "src/jit_shim.cpp", "src/optim_shim.cpp", "src/layout_shim.cpp", "src/dist_shim.cpp"];
+const SHIMS: &[&str] = &[
+    "src/autocast_shim.cpp",
+    "src/jit_shim.cpp",
+    "src/optim_shim.cpp",
+    "src/layout_shim.cpp",
+    "src/dist_shim.cpp",
+    "src/packed_shim.cpp",
+];
 
 fn main() {
     link_libtorch();

@@ -27,6 +27,7 @@ pub mod layout;
 pub mod load;
 pub mod lora;
 pub mod model;
+pub mod packed;
 pub mod summary;
 
 pub use config::{ArchitectureConfig, BackboneKind, LoraConfig, ModelConfig, OutputHead, Preset};

@@ -30,6 +30,8 @@ use std::collections::BTreeMap;
 use tch::Tensor;
 use tch::nn::{self, Init, Module, PaddingMode};
 
+use lssg_torch::packed::PostOp;
+
 use crate::config::LoraConfig;
 use crate::error::{Error, Result};
 
@@ -96,6 +98,8 @@ pub struct LoraLayer<Op> {
     /// The adapter, when LoRA is on.
     pub adapter: Option<Adapter>,
     op: Op,
+    /// The weight packed for oneDNN in the current inference session (`crate::packed`).
+    pub(crate) packs: lssg_torch::packed::SessionCache,
 }
 
 impl<Op> LoraLayer<Op> {
@@ -114,7 +118,7 @@ impl<Op> LoraLayer<Op> {
         let bias = bias.then(|| p.var("bias", &[shape[0]], bs_init));
         let fan_in = shape[1..].iter().product::<i64>();
         let adapter = lora.map(|cfg| Adapter::new(p, shape[0], fan_in, cfg));
-        LoraLayer { weight, bias, adapter, op }
+        LoraLayer { weight, bias, adapter, op, packs: Default::default() }
     }
 
     /// The effective weight `W + s·reshape(B·A)`.
@@ -168,7 +172,7 @@ pub fn linear_with<'a, P: Borrow<nn::Path<'a>>>(
 
 impl Module for LoraLinear {
     fn forward(&self, xs: &Tensor) -> Tensor {
-        xs.linear(&self.effective_weight(), self.bias.as_ref())
+        self.forward_post(xs, PostOp::Identity)
     }
 }
 
@@ -292,11 +296,25 @@ pub fn conv2d<'a, P: Borrow<nn::Path<'a>>>(
 
 impl Module for LoraConv {
     fn forward(&self, xs: &Tensor) -> Tensor {
-        self.forward_with(xs, &self.effective_weight(), self.bias.as_ref())
+        self.forward_post(xs, PostOp::Identity)
     }
 }
 
 impl LoraConv {
+    /// Stride, padding, dilation and groups when this is a 2-D convolution with zero padding,
+    /// the kind oneDNN's packed operators run (`crate::packed`).
+    pub(crate) fn packed_geometry(&self) -> Option<lssg_torch::packed::ConvGeometry> {
+        let op = &self.op;
+        (op.stride.len() == 2 && matches!(op.padding_mode, PaddingMode::Zeros)).then(|| {
+            lssg_torch::packed::ConvGeometry {
+                stride: op.stride.clone(),
+                padding: op.padding.clone(),
+                dilation: op.dilation.clone(),
+                groups: op.groups,
+            }
+        })
+    }
+
     /// `bn ∘ self` (eval mode) as one convolution's weight and bias, for [`LoraConv::forward_with`].
     pub fn folded_with(&self, bn: &nn::BatchNorm) -> (Tensor, Tensor) {
         let (scale, mut bias) = crate::layers::batch_norm_affine(bn);

@@ -1,6 +1,6 @@
 //! libtorch extensions for lssg, the layer between tch and the models: device selection and the
 //! start-up load of `libtorch_cuda.so`, mixed precision (autocast regions, the fp16 gradient
-//! scaler), memory layouts (channels-last), libtorch's fused optimiser kernels, pinned
+//! scaler), memory layouts (channels-last), packed-weight inference on oneDNN, libtorch's fused optimiser kernels, pinned
 //! host-to-device transfers, the CPU-vs-device agreement check, TorchScript archives with
 //! extra files, and collectives between processes on c10d's Gloo (docs/distributed.md). What
 //! tch does not bind comes from small C++ shims compiled by build.rs
@@ -25,6 +25,7 @@ pub mod fused;
 pub mod jit;
 pub mod layout;
 mod named;
+pub mod packed;
 pub mod precision;
 pub mod scaler;
 pub mod transfer;
@@ -33,5 +34,6 @@ pub use device::DeviceSpec;
 pub use distributed::{GroupConfig, ProcessGroup, ReduceOp};
 pub use error::{Error, Result};
 pub use layout::Layout;
+pub use packed::Inference;
 pub use precision::Precision;
 pub use scaler::{GradScaler, GradScalerState};

@@ -11,6 +11,7 @@
 //! # Shapes
 //! `[[B, c₁, H/4, W/4], [B, c₂, H/8, W/8], [B, c₃, H/16, W/16], [B, c₄, H/32, W/32]] → [B, classes, H/4, W/4]`.
 
+use lssg_torch::packed::PostOp;
 use tch::Tensor;
 use tch::nn::{self, Init, Module};
 
@@ -62,6 +63,9 @@ impl DecoderHead {
     /// (docs/speed.md §4). In eval mode the batch norm after it is folded in too. Equal up to
     /// float rounding.
     pub fn forward_t(&self, levels: &[Tensor], train: bool) -> Tensor {
+        if !train && lssg_torch::packed::packing() {
+            return self.forward_packed(levels);
+        }
         let s1 = levels[0].size();
         let (h, w) = (s1[2], s1[3]);
         let mut fuse_w = self.fuse.effective_weight().flatten(1, -1); // [E, 4E]
@@ -94,6 +98,38 @@ impl DecoderHead {
         let fused = if train { fused.apply_t(&self.fuse_bn, true).relu() } else { fused.relu_() }; // [B, E, H/4, W/4]
         let fused = if self.dropout > 0.0 { fused.feature_dropout(self.dropout, train) } else { fused };
         self.pred.forward(&fused) // [B, classes, H/4, W/4]
+    }
+
+    /// The eval forward of [`DecoderHead::forward_t`] in an inference session
+    /// (docs/speed.md §10): each level's folded projection `W_i·P_i` is one packed linear map
+    /// made once per session, the fuse conv's bias (with its batch norm) folded into the deepest
+    /// level's (resizing keeps constants), the ReLU and the classifier packed too.
+    fn forward_packed(&self, levels: &[Tensor]) -> Tensor {
+        let s1 = levels[0].size();
+        let (h, w) = (s1[2], s1[3]);
+        let mut sum: Option<Tensor> = None;
+        for (block, (x, proj)) in levels.iter().zip(&self.proj).rev().enumerate() {
+            let weights = || {
+                let (fuse_w, fuse_b) = self.fuse.folded_with(&self.fuse_bn);
+                let fuse_w = fuse_w.flatten(1, -1); // [E, 4E]
+                let e = fuse_w.size()[0];
+                let w_block = fuse_w.narrow(1, block as i64 * e, e); // [E, E]
+                let folded = w_block.matmul(&proj.effective_weight()); // [E, c_i]
+                let mut bias = proj.bias.as_ref().map_or_else(|| fuse_b.zeros_like(), |b| w_block.matmul(b));
+                if block == 0 {
+                    bias += fuse_b;
+                }
+                (folded, Some(bias))
+            };
+            let s = x.size();
+            let y = crate::packed::linear_post(&proj.packs, 1, &to_tokens(x), &weights, PostOp::Identity);
+            let y = resize_bilinear(&from_tokens(&y, s[2], s[3]), h, w); // [B, E, H/4, W/4]
+            sum = Some(match sum {
+                None => y,
+                Some(acc) => acc + y,
+            });
+        }
+        self.pred.forward(&sum.expect("four levels").relu_()) // [B, classes, H/4, W/4]
     }
 
     /// The decoder as defined, in the order of the definition (the specification

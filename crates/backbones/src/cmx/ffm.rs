@@ -14,6 +14,7 @@
 //! # Shapes
 //! `([B, C, H, W], [B, C, H, W]) → [B, C, H, W]`.
 
+use lssg_torch::packed::PostOp;
 use tch::nn::{self, Init, Module};
 use tch::{Kind, Tensor};
 
@@ -133,15 +134,15 @@ impl Ffm {
         let s = x1.size();
         let (h, w) = (s[2], s[3]);
         let (t1, t2) = (to_tokens(x1), to_tokens(x2)); // [B, N, C]
-        let p1 = self.channel_proj1.forward(&t1).relu(); // [B, N, 2C/r]
-        let p2 = self.channel_proj2.forward(&t2).relu();
+        let p1 = self.channel_proj1.forward_post(&t1, PostOp::Relu); // [B, N, 2C/r]
+        let p2 = self.channel_proj2.forward_post(&t2, PostOp::Relu);
         let (y1, u1) = (p1.narrow(2, 0, self.half), p1.narrow(2, self.half, self.half));
         let (y2, u2) = (p2.narrow(2, 0, self.half), p2.narrow(2, self.half, self.half));
         let (v1, v2) = self.cross_attn.forward(&u1, &u2); // [B, N, C/r]
         let o1 = (t1 + self.end_proj1.forward(&Tensor::cat(&[y1, v1], 2))).apply(&self.norm1); // [B, N, C]
         let o2 = (t2 + self.end_proj2.forward(&Tensor::cat(&[y2, v2], 2))).apply(&self.norm2);
         let merged = from_tokens(&Tensor::cat(&[o1, o2], 2), h, w); // [B, 2C, H, W]
-        let inner = self.embed_dw.forward(&self.embed_in.forward(&merged)).relu();
+        let inner = self.embed_dw.forward_post(&self.embed_in.forward(&merged), PostOp::Relu);
         (merged, inner)
     }
 
@@ -155,13 +156,19 @@ impl Ffm {
         }
         // Eval: norm(R·x + bn(O·e)) with both batch norms folded into the two convolutions
         // (docs/speed.md §4): s_n·R·x + s_n·(s_e·O·e + shift_e) + shift_n.
-        let (s_n, t_n) = batch_norm_affine(&self.norm);
         let column = |t: &Tensor| t.view([-1, 1, 1, 1]);
-        let r_bias = self.residual.bias.as_ref().map(|b| b * &s_n);
-        let residual =
-            self.residual.forward_with(&merged, &(self.residual.effective_weight() * column(&s_n)), r_bias.as_ref());
-        let (w_o, b_o) = self.embed_out.folded_with(&self.embed_bn);
-        residual + self.embed_out.forward_with(&inner, &(w_o * column(&s_n)), Some(&(b_o * &s_n + t_n)))
+        let residual_weights = || {
+            let (s_n, _) = batch_norm_affine(&self.norm);
+            let r_bias = self.residual.bias.as_ref().map(|b| b * &s_n);
+            (self.residual.effective_weight() * column(&s_n), r_bias)
+        };
+        let out_weights = || {
+            let (s_n, t_n) = batch_norm_affine(&self.norm);
+            let (w_o, b_o) = self.embed_out.folded_with(&self.embed_bn);
+            (w_o * column(&s_n), Some(b_o * &s_n + t_n))
+        };
+        let residual = self.residual.forward_folded(&merged, 1, &residual_weights, PostOp::Identity);
+        residual + self.embed_out.forward_folded(&inner, 1, &out_weights, PostOp::Identity)
     }
 }
 

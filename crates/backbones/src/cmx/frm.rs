@@ -11,6 +11,7 @@
 //! # Shapes
 //! `([B, C, H, W], [B, C, H, W]) → ([B, C, H, W], [B, C, H, W])`.
 
+use lssg_torch::packed::PostOp;
 use tch::Tensor;
 use tch::nn::{self, Module};
 
@@ -53,9 +54,9 @@ impl Frm {
         let b = x1.size()[0];
         let x = Tensor::cat(&[x1, x2], 1); // [B, 2C, H, W]
         let (avg, max) = avg_max_pool(&x); // [B, 2C] each
-        let cw = self.cw_fc2.forward(&self.cw_fc1.forward(&Tensor::cat(&[avg, max], 1)).relu()).sigmoid(); // [B, 2C]
+        let cw = self.cw_fc2.forward(&self.cw_fc1.forward_post(&Tensor::cat(&[avg, max], 1), PostOp::Relu)).sigmoid(); // [B, 2C]
         let cw = cw.view([b, 2, self.dim, 1, 1]);
-        let sw = self.sw_conv2.forward(&self.sw_conv1.forward(&x).relu()).sigmoid(); // [B, 2, H, W]
+        let sw = self.sw_conv2.forward(&self.sw_conv1.forward_post(&x, PostOp::Relu)).sigmoid(); // [B, 2, H, W]
         let (cw0, cw1) = (cw.select(1, 0), cw.select(1, 1)); // [B, C, 1, 1]
         let (sw0, sw1) = (sw.narrow(1, 0, 1), sw.narrow(1, 1, 1)); // [B, 1, H, W]
         let out1 = x1 + (cw1 * self.lambda_c + sw1 * self.lambda_s) * x2;

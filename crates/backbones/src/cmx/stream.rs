@@ -4,6 +4,7 @@
 //! # Shapes
 //! `[B, in, H, W] → [B, out, ⌈H/2⌉, ⌈W/2⌉]`.
 
+use lssg_torch::packed::PostOp;
 use tch::Tensor;
 use tch::nn::{self, Module, ModuleT};
 
@@ -48,8 +49,15 @@ fn conv_bn_relu(conv: &LoraConv, bn: &nn::BatchNorm, xs: &Tensor, train: bool) -
     if train {
         return conv.forward(xs).apply_t(bn, true).relu();
     }
-    let (weight, bias) = conv.folded_with(bn);
-    conv.forward_with(xs, &weight, Some(&bias)).relu_()
+    conv.forward_folded(
+        xs,
+        1,
+        &|| {
+            let (weight, bias) = conv.folded_with(bn);
+            (weight, Some(bias))
+        },
+        PostOp::Relu,
+    )
 }
 
 #[cfg(test)]
