@@ -37,7 +37,12 @@ impl LoraConv {
             return y;
         }
         let (w, b) = weights();
-        post.apply(self.forward_with(xs, &w, b.as_ref()))
+        let mut y = self.forward_with(xs, &w, b.as_ref());
+        match post {
+            PostOp::Identity => y,
+            // In place on the convolution's fresh output (its backward does not read it).
+            PostOp::Relu => y.relu_(),
+        }
     }
 
     fn try_packed(&self, xs: &Tensor, variant: i64, weights: Weights<'_>, post: PostOp) -> Option<Tensor> {

@@ -27,7 +27,7 @@ use lssg_datasets::{Batch, DataSplits, MemoryDataset, TileDataset};
 use lssg_scenario::{ModalitySet, SamplingStrategy, ScenarioSampler};
 use lssg_scoring::ScoringConfig;
 use lssg_torch::device::synchronize;
-use lssg_torch::{Layout, Precision};
+use lssg_torch::{Inference, Layout, Precision};
 use lssg_trainer::train::{StepBatch, StepContext, StepIndex};
 use lssg_trainer::{NoopObserver, OptimizerConfig, TrainConfig, train};
 use serde::{Deserialize, Serialize};
@@ -106,6 +106,10 @@ pub struct BenchConfig {
     /// device.
     #[serde(default)]
     pub layout: Layout,
+    /// How the eval loops (forward, scoring, evaluation) run their forwards (docs/speed.md
+    /// §10): packed weights are made once, in the warm-up, as an evaluation makes them once.
+    #[serde(default, skip_serializing_if = "Inference::is_eager")]
+    pub inference: Inference,
     /// The loops to time, in this order.
     pub loops: Vec<BenchLoop>,
     /// Scoring's `max_forward` (samples × scenarios per forward).
@@ -126,6 +130,7 @@ impl Default for BenchConfig {
             threads: None,
             precision: Precision::Fp32,
             layout: Layout::Nchw,
+            inference: Inference::Eager,
             loops: vec![BenchLoop::Train, BenchLoop::Forward],
             max_forward: ScoringConfig::default().max_forward,
         }
@@ -250,51 +255,63 @@ pub fn run(cfg: &BenchConfig, device: Device) -> Result<BenchReport> {
     let (inputs, labels) = batch_to_tensors(&Batch::from_samples(&samples, (0..b).collect::<Vec<_>>())?, device)?;
     let mut loops = std::collections::BTreeMap::new();
     for &l in &cfg.loops {
+        // Packed, the eval loops run as an evaluation does: one inference session around all
+        // their forwards, so the weights are packed once, in the warm-up.
+        let region = |f: &mut dyn FnMut() -> Result<Timing>| -> Result<Timing> { cfg.inference.region(device, f)? };
         let timing = match l {
             BenchLoop::Train => time_train_step(cfg, model.as_ref(), &vs, &set, (&inputs, &labels))?,
             BenchLoop::Forward => {
                 let avail = availability(&vec![set.full_scenario(); b], set.len(), device);
-                repeat(cfg, device, || {
-                    let out =
-                        cfg.precision.autocast(device, || tch::no_grad(|| model.forward_t(&inputs, &avail, false)))?;
-                    out.map(drop).map_err(Error::from)
+                region(&mut || {
+                    repeat(cfg, device, || {
+                        let out = cfg
+                            .precision
+                            .autocast(device, || tch::no_grad(|| model.forward_t(&inputs, &avail, false)))?;
+                        out.map(drop).map_err(Error::from)
+                    })
                 })?
             }
             BenchLoop::ScoreBatched => {
                 let sc = ScoringConfig { batch_size: b, max_forward: cfg.max_forward, ..Default::default() };
+                region(&mut || {
+                    repeat(cfg, device, || {
+                        cfg.precision
+                            .autocast(device, || {
+                                lssg_scoring::measure_scores(model.as_ref(), tiles.clone(), &sc, device, &mut |_, _| {})
+                            })?
+                            .map(drop)
+                            .map_err(Error::from)
+                    })
+                })?
+            }
+            BenchLoop::ScoreBatch1 => region(&mut || {
                 repeat(cfg, device, || {
                     cfg.precision
                         .autocast(device, || {
-                            lssg_scoring::measure_scores(model.as_ref(), tiles.clone(), &sc, device, &mut |_, _| {})
+                            lssg_scoring::measure_distortion_naive(model.as_ref(), tiles.as_ref(), b, device)
                         })?
                         .map(drop)
                         .map_err(Error::from)
-                })?
-            }
-            BenchLoop::ScoreBatch1 => repeat(cfg, device, || {
-                cfg.precision
-                    .autocast(device, || {
-                        lssg_scoring::measure_distortion_naive(model.as_ref(), tiles.as_ref(), b, device)
-                    })?
-                    .map(drop)
-                    .map_err(Error::from)
+                })
             })?,
             BenchLoop::Eval => {
                 let scenarios = set.scenarios();
-                repeat(cfg, device, || {
-                    cfg.precision
-                        .autocast(device, || {
-                            lssg_trainer::evaluate(
-                                model.as_ref(),
-                                tiles.clone(),
-                                &scenarios,
-                                b,
-                                device,
-                                &mut NoopObserver,
-                            )
-                        })?
-                        .map(drop)
-                        .map_err(Error::from)
+                region(&mut || {
+                    repeat(cfg, device, || {
+                        cfg.precision
+                            .autocast(device, || {
+                                lssg_trainer::evaluate(
+                                    model.as_ref(),
+                                    tiles.clone(),
+                                    &scenarios,
+                                    b,
+                                    device,
+                                    &mut NoopObserver,
+                                )
+                            })?
+                            .map(drop)
+                            .map_err(Error::from)
+                    })
                 })?
             }
             BenchLoop::TrainLoop => time_train_loop(cfg, model.as_ref(), &vs, &set, tiles.clone())?,

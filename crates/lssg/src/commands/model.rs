@@ -9,7 +9,7 @@ use lssg::model_bench::{self, BenchConfig, BenchLoop, BenchReport};
 use lssg_backbones::agreement::{self, Agreement, AgreementConfig};
 use lssg_backbones::summary::{self, Summary};
 use lssg_backbones::{BackboneKind, LoraConfig, ModelConfig, Preset};
-use lssg_torch::{DeviceSpec, Layout, Precision};
+use lssg_torch::{DeviceSpec, Inference, Layout, Precision};
 
 /// Arguments of `lssg model`.
 #[derive(Debug, clap::Args)]
@@ -99,6 +99,10 @@ struct BenchArgs {
     /// Memory layout: nchw, channels-last or auto (docs/speed.md §8).
     #[arg(long, default_value = "nchw")]
     layout: Layout,
+    /// Forwards of the eval loops (forward, scoring, evaluation): eager, packed (weights packed
+    /// once for oneDNN, CPU only) or auto (docs/speed.md §10).
+    #[arg(long, default_value = "eager")]
+    inference: Inference,
     /// Loops to time, comma separated: train, forward, score_batched, score_batch1, eval,
     /// train_loop (or `all`).
     #[arg(long, value_delimiter = ',', default_value = "train,forward")]
@@ -178,6 +182,7 @@ pub fn run(args: ModelArgs) -> anyhow::Result<()> {
                 threads: a.threads,
                 precision: a.precision,
                 layout: a.layout.resolve(device),
+                inference: a.inference.resolve(device)?,
                 loops: parse_loops(&a.loops)?,
                 max_forward: a.max_forward,
                 seed: a.seed,
