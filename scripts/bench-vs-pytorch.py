@@ -13,7 +13,8 @@ Targets: every lssg / PyTorch ratio >= 1.0 and scoring >= 3x the reference.
 
 `--precision fp32,bf16 --layout nchw,channels-last` measures both sides in every combination
 (lssg: `model bench --precision --layout`; PyTorch: bf16 autocast, `channels_last` model and
-inputs), then per thread count, tile size and loop one more row: lssg's fastest configuration
+inputs), lssg once per `--inference` value (`eager,packed`: its eval forwards with the weights as
+they are, or packed once per session for oneDNN, docs/speed.md §10; training is the same in both), then per thread count, tile size and loop one more row: lssg's fastest configuration
 against PyTorch's fastest eager one (channels-last + bf16 autocast on CPUs that compute bf16
 fast; whichever measured fastest is taken, so the comparison is never against a slower
 PyTorch configuration), target 1.1; with
@@ -52,11 +53,12 @@ def run_json(cmd):
         sys.exit(f"bench-vs-pytorch: {' '.join(cmd)} printed no JSON ({e}):\n{done.stdout[-2000:]}")
 
 
-def lssg_rates(args, threads, size, precision, layout):
+def lssg_rates(args, threads, size, precision, layout, inference):
     out = run_json([args.lssg, "--quiet", "model", "bench", "--backbone", "cmx", "--preset", args.preset,
                     "--batch", str(args.batch), "--size", str(size), "--steps", str(args.steps),
                     "--warmup", str(args.warmup), "--threads", str(threads), "--device", "cpu",
-                    "--precision", precision, "--layout", layout, "--loops", ",".join(args.loops), "--json"])
+                    "--precision", precision, "--layout", layout, "--inference", inference,
+                    "--loops", ",".join(args.loops), "--json"])
     if out["threads"] != threads:
         sys.exit(f"bench-vs-pytorch: lssg ran {out['threads']} threads, asked {threads}")
     return {name: out[name]["samples_per_s"] for name in args.loops}, out["scenarios"]
@@ -74,10 +76,11 @@ def torch_rates(args, threads, size, precision, layout, compiled=False):
     return {name: r["samples_per_s"] for name, r in out["loops"].items()}, out["torch"]
 
 
-def block(args, threads, size, precision, layout, rounds):
-    """The rows of one configuration from its rounds."""
-    scenarios, torch_version = rounds[0]["lssg"][1], rounds[0]["torch"][1]
-    med = lambda side, name: statistics.median(r[side][0][name] for r in rounds)  # noqa: E731
+def block(args, threads, size, precision, layout, inference, rounds):
+    """The rows of one configuration (lssg with `inference`) from its rounds."""
+    side_key = {"lssg": f"lssg {inference}", "torch": "torch"}
+    scenarios, torch_version = rounds[0][side_key["lssg"]][1], rounds[0]["torch"][1]
+    med = lambda side, name: statistics.median(r[side_key[side]][0][name] for r in rounds)  # noqa: E731
     rows = []
     for name in args.loops:
         scale = scenarios if name == "eval" else 1
@@ -87,30 +90,36 @@ def block(args, threads, size, precision, layout, rounds):
         ref = med("torch", "score_batch1")
         rows.append({"loop": "score_vs_reference", "lssg": med("lssg", "score_batched"), "pytorch": ref,
                      "ratio": med("lssg", "score_batched") / ref, "target": 3.0})
-    return {"threads": threads, "size": size, "precision": precision, "layout": layout, "scenarios": scenarios,
-            "torch": torch_version, "rows": rows, "rounds": [{side: r[side][0] for side in r} for r in rounds]}
+    return {"threads": threads, "size": size, "precision": precision, "layout": layout, "inference": inference,
+            "scenarios": scenarios, "torch": torch_version, "rows": rows,
+            "rounds": [{side: r[side_key[side]][0] for side in side_key} for r in rounds]}
 
 
 def measure(args, threads, size):
-    """Every configuration at `threads` and `size`: per round each configuration's two sides
-    (and torch.compile), the side that goes first alternating between rounds."""
+    """Every configuration at `threads` and `size`: per round each configuration's sides (lssg
+    once per `--inference` value, PyTorch once, and torch.compile), the side that goes first
+    alternating between rounds."""
     configs = [(p, lay) for p in args.precision for lay in args.layout]
     rounds = {c: [] for c in configs}
     compiled = []
+    sides = [f"lssg {inf}" for inf in args.inference] + ["torch"]
     for rep in range(args.reps):
         for precision, layout in configs:
-            order = ("lssg", "torch") if rep % 2 == 0 else ("torch", "lssg")
+            order = sides if rep % 2 == 0 else sides[::-1]
             got = {}
             for side in order:
                 print(f"  threads {threads}, {size}², {precision} {layout}, round {rep + 1}/{args.reps}: {side}",
                       file=sys.stderr, flush=True)
-                got[side] = (lssg_rates if side == "lssg" else torch_rates)(args, threads, size, precision, layout)
+                if side == "torch":
+                    got[side] = torch_rates(args, threads, size, precision, layout)
+                else:
+                    got[side] = lssg_rates(args, threads, size, precision, layout, side.split(" ", 1)[1])
             rounds[(precision, layout)].append(got)
         if args.compile:
             print(f"  threads {threads}, {size}², round {rep + 1}/{args.reps}: torch.compile", file=sys.stderr,
                   flush=True)
             compiled.append(torch_rates(args, threads, size, "bf16", "channels-last", compiled=True)[0])
-    blocks = [block(args, threads, size, p, lay, rounds[(p, lay)]) for p, lay in configs]
+    blocks = [block(args, threads, size, p, lay, inf, rounds[(p, lay)]) for p, lay in configs for inf in args.inference]
     return blocks, best_rows(args, threads, size, blocks, compiled)
 
 
@@ -126,7 +135,9 @@ def best_rows(args, threads, size, blocks, compiled):
         scale = theirs["scenarios"] if name == "eval" else 1
         ref = theirs["rows"][i]["pytorch"]
         row = {"threads": threads, "size": size, "loop": name, "lssg": best["rows"][i]["lssg"],
-               "lssg_config": f"{best['precision']}, {best['layout']}", "pytorch": ref,
+               "lssg_config": f"{best['precision']}, {best['layout']}" + ("" if name.startswith("train") else
+                                                                         f", {best['inference']}"),
+               "pytorch": ref,
                "pytorch_config": f"{theirs['precision']}, {theirs['layout']}",
                "ratio": best["rows"][i]["lssg"] / ref, "target": 1.1}
         if compiled:
@@ -137,14 +148,15 @@ def best_rows(args, threads, size, blocks, compiled):
 
 def markdown(result):
     a = result["args"]
-    several = len(a["precision"]) * len(a["layout"]) > 1
+    several = len(a["precision"]) * len(a["layout"]) * len(a["inference"]) > 1
     lines = [f"CMX `{a['preset']}`, batch {a['batch']}, 3 modalities × 3 channels, median of {a['steps']} "
              f"repetitions after {a['warmup']} warm-up, median of {a['reps']} alternating rounds; "
              f"{result['machine']}; torch {result['blocks'][0]['torch']}.", "",
              "| threads | tiles | loop | unit | lssg | PyTorch | lssg / PyTorch | target |",
              "|---:|---:|---|---|---:|---:|---:|---|"]
     if several:
-        lines[2] = "| threads | tiles | precision, layout | loop | unit | lssg | PyTorch | lssg / PyTorch | target |"
+        lines[2] = ("| threads | tiles | precision, layout (lssg inference) | loop | unit | lssg | PyTorch | "
+                    "lssg / PyTorch | target |")
         lines[3] = "|---:|---:|---|---|---|---:|---:|---:|---|"
     for b in result["blocks"]:
         for r in b["rows"]:
@@ -153,7 +165,7 @@ def markdown(result):
             else:
                 (what, unit), vs = LABELS[r["loop"]], ""
             ok = "met" if r["ratio"] >= r["target"] else "**missed**"
-            config = f" {b['precision']}, {b['layout']} |" if several else ""
+            config = f" {b['precision']}, {b['layout']} ({b['inference']}) |" if several else ""
             lines.append(f"| {b['threads']} | {b['size']}² |{config} {what} | {unit} | {r['lssg']:.2f} | "
                          f"{r['pytorch']:.2f} {vs} | {r['ratio']:.2f} | ≥ {r['target']:.1f} {ok} |")
     if result["best"]:
@@ -200,16 +212,21 @@ def main():
     ap.add_argument("--out", default="runs/bench-vs-pytorch", help="directory for result.json and result.md")
     ap.add_argument("--precision", default="fp32", help="comma-separated: fp32, bf16")
     ap.add_argument("--layout", default="nchw", help="comma-separated: nchw, channels-last")
+    ap.add_argument("--inference", default="eager",
+                    help="comma-separated, lssg's eval forwards: eager, packed (docs/speed.md §10)")
     ap.add_argument("--loops", default=",".join(LOOPS), help="comma-separated subset of " + ", ".join(LOOPS))
     ap.add_argument("--compile", action="store_true", help="also PyTorch channels-last bf16 under torch.compile")
     ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = ap.parse_args()
     args.precision, args.layout = args.precision.split(","), args.layout.split(",")
+    args.inference = args.inference.split(",")
     args.loops = tuple(args.loops.split(","))
     bad = [v for v in args.precision if v not in ("fp32", "bf16")] + \
-        [v for v in args.layout if v not in ("nchw", "channels-last")] + [v for v in args.loops if v not in LOOPS]
+        [v for v in args.layout if v not in ("nchw", "channels-last")] + [v for v in args.loops if v not in LOOPS] + \
+        [v for v in args.inference if v not in ("eager", "packed")]
     if bad:
-        ap.error(f"unknown values {bad}: --precision takes fp32,bf16, --layout nchw,channels-last, --loops "
+        ap.error(f"unknown values {bad}: --precision takes fp32,bf16, --layout nchw,channels-last, "
+                 "--inference eager,packed, --loops "
                  + ",".join(LOOPS))
     try:
         threads = [int(t) for t in args.threads.split(",")]

@@ -10,7 +10,7 @@ use lssg_backbones::ArchitectureConfig;
 use lssg_datasets::DataConfig;
 use lssg_scoring::ScoringConfig;
 use lssg_smoothing::SmoothingConfig;
-use lssg_torch::{DeviceSpec, Layout, Precision};
+use lssg_torch::{DeviceSpec, Inference, Layout, Precision};
 use lssg_trainer::{FinetuneConfig, ProtocolConfig, TrainConfig};
 
 use crate::error::{Error, Result};
@@ -39,6 +39,12 @@ pub struct RunSection {
     /// the written config when nchw.
     #[serde(skip_serializing_if = "Layout::is_nchw")]
     pub layout: Layout,
+    /// `eager` (default), `packed` or `auto`: how scoring, validation, evaluation and
+    /// prediction run their forwards; packed weights are made once per pass for oneDNN (CPU
+    /// only; `auto`: packed on the CPU, eager on CUDA; docs/speed.md §10). Training forwards are
+    /// always eager. Left out of the written config when eager.
+    #[serde(skip_serializing_if = "Inference::is_eager")]
+    pub inference: Inference,
 }
 
 impl Default for RunSection {
@@ -50,6 +56,7 @@ impl Default for RunSection {
             threads: None,
             precision: Precision::Fp32,
             layout: Layout::Nchw,
+            inference: Inference::Eager,
         }
     }
 }
@@ -122,10 +129,11 @@ impl RunConfig {
         expand_env_table(&mut value, "", source)?;
         reject_derived_model_keys(&value, source)?;
         // `[run] seed` seeds every stage unless a stage sets its own; `[run] precision` likewise,
-        // except `auto`, which is for scoring, evaluation and prediction: training stays fp32.
-        for key in ["seed", "precision"] {
+        // except `auto`, which is for scoring, evaluation and prediction: training stays fp32;
+        // `[run] inference` sets the stages' validation forwards.
+        for key in ["seed", "precision", "inference"] {
             let Some(v) = value.get("run").and_then(|r| r.get(key)).cloned() else { continue };
-            if v.as_str() == Some("auto") {
+            if key == "precision" && v.as_str() == Some("auto") {
                 continue;
             }
             for path in [&["pretrain"][..], &["finetune", "train"][..]] {
@@ -224,6 +232,11 @@ impl RunConfig {
                 let message = format!("{field} = \"{precision}\" cannot run on device {} ({e})", self.run.device);
                 return Err(Error::Config { file: source.to_string(), message });
             }
+        }
+        if let Err(e) = self.run.inference.resolve(device) {
+            let message =
+                format!("run.inference = \"{}\" cannot run on device {} ({e})", self.run.inference, self.run.device);
+            return Err(Error::Config { file: source.to_string(), message });
         }
         Ok(())
     }

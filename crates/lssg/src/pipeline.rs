@@ -66,15 +66,18 @@ pub fn score(
     let model = network.load(&network.model, Weights::Checkpoint(checkpoint))?;
     let mut progress = |done: usize, total: usize| reporter.progress("scoring", done, total);
     // The scoring forwards at `[run] precision` (docs/precision.md §1).
+    // One inference session for the whole pass (`[run] inference`, docs/speed.md §10).
     let (mut report, per_sample) = config.run.precision.autocast(network.device, || {
-        lssg_scoring::measure_scores(
-            model.net.as_ref(),
-            data.train.clone(),
-            &config.scoring,
-            network.device,
-            &mut progress,
-        )
-    })??;
+        config.run.inference.region(network.device, || {
+            lssg_scoring::measure_scores(
+                model.net.as_ref(),
+                data.train.clone(),
+                &config.scoring,
+                network.device,
+                &mut progress,
+            )
+        })
+    })???;
     let set = data.train.modalities();
     let (s, sm) = (&config.scoring, &config.smoothing);
     if s.bootstrap_resamples > 0 {
@@ -111,8 +114,10 @@ pub fn evaluate(
         EvalOptions { batch_size: config.eval.batch_size, device: network.device, protocols: &config.eval.protocols };
     // The evaluation forwards at `[run] precision` (docs/precision.md §1).
     let evaluation = config.run.precision.autocast(network.device, || {
-        lssg_trainer::evaluate_with(model.net.as_ref(), data.test.clone(), &list, options, reporter.observer())
-    })??;
+        config.run.inference.region(network.device, || {
+            lssg_trainer::evaluate_with(model.net.as_ref(), data.test.clone(), &list, options, reporter.observer())
+        })
+    })???;
     let maps = (!evaluation.maps.is_empty()).then(|| {
         let classes = evaluation.report.class_names.len();
         TileMaps { palette: lssg_datasets::palette::class_palette(&config.data, classes), tiles: evaluation.maps }

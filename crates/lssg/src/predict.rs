@@ -133,7 +133,9 @@ pub fn predict(req: &PredictRequest, progress: &mut dyn FnMut(usize, usize)) -> 
         preview: req.preview.clone(),
     };
     // The forwards at `[run] precision` (docs/precision.md §1).
-    let summary =
-        config.run.precision.autocast(device, || lssg_predict::predict_files(model.net.as_ref(), &job, progress))??;
+    // One inference session for every scene (`[run] inference`, docs/speed.md §10).
+    let summary = config.run.precision.autocast(device, || {
+        config.run.inference.region(device, || lssg_predict::predict_files(model.net.as_ref(), &job, progress))
+    })???;
     Ok(Predicted { scenario: set.scenario_name(scenario), checkpoint, summary })
 }

@@ -15,7 +15,7 @@ use lssg_datasets::{Subset, TileDataset};
 use lssg_scenario::ScenarioSampler;
 use lssg_scoring::ScoringConfig;
 use lssg_smoothing::SmoothingConfig;
-use lssg_torch::Precision;
+use lssg_torch::{Inference, Precision};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -63,6 +63,8 @@ pub struct Rescorer {
     pub seed: u64,
     /// The arithmetic of the scoring forwards (the training loop's, docs/precision.md §1).
     pub precision: Precision,
+    /// How the scoring forwards run (the validation's, docs/speed.md §10).
+    pub inference: Inference,
 }
 
 impl Rescorer {
@@ -88,8 +90,9 @@ impl EpochHook for Rescorer {
         let set = subset.modalities().clone();
         let config = ScoringConfig { max_samples: None, ..self.scoring.clone() };
         let (report, _) = self.precision.autocast(self.device, || {
-            lssg_scoring::measure_scores(net, subset, &config, self.device, &mut |_, _| {})
-        })??;
+            self.inference
+                .region(self.device, || lssg_scoring::measure_scores(net, subset, &config, self.device, &mut |_, _| {}))
+        })???;
         let fresh = lssg_smoothing::smooth(&report.distortion, &set, &self.smoothing)?.probabilities;
         let m = self.momentum;
         let mixed: Vec<f64> =

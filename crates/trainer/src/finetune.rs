@@ -435,6 +435,7 @@ fn epoch_hook(
                 device: network.device,
                 seed: train_config.seed,
                 precision: train_config.precision,
+                inference: train_config.inference,
             }))
         }
         Scenarios::Curriculum => {

@@ -2,7 +2,8 @@
 //! finite losses, an interrupted bf16 run resumes to the same weights bit for bit, resuming at
 //! another precision is refused, fp16 is refused on the CPU before anything runs, and a bf16
 //! evaluation stays within 0.3 mIoU points of fp32 and bf16 scores give scenario probabilities
-//! within 1e-3 of fp32's. Its own test binary, the tests one at a
+//! within 1e-3 of fp32's; so do evaluations and scores with packed weights (docs/speed.md §10)
+//! in both precisions. Its own test binary, the tests one at a
 //! time (`SERIAL`): libtorch's RNG is process-global.
 
 use lssg_backbones::{ArchitectureConfig, BackboneKind, Preset, Weights};
@@ -10,7 +11,7 @@ use lssg_core::ScoreKind;
 use lssg_datasets::{DataConfig, DataSplits, SyntheticConfig, SyntheticDataConfig};
 use lssg_scoring::ScoringConfig;
 use lssg_smoothing::SmoothingConfig;
-use lssg_torch::Precision;
+use lssg_torch::{Inference, Precision};
 use lssg_trainer::{Network, NoopObserver, OptimizerConfig, TrainConfig, pretrain};
 use tch::{Device, Tensor};
 
@@ -100,26 +101,37 @@ fn bf16_evaluation_stays_within_a_third_of_a_miou_point_of_fp32() {
         pretrain(&network, &data, &config(2, Precision::Fp32), &work.path().join("p"), &mut NoopObserver).unwrap();
     let model = network.load(&network.model, Weights::Checkpoint(&trained.checkpoint)).unwrap();
     let scenarios = data.test.modalities().parse_scenario_list("all").unwrap();
-    let eval = |precision: Precision| {
+    let eval = |precision: Precision, inference: Inference| {
         precision
             .autocast(Device::Cpu, || {
-                lssg_trainer::evaluate(
-                    model.net.as_ref(),
-                    data.test.clone(),
-                    &scenarios,
-                    8,
-                    Device::Cpu,
-                    &mut NoopObserver,
-                )
+                inference.region(Device::Cpu, || {
+                    lssg_trainer::evaluate(
+                        model.net.as_ref(),
+                        data.test.clone(),
+                        &scenarios,
+                        8,
+                        Device::Cpu,
+                        &mut NoopObserver,
+                    )
+                })
             })
             .unwrap()
             .unwrap()
+            .unwrap()
     };
-    let (fp32, bf16) = (eval(Precision::Fp32), eval(Precision::Bf16));
+    let fp32 = eval(Precision::Fp32, Inference::Eager);
     assert_eq!(fp32.scenarios.len(), scenarios.len());
-    for (a, b) in fp32.scenarios.iter().zip(&bf16.scenarios) {
-        let (x, y) = (a.metrics.miou.unwrap(), b.metrics.miou.unwrap());
-        assert!((x - y).abs() * 100.0 <= 0.3, "{}: mIoU {x} (fp32) vs {y} (bf16)", a.scenario);
+    // bf16 eager, and packed weights (docs/speed.md §10) in both precisions.
+    for (precision, inference) in [
+        (Precision::Bf16, Inference::Eager),
+        (Precision::Fp32, Inference::Packed),
+        (Precision::Bf16, Inference::Packed),
+    ] {
+        let other = eval(precision, inference);
+        for (a, b) in fp32.scenarios.iter().zip(&other.scenarios) {
+            let (x, y) = (a.metrics.miou.unwrap(), b.metrics.miou.unwrap());
+            assert!((x - y).abs() * 100.0 <= 0.3, "{}: mIoU {x} (fp32) vs {y} ({precision} {inference})", a.scenario);
+        }
     }
 }
 
@@ -137,17 +149,20 @@ fn bf16_scores_give_scenario_probabilities_within_1e_3_of_fp32() {
     let model = network.load(&network.model, Weights::Checkpoint(&trained.checkpoint)).unwrap();
     let set = data.train.modalities().clone();
     let scoring = ScoringConfig { batch_size: 8, bootstrap_resamples: 0, ..Default::default() };
-    let probabilities = |precision: Precision| {
+    let probabilities = |precision: Precision, inference: Inference| {
         let (report, _) = precision
             .autocast(Device::Cpu, || {
-                lssg_scoring::measure_scores(
-                    model.net.as_ref(),
-                    data.train.clone(),
-                    &scoring,
-                    Device::Cpu,
-                    &mut |_, _| {},
-                )
+                inference.region(Device::Cpu, || {
+                    lssg_scoring::measure_scores(
+                        model.net.as_ref(),
+                        data.train.clone(),
+                        &scoring,
+                        Device::Cpu,
+                        &mut |_, _| {},
+                    )
+                })
             })
+            .unwrap()
             .unwrap()
             .unwrap();
         [ScoreKind::Latent, ScoreKind::Task].map(|kind| {
@@ -156,12 +171,23 @@ fn bf16_scores_give_scenario_probabilities_within_1e_3_of_fp32() {
                 .final_probs
         })
     };
-    let (fp32, bf16) = (probabilities(Precision::Fp32), probabilities(Precision::Bf16));
-    for (kind, (a, b)) in ["latent", "task"].iter().zip(fp32.iter().zip(&bf16)) {
-        assert_eq!(a.len(), set.scenarios().len());
-        assert!((a.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{kind}: {a:?}");
-        for (s, (x, y)) in set.scenarios().iter().zip(a.iter().zip(b)) {
-            assert!((x - y).abs() <= 1e-3, "{kind} {}: probability {x} (fp32) vs {y} (bf16)", set.scenario_name(*s));
+    let fp32 = probabilities(Precision::Fp32, Inference::Eager);
+    for (precision, inference) in [
+        (Precision::Bf16, Inference::Eager),
+        (Precision::Fp32, Inference::Packed),
+        (Precision::Bf16, Inference::Packed),
+    ] {
+        let other = probabilities(precision, inference);
+        for (kind, (a, b)) in ["latent", "task"].iter().zip(fp32.iter().zip(&other)) {
+            assert_eq!(a.len(), set.scenarios().len());
+            assert!((a.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{kind}: {a:?}");
+            for (s, (x, y)) in set.scenarios().iter().zip(a.iter().zip(b)) {
+                let name = set.scenario_name(*s);
+                assert!(
+                    (x - y).abs() <= 1e-3,
+                    "{kind} {name}: probability {x} (fp32) vs {y} ({precision} {inference})"
+                );
+            }
         }
     }
 }

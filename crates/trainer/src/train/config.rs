@@ -5,7 +5,7 @@
 //! the directory (`crate::run_dir`); fp32 configs leave `precision` out, so their files are
 //! the same as before mixed precision existed.
 
-use lssg_torch::Precision;
+use lssg_torch::{Inference, Precision};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -65,6 +65,11 @@ pub struct TrainConfig {
     /// Left out of serialised fp32 configs, so their files are unchanged.
     #[serde(skip_serializing_if = "Precision::is_fp32")]
     pub precision: Precision,
+    /// How validation (and adaptive rescoring) run their forwards (docs/speed.md §10); `lssg`
+    /// sets it from `[run] inference`. The training forwards are always eager. Left out of
+    /// serialised eager configs.
+    #[serde(skip_serializing_if = "Inference::is_eager")]
+    pub inference: Inference,
 }
 
 impl Default for TrainConfig {
@@ -86,6 +91,7 @@ impl Default for TrainConfig {
             prefetch: 2,
             keep_epochs: 2,
             precision: Precision::Fp32,
+            inference: Inference::Eager,
         }
     }
 }

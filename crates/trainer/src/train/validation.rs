@@ -77,15 +77,18 @@ impl<'a> Validator<'a> {
         }
         let full = self.loader.dataset().modalities().full_scenario();
         observer.validation_start(number, self.loader.num_batches());
-        let runs = run_scenarios(
-            net,
-            &self.loader,
-            &[full],
-            Some(&self.config.loss),
-            false,
-            (self.device, self.config.precision),
-            |done, total| observer.validation_progress(done, total),
-        )?;
+        // One inference session per validation: the weights are fixed until the next step.
+        let runs = self.config.inference.region(self.device, || {
+            run_scenarios(
+                net,
+                &self.loader,
+                &[full],
+                Some(&self.config.loss),
+                false,
+                (self.device, self.config.precision),
+                |done, total| observer.validation_progress(done, total),
+            )
+        })??;
         let metrics = runs.metrics.into_iter().next().ok_or_else(|| Error::shape("validation scenarios", 1, 0))?;
         let loss = runs.mean_loss.first().copied().unwrap_or(f64::NAN);
         if !loss.is_finite() {
