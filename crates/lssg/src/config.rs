@@ -448,4 +448,22 @@ mod tests {
         let e = RunConfig::parse("[run]\nprecision = \"fp64\"\n", "t", &[]).unwrap_err().to_string();
         assert!(e.contains("fp64") && e.contains("fp32, fp16, bf16"), "{e}");
     }
+
+    #[test]
+    fn run_inference_reaches_the_stages_and_packed_needs_the_cpu() {
+        let c = RunConfig::parse("[run]\ninference = \"packed\"\ndevice = \"cpu\"\n", "t", &[]).unwrap();
+        assert_eq!(c.run.inference, Inference::Packed);
+        assert_eq!((c.pretrain.inference, c.finetune.train.inference), (Inference::Packed, Inference::Packed));
+        assert!(c.to_toml().contains("inference = \"packed\""));
+        let d = RunConfig::parse("", "t", &[]).unwrap();
+        assert_eq!(d.run.inference, Inference::Eager);
+        assert!(!d.to_toml().contains("inference"), "eager is not written out");
+        let c = RunConfig::parse("[run]\ninference = \"packed\"\n", "t.toml", &[]).unwrap();
+        let e = c.check_precision_on(tch::Device::Cuda(0), "t.toml").unwrap_err().to_string();
+        assert!(e.contains("run.inference") && e.contains("packed") && e.contains("t.toml"), "{e}");
+        let c = RunConfig::parse("[run]\ninference = \"auto\"\n", "t", &[]).unwrap();
+        c.check_precision_on(tch::Device::Cuda(0), "t").unwrap();
+        let e = RunConfig::parse("[run]\ninference = \"fast\"\n", "t", &[]).unwrap_err().to_string();
+        assert!(e.contains("fast") && e.contains("eager, packed, auto"), "{e}");
+    }
 }
