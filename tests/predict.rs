@@ -1,5 +1,6 @@
 //! `lssg predict` end to end (docs/predict.md §8): a short run on Potsdam-layout synthetic data,
-//! then whole-scene prediction of a larger scene under several `--available` settings, and every
+//! then whole-scene prediction of a larger scene under several `--available` settings (and with
+//! packed inference), and every
 //! command-line error with exit status 2 and no output file.
 
 use std::path::Path;
@@ -79,6 +80,22 @@ fn predict_whole_scenes_under_several_scenarios_and_report_errors() {
             .clone();
         assert_eq!((geo.width, geo.height), (300, 300), "{available}");
     }
+
+    // Packed inference (docs/speed.md §10) maps the scene as the eager forwards do: the labels
+    // differ at most where two classes' probabilities tie to rounding.
+    let packed = dir.path().join("labels-packed.tif");
+    let mut args = scene.to_vec();
+    args.extend(["--available", "all", "--out", s(&packed), "--overlap", "16", "--quiet"]);
+    args.extend(["--set", "run.inference=packed"]);
+    ok(&args);
+    let labels = |path: &Path| {
+        let scene = lssg_predict::GdalScene::open(&["l".into()], &[1], &[Some(lssg_predict::ModalityInput::new(path))])
+            .unwrap();
+        scene.read_rows(0, 0, 300).unwrap()
+    };
+    let (eager, packed) = (labels(&dir.path().join("labels-all.tif")), labels(&packed));
+    let differ = eager.iter().zip(&packed).filter(|(a, b)| a != b).count();
+    assert!(differ * 1000 <= eager.len(), "{differ} of {} labels differ", eager.len());
 
     let rgbir = big.join("4_Ortho_RGBIR/top_potsdam_2_10_RGBIR.tif");
     // One raster holding every modality's bands in model order (rgb 3, ir 1, dsm 1) gives the

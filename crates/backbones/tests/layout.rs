@@ -3,44 +3,14 @@
 //! outputs and gradients of the plain network up to f32 rounding, and saves the checkpoint the
 //! plain network saves.
 
-use lssg_backbones::{BackboneKind, LoadedModel, LoraConfig, ModelConfig, Preset, Weights, checkpoint};
+use lssg_backbones::{LoadedModel, Weights, checkpoint};
 use lssg_torch::Layout;
 use lssg_torch::layout::is_contiguous_as;
 use tch::{Device, Kind, Tensor};
 
-const CPU: (Kind, Device) = (Kind::Float, Device::Cpu);
+mod common;
 
-fn configs() -> Vec<ModelConfig> {
-    let mut out = Vec::new();
-    for backbone in [BackboneKind::Cmx, BackboneKind::Cbc, BackboneKind::CbcSlp] {
-        for lora in [None, Some(LoraConfig::default())] {
-            out.push(ModelConfig { backbone, preset: Preset::Tiny, classes: 2, lora, ..Default::default() });
-        }
-    }
-    out
-}
-
-/// libtorch's generator is global: the tests of this file draw from it one at a time.
-fn seeded() -> std::sync::MutexGuard<'static, ()> {
-    static SEEDED: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    SEEDED.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// The network of `cfg` with seed 3, its LoRA `B` matrices set to random values (they start at
-/// zero, which would hide the adapters' path).
-fn network(cfg: &ModelConfig, channels: &[i64]) -> LoadedModel {
-    let _seeded = seeded();
-    let model = LoadedModel::new(cfg, channels, Device::Cpu, 3, Weights::Random).unwrap();
-    tch::manual_seed(11);
-    let mut names: Vec<_> = model.vs.variables().into_iter().collect();
-    names.sort_by(|a, b| a.0.cmp(&b.0));
-    for (name, mut var) in names {
-        if name.ends_with("lora_b") {
-            tch::no_grad(|| var.copy_(&(Tensor::randn(var.size(), CPU) * 0.1)));
-        }
-    }
-    model
-}
+use common::{CPU, configs, network, seeded};
 
 /// `a` equals `b` up to `rtol` of `b`'s largest magnitude: the layouts run different kernels,
 /// whose f32 roundings add up through the deep CBC (measured: 1.0·10⁻⁴ of the largest logit,
@@ -57,8 +27,8 @@ fn channels_last_weights_and_outputs_equal_nchw_for_every_backbone() {
     let channels = [3i64, 2, 1];
     for cfg in configs() {
         let label = format!("{} lora={}", cfg.backbone, cfg.lora.is_some());
-        let plain = network(&cfg, &channels);
-        let laid = network(&cfg, &channels).laid_out(Layout::ChannelsLast).unwrap();
+        let plain = network(&cfg, &channels, false);
+        let laid = network(&cfg, &channels, false).laid_out(Layout::ChannelsLast).unwrap();
         let mut four_d = 0;
         for (name, var) in laid.vs.variables() {
             if matches!(var.dim(), 4 | 5) {
@@ -116,8 +86,8 @@ fn a_channels_last_network_saves_the_plain_checkpoint_and_loads_it_back() {
     std::fs::create_dir_all(&dir).unwrap();
     for cfg in [configs()[0].clone(), configs()[3].clone()] {
         let label = format!("{} lora={}", cfg.backbone, cfg.lora.is_some());
-        let plain = network(&cfg, &channels);
-        let laid = network(&cfg, &channels).laid_out(Layout::ChannelsLast).unwrap();
+        let plain = network(&cfg, &channels, false);
+        let laid = network(&cfg, &channels, false).laid_out(Layout::ChannelsLast).unwrap();
         let (p, l) = (dir.join("plain.safetensors"), dir.join("laid.safetensors"));
         checkpoint::save(&plain.vs, &p).unwrap();
         checkpoint::save(&laid.vs, &l).unwrap();
@@ -146,7 +116,7 @@ fn a_channels_last_network_saves_the_plain_checkpoint_and_loads_it_back() {
 fn nchw_and_auto_on_the_cpu_leave_the_network_alone() {
     let cfg = configs()[0].clone();
     for layout in [Layout::Nchw, Layout::Auto] {
-        let model = network(&cfg, &[3, 1]).laid_out(layout).unwrap();
+        let model = network(&cfg, &[3, 1], false).laid_out(layout).unwrap();
         for (name, var) in model.vs.variables() {
             assert!(is_contiguous_as(&var, false).unwrap(), "{layout}: {name}");
         }

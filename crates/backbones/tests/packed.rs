@@ -3,52 +3,14 @@
 //! computes the eval outputs of its eager forward up to rounding, in f32 and under bf16
 //! autocast; a training forward is not packed; a new session sees changed weights.
 
-use lssg_backbones::{BackboneKind, LoadedModel, LoraConfig, ModelConfig, Preset, Weights};
+use lssg_backbones::BackboneKind;
 use lssg_torch::packed::{Session, packed_layers};
 use lssg_torch::{Layout, Precision};
 use tch::{Device, Kind, Tensor};
 
-const CPU: (Kind, Device) = (Kind::Float, Device::Cpu);
+mod common;
 
-fn configs() -> Vec<ModelConfig> {
-    let mut out = Vec::new();
-    for backbone in [BackboneKind::Cmx, BackboneKind::Cbc, BackboneKind::CbcSlp] {
-        for lora in [None, Some(LoraConfig::default())] {
-            out.push(ModelConfig { backbone, preset: Preset::Tiny, classes: 2, lora, ..Default::default() });
-        }
-    }
-    out
-}
-
-/// libtorch's generator is global: the tests of this file draw from it one at a time.
-fn seeded() -> std::sync::MutexGuard<'static, ()> {
-    static SEEDED: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    SEEDED.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// The network of `cfg` with seed 3, its LoRA `B` matrices and batch-norm statistics and affines
-/// set to random values (at initialisation they are zero, 0/1 and 1/0, which would hide the
-/// adapters and make the folded batch norms identities).
-fn network(cfg: &ModelConfig, channels: &[i64]) -> LoadedModel {
-    let _seeded = seeded();
-    let model = LoadedModel::new(cfg, channels, Device::Cpu, 3, Weights::Random).unwrap();
-    tch::manual_seed(11);
-    let mut names: Vec<_> = model.vs.variables().into_iter().collect();
-    names.sort_by(|a, b| a.0.cmp(&b.0));
-    for (name, mut var) in names {
-        let value = if name.ends_with("lora_b") {
-            Tensor::randn(var.size(), CPU) * 0.1
-        } else if name.ends_with("running_mean") {
-            Tensor::randn(var.size(), CPU) * 0.2
-        } else if name.ends_with("running_var") {
-            Tensor::rand(var.size(), CPU) + 0.5
-        } else {
-            continue;
-        };
-        tch::no_grad(|| var.copy_(&value));
-    }
-    model
-}
+use common::{CPU, configs, network, seeded};
 
 fn inputs(channels: &[i64], size: i64) -> Vec<Tensor> {
     let _seeded = seeded();
@@ -73,7 +35,7 @@ fn packed_eval_outputs_equal_eager_for_every_backbone_layout_and_precision() {
     let rows = Tensor::from_slice(&[1f32, 1., 1., 0., 1., 0., 1., 0., 1.]).view([3, 3]);
     for cfg in configs() {
         for layout in [Layout::Nchw, Layout::ChannelsLast] {
-            let net = network(&cfg, &channels).laid_out(layout).unwrap();
+            let net = network(&cfg, &channels, true).laid_out(layout).unwrap();
             // f32: oneDNN's packed kernels sum in another order than the eager ones; bf16: both
             // round every layer's output to 8 bits of mantissa, at different places.
             for (precision, rtol) in [(Precision::Fp32, 1e-4), (Precision::Bf16, 6e-2)] {
@@ -113,7 +75,7 @@ fn packed_eval_outputs_equal_eager_for_every_backbone_layout_and_precision() {
 fn a_training_forward_is_never_packed_and_a_new_session_sees_new_weights() {
     let cfg = configs()[0].clone();
     let channels = [3i64, 1];
-    let net = network(&cfg, &channels);
+    let net = network(&cfg, &channels, true);
     let xs = inputs(&channels, 32);
     let avail = Tensor::ones([2, 2], CPU);
     // With gradients on (training), a session changes nothing, bit for bit.
