@@ -149,18 +149,6 @@ pub fn baseline_table(group: &GroupReport, confidence: f64) -> Option<Table> {
     Some(Table { rows, ..Table::new(header).with_caption(caption) })
 }
 
-/// The header of a protocol pair table (tile intervals for the expected rows only: the other
-/// protocols record no per-tile data).
-const HEADER: [&str; 7] = [
-    "protocol",
-    "mean diff [seed-bootstrap CI]",
-    "p Wilcoxon",
-    "p sign",
-    "P(improve)",
-    "W/T/L",
-    "tile-bootstrap CI per seed",
-];
-
 /// Per pair, the protocol rows on the primary metric, with the pair tables' statistics.
 pub fn protocol_pair_tables(group: &GroupReport, confidence: f64) -> Vec<(usize, Table)> {
     let metric = group.primary_metric;
@@ -182,7 +170,9 @@ pub fn protocol_pair_tables(group: &GroupReport, confidence: f64) -> Vec<(usize,
             pair.seeds.len(),
             confidence * 100.0
         );
-        out.push((i, Table { rows, ..Table::new(HEADER).with_caption(caption) }));
+        // Tile intervals exist for the expected rows only: the other protocols record no
+        // per-tile data.
+        out.push((i, Table { rows, ..Table::new(crate::tables::pair_header("protocol")).with_caption(caption) }));
     }
     out
 }

@@ -70,16 +70,18 @@ fn rows_with_mean(group: &GroupReport) -> impl Iterator<Item = &str> {
     group.scenarios.iter().map(String::as_str).chain([MEAN_ROW, WORST_ROW])
 }
 
-/// The header of a pair table.
-const PAIR_HEADER: [&str; 7] = [
-    "scenario",
-    "mean diff [seed-bootstrap CI]",
-    "p Wilcoxon",
-    "p sign",
-    "P(improve)",
-    "W/T/L",
-    "tile-bootstrap CI per seed",
-];
+/// The header of a pair table whose rows are `first` (scenarios, or protocol settings).
+pub(crate) fn pair_header(first: &str) -> [&str; 7] {
+    [
+        first,
+        "mean diff [seed-bootstrap CI]",
+        "p Wilcoxon",
+        "p sign",
+        "P(improve)",
+        "W/T/L",
+        "tile-bootstrap CI per seed",
+    ]
+}
 
 /// Per pair and metric, a scenario table of the paired statistics.
 pub fn pair_tables(group: &GroupReport, confidence: f64) -> Vec<(usize, Table)> {
@@ -88,7 +90,7 @@ pub fn pair_tables(group: &GroupReport, confidence: f64) -> Vec<(usize, Table)> 
         for table in &pair.metrics {
             let rows = table.rows.iter().filter(|r| !group.is_protocol_row(&r.scenario)).map(pair_cells).collect();
             let caption = pair_caption(pair, table.metric, confidence);
-            out.push((i, Table { rows, ..Table::new(PAIR_HEADER).with_caption(caption) }));
+            out.push((i, Table { rows, ..Table::new(pair_header("scenario")).with_caption(caption) }));
         }
     }
     out

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::Tiny;
+use common::{Tiny, two_ranks};
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use lssg_datasets::{DataConfig, DataSplits, SyntheticConfig, SyntheticDataConfig};
 use lssg_scenario::SamplingStrategy;
-use lssg_torch::distributed::{self, GroupConfig, ProcessGroup};
+use lssg_torch::distributed;
 use lssg_trainer::dist::GradientAverager;
 use lssg_trainer::train::{GradientHook, StepBatch, StepContext, StepIndex};
 use lssg_trainer::{Error, EvalReport, NoopObserver, OptimizerConfig, RunPaths, TrainConfig, evaluate, train};
@@ -74,36 +74,6 @@ fn config(epochs: usize) -> TrainConfig {
         optimizer: OptimizerConfig { lr: 0.05, ..Default::default() },
         ..Default::default()
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Runs `f(rank)` on two threads, each with rank `rank` of one fresh group installed.
-fn two_ranks<T: Send + 'static>(timeout: Duration, f: impl Fn(usize) -> T + Send + Sync + Clone + 'static) -> [T; 2] {
-    let port = free_port();
-    let handles: Vec<_> = (0..2)
-        .map(|rank| {
-            let f = f.clone();
-            std::thread::spawn(move || {
-                let config = GroupConfig {
-                    master_addr: "127.0.0.1".into(),
-                    master_port: port,
-                    rank,
-                    world_size: 2,
-                    timeout,
-                    interface: None,
-                };
-                distributed::install(ProcessGroup::new(&config).unwrap());
-                let out = f(rank);
-                distributed::uninstall();
-                out
-            })
-        })
-        .collect();
-    let mut out = handles.into_iter().map(|h| h.join().unwrap());
-    [out.next().unwrap(), out.next().unwrap()]
 }
 
 /// Every step's gradients, flattened, before and after averaging.

@@ -12,7 +12,6 @@ use std::time::Duration;
 use lssg_core::MetricId;
 use lssg_datasets::{DataConfig, DataSplits, SyntheticConfig, SyntheticDataConfig};
 use lssg_scenario::robustness::ProtocolKind;
-use lssg_torch::distributed::{self, GroupConfig, ProcessGroup};
 use lssg_trainer::{EvalOptions, Evaluation, NoopObserver, ProtocolConfig, evaluate_with};
 use tch::Device;
 use tch::nn;
@@ -205,26 +204,7 @@ fn a_two_rank_evaluation_has_the_protocols_of_one_process() {
         (eval.report.protocols, eval.maps)
     };
     let (single, maps) = evaluate_here();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let ranks: Vec<_> = (0..2)
-        .map(|rank| {
-            std::thread::spawn(move || {
-                let config = GroupConfig {
-                    master_addr: "127.0.0.1".into(),
-                    master_port: port,
-                    rank,
-                    world_size: 2,
-                    timeout: Duration::from_secs(30),
-                    interface: None,
-                };
-                distributed::install(ProcessGroup::new(&config).unwrap());
-                let out = evaluate_here();
-                distributed::uninstall();
-                out
-            })
-        })
-        .collect();
-    let results: Vec<_> = ranks.into_iter().map(|h| h.join().unwrap()).collect();
+    let results = common::two_ranks(Duration::from_secs(30), move |_| evaluate_here());
     for (rank, (protocols, _)) in results.iter().enumerate() {
         assert_eq!(protocols, &single, "rank {rank}");
     }

@@ -58,7 +58,7 @@ impl SegmentationModel for TinyModel {
             .iter()
             .zip(&self.convs)
             .enumerate()
-            .map(|(m, (x, conv))| conv.forward(x) * availability.narrow(1, m as i64, 1).view([-1, 1, 1, 1]))
+            .map(|(m, (x, conv))| lssg_backbones::layers::gate(&conv.forward(x), availability, m as i64))
             .collect();
         let latent = Tensor::stack(&maps, 1);
         let mut logits = latent.sum_dim_intlist(1, false, Kind::Float).dropout(0.2, train);

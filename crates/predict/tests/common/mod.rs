@@ -37,11 +37,8 @@ impl ConvModel {
 impl SegmentationModel for ConvModel {
     fn forward_t(&self, inputs: &[Tensor], availability: &Tensor, _train: bool) -> lssg_backbones::Result<ModelOutput> {
         check_inputs(&self.channels, inputs, availability)?;
-        let masked: Vec<Tensor> = inputs
-            .iter()
-            .enumerate()
-            .map(|(m, x)| x * availability.narrow(1, m as i64, 1).view([-1, 1, 1, 1]))
-            .collect();
+        let masked: Vec<Tensor> =
+            inputs.iter().enumerate().map(|(m, x)| lssg_backbones::layers::gate(x, availability, m as i64)).collect();
         let logits = Tensor::cat(&masked, 1).apply(&self.conv);
         Ok(ModelOutput::new(logits.shallow_clone(), logits))
     }

@@ -147,7 +147,7 @@ mod tests {
     impl lssg_backbones::SegmentationModel for Sum {
         fn forward_t(&self, xs: &[Tensor], avail: &Tensor, _: bool) -> lssg_backbones::Result<ModelOutput> {
             let maps: Vec<Tensor> =
-                xs.iter().enumerate().map(|(m, x)| x * avail.narrow(1, m as i64, 1).view([-1, 1, 1, 1])).collect();
+                xs.iter().enumerate().map(|(m, x)| lssg_backbones::layers::gate(x, avail, m as i64)).collect();
             let logits = Tensor::stack(&maps, 0).sum_dim_intlist(0, false, Kind::Float);
             Ok(ModelOutput::new(logits.shallow_clone(), logits))
         }

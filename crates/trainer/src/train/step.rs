@@ -217,7 +217,7 @@ mod tests {
                 .iter()
                 .zip(&self.convs)
                 .enumerate()
-                .map(|(m, (x, c))| c.forward(x) * avail.narrow(1, m as i64, 1).view([-1, 1, 1, 1]))
+                .map(|(m, (x, c))| lssg_backbones::layers::gate(&c.forward(x), avail, m as i64))
                 .collect();
             let latent = Tensor::stack(&maps, 1);
             Ok(ModelOutput::new(latent.sum_dim_intlist(1, false, Kind::Float), latent))
