@@ -3,6 +3,7 @@
 //! kernels. Values, shapes and checkpoints are those of the plain network.
 
 use lssg_torch::Layout;
+use lssg_torch::packed::Inference;
 use tch::{Tensor, nn};
 
 use crate::error::Result;
@@ -53,6 +54,10 @@ impl SegmentationModel for LaidOut {
 
     fn num_classes(&self) -> i64 {
         self.net.num_classes()
+    }
+
+    fn inference(&self, requested: Inference) -> Inference {
+        self.net.inference(requested)
     }
 }
 

@@ -14,6 +14,7 @@
 //! How a missing modality is masked is the model's business: CMX zeroes the raw inputs, CBC and
 //! CBC-SLP gate every encoder level (docs/method.md §2).
 
+use lssg_torch::packed::Inference;
 use tch::{Kind, Tensor};
 
 use crate::error::{Error, Result};
@@ -74,6 +75,14 @@ pub trait SegmentationModel: std::fmt::Debug + Send {
 
     /// Number of output channels of the logits.
     fn num_classes(&self) -> i64;
+
+    /// The inference mode this model runs its eval forwards under when `requested` is
+    /// configured (docs/speed.md §10): `eager` and `packed` are kept; `auto` is kept by a model
+    /// whose forward packing speeds up (the default) and turned into `eager` by one it does
+    /// not.
+    fn inference(&self, requested: Inference) -> Inference {
+        requested
+    }
 }
 
 /// Checks `inputs`/`availability` against the channel counts a model was built for, so that a

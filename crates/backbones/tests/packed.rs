@@ -4,7 +4,7 @@
 //! autocast; a training forward is not packed; a new session sees changed weights.
 
 use lssg_backbones::BackboneKind;
-use lssg_torch::packed::{Session, packed_layers};
+use lssg_torch::packed::{Inference, Session, packed_layers};
 use lssg_torch::{Layout, Precision};
 use tch::{Device, Kind, Tensor};
 
@@ -102,4 +102,20 @@ fn a_training_forward_is_never_packed_and_a_new_session_sees_new_weights() {
     let (after, eager) = (eval(true), eval(false));
     close(&after, &eager, 1e-4, "a new session packs the new weights");
     assert!((&after - &before).abs().max().double_value(&[]) > 1e-3, "the weights did change the logits");
+}
+
+#[test]
+fn auto_packs_cmx_and_runs_cbc_eagerly_in_both_layouts() {
+    let channels = [3i64, 2, 1];
+    for cfg in configs() {
+        for layout in [Layout::Nchw, Layout::ChannelsLast] {
+            let net = network(&cfg, &channels, false).laid_out(layout).unwrap();
+            let label = format!("{} lora={} {layout}", cfg.backbone, cfg.lora.is_some());
+            let auto = if cfg.backbone == BackboneKind::Cmx { Inference::Auto } else { Inference::Eager };
+            assert_eq!(net.net.inference(Inference::Auto), auto, "{label}");
+            for explicit in [Inference::Eager, Inference::Packed] {
+                assert_eq!(net.net.inference(explicit), explicit, "{label}: {explicit} is kept");
+            }
+        }
+    }
 }

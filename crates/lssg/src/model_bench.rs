@@ -108,6 +108,7 @@ pub struct BenchConfig {
     pub layout: Layout,
     /// How the eval loops (forward, scoring, evaluation) run their forwards (docs/speed.md
     /// §10): packed weights are made once, in the warm-up, as an evaluation makes them once.
+    /// `auto` is resolved for the model and the device; the report holds the mode measured.
     #[serde(default, skip_serializing_if = "Inference::is_eager")]
     pub inference: Inference,
     /// The loops to time, in this order.
@@ -248,6 +249,7 @@ pub fn run(cfg: &BenchConfig, device: Device) -> Result<BenchReport> {
     let model = lssg_backbones::layout::with_layout(cfg.model.build(&vs, &cfg.channels)?, &vs, cfg.layout)?;
     let set = ModalitySet::from_pairs(cfg.channels.iter().enumerate().map(|(i, &c)| (format!("m{i}"), c as usize)))?;
     let classes = cfg.model.classes as usize;
+    let inference = model.inference(cfg.inference).resolve(device)?;
     let (b, size, seed) = (cfg.batch as usize, cfg.size as usize, cfg.seed as u64);
     let tiles: Arc<dyn TileDataset> = Arc::new(MemoryDataset::random(set.clone(), classes, b, size, seed)?);
     // The train step and the forward time one batch of these tiles, already on the device.
@@ -257,7 +259,7 @@ pub fn run(cfg: &BenchConfig, device: Device) -> Result<BenchReport> {
     for &l in &cfg.loops {
         // Packed, the eval loops run as an evaluation does: one inference session around all
         // their forwards, so the weights are packed once, in the warm-up.
-        let region = |f: &mut dyn FnMut() -> Result<Timing>| -> Result<Timing> { cfg.inference.region(device, f)? };
+        let region = |f: &mut dyn FnMut() -> Result<Timing>| -> Result<Timing> { inference.region(device, f)? };
         let timing = match l {
             BenchLoop::Train => time_train_step(cfg, model.as_ref(), &vs, &set, (&inputs, &labels))?,
             BenchLoop::Forward => {
@@ -319,7 +321,7 @@ pub fn run(cfg: &BenchConfig, device: Device) -> Result<BenchReport> {
         loops.insert(l.name().to_string(), timing);
     }
     Ok(BenchReport {
-        config: cfg.clone(),
+        config: BenchConfig { inference, ..cfg.clone() },
         device: format!("{device:?}"),
         threads: tch::get_num_threads() as i64,
         params_total: lora::parameter_count(&vs),
@@ -393,7 +395,7 @@ fn time_train_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lssg_backbones::Preset;
+    use lssg_backbones::{BackboneKind, Preset};
 
     #[test]
     fn median_and_rate() {
@@ -430,5 +432,22 @@ mod tests {
         let e = run(&BenchConfig { steps: 0, ..cfg.clone() }, Device::Cpu).unwrap_err();
         assert!(e.to_string().contains("bench.steps"), "{e}");
         assert!(run(&BenchConfig { channels: vec![3], ..cfg }, Device::Cpu).is_err());
+    }
+
+    #[test]
+    fn reports_the_inference_mode_auto_resolves_to_for_the_backbone() {
+        let cfg = |backbone| BenchConfig {
+            model: ModelConfig { backbone, preset: Preset::Tiny, ..Default::default() },
+            batch: 2,
+            size: 32,
+            steps: 1,
+            warmup: 0,
+            inference: Inference::Auto,
+            loops: vec![BenchLoop::Forward],
+            ..Default::default()
+        };
+        let measured = |backbone| run(&cfg(backbone), Device::Cpu).unwrap().config.inference;
+        assert_eq!(measured(BackboneKind::Cmx), Inference::Packed);
+        assert_eq!(measured(BackboneKind::Cbc), Inference::Eager);
     }
 }

@@ -68,7 +68,7 @@ pub fn score(
     // The scoring forwards at `[run] precision` (docs/precision.md §1).
     // One inference session for the whole pass (`[run] inference`, docs/speed.md §10).
     let (mut report, per_sample) = config.run.precision.autocast(network.device, || {
-        config.run.inference.region(network.device, || {
+        model.net.inference(config.run.inference).region(network.device, || {
             lssg_scoring::measure_scores(
                 model.net.as_ref(),
                 data.train.clone(),
@@ -114,7 +114,7 @@ pub fn evaluate(
         EvalOptions { batch_size: config.eval.batch_size, device: network.device, protocols: &config.eval.protocols };
     // The evaluation forwards at `[run] precision` (docs/precision.md §1).
     let evaluation = config.run.precision.autocast(network.device, || {
-        config.run.inference.region(network.device, || {
+        model.net.inference(config.run.inference).region(network.device, || {
             lssg_trainer::evaluate_with(model.net.as_ref(), data.test.clone(), &list, options, reporter.observer())
         })
     })???;

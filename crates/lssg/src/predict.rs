@@ -135,7 +135,10 @@ pub fn predict(req: &PredictRequest, progress: &mut dyn FnMut(usize, usize)) -> 
     // The forwards at `[run] precision` (docs/precision.md §1).
     // One inference session for every scene (`[run] inference`, docs/speed.md §10).
     let summary = config.run.precision.autocast(device, || {
-        config.run.inference.region(device, || lssg_predict::predict_files(model.net.as_ref(), &job, progress))
+        model
+            .net
+            .inference(config.run.inference)
+            .region(device, || lssg_predict::predict_files(model.net.as_ref(), &job, progress))
     })???;
     Ok(Predicted { scenario: set.scenario_name(scenario), checkpoint, summary })
 }

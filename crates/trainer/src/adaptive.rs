@@ -90,7 +90,7 @@ impl EpochHook for Rescorer {
         let set = subset.modalities().clone();
         let config = ScoringConfig { max_samples: None, ..self.scoring.clone() };
         let (report, _) = self.precision.autocast(self.device, || {
-            self.inference
+            net.inference(self.inference)
                 .region(self.device, || lssg_scoring::measure_scores(net, subset, &config, self.device, &mut |_, _| {}))
         })???;
         let fresh = lssg_smoothing::smooth(&report.distortion, &set, &self.smoothing)?.probabilities;

@@ -59,6 +59,7 @@ mod inter_attention;
 mod slp;
 mod transformer;
 
+use lssg_torch::packed::Inference;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 use tch::nn::init::{FanInOut, NonLinearity, NormalOrUniform};
@@ -429,6 +430,12 @@ impl SegmentationModel for Cbc {
 
     fn num_classes(&self) -> i64 {
         self.classes
+    }
+
+    /// `auto` is eager: CBC's time is in its 3-D convolutions and instance norms, which are not
+    /// packed, and packing the rest measured no faster (docs/speed.md §10).
+    fn inference(&self, requested: Inference) -> Inference {
+        if requested == Inference::Auto { Inference::Eager } else { requested }
     }
 }
 

@@ -182,7 +182,7 @@ pub fn run(args: ModelArgs) -> anyhow::Result<()> {
                 threads: a.threads,
                 precision: a.precision,
                 layout: a.layout.resolve(device),
-                inference: a.inference.resolve(device)?,
+                inference: a.inference,
                 loops: parse_loops(&a.loops)?,
                 max_forward: a.max_forward,
                 seed: a.seed,
@@ -298,13 +298,20 @@ fn print_bench_json(r: &BenchReport) -> anyhow::Result<()> {
 
 fn print_bench(r: &BenchReport) -> anyhow::Result<()> {
     let c = &r.config;
+    // Only what differs from the defaults: precision always, layout and inference when not.
+    let mut arithmetic = c.precision.to_string();
+    if !c.layout.is_nchw() {
+        arithmetic += &format!(", {}", c.layout);
+    }
+    if !c.inference.is_eager() {
+        arithmetic += &format!(", {} inference", c.inference);
+    }
     println!(
-        "{} {} on {} ({} threads, {}): batch {}, {}×{}, channels {:?}, {} timed steps",
+        "{} {} on {} ({} threads, {arithmetic}): batch {}, {}×{}, channels {:?}, {} timed steps",
         c.model.backbone,
         c.model.preset,
         r.device,
         r.threads,
-        if c.layout.is_nchw() { c.precision.to_string() } else { format!("{}, {}", c.precision, c.layout) },
         c.batch,
         c.size,
         c.size,

@@ -78,7 +78,7 @@ impl<'a> Validator<'a> {
         let full = self.loader.dataset().modalities().full_scenario();
         observer.validation_start(number, self.loader.num_batches());
         // One inference session per validation: the weights are fixed until the next step.
-        let runs = self.config.inference.region(self.device, || {
+        let runs = net.inference(self.config.inference).region(self.device, || {
             run_scenarios(
                 net,
                 &self.loader,
