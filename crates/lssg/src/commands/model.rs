@@ -308,15 +308,7 @@ fn print_bench(r: &BenchReport) -> anyhow::Result<()> {
     }
     println!(
         "{} {} on {} ({} threads, {arithmetic}): batch {}, {}×{}, channels {:?}, {} timed steps",
-        c.model.backbone,
-        c.model.preset,
-        r.device,
-        r.threads,
-        c.batch,
-        c.size,
-        c.size,
-        c.channels,
-        c.steps
+        c.model.backbone, c.model.preset, r.device, r.threads, c.batch, c.size, c.size, c.channels, c.steps
     );
     println!("parameters: {} total, {} trainable", r.params_total, r.params_trainable);
     for l in &c.loops {
